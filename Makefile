@@ -1,0 +1,85 @@
+# rnet - one Makefile, explicit dependencies, every product under out/.
+#
+#   make            build out/rnetc and the runtime (installs tools if missing)
+#   make test       the whole test suite (what CI runs)
+#   make models     compile every model in models/ and print its shape table
+#   make data       MNIST digits and Fashion-MNIST as IDX files under data/
+#   make fuzz       build and run the libFuzzer target over the front end
+
+CC      ?= cc
+ifeq ($(origin CC),default)
+CC      := cc
+endif
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -std=c11 -Wall -Wextra -Werror -Wswitch-enum -Wno-error=switch-enum
+ALLCFLAGS := $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icompiler -Iruntime -Iout/gen
+LDLIBS  := -lz -lm
+
+O := out
+
+COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
+COMPILER_OBJ := $(patsubst compiler/%.c,$(O)/obj/compiler/%.o,$(COMPILER_SRC)) \
+                $(O)/obj/gen/rnet.tab.o $(O)/obj/gen/rnet.lex.o
+RUNTIME_SRC  := $(wildcard runtime/*.c)
+RUNTIME_OBJ  := $(patsubst runtime/%.c,$(O)/obj/runtime/%.o,$(RUNTIME_SRC))
+UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+UNIT_BIN     := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
+
+.PHONY: all setup test unit models data fuzz clean
+all: $(O)/rnetc $(O)/librnet.a
+
+setup:
+	@tools/setup.sh
+
+$(O)/gen/rnet.tab.c $(O)/gen/rnet.tab.h: grammar/rnet.y | setup
+	@mkdir -p $(O)/gen
+	bison -Wall -Werror --defines=$(O)/gen/rnet.tab.h -o $(O)/gen/rnet.tab.c $<
+
+$(O)/gen/rnet.lex.c $(O)/gen/rnet.lex.h: grammar/rnet.l | setup
+	@mkdir -p $(O)/gen
+	flex --header-file=$(O)/gen/rnet.lex.h -o $(O)/gen/rnet.lex.c $<
+
+$(O)/obj/gen/%.o: $(O)/gen/%.c $(O)/gen/rnet.tab.h $(O)/gen/rnet.lex.h $(wildcard compiler/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -Wno-unused-function -Wno-sign-compare -c -o $@ $<
+
+$(O)/obj/compiler/%.o: compiler/%.c $(wildcard compiler/*.h) $(O)/gen/rnet.tab.h $(O)/gen/rnet.lex.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+
+$(O)/obj/runtime/%.o: runtime/%.c $(wildcard runtime/*.h runtime/*.inc) | setup
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+
+$(O)/librnetc.a: $(COMPILER_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/librnet.a: $(RUNTIME_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/rnetc: compiler/main.c $(O)/librnetc.a $(O)/obj/runtime/rn_ops.o
+	$(CC) $(ALLCFLAGS) -o $@ $< $(O)/librnetc.a $(O)/obj/runtime/rn_ops.o $(LDLIBS)
+
+$(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/librnetc.a $(O)/librnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -Itests/unit -o $@ $< $(O)/librnetc.a $(O)/librnet.a $(LDLIBS)
+
+unit: $(UNIT_BIN)
+
+test: all unit
+	@tests/run.sh
+
+models: all
+	@for m in models/*.rnet; do echo "== $$m"; $(O)/rnetc $$m --print-shapes || exit 1; done
+
+data:
+	@tools/fetch_data.sh
+
+fuzz: | setup
+	@tools/fuzz.sh
+
+clean:
+	rm -rf $(O)

@@ -1,0 +1,166 @@
+/* ir.c - the graph IR: one node per layer, explicit edges, static shapes.
+ *
+ * Nodes are kept in topological order (every input precedes its user), which
+ * every pass may rely on and ir_validate checks.  Shapes are per image; the
+ * batch size is a symbol the backends supply. */
+#include <string.h>
+#include "rnet.h"
+
+Graph *graph_new(Model *m)
+{
+    Graph *g = arena_alloc(sizeof *g);
+    g->model = m;
+    g->name = m ? m->name : "graph";
+    return g;
+}
+
+Node *graph_add(Graph *g, RnOp op, const char *name, Loc loc, Node *a, Node *b)
+{
+    Node *n = arena_alloc(sizeof *n);
+    n->id = g->nodes.n;
+    n->op = op;
+    n->name = name;
+    n->loc = loc;
+    n->in[0] = a;
+    n->in[1] = b;
+    n->nin = rn_op_ninputs[op];
+    n->stride = 1;
+    n->groups = 1;
+    vec_push(&g->nodes, n);
+    return n;
+}
+
+void node_add_param(Node *n, const char *suffix, int ndim, const int *shape, int is_buffer,
+                    int no_decay)
+{
+    if (n->nparam == 4)
+        die("node %s has too many parameters", n->name);
+    ParamT *p = &n->param[n->nparam++];
+    p->name = arena_printf("%s.%s", n->name, suffix);
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        p->shape[i] = shape[i];
+        p->numel *= shape[i];
+    }
+    p->is_buffer = is_buffer;
+    p->no_decay = no_decay;
+}
+
+long node_macs(const Node *n)
+{
+    switch (n->op) {
+    case RN_OP_CONV:
+        return (long)n->c * n->h * n->w * (n->in[0]->c / n->groups) * n->kh * n->kw;
+    case RN_OP_FC:
+        return (long)n->in[0]->c * n->in[0]->h * n->in[0]->w * n->c;
+    case RN_OP_INPUT:
+    case RN_OP_BN:
+    case RN_OP_RELU:
+    case RN_OP_MAXPOOL:
+    case RN_OP_AVGPOOL:
+    case RN_OP_GAP:
+    case RN_OP_ADD:
+    case RN_OP_CONCAT:
+    case RN_OP_PADSHORT:
+        return 0;
+    case RN_OP_COUNT:
+        break;
+    }
+    die("bad op %d", n->op);
+}
+
+long node_params(const Node *n)
+{
+    long s = 0;
+    for (int i = 0; i < n->nparam; i++)
+        if (!n->param[i].is_buffer)
+            s += n->param[i].numel;
+    return s;
+}
+
+void ir_validate(Graph *g)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        if (n->id != i)
+            die("node %s has id %d at position %d", n->name, n->id, i);
+        if ((unsigned)n->op >= RN_OP_COUNT)
+            die("node %s has a bad op", n->name);
+        if (n->nin != rn_op_ninputs[n->op])
+            die("node %s (%s) has %d inputs, expected %d", n->name, rn_op_names[n->op], n->nin,
+                rn_op_ninputs[n->op]);
+        for (int k = 0; k < n->nin; k++) {
+            if (!n->in[k])
+                die("node %s lacks input %d", n->name, k);
+            if (n->in[k]->id >= n->id)
+                die("node %s reads %s, which comes later", n->name, n->in[k]->name);
+        }
+        if (n->shape_ok && (n->c <= 0 || n->h <= 0 || n->w <= 0))
+            die("node %s has shape %dx%dx%d", n->name, n->c, n->h, n->w);
+        for (int k = 0; k < i; k++)
+            if (!strcmp(((Node *)g->nodes.v[k])->name, n->name))
+                die("two nodes are named %s", n->name);
+    }
+    if (g->output && g->output != g->nodes.v[g->nodes.n - 1])
+        die("the output is not the last node");
+}
+
+static void dump_attrs(const Node *n, FILE *out)
+{
+    switch (n->op) {
+    case RN_OP_CONV:
+        fprintf(out, " %dx%d/%d pad %d", n->kh, n->kw, n->stride, n->pad);
+        if (n->groups != 1)
+            fprintf(out, " groups %d", n->groups);
+        if (n->bias)
+            fprintf(out, " bias");
+        break;
+    case RN_OP_MAXPOOL:
+    case RN_OP_AVGPOOL:
+        fprintf(out, " %dx%d/%d pad %d", n->kh, n->kw, n->stride, n->pad);
+        break;
+    case RN_OP_PADSHORT:
+        fprintf(out, " stride %d", n->stride);
+        break;
+    case RN_OP_INPUT:
+    case RN_OP_BN:
+    case RN_OP_RELU:
+    case RN_OP_GAP:
+    case RN_OP_ADD:
+    case RN_OP_CONCAT:
+    case RN_OP_FC:
+        break;
+    case RN_OP_COUNT:
+        die("bad op");
+    }
+}
+
+void ir_dump(Graph *g, FILE *out)
+{
+    fprintf(out, "graph %s {\n", g->name);
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        char lhs[160];
+        int len = snprintf(lhs, sizeof lhs, "  %%%d = %s", n->id, rn_op_names[n->op]);
+        for (int k = 0; k < n->nin; k++)
+            len += snprintf(lhs + len, sizeof lhs - (size_t)len, "%s%%%d", k ? ", " : " ",
+                            n->in[k]->id);
+        fprintf(out, "%s", lhs);
+        dump_attrs(n, out);
+        fprintf(out, " : %dx%dx%d  # %s", n->c, n->h, n->w, n->name);
+        if (n->loc.line)
+            fprintf(out, " (line %d)", n->loc.line);
+        fprintf(out, "\n");
+        for (int k = 0; k < n->nparam; k++) {
+            const ParamT *p = &n->param[k];
+            fprintf(out, "      %s %s [", p->is_buffer ? "buffer" : "param ", p->name);
+            for (int d = 0; d < p->ndim; d++)
+                fprintf(out, "%s%d", d ? "x" : "", p->shape[d]);
+            fprintf(out, "]%s\n", p->no_decay && !p->is_buffer ? " no_decay" : "");
+        }
+    }
+    if (g->output)
+        fprintf(out, "  output %%%d\n", g->output->id);
+    fprintf(out, "}\n");
+}

@@ -1,0 +1,279 @@
+/* rnet.h - the compiler's one header: a section per source file, each
+ * listing what that file exports.
+ *
+ * The pipeline, front to back:
+ *   grammar/rnet.l, rnet.y   text -> AST (generic statements with locations)
+ *   check.c                  AST -> Model (keywords resolved, values checked)
+ *   lower.c                  Model -> Graph (one node per layer, named params)
+ *   shape.c                  shape inference over the Graph (a pass)
+ *   ir.c                     the Graph itself: build, validate, dump
+ *   print.c                  --print-shapes table
+ *   main.c                   the driver
+ */
+#ifndef RNET_H
+#define RNET_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include "rn_ops.h"
+
+/* ---- arena.c: compiler memory; nothing is freed node by node ---- */
+
+void *arena_alloc(size_t n);          /* zeroed */
+char *arena_strdup(const char *s);
+char *arena_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void arena_free_all(void);
+
+/* a growable array of pointers, arena-backed */
+typedef struct {
+    void **v;
+    int n, cap;
+} Vec;
+void vec_push(Vec *v, void *p);
+
+/* ---- diag.c: GCC-style diagnostics ---- */
+
+typedef struct SrcFile SrcFile;
+typedef struct {
+    SrcFile *file;
+    int line, col; /* 1-based; line 0 = no location */
+} Loc;
+
+SrcFile *src_new(const char *name, const char *text, size_t len);
+const char *src_name(const SrcFile *f);
+const char *src_text(const SrcFile *f);
+size_t src_len(const SrcFile *f);
+
+void error_at(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void note_at(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void error_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int error_count(void);
+void diag_reset(void);
+void diag_set_stream(FILE *f);
+/* internal compiler bugs, never user errors */
+_Noreturn void die_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define die(...) die_at(__FILE__, __LINE__, __VA_ARGS__)
+/* "did you mean" helper: closest of names[0..n) to s, or NULL */
+const char *closest_name(const char *s, const char *const *names, int n);
+
+/* ---- AST (built by grammar/rnet.y) ----
+ * The grammar fixes the structure (const, block, model, stage, nesting);
+ * ordinary statements are generic "word item item ..." lines that check.c
+ * resolves against its keyword tables, so unknown keywords get a located
+ * error and a suggestion instead of a bare syntax error. */
+
+typedef enum { EX_INT, EX_FLOAT, EX_NAME, EX_BIN } ExprKind;
+typedef struct Expr Expr;
+struct Expr {
+    ExprKind kind;
+    Loc loc;
+    long long ival;   /* EX_INT */
+    double fval;      /* EX_FLOAT */
+    const char *name; /* EX_NAME */
+    int op;           /* EX_BIN: '+', '-', '*', '/', '%' */
+    Expr *lhs, *rhs;
+};
+
+/* one argument of a statement: an expression, or dims "a x b x c" */
+typedef struct {
+    Loc loc;
+    int ndims;        /* 1 = plain expression; 2 or 3 = a x b [x c] */
+    Expr *e[3];
+} Item;
+
+typedef enum { ST_PLAIN, ST_CONST, ST_BLOCK, ST_MODEL, ST_STAGE } StmtKind;
+
+typedef struct Param {
+    const char *name;
+    Loc loc;
+    Expr *def; /* default value or NULL */
+} Param;
+
+typedef struct Stmt Stmt;
+struct Stmt {
+    StmtKind kind;
+    Loc loc;
+    const char *word; /* statement keyword, const/block/model name */
+    Loc word_loc;
+    Vec items;        /* Item* */
+    Vec body;         /* Stmt*, when followed by { ... } */
+    int has_body;
+    Vec params;       /* Param*, ST_BLOCK */
+    Expr *value;      /* ST_CONST */
+    Expr *repeat;     /* ST_STAGE: the N of "stage N x kind" */
+    const char *block; /* ST_STAGE: block kind */
+    Loc block_loc;
+};
+
+/* parse.c: run the bison parser over one source; appends top-level
+ * statements to *out.  Returns the number of syntax errors. */
+int parse_source(SrcFile *f, Vec *out);
+
+/* ---- check.c: AST -> Model ---- */
+
+typedef enum { SC_A, SC_B, SC_C } ShortcutKind;
+typedef enum { JOIN_ADD, JOIN_CONCAT } JoinKind;
+
+/* a layer in a stem, head or block body, its values known */
+typedef enum { L_CONV, L_BN, L_RELU, L_MAXPOOL, L_AVGPOOL, L_GAP, L_FC, L_CALL } LayerKind;
+typedef struct Layer Layer;
+typedef struct BlockDef BlockDef;
+struct Layer {
+    LayerKind kind;
+    Loc loc;
+    /* conv / pool */
+    int kh, kw, stride, pad, groups, bias;
+    int filters;     /* conv filters, fc outputs (0 = classes) */
+    /* L_CALL: inline another block's body */
+    BlockDef *callee;
+};
+
+/* a block definition: its body is kept as statements and expanded per use,
+ * since it reads width, stride and its parameters */
+struct BlockDef {
+    const char *name;
+    Loc loc;
+    Vec params;      /* Param* */
+    Vec body;        /* Stmt* */
+    int builtin;
+    int expansion;   /* output channels = width * expansion (builtin kinds) */
+    int visiting;    /* recursion check */
+};
+
+typedef struct {
+    Loc loc;
+    int repeat;
+    BlockDef *block;
+    int width;       /* resolved width */
+    int stride;
+    ShortcutKind shortcut;
+    JoinKind join;
+    /* parameter values for the block, by position in block->params */
+    Vec param_names; /* const char* */
+    long long param_vals[16];
+    Loc param_locs[16];
+    int nparam;
+} StageDef;
+
+typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptKindAst;
+typedef enum { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE, SCHED_ONECYCLE } SchedKindAst;
+
+/* training defaults; the built program's flags override them */
+typedef struct {
+    int optimizer;        /* OptKindAst */
+    double lr, momentum, beta1, beta2, eps;
+    int nesterov;
+    double weight_decay;
+    int decoupled;
+    int no_decay_bn_bias;
+    int schedule;         /* SchedKindAst */
+    double warmup;        /* epochs */
+    int step_epochs;
+    double gamma, min_lr;
+    double label_smoothing;
+    int batch, epochs;
+    int nmean, nstd;
+    double mean[4], std[4];
+    int shift, flip;
+    long long seed;
+} TrainDef;
+
+typedef struct {
+    const char *name;
+    Loc loc;
+    SrcFile *file;
+    int in_c, in_h, in_w;
+    int classes;
+    ShortcutKind shortcut;
+    JoinKind join;
+    Vec stem;         /* Layer* */
+    Vec stages;       /* StageDef* */
+    Vec head;         /* Layer* */
+    TrainDef train;
+    Vec consts;       /* Stmt* (ST_CONST), for the record */
+} Model;
+
+/* Resolve the statements of one file into a Model.  Reports every error it
+ * can find; returns NULL if there were any. */
+Model *check_program(Vec *stmts, SrcFile *f);
+
+/* evaluate an integer expression in an environment of names */
+typedef struct Env Env;
+struct Env {
+    Env *up;
+    int n;
+    const char *names[24];
+    long long vals[24];
+};
+int eval_int(Expr *e, Env *env, long long *out); /* 0 ok; reports errors */
+void env_bind(Env *env, const char *name, long long v);
+
+/* Expand a block body into layers with width/stride/params bound. */
+int expand_block(BlockDef *b, Env *env, Vec *out_layers, Loc use);
+
+/* ---- ir.c: the graph IR ---- */
+
+typedef struct {
+    const char *name;  /* torchvision-style, e.g. "layer1.0.conv1.weight" */
+    int ndim;
+    int shape[4];
+    long numel;
+    int is_buffer;     /* running statistics: state, not trained */
+    int no_decay;      /* bn parameters and biases */
+} ParamT;
+
+typedef struct Node Node;
+struct Node {
+    int id;
+    RnOp op;
+    const char *name;  /* layer name, e.g. "layer1.0.conv1" */
+    Loc loc;           /* the .rnet line that made it */
+    Loc ctx;           /* the stage line that instantiated it, if any */
+    int nin;
+    Node *in[2];
+    /* attributes */
+    int kh, kw, stride, pad, groups, bias, filters;
+    /* output shape per image (the batch is symbolic) */
+    int c, h, w;
+    int shape_ok;
+    /* parameters, in a fixed order per op */
+    int nparam;
+    ParamT param[4];
+};
+
+typedef struct {
+    const char *name;
+    Model *model;
+    Vec nodes;          /* Node*, in topological order */
+    Node *output;
+} Graph;
+
+Graph *graph_new(Model *m);
+Node *graph_add(Graph *g, RnOp op, const char *name, Loc loc, Node *a, Node *b);
+void node_add_param(Node *n, const char *suffix, int ndim, const int *shape,
+                    int is_buffer, int no_decay);
+/* validate structural invariants; die()s on an internal error */
+void ir_validate(Graph *g);
+void ir_dump(Graph *g, FILE *out);
+long node_macs(const Node *n);
+long node_params(const Node *n); /* trainable scalars */
+
+/* ---- lower.c: Model -> Graph ---- */
+Graph *lower_model(Model *m);
+
+/* ---- shape.c: shape inference ----
+ * shape_node infers one node from its inputs and reports errors at the
+ * node's location; pass_shapes runs it over the whole graph. */
+int shape_node(Node *n);
+void pass_shapes(Graph *g);
+
+/* ---- print.c ---- */
+void print_shapes(Graph *g, FILE *out);
+
+/* ---- frontend.c: the whole front end, file -> Graph ---- */
+Graph *compile_file(const char *path);
+Graph *compile_text(const char *name, const char *text, size_t len);
+
+#endif

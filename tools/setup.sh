@@ -1,0 +1,30 @@
+#!/bin/sh
+# setup.sh - make sure the tools rnet builds with are installed.
+#
+# Quiet and quick when everything is present.  As root it runs
+# `apt-get update` once and installs what is missing; otherwise it prints the
+# exact command to run and fails.
+set -eu
+
+missing=""
+need_cmd() { command -v "$1" >/dev/null 2>&1 || missing="$missing $2"; }
+need_file() { [ -e "$1" ] || missing="$missing $2"; }
+
+need_cmd flex flex
+need_cmd bison bison
+need_file /usr/include/zlib.h zlib1g-dev
+need_cmd llvm-config-14 llvm-dev
+need_file /usr/include/llvm-c-14/llvm-c/Core.h llvm-dev
+
+[ -z "$missing" ] && exit 0
+
+# de-duplicate
+pkgs=$(printf '%s\n' $missing | sort -u | tr '\n' ' ')
+if [ "$(id -u)" != 0 ]; then
+    echo "rnet: missing packages:$missing" >&2
+    echo "rnet: run as root:  apt-get update && apt-get install -y $pkgs" >&2
+    exit 1
+fi
+echo "rnet: installing $pkgs" >&2
+apt-get update -qq >&2
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >&2
