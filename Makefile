@@ -15,6 +15,8 @@ CFLAGS  ?= $(OPT) -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wswitch-enum -Wno-error=switch-enum
 ALLCFLAGS := $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icompiler -Iruntime -Iout/gen
 LDLIBS  := -lz -lm
+# the runtime is built for this machine: generated programs link against it
+RT_CFLAGS ?= -O3 -march=native -fopenmp
 
 O := out
 
@@ -50,7 +52,7 @@ $(O)/obj/compiler/%.o: compiler/%.c $(wildcard compiler/*.h) $(O)/gen/rnet.tab.h
 
 $(O)/obj/runtime/%.o: runtime/%.c $(wildcard runtime/*.h runtime/*.inc) | setup
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -c -o $@ $<
+	$(CC) $(ALLCFLAGS) $(RT_CFLAGS) -c -o $@ $<
 
 $(O)/librnetc.a: $(COMPILER_OBJ)
 	@rm -f $@
@@ -65,7 +67,7 @@ $(O)/rnetc: compiler/main.c $(O)/librnetc.a $(O)/obj/runtime/rn_ops.o
 
 $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/librnetc.a $(O)/librnet.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -Itests/unit -o $@ $< $(O)/librnetc.a $(O)/librnet.a $(LDLIBS)
+	$(CC) $(ALLCFLAGS) -fopenmp -Itests/unit -o $@ $< $(O)/librnetc.a $(O)/librnet.a $(LDLIBS)
 
 unit: $(UNIT_BIN)
 

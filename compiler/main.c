@@ -6,22 +6,43 @@
 static const char usage[] =
     "usage: rnetc FILE.rnet [options]\n"
     "\n"
-    "Reads a residual network described in the rnet language, checks it and\n"
-    "infers every shape.\n"
+    "Compiles a residual network described in the rnet language.  With -o and\n"
+    "no --emit, builds a native program that trains the network and runs\n"
+    "inference (see OUT --help).\n"
     "\n"
-    "options:\n"
-    "  --print-shapes   print one row per layer: output shape, parameters, MACs\n"
-    "  --dump-ir        print the graph IR as text\n"
-    "  --check          only check the file (the default when nothing else is asked)\n"
-    "  -h, --help       this text\n"
+    "output:\n"
+    "  -o PATH            output file (executable, or the .c for --emit c)\n"
+    "  --emit exe|c       what to produce (default: exe when -o is given)\n"
+    "                     c writes PATH and PATH with .h in place of .c\n"
+    "  --print-shapes     print one row per layer: output shape, parameters, MACs\n"
+    "  --dump-ir          print the graph IR as text\n"
+    "  --check            only check the file (the default without -o)\n"
+    "\n"
+    "building (--emit exe):\n"
+    "  --cc CC            C compiler (default: $CC, else cc)\n"
+    "  -O0 -O1 -O2 -O3 -Os  optimisation level passed to it (default -O3)\n"
+    "  --no-native        do not pass -march=native\n"
+    "  --no-openmp        build without OpenMP threads\n"
+    "  --save-temps       keep the generated C (its directory is printed)\n"
+    "  -v                 print the compiler command\n"
+    "  -h, --help         this text\n"
     "\n"
     "Errors are printed as file:line:col: error: message; the exit status is 1\n"
     "if there was any error, 2 for a bad command line.\n";
 
+static int bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "rnetc: error: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see rnetc --help)\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *emit = NULL;
     int print_shapes_flag = 0, dump_ir = 0;
+    BuildOpts bo = { .cc = NULL, .opt = "-O3", .native = 1, .openmp = 1 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -32,9 +53,31 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--dump-ir")) {
             dump_ir = 1;
         } else if (!strcmp(a, "--check")) {
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "--cc")) {
+            if (i + 1 >= argc)
+                return bad_usage("option '%s' needs a value", a);
+            const char *v = argv[++i];
+            if (!strcmp(a, "-o"))
+                bo.out = v;
+            else if (!strcmp(a, "--cc"))
+                bo.cc = v;
+            else if (!strcmp(v, "exe") || !strcmp(v, "c"))
+                emit = v;
+            else
+                return bad_usage("unknown --emit kind '%s' (expected exe or c)", v);
+        } else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") ||
+                   !strcmp(a, "-O3") || !strcmp(a, "-Os")) {
+            bo.opt = a;
+        } else if (!strcmp(a, "--no-native")) {
+            bo.native = 0;
+        } else if (!strcmp(a, "--no-openmp")) {
+            bo.openmp = 0;
+        } else if (!strcmp(a, "--save-temps")) {
+            bo.keep_temps = 1;
+        } else if (!strcmp(a, "-v")) {
+            bo.verbose = 1;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "rnetc: error: unknown option '%s' (see rnetc --help)\n", a);
-            return 2;
+            return bad_usage("unknown option '%s'", a);
         } else if (path) {
             fprintf(stderr, "rnetc: error: more than one input file ('%s' and '%s')\n", path, a);
             return 2;
@@ -46,6 +89,14 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+    if (emit && !bo.out)
+        return bad_usage("--emit %s needs -o PATH", emit);
+    if (bo.out && !emit)
+        emit = "exe";
+    if (!bo.cc) {
+        const char *env = getenv("CC");
+        bo.cc = env && *env ? env : "cc";
+    }
     Graph *g = compile_file(path);
     if (!g)
         return 1;
@@ -53,5 +104,17 @@ int main(int argc, char **argv)
         print_shapes(g, stdout);
     if (dump_ir)
         ir_dump(g, stdout);
+    if (emit && !strcmp(emit, "c")) {
+        size_t n = strlen(bo.out);
+        char *h = arena_alloc(n + 3);
+        memcpy(h, bo.out, n + 1);
+        if (n > 2 && !strcmp(h + n - 2, ".c"))
+            h[n - 1] = 'h';
+        else
+            strcat(h, ".h");
+        return write_c_files(g, bo.out, h) ? 1 : 0;
+    }
+    if (emit)
+        return build_executable(g, &bo) ? 1 : 0;
     return 0;
 }

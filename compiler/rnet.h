@@ -272,6 +272,24 @@ void pass_shapes(Graph *g);
 /* ---- print.c ---- */
 void print_shapes(Graph *g, FILE *out);
 
+/* ---- emit_c.c: the C backend ---- */
+void emit_c(Graph *g, FILE *out, FILE *hdr, const char *hname);
+
+/* ---- driver.c: building executables ---- */
+typedef struct {
+    const char *cc;    /* C compiler: --cc, $CC, else cc */
+    const char *opt;   /* -O level, default -O3 */
+    int native;        /* -march=native */
+    int openmp;
+    int verbose;
+    int keep_temps;
+    const char *out;
+} BuildOpts;
+const char *rnet_home(void);
+int run_command(char *const argv[], int verbose);
+int write_c_files(Graph *g, const char *cpath, const char *hpath);
+int build_executable(Graph *g, const BuildOpts *o);
+
 /* ---- frontend.c: the whole front end, file -> Graph ---- */
 Graph *compile_file(const char *path);
 Graph *compile_text(const char *name, const char *text, size_t len);

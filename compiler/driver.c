@@ -1,0 +1,137 @@
+/* driver.c - turning generated C into an executable: find the runtime,
+ * write the C into a private temporary directory, run the C compiler with
+ * an argument vector (no shell), link against out/librnet.a. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "rnet.h"
+
+/* The project root: $RNET_HOME, else the parent of the directory holding
+ * this rnetc (out/rnetc -> .). */
+const char *rnet_home(void)
+{
+    static char buf[PATH_MAX];
+    const char *env = getenv("RNET_HOME");
+    if (env && *env)
+        return env;
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0)
+        return ".";
+    buf[n] = 0;
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(buf, '/');
+        if (!slash)
+            return ".";
+        *slash = 0;
+    }
+    return buf[0] ? buf : "/";
+}
+
+int run_command(char *const argv[], int verbose)
+{
+    if (verbose) {
+        for (int i = 0; argv[i]; i++)
+            fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
+        fputc('\n', stderr);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        error_plain("cannot start '%s': %s", argv[0], strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "rnetc: error: cannot run '%s': %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+int write_c_files(Graph *g, const char *cpath, const char *hpath)
+{
+    FILE *c = fopen(cpath, "w");
+    if (!c) {
+        error_plain("cannot write '%s': %s", cpath, strerror(errno));
+        return 1;
+    }
+    FILE *h = fopen(hpath, "w");
+    if (!h) {
+        error_plain("cannot write '%s': %s", hpath, strerror(errno));
+        fclose(c);
+        return 1;
+    }
+    const char *hbase = strrchr(hpath, '/') ? strrchr(hpath, '/') + 1 : hpath;
+    emit_c(g, c, h, hbase);
+    int bad = ferror(c) | ferror(h);
+    bad |= fclose(c) | fclose(h);
+    if (bad) {
+        error_plain("cannot write '%s' or '%s'", cpath, hpath);
+        return 1;
+    }
+    return 0;
+}
+
+int build_executable(Graph *g, const BuildOpts *o)
+{
+    const char *home = rnet_home();
+    char lib[PATH_MAX], inc[PATH_MAX];
+    snprintf(lib, sizeof lib, "%s/out/librnet.a", home);
+    snprintf(inc, sizeof inc, "-I%s/runtime", home);
+    struct stat sb;
+    if (stat(lib, &sb) != 0) {
+        error_plain("runtime library not found at '%s' (run make, or set RNET_HOME)", lib);
+        return 1;
+    }
+    char tmpl[] = "/tmp/rnetc.XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!dir) {
+        error_plain("cannot make a temporary directory: %s", strerror(errno));
+        return 1;
+    }
+    char cpath[PATH_MAX], hpath[PATH_MAX];
+    snprintf(cpath, sizeof cpath, "%s/%s.c", dir, g->name);
+    snprintf(hpath, sizeof hpath, "%s/%s.h", dir, g->name);
+    int rc = write_c_files(g, cpath, hpath);
+    if (!rc) {
+        char *argv[32];
+        int k = 0;
+        argv[k++] = (char *)o->cc;
+        argv[k++] = "-std=c11";
+        argv[k++] = (char *)o->opt;
+        if (o->native)
+            argv[k++] = "-march=native";
+        if (o->openmp)
+            argv[k++] = "-fopenmp";
+        argv[k++] = inc;
+        argv[k++] = "-o";
+        argv[k++] = (char *)o->out;
+        argv[k++] = cpath;
+        argv[k++] = lib;
+        argv[k++] = "-lz";
+        argv[k++] = "-lm";
+        argv[k] = NULL;
+        int st = run_command(argv, o->verbose);
+        if (st != 0) {
+            error_plain("the C compiler '%s' failed (status %d) on '%s'", o->cc, st, cpath);
+            rc = 1;
+        }
+    }
+    if (o->keep_temps) {
+        fprintf(stderr, "rnetc: generated C kept in %s\n", dir);
+    } else {
+        unlink(cpath);
+        unlink(hpath);
+        rmdir(dir);
+    }
+    return rc;
+}

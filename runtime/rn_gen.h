@@ -1,0 +1,305 @@
+/* rn_gen.h - inline helpers for generated code.
+ *
+ * Generated code calls these with literal shapes ("rn_im2col_tap(dst, src,
+ * N, 7, 7, 7, 7, 1, 1, 0, 2)"), so after inlining every loop bound is a
+ * constant and the compiler specialises each call site; the functions
+ * themselves stay generic and readable.
+ *
+ * Activations inside generated code are laid out C x N x H x W ("CNHW"):
+ * each channel's values for the whole batch are contiguous.  A convolution
+ * is then one GEMM over the batch, out (K, N*OH*OW) = W (K, C*KH*KW) x
+ * col (C*KH*KW, N*OH*OW), and batch-norm statistics are contiguous sums.
+ */
+#ifndef RN_GEN_H
+#define RN_GEN_H
+
+#include <math.h>
+#include <string.h>
+#include "rn_model.h"
+#include "rn_gemm.h"
+#include "rn_optim.h"
+
+#define RN_PRAGMA(x) _Pragma(#x)
+#ifdef _OPENMP
+/* parallelise a loop only when there is enough work to pay for it */
+#define RN_OMP_FOR(work) RN_PRAGMA(omp parallel for schedule(static) if ((work) >= 32768))
+#else
+#define RN_OMP_FOR(work)
+#endif
+
+#define RN_BN_MOMENTUM_GEN 0.1f
+#define RN_BN_EPS_GEN 1e-5f
+
+/* the output columns of a window tap that read inside the input:
+ * iw = ow*S - P + k in [0, W)  <=>  lo <= ow < hi */
+static inline void rn_tap_range(int W, int OW, int S, int P, int k, int *lo, int *hi)
+{
+    int l = P - k > 0 ? (P - k + S - 1) / S : 0;
+    int h = (W - 1 + P - k) >= 0 ? (W - 1 + P - k) / S + 1 : 0;
+    if (h > OW)
+        h = OW;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* one tap (kh, kw) of im2col for one channel:
+ * dst (N, OH, OW) <- src (N, H, W) shifted by the tap, zero outside */
+static inline void rn_im2col_tap(float *restrict dst, const float *restrict src, int N, int H,
+                                 int W, int OH, int OW, int S, int P, int kh, int kw)
+{
+    int lo, hi;
+    rn_tap_range(W, OW, S, P, kw, &lo, &hi);
+    for (int n = 0; n < N; n++)
+        for (int oh = 0; oh < OH; oh++) {
+            float *restrict d = dst + ((long)n * OH + oh) * OW;
+            int ih = oh * S - P + kh;
+            if (ih < 0 || ih >= H) {
+                for (int ow = 0; ow < OW; ow++)
+                    d[ow] = 0.0f;
+                continue;
+            }
+            const float *restrict s = src + ((long)n * H + ih) * W + kw - P;
+            for (int ow = 0; ow < lo; ow++)
+                d[ow] = 0.0f;
+            for (int ow = lo; ow < hi; ow++)
+                d[ow] = s[ow * S];
+            for (int ow = hi; ow < OW; ow++)
+                d[ow] = 0.0f;
+        }
+}
+
+/* the adjoint of rn_im2col_tap: dsrc (N, H, W) += ddst (N, OH, OW) */
+static inline void rn_col2im_tap(float *restrict dsrc, const float *restrict ddst, int N, int H,
+                                 int W, int OH, int OW, int S, int P, int kh, int kw)
+{
+    int lo, hi;
+    rn_tap_range(W, OW, S, P, kw, &lo, &hi);
+    for (int n = 0; n < N; n++)
+        for (int oh = 0; oh < OH; oh++) {
+            int ih = oh * S - P + kh;
+            if (ih < 0 || ih >= H)
+                continue;
+            const float *restrict d = ddst + ((long)n * OH + oh) * OW;
+            float *restrict s = dsrc + ((long)n * H + ih) * W + kw - P;
+            for (int ow = lo; ow < hi; ow++)
+                s[ow * S] += d[ow];
+        }
+}
+
+/* y[k][i] += b[k] over (K, NP) */
+static inline void rn_add_bias(float *restrict y, const float *restrict b, int K, long NP)
+{
+    for (int k = 0; k < K; k++)
+        for (long i = 0; i < NP; i++)
+            y[k * NP + i] += b[k];
+}
+
+/* db[k] += sum_i dy[k][i] */
+static inline void rn_bias_grad(float *restrict db, const float *restrict dy, int K, long NP)
+{
+    for (int k = 0; k < K; k++) {
+        double s = 0;
+        for (long i = 0; i < NP; i++)
+            s += dy[k * NP + i];
+        db[k] += (float)s;
+    }
+}
+
+/* batch norm, training mode, one channel of M values */
+static inline void rn_bn_train_channel(float *restrict y, const float *restrict x, long M,
+                                       float gamma, float beta, float *running_mean,
+                                       float *running_var, float *save_mean, float *save_invstd)
+{
+    double s = 0;
+    for (long i = 0; i < M; i++)
+        s += x[i];
+    double mean = s / (double)M;
+    double ss = 0;
+    for (long i = 0; i < M; i++) {
+        double d = x[i] - mean;
+        ss += d * d;
+    }
+    double var = ss / (double)M;
+    float invstd = (float)(1.0 / sqrt(var + (double)RN_BN_EPS_GEN));
+    float fm = (float)mean;
+    float scale = gamma * invstd, shift = beta - fm * scale;
+    for (long i = 0; i < M; i++)
+        y[i] = x[i] * scale + shift;
+    *save_mean = fm;
+    *save_invstd = invstd;
+    double unbiased = M > 1 ? ss / (double)(M - 1) : var;
+    *running_mean = (1.0f - RN_BN_MOMENTUM_GEN) * *running_mean + RN_BN_MOMENTUM_GEN * fm;
+    *running_var = (1.0f - RN_BN_MOMENTUM_GEN) * *running_var + RN_BN_MOMENTUM_GEN * (float)unbiased;
+}
+
+static inline void rn_bn_infer_channel(float *restrict y, const float *restrict x, long M,
+                                       float gamma, float beta, float mean, float var)
+{
+    float scale = gamma / sqrtf(var + RN_BN_EPS_GEN), shift = beta - mean * scale;
+    for (long i = 0; i < M; i++)
+        y[i] = x[i] * scale + shift;
+}
+
+/* batch norm backward for one channel; dx may be NULL */
+static inline void rn_bn_backward_channel(float *restrict dx, float *dgamma, float *dbeta,
+                                          const float *restrict dy, const float *restrict x,
+                                          long M, float gamma, float mean, float invstd)
+{
+    double sdy = 0, sdyx = 0;
+    for (long i = 0; i < M; i++) {
+        sdy += dy[i];
+        sdyx += dy[i] * ((x[i] - mean) * invstd);
+    }
+    *dgamma += (float)sdyx;
+    *dbeta += (float)sdy;
+    if (!dx)
+        return;
+    float k = gamma * invstd / (float)M;
+    float a = (float)sdy, b = (float)sdyx;
+    for (long i = 0; i < M; i++) {
+        float xhat = (x[i] - mean) * invstd;
+        dx[i] += k * ((float)M * dy[i] - a - xhat * b);
+    }
+}
+
+static inline void rn_relu_fwd(float *restrict y, const float *restrict x, long n)
+{
+    for (long i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+static inline void rn_relu_bwd(float *restrict dx, const float *restrict dy,
+                               const float *restrict y, long n)
+{
+    for (long i = 0; i < n; i++)
+        dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/* max pool over one plane (H, W) -> (OH, OW); padding never wins */
+static inline void rn_maxpool_plane(float *restrict y, const float *restrict x, int H, int W,
+                                    int OH, int OW, int KH, int KW, int S, int P)
+{
+    for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++) {
+            float m = -INFINITY;
+            for (int kh = 0; kh < KH; kh++) {
+                int ih = oh * S - P + kh;
+                if (ih < 0 || ih >= H)
+                    continue;
+                for (int kw = 0; kw < KW; kw++) {
+                    int iw = ow * S - P + kw;
+                    if (iw >= 0 && iw < W && x[ih * W + iw] > m)
+                        m = x[ih * W + iw];
+                }
+            }
+            y[oh * OW + ow] = m;
+        }
+}
+
+/* the gradient goes to the first maximum in scan order, as the reference */
+static inline void rn_maxpool_plane_bwd(float *restrict dx, const float *restrict dy,
+                                        const float *restrict x, int H, int W, int OH, int OW,
+                                        int KH, int KW, int S, int P)
+{
+    for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++) {
+            float m = -INFINITY;
+            int at = -1;
+            for (int kh = 0; kh < KH; kh++) {
+                int ih = oh * S - P + kh;
+                if (ih < 0 || ih >= H)
+                    continue;
+                for (int kw = 0; kw < KW; kw++) {
+                    int iw = ow * S - P + kw;
+                    if (iw >= 0 && iw < W && (at < 0 || x[ih * W + iw] > m)) {
+                        m = x[ih * W + iw];
+                        at = ih * W + iw;
+                    }
+                }
+            }
+            if (at >= 0)
+                dx[at] += dy[oh * OW + ow];
+        }
+}
+
+/* average pool over one plane; padding counts in the divisor */
+static inline void rn_avgpool_plane(float *restrict y, const float *restrict x, int H, int W,
+                                    int OH, int OW, int KH, int KW, int S, int P)
+{
+    float inv = 1.0f / (float)(KH * KW);
+    for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++) {
+            float s = 0;
+            for (int kh = 0; kh < KH; kh++) {
+                int ih = oh * S - P + kh;
+                if (ih < 0 || ih >= H)
+                    continue;
+                for (int kw = 0; kw < KW; kw++) {
+                    int iw = ow * S - P + kw;
+                    if (iw >= 0 && iw < W)
+                        s += x[ih * W + iw];
+                }
+            }
+            y[oh * OW + ow] = s * inv;
+        }
+}
+
+static inline void rn_avgpool_plane_bwd(float *restrict dx, const float *restrict dy, int H,
+                                        int W, int OH, int OW, int KH, int KW, int S, int P)
+{
+    float inv = 1.0f / (float)(KH * KW);
+    for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++) {
+            float g = dy[oh * OW + ow] * inv;
+            for (int kh = 0; kh < KH; kh++) {
+                int ih = oh * S - P + kh;
+                if (ih < 0 || ih >= H)
+                    continue;
+                for (int kw = 0; kw < KW; kw++) {
+                    int iw = ow * S - P + kw;
+                    if (iw >= 0 && iw < W)
+                        dx[ih * W + iw] += g;
+                }
+            }
+        }
+}
+
+/* NCHW (N, C, HW) <-> CNHW (C, N, HW) */
+static inline void rn_nchw_to_cnhw(float *restrict y, const float *restrict x, int N, int C,
+                                   long HW)
+{
+    for (int c = 0; c < C; c++)
+        for (int n = 0; n < N; n++)
+            memcpy(y + ((long)c * N + n) * HW, x + ((long)n * C + c) * HW, sizeof(float) * HW);
+}
+
+static inline void rn_cnhw_to_nchw(float *restrict y, const float *restrict x, int N, int C,
+                                   long HW)
+{
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            memcpy(y + ((long)n * C + c) * HW, x + ((long)c * N + n) * HW, sizeof(float) * HW);
+}
+
+/* CNHW (C, N, HW) -> per-image feature columns (C*HW, N), for an fc */
+static inline void rn_flatten_cols(float *restrict y, const float *restrict x, int N, int C,
+                                   long HW)
+{
+    for (int c = 0; c < C; c++)
+        for (int n = 0; n < N; n++)
+            for (long p = 0; p < HW; p++)
+                y[((long)c * HW + p) * N + n] = x[((long)c * N + n) * HW + p];
+}
+
+static inline void rn_unflatten_cols_add(float *restrict dx, const float *restrict dy, int N,
+                                         int C, long HW)
+{
+    for (int c = 0; c < C; c++)
+        for (int n = 0; n < N; n++)
+            for (long p = 0; p < HW; p++)
+                dx[((long)c * N + n) * HW + p] += dy[((long)c * HW + p) * N + n];
+}
+
+#endif

@@ -1,0 +1,360 @@
+/* rn_idx.c - read and write IDX files, plain or gzipped.
+ *
+ * zlib's gzopen/gzread read a gzip file and a plain file alike, so one code
+ * path serves both.  The header is checked field by field before anything
+ * large is allocated, and the data buffer grows as data actually arrives
+ * (never straight to the header's claim), so a lying header in a small file
+ * costs a small allocation and a clear "truncated" message rather than a
+ * multi-gigabyte malloc.  After the data the reader reads on to make sure
+ * nothing follows: a file longer than its header says is as suspect as a
+ * shorter one.
+ */
+#include "rn_data.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static const char *type_name(int code)
+{
+    switch (code) {
+    case 0x08: return "unsigned byte";
+    case 0x09: return "signed byte";
+    case 0x0B: return "int16";
+    case 0x0C: return "int32";
+    case 0x0D: return "float32";
+    case 0x0E: return "float64";
+    }
+    return NULL;
+}
+
+/* "8004x28x28" */
+static void dims_str(char *buf, size_t len, int ndims, const uint32_t *dims)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int i = 0; i < ndims && at < len; i++) {
+        int k = snprintf(buf + at, len - at, i ? "x%u" : "%u", (unsigned)dims[i]);
+        if (k < 0)
+            break;
+        at += (size_t)k;
+    }
+}
+
+static const char *data_noun(int ndims)
+{
+    return ndims == 1 ? "labels" : ndims >= 3 ? "pixels" : "data";
+}
+
+/* zlib's view of a stream that ended: 0 when it ended cleanly. */
+static int gz_failed(gzFile f, const char *path, char *err, size_t errlen)
+{
+    int code;
+    const char *msg = gzerror(f, &code);
+    if (code == Z_OK)
+        return 0;
+    if (code == Z_BUF_ERROR)
+        return fail(err, errlen, "%s: truncated gzip stream: the compressed file is cut short",
+                    path);
+    if (code == Z_ERRNO)
+        return fail(err, errlen, "%s: read error: %s", path, strerror(errno));
+    return fail(err, errlen, "%s: corrupt gzip data: %s", path, msg ? msg : "unknown error");
+}
+
+/* Read up to n bytes; returns the count (short only at end of file) or -1. */
+static long long read_some(gzFile f, uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        size_t want = n - got;
+        if (want > (1u << 30))
+            want = 1u << 30;
+        int r = gzread(f, buf + got, (unsigned)want);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (long long)got;
+}
+
+int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return fail(err, errlen, "%s: is a directory, not an IDX file", path);
+    if (!S_ISREG(st.st_mode))
+        return fail(err, errlen, "%s: not a regular file", path);
+
+    errno = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return fail(err, errlen, "%s: cannot open: %s", path,
+                    errno ? strerror(errno) : "out of memory");
+    gzbuffer(f, 1 << 17);
+
+    int rc = -1;
+    uint8_t *data = NULL;
+    uint8_t head[4 + 4 * RN_IDX_MAX_DIMS];
+
+    long long got = read_some(f, head, 4);
+    if (got < 0) {
+        gz_failed(f, path, err, errlen);
+        goto done;
+    }
+    if (got < 4) {
+        if (gz_failed(f, path, err, errlen))
+            goto done;
+        if (got == 0)
+            fail(err, errlen, "%s: empty file, expected an IDX header", path);
+        else
+            fail(err, errlen, "%s: truncated header: %lld bytes, an IDX magic number alone is 4",
+                 path, got);
+        goto done;
+    }
+    if (head[0] != 0 || head[1] != 0) {
+        fail(err, errlen,
+             "%s: bad magic 0x%02x%02x%02x%02x: not an IDX file (IDX files start 00 00 "
+             "<type> <ndims>, e.g. 0x00000803 for images)",
+             path, head[0], head[1], head[2], head[3]);
+        goto done;
+    }
+    int type = head[2], ndims = head[3];
+    if (type != 0x08) {
+        const char *name = type_name(type);
+        if (name)
+            fail(err, errlen,
+                 "%s: IDX type code 0x%02X (%s) is not supported: rnet reads unsigned-byte "
+                 "IDX files (type 0x08)",
+                 path, type, name);
+        else
+            fail(err, errlen,
+                 "%s: bad magic 0x%08X: 0x%02X is not an IDX type code (0x08 unsigned byte, "
+                 "0x09 signed byte, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64)",
+                 path, (unsigned)type << 8 | (unsigned)ndims, type);
+        goto done;
+    }
+    if (ndims < 1 || ndims > RN_IDX_MAX_DIMS) {
+        fail(err, errlen, "%s: magic 0x%08X says %d dimensions; rnet reads 1 to %d", path,
+             (unsigned)type << 8 | (unsigned)ndims, ndims, RN_IDX_MAX_DIMS);
+        goto done;
+    }
+
+    got = read_some(f, head + 4, 4 * (size_t)ndims);
+    if (got < 0) {
+        gz_failed(f, path, err, errlen);
+        goto done;
+    }
+    if (got < 4 * ndims) {
+        if (!gz_failed(f, path, err, errlen))
+            fail(err, errlen,
+                 "%s: truncated header: magic says %d dimensions (a %d-byte header), file "
+                 "has %lld bytes",
+                 path, ndims, 4 + 4 * ndims, 4 + got);
+        goto done;
+    }
+
+    uint32_t dims[RN_IDX_MAX_DIMS] = {0};
+    uint64_t size = 1;
+    int too_big = 0;
+    for (int i = 0; i < ndims; i++) {
+        const uint8_t *p = head + 4 + 4 * i;
+        dims[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    }
+    char dstr[80];
+    dims_str(dstr, sizeof dstr, ndims, dims);
+    for (int i = 0; i < ndims; i++) {
+        if (dims[i] == 0) {
+            fail(err, errlen, "%s: dimension %d is 0 (header says %s)", path, i, dstr);
+            goto done;
+        }
+    }
+    /* each factor < 2^32 and we stop once past 2^34, so no overflow */
+    for (int i = 0; i < ndims && !too_big; i++) {
+        size *= dims[i];
+        too_big = size > RN_IDX_MAX_BYTES;
+    }
+    if (too_big || size > SIZE_MAX / 2) {
+        fail(err, errlen, "%s: header says %s, more than the %llu GiB rnet will load", path,
+             dstr, (unsigned long long)(RN_IDX_MAX_BYTES >> 30));
+        goto done;
+    }
+
+    /* Grow the buffer as data arrives, doubling, never past the claim. */
+    size_t cap = size < (1u << 20) ? (size_t)size : (1u << 20);
+    size_t have = 0;
+    data = malloc(cap);
+    if (!data) {
+        fail(err, errlen, "%s: out of memory for %zu bytes", path, cap);
+        goto done;
+    }
+    for (;;) {
+        long long r = read_some(f, data + have, cap - have);
+        if (r < 0) {
+            gz_failed(f, path, err, errlen);
+            goto done;
+        }
+        have += (size_t)r;
+        if (have < cap || have == size)
+            break;
+        size_t ncap = cap * 2 < size ? cap * 2 : (size_t)size;
+        uint8_t *nd = realloc(data, ncap);
+        if (!nd) {
+            fail(err, errlen, "%s: out of memory for %zu bytes", path, ncap);
+            goto done;
+        }
+        data = nd;
+        cap = ncap;
+    }
+    if (have < size) {
+        if (!gz_failed(f, path, err, errlen))
+            fail(err, errlen, "%s: truncated: header says %s (%llu bytes of %s), file has %zu",
+                 path, dstr, (unsigned long long)size, data_noun(ndims), have);
+        goto done;
+    }
+
+    /* Anything after the data? Count it all for the message. */
+    unsigned long long extra = 0;
+    for (;;) {
+        uint8_t scratch[4096];
+        int r = gzread(f, scratch, sizeof scratch);
+        if (r < 0) {
+            gz_failed(f, path, err, errlen);
+            goto done;
+        }
+        if (r == 0)
+            break;
+        extra += (unsigned)r;
+    }
+    if (gz_failed(f, path, err, errlen))
+        goto done;
+    if (extra) {
+        fail(err, errlen,
+             "%s: trailing bytes: header says %s (%llu bytes of %s), file has %llu (%llu extra)",
+             path, dstr, (unsigned long long)size, data_noun(ndims),
+             (unsigned long long)size + extra, extra);
+        goto done;
+    }
+
+    out->ndims = ndims;
+    for (int i = 0; i < ndims; i++)
+        out->dims[i] = dims[i];
+    out->size = (size_t)size;
+    out->data = data;
+    data = NULL;
+    rc = 0;
+
+done:
+    free(data);
+    gzclose(f);
+    return rc;
+}
+
+void rn_idx_free(RnIdx *idx)
+{
+    free(idx->data);
+    memset(idx, 0, sizeof *idx);
+}
+
+/* Written to "<path>.tmp<pid>" and renamed, so a reader never sees half a
+ * file and a failed write leaves any previous file in place. */
+int rn_idx_save(const char *path, int ndims, const uint32_t *dims, const uint8_t *data, int gzip,
+                char *err, size_t errlen)
+{
+    if (ndims < 1 || ndims > RN_IDX_MAX_DIMS)
+        return fail(err, errlen, "%s: cannot write %d dimensions; IDX u8 files have 1 to %d",
+                    path, ndims, RN_IDX_MAX_DIMS);
+    uint64_t size = 1;
+    for (int i = 0; i < ndims; i++) {
+        if (dims[i] == 0)
+            return fail(err, errlen, "%s: cannot write dimension %d of size 0", path, i);
+        size *= dims[i];
+        if (size > RN_IDX_MAX_BYTES)
+            return fail(err, errlen, "%s: data larger than %llu GiB", path,
+                        (unsigned long long)(RN_IDX_MAX_BYTES >> 30));
+    }
+
+    uint8_t head[4 + 4 * RN_IDX_MAX_DIMS];
+    head[0] = 0;
+    head[1] = 0;
+    head[2] = 0x08;
+    head[3] = (uint8_t)ndims;
+    for (int i = 0; i < ndims; i++) {
+        head[4 + 4 * i] = (uint8_t)(dims[i] >> 24);
+        head[5 + 4 * i] = (uint8_t)(dims[i] >> 16);
+        head[6 + 4 * i] = (uint8_t)(dims[i] >> 8);
+        head[7 + 4 * i] = (uint8_t)dims[i];
+    }
+    size_t hlen = 4 + 4 * (size_t)ndims;
+
+    size_t tlen = strlen(path) + 32;
+    char *tmp = malloc(tlen);
+    if (!tmp)
+        return fail(err, errlen, "%s: out of memory", path);
+    snprintf(tmp, tlen, "%s.tmp%ld", path, (long)getpid());
+
+    int ok = 1;
+    if (gzip) {
+        errno = 0;
+        gzFile f = gzopen(tmp, "wb6");
+        if (!f) {
+            fail(err, errlen, "%s: cannot create: %s", tmp, errno ? strerror(errno) : "gzopen");
+            free(tmp);
+            return -1;
+        }
+        ok = gzwrite(f, head, (unsigned)hlen) == (int)hlen;
+        for (size_t at = 0; ok && at < size;) {
+            size_t n = size - at > (1u << 30) ? (1u << 30) : (size_t)(size - at);
+            ok = gzwrite(f, data + at, (unsigned)n) == (int)n;
+            at += n;
+        }
+        if (gzclose(f) != Z_OK)
+            ok = 0;
+    } else {
+        FILE *f = fopen(tmp, "wb");
+        if (!f) {
+            fail(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+            free(tmp);
+            return -1;
+        }
+        ok = fwrite(head, 1, hlen, f) == hlen && fwrite(data, 1, (size_t)size, f) == size;
+        if (fclose(f) != 0)
+            ok = 0;
+    }
+    if (!ok) {
+        fail(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        fail(err, errlen, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
