@@ -67,7 +67,7 @@ $(O)/rnetc: compiler/main.c $(O)/librnetc.a $(O)/obj/runtime/rn_ops.o
 
 $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/librnetc.a $(O)/librnet.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -fopenmp -Itests/unit -o $@ $< $(O)/librnetc.a $(O)/librnet.a $(LDLIBS)
+	$(CC) $(ALLCFLAGS) $(RT_CFLAGS) -Itests/unit -o $@ $< $(O)/librnetc.a $(O)/librnet.a $(LDLIBS)
 
 unit: $(UNIT_BIN)
 

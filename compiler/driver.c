@@ -119,6 +119,9 @@ int build_executable(Graph *g, const BuildOpts *o)
         argv[k++] = lib;
         argv[k++] = "-lz";
         argv[k++] = "-lm";
+        /* the runtime library itself is built with OpenMP */
+        if (!o->openmp)
+            argv[k++] = "-lgomp";
         argv[k] = NULL;
         int st = run_command(argv, o->verbose);
         if (st != 0) {

@@ -22,7 +22,7 @@ static const char usage[] =
     "  --cc CC            C compiler (default: $CC, else cc)\n"
     "  -O0 -O1 -O2 -O3 -Os  optimisation level passed to it (default -O3)\n"
     "  --no-native        do not pass -march=native\n"
-    "  --no-openmp        build without OpenMP threads\n"
+    "  --no-openmp        generated code without OpenMP (the runtime keeps its threads)\n"
     "  --save-temps       keep the generated C (its directory is printed)\n"
     "  -v                 print the compiler command\n"
     "  -h, --help         this text\n"

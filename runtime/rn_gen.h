@@ -45,46 +45,50 @@ static inline void rn_tap_range(int W, int OW, int S, int P, int k, int *lo, int
 }
 
 /* one tap (kh, kw) of im2col for one channel:
- * dst (N, OH, OW) <- src (N, H, W) shifted by the tap, zero outside */
+ * dst (N, OH, OW) <- src (N, H, W) shifted by the tap, zero outside.
+ * The in-range rows and columns are computed up front, so the loops carry
+ * no conditions (GCC 12 at -O3 -march=native miscompiled an earlier form
+ * that tested the row inside the loop; tests/unit/test_gen.c keeps it
+ * honest). */
 static inline void rn_im2col_tap(float *restrict dst, const float *restrict src, int N, int H,
                                  int W, int OH, int OW, int S, int P, int kh, int kw)
 {
-    int lo, hi;
+    int lo, hi, rlo, rhi;
     rn_tap_range(W, OW, S, P, kw, &lo, &hi);
-    for (int n = 0; n < N; n++)
-        for (int oh = 0; oh < OH; oh++) {
-            float *restrict d = dst + ((long)n * OH + oh) * OW;
-            int ih = oh * S - P + kh;
-            if (ih < 0 || ih >= H) {
-                for (int ow = 0; ow < OW; ow++)
-                    d[ow] = 0.0f;
-                continue;
-            }
-            const float *restrict s = src + ((long)n * H + ih) * W + kw - P;
+    rn_tap_range(H, OH, S, P, kh, &rlo, &rhi);
+    for (int n = 0; n < N; n++) {
+        float *restrict dn = dst + (long)n * OH * OW;
+        const float *restrict sn = src + (long)n * H * W;
+        for (long i = 0; i < (long)rlo * OW; i++)
+            dn[i] = 0.0f;
+        for (int oh = rlo; oh < rhi; oh++) {
+            float *restrict d = dn + (long)oh * OW;
+            const float *restrict s = sn + (long)(oh * S - P + kh) * W;
             for (int ow = 0; ow < lo; ow++)
                 d[ow] = 0.0f;
             for (int ow = lo; ow < hi; ow++)
-                d[ow] = s[ow * S];
+                d[ow] = s[ow * S + kw - P];
             for (int ow = hi; ow < OW; ow++)
                 d[ow] = 0.0f;
         }
+        for (long i = (long)rhi * OW; i < (long)OH * OW; i++)
+            dn[i] = 0.0f;
+    }
 }
 
 /* the adjoint of rn_im2col_tap: dsrc (N, H, W) += ddst (N, OH, OW) */
 static inline void rn_col2im_tap(float *restrict dsrc, const float *restrict ddst, int N, int H,
                                  int W, int OH, int OW, int S, int P, int kh, int kw)
 {
-    int lo, hi;
+    int lo, hi, rlo, rhi;
     rn_tap_range(W, OW, S, P, kw, &lo, &hi);
+    rn_tap_range(H, OH, S, P, kh, &rlo, &rhi);
     for (int n = 0; n < N; n++)
-        for (int oh = 0; oh < OH; oh++) {
-            int ih = oh * S - P + kh;
-            if (ih < 0 || ih >= H)
-                continue;
+        for (int oh = rlo; oh < rhi; oh++) {
             const float *restrict d = ddst + ((long)n * OH + oh) * OW;
-            float *restrict s = dsrc + ((long)n * H + ih) * W + kw - P;
+            float *restrict s = dsrc + ((long)n * H + oh * S - P + kh) * W;
             for (int ow = lo; ow < hi; ow++)
-                s[ow * S] += d[ow];
+                s[ow * S + kw - P] += d[ow];
         }
 }
 

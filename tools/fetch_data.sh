@@ -1,6 +1,6 @@
 #!/bin/sh
 # fetch_data.sh - put MNIST digits and Fashion-MNIST under data/ as IDX files
-# (run by `make data`).
+# (run by `make data`).  Usage: tools/fetch_data.sh [mnist] [fashion-mnist]
 #
 # Idempotent and silent when both sets are already there and well-formed;
 # otherwise it (re)builds whichever is missing or wrong.  Downloads are kept
@@ -150,5 +150,12 @@ fetch_fashion() {
 
 need gzip "to read IDX headers"
 need od "to read IDX headers"
-fetch_mnist
-fetch_fashion
+# arguments choose the sets (mnist, fashion-mnist); none means both
+[ $# -eq 0 ] && set -- mnist fashion-mnist
+for set_name in "$@"; do
+    case $set_name in
+    mnist) fetch_mnist ;;
+    fashion|fashion-mnist) fetch_fashion ;;
+    *) die "unknown data set '$set_name' (expected mnist or fashion-mnist)" ;;
+    esac
+done

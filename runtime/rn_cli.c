@@ -1,0 +1,524 @@
+/* rn_cli.c - the built program's command line: subcommands, options,
+ * --help, and the one-line messages every failure prints.
+ *
+ * Each subcommand is a row of a table (name, runner, summary), and each
+ * runner describes its options as a table of ArgSpec rows pointing into
+ * the argument struct its run function takes (rn_driver.h).  One parser
+ * walks any such table: "--name value", "--name=value" and flags; unknown
+ * options, missing or malformed values and stray arguments are usage
+ * errors (exit 2) with one line naming the option.  --help prints the
+ * table with the model's defaults and exits 0.
+ *
+ * Only syntax is checked here; the run functions check the values
+ * (ranges, combinations), so a test that calls them directly gets the
+ * same checks.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rn_driver.h"
+
+#if defined(__SSE__)
+#include <pmmintrin.h>
+#include <xmmintrin.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#elif defined(__GNUC__) && defined(__ELF__)
+/* This file was compiled without OpenMP, but the program may still link
+ * an OpenMP runtime (generated code built with -fopenmp): weak references
+ * find it then and are NULL otherwise, so --threads and `info` work
+ * however the library itself was built. */
+extern int omp_get_max_threads(void) __attribute__((weak));
+extern void omp_set_num_threads(int) __attribute__((weak));
+#define RN_WEAK_OMP 1
+#endif
+
+/* ---- messages, FPU, threads ---------------------------------------------- */
+
+static const char *prog_name = "rnet";
+
+void rn_set_prog_name(const char *name)
+{
+    if (!name || !*name)
+        return;
+    const char *slash = strrchr(name, '/');
+    prog_name = slash && slash[1] ? slash + 1 : name;
+}
+
+const char *rn_prog_name(void) { return prog_name; }
+
+static void vmessage(const char *kind, const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fprintf(stderr, "%s: %s: ", prog_name, kind);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void rn_errorf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("error", fmt, ap);
+    va_end(ap);
+}
+
+void rn_warnf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("warning", fmt, ap);
+    va_end(ap);
+}
+
+void rn_fpu_setup(void)
+{
+#if defined(__SSE__)
+    /* Denormal floats are 10-100x slower on x86 and appear in late
+     * training (tiny gradients, decayed momentum); flushing them to zero
+     * changes no result that matters and keeps steps at a steady speed. */
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+#endif
+}
+
+int rn_fpu_ftz_on(void)
+{
+#if defined(__SSE__)
+    return _MM_GET_FLUSH_ZERO_MODE() == _MM_FLUSH_ZERO_ON &&
+           _MM_GET_DENORMALS_ZERO_MODE() == _MM_DENORMALS_ZERO_ON;
+#else
+    return 0;
+#endif
+}
+
+int rn_have_openmp(void)
+{
+#if defined(_OPENMP)
+    return 1;
+#elif defined(RN_WEAK_OMP)
+    return omp_get_max_threads != NULL && omp_set_num_threads != NULL;
+#else
+    return 0;
+#endif
+}
+
+void rn_set_threads(int n)
+{
+    if (n <= 0 || !rn_have_openmp())
+        return;
+#if defined(_OPENMP) || defined(RN_WEAK_OMP)
+    omp_set_num_threads(n);
+#endif
+}
+
+int rn_threads(void)
+{
+    if (!rn_have_openmp())
+        return 1;
+#if defined(_OPENMP) || defined(RN_WEAK_OMP)
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* ---- the option parser ---------------------------------------------------- */
+
+typedef enum { A_INT, A_LONG, A_FLOAT, A_DOUBLE, A_STR, A_SET, A_OPTIM, A_SCHED } ArgKind;
+
+typedef struct {
+    const char *name;       /* "--epochs" */
+    ArgKind kind;
+    void *dst;              /* int*, long*, float*, double*, const char**, RnOptKind*, RnSchedKind* */
+    int value;              /* A_SET: what the flag stores into *(int *)dst */
+    const char *metavar;    /* "N"; NULL for flags */
+    const char *help;
+} ArgSpec;
+
+typedef struct {
+    const char *cmd;        /* "train" */
+    const char *usage;      /* after "PROG cmd " */
+    const char *about;      /* a paragraph */
+    const ArgSpec *spec;
+    int nspec;
+    int npos_min, npos_max; /* positional arguments allowed */
+    const char *posname;    /* for messages: "INPUT" */
+} ArgTable;
+
+static void print_default(FILE *f, const ArgSpec *s)
+{
+    switch (s->kind) {
+    case A_INT:
+        fprintf(f, " (default %d)", *(int *)s->dst);
+        break;
+    case A_LONG:
+        fprintf(f, " (default %ld)", *(long *)s->dst);
+        break;
+    case A_FLOAT:
+        fprintf(f, " (default %g)", (double)*(float *)s->dst);
+        break;
+    case A_DOUBLE:
+        fprintf(f, " (default %g)", *(double *)s->dst);
+        break;
+    case A_STR:
+        if (*(const char **)s->dst)
+            fprintf(f, " (default %s)", *(const char **)s->dst);
+        break;
+    case A_SET:
+        if (*(int *)s->dst == s->value)
+            fprintf(f, " (default)");
+        break;
+    case A_OPTIM:
+        fprintf(f, " (default %s)", rn_optim_kind_name(*(RnOptKind *)s->dst));
+        break;
+    case A_SCHED:
+        fprintf(f, " (default %s)", rn_sched_kind_name(*(RnSchedKind *)s->dst));
+        break;
+    }
+}
+
+static void print_help(const ArgTable *t)
+{
+    printf("usage: %s %s %s\n\n%s\n", prog_name, t->cmd, t->usage, t->about);
+    if (t->nspec)
+        printf("\noptions:\n");
+    for (int i = 0; i < t->nspec; i++) {
+        const ArgSpec *s = &t->spec[i];
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", s->name, s->metavar ? " " : "",
+                 s->metavar ? s->metavar : "");
+        printf("  %-22s %s", left, s->help);
+        print_default(stdout, s);
+        printf("\n");
+    }
+    printf("  %-22s %s\n", "--help", "show this help");
+}
+
+static int parse_value(const ArgTable *t, const ArgSpec *s, const char *v)
+{
+    char *end;
+    switch (s->kind) {
+    case A_INT:
+    case A_LONG: {
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (!*v || *end || errno || (s->kind == A_INT && (x < -2147483647L || x > 2147483647L))) {
+            rn_errorf("%s: %s: '%s' is not an integer", t->cmd, s->name, v);
+            return 2;
+        }
+        if (s->kind == A_INT)
+            *(int *)s->dst = (int)x;
+        else
+            *(long *)s->dst = x;
+        return 0;
+    }
+    case A_FLOAT:
+    case A_DOUBLE: {
+        double x = strtod(v, &end);
+        if (!*v || *end || !isfinite(x)) {
+            rn_errorf("%s: %s: '%s' is not a number", t->cmd, s->name, v);
+            return 2;
+        }
+        if (s->kind == A_FLOAT)
+            *(float *)s->dst = (float)x;
+        else
+            *(double *)s->dst = x;
+        return 0;
+    }
+    case A_STR:
+        if (!*v) {
+            rn_errorf("%s: %s needs a non-empty value", t->cmd, s->name);
+            return 2;
+        }
+        *(const char **)s->dst = v;
+        return 0;
+    case A_SET:
+        return 0; /* flags take no value; handled by the caller */
+    case A_OPTIM:
+        if (rn_optim_kind_parse(v, (RnOptKind *)s->dst)) {
+            rn_errorf("%s: %s: unknown optimizer '%s' (expected %s)", t->cmd, s->name, v,
+                      rn_optim_kind_list());
+            return 2;
+        }
+        return 0;
+    case A_SCHED:
+        if (rn_sched_kind_parse(v, (RnSchedKind *)s->dst)) {
+            rn_errorf("%s: %s: unknown schedule '%s' (expected %s)", t->cmd, s->name, v,
+                      rn_sched_kind_list());
+            return 2;
+        }
+        return 0;
+    }
+    return 2;
+}
+
+/* Parse argv[0..argc) (after the subcommand).  Positional arguments go to
+ * pos[0..*npos).  Returns 0 to run, -1 after printing help (exit 0), 2 on a
+ * usage error (already reported). */
+static int parse_args(const ArgTable *t, int argc, char **argv, char **pos, int *npos)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            print_help(t);
+            return -1;
+        }
+        else if (!strcmp(argv[i], "--"))
+            break;
+    int n = 0, only_pos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && !strcmp(a, "--")) {
+            only_pos = 1;
+            continue;
+        }
+        if (only_pos || a[0] != '-' || !a[1]) {
+            if (n >= t->npos_max) {
+                if (t->npos_max)
+                    rn_errorf("%s: too many arguments at '%s'", t->cmd, a);
+                else
+                    rn_errorf("%s: unexpected argument '%s' (see '%s %s --help')", t->cmd, a,
+                              prog_name, t->cmd);
+                return 2;
+            }
+            pos[n++] = argv[i];
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        const ArgSpec *s = NULL;
+        for (int k = 0; k < t->nspec && !s; k++)
+            if (strlen(t->spec[k].name) == len && !strncmp(t->spec[k].name, a, len))
+                s = &t->spec[k];
+        if (!s) {
+            rn_errorf("%s: unknown option '%.*s' (see '%s %s --help')", t->cmd, (int)len, a,
+                      prog_name, t->cmd);
+            return 2;
+        }
+        if (s->kind == A_SET) {
+            if (eq) {
+                rn_errorf("%s: %s takes no value", t->cmd, s->name);
+                return 2;
+            }
+            *(int *)s->dst = s->value;
+            continue;
+        }
+        const char *v;
+        if (eq)
+            v = eq + 1;
+        else if (i + 1 < argc)
+            v = argv[++i];
+        else {
+            rn_errorf("%s: %s needs a value (%s)", t->cmd, s->name, s->metavar);
+            return 2;
+        }
+        int rc = parse_value(t, s, v);
+        if (rc)
+            return rc;
+    }
+    if (n < t->npos_min) {
+        rn_errorf("%s: missing %s (see '%s %s --help')", t->cmd, t->posname, prog_name, t->cmd);
+        return 2;
+    }
+    *npos = n;
+    return 0;
+}
+
+#define NSPEC(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static int require(const char *cmd, const char *opt, const void *v)
+{
+    if (v)
+        return 0;
+    rn_errorf("%s: %s is required (see '%s %s --help')", cmd, opt, prog_name, cmd);
+    return 2;
+}
+
+/* ---- the subcommands ------------------------------------------------------- */
+
+static int cmd_train(const RnModel *m, int argc, char **argv)
+{
+    RnTrainArgs a;
+    rn_train_args_defaults(m, &a);
+    const ArgSpec spec[] = {
+        { "--data", A_STR, &a.data, 0, "DIR", "directory with the IDX files (required)" },
+        { "--epochs", A_INT, &a.epochs, 0, "N", "epochs to train" },
+        { "--batch", A_INT, &a.batch, 0, "B", "images per step" },
+        { "--lr", A_FLOAT, &a.lr, 0, "X", "(peak) learning rate" },
+        { "--optimizer", A_OPTIM, &a.optimizer, 0, "NAME", "sgd, adam or adamw" },
+        { "--momentum", A_FLOAT, &a.momentum, 0, "X", "SGD momentum" },
+        { "--nesterov", A_SET, &a.nesterov, 1, NULL, "SGD with Nesterov momentum" },
+        { "--no-nesterov", A_SET, &a.nesterov, 0, NULL, "SGD with plain momentum" },
+        { "--weight-decay", A_FLOAT, &a.weight_decay, 0, "X", "weight decay" },
+        { "--schedule", A_SCHED, &a.schedule, 0, "NAME", "constant, step, cosine or onecycle" },
+        { "--warmup", A_FLOAT, &a.warmup, 0, "E", "linear warm-up epochs" },
+        { "--label-smoothing", A_FLOAT, &a.label_smoothing, 0, "X", "label smoothing in [0, 1)" },
+        { "--shift", A_INT, &a.shift, 0, "P", "random shift of up to P pixels" },
+        { "--flip", A_SET, &a.flip, 1, NULL, "random horizontal flips" },
+        { "--no-flip", A_SET, &a.flip, 0, NULL, "no flips" },
+        { "--seed", A_LONG, &a.seed, 0, "S", "seed for init, shuffling, augmentation" },
+        { "--threads", A_INT, &a.threads, 0, "T", "OpenMP threads; 0 keeps OpenMP's default" },
+        { "--save", A_STR, &a.save, 0, "FILE",
+          "weights file (default <log-dir>/model.safetensors, else NAME.safetensors)" },
+        { "--log-dir", A_STR, &a.log_dir, 0, "DIR", "directory for metrics.csv" },
+        { "--limit", A_LONG, &a.limit, 0, "N", "train on the first N images only; 0 uses all" },
+        { "--reference", A_SET, &a.reference, 1, NULL,
+          "run the reference interpreter instead of the generated code (slow)" },
+    };
+    const ArgTable t = { "train", "--data DIR [options]",
+                         "Train the model from its initial weights on the IDX training set in DIR,\n"
+                         "evaluate on the test set after every epoch, and save the weights.",
+                         spec, NSPEC(spec), 0, 0, NULL };
+    int npos = 0, rc = parse_args(&t, argc, argv, NULL, &npos);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if ((rc = require("train", "--data", a.data)))
+        return rc;
+    return rn_train_run(m, &a);
+}
+
+static int cmd_eval(const RnModel *m, int argc, char **argv)
+{
+    RnEvalArgs a = { 0 };
+    a.batch = m->defaults.batch > 0 ? m->defaults.batch : 64;
+    const ArgSpec spec[] = {
+        { "--data", A_STR, &a.data, 0, "DIR", "directory with the IDX test set (required)" },
+        { "--weights", A_STR, &a.weights, 0, "FILE", "a .safetensors checkpoint (required)" },
+        { "--batch", A_INT, &a.batch, 0, "B", "images per forward pass" },
+        { "--threads", A_INT, &a.threads, 0, "T", "OpenMP threads; 0 keeps OpenMP's default" },
+        { "--reference", A_SET, &a.reference, 1, NULL, "run the reference interpreter" },
+    };
+    const ArgTable t = { "eval", "--data DIR --weights FILE [options]",
+                         "Evaluate saved weights on the test set in DIR: accuracy, mean loss and\n"
+                         "per-class accuracy.",
+                         spec, NSPEC(spec), 0, 0, NULL };
+    int npos = 0, rc = parse_args(&t, argc, argv, NULL, &npos);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if ((rc = require("eval", "--data", a.data)) || (rc = require("eval", "--weights", a.weights)))
+        return rc;
+    return rn_eval_run(m, &a);
+}
+
+static int cmd_predict(const RnModel *m, int argc, char **argv)
+{
+    RnPredictArgs a = { 0 };
+    const ArgSpec spec[] = {
+        { "--weights", A_STR, &a.weights, 0, "FILE", "a .safetensors checkpoint (required)" },
+        { "--resize", A_SET, &a.resize, 1, NULL, "resize images to the model's input size" },
+        { "--top", A_INT, &a.top, 0, "K", "probabilities to print per input (0: up to 5)" },
+    };
+    const ArgTable t = { "predict", "--weights FILE [options] INPUT...",
+                         "Classify each INPUT: a PGM or PNG image, or IDXFILE:INDEX for entry INDEX\n"
+                         "(from 0) of an IDX image file.  Images must have the model's channel\n"
+                         "count and size (or give --resize).",
+                         spec, NSPEC(spec), 1, argc, "INPUT" };
+    char **pos = malloc(sizeof(char *) * (size_t)(argc + 1));
+    if (!pos) {
+        rn_errorf("out of memory");
+        return 1;
+    }
+    int npos = 0, rc = parse_args(&t, argc, argv, pos, &npos);
+    if (!rc)
+        rc = require("predict", "--weights", a.weights);
+    if (!rc) {
+        a.inputs = pos;
+        a.ninputs = npos;
+        rc = rn_predict_run(m, &a);
+    } else if (rc < 0)
+        rc = 0;
+    free(pos);
+    return rc;
+}
+
+static int cmd_info(const RnModel *m, int argc, char **argv)
+{
+    const ArgTable t = { "info", "",
+                         "Describe the model: layers, parameters, MACs, memory, training defaults,\n"
+                         "threads and floating-point modes.",
+                         NULL, 0, 0, 0, NULL };
+    int npos = 0, rc = parse_args(&t, argc, argv, NULL, &npos);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    return rn_info_run(m);
+}
+
+static int cmd_check(const RnModel *m, int argc, char **argv)
+{
+    RnCheckArgs a = { .seed = 1, .batch = 4, .tol = 1e-4, .kink_margin = 1e-5, .verbose = 0 };
+    const ArgSpec spec[] = {
+        { "--seed", A_LONG, &a.seed, 0, "S", "seed for the weights, input and gradients" },
+        { "--batch", A_INT, &a.batch, 0, "N", "images in the test batch" },
+        { "--tol", A_DOUBLE, &a.tol, 0, "X", "largest relative error accepted" },
+        { "--kink-margin", A_DOUBLE, &a.kink_margin, 0, "X",
+          "ReLU inputs this close to zero (relative) may take either side; 0: none" },
+        { "--verbose", A_SET, &a.verbose, 1, NULL, "one line per tensor" },
+    };
+    const ArgTable t = { "check", "[options]",
+                         "Compare this program's generated code with the reference interpreter on\n"
+                         "random weights and inputs: logits (train and inference), gradients,\n"
+                         "running statistics, and one SGD, Adam and AdamW update.  Exit status 1\n"
+                         "if any tensor's relative error max|a-b| / max(max|ref|, 1e-3) exceeds\n"
+                         "the tolerance.  Where a ReLU input lies within float rounding of zero the\n"
+                         "two sides may take different sides of the kink; a gradient mismatch that\n"
+                         "reversing such a unit's mask removes is reported, not failed.",
+                         spec, NSPEC(spec), 0, 0, NULL };
+    int npos = 0, rc = parse_args(&t, argc, argv, NULL, &npos);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    return rn_check_run(m, &a);
+}
+
+typedef struct {
+    const char *name;
+    int (*run)(const RnModel *m, int argc, char **argv);
+    const char *summary;
+} Command;
+
+static const Command commands[] = {
+    { "train", cmd_train, "train the model on an IDX data set" },
+    { "eval", cmd_eval, "evaluate saved weights on the test set" },
+    { "predict", cmd_predict, "classify images (PGM, PNG) or IDX entries" },
+    { "info", cmd_info, "describe the model: layers, sizes, defaults" },
+    { "check", cmd_check, "compare the generated code with the reference interpreter" },
+};
+
+static void usage(FILE *f, const RnModel *m)
+{
+    fprintf(f, "usage: %s <command> [options]\n\n%s: the %s network, built by rnetc.\n\ncommands:\n",
+            prog_name, prog_name, m->name);
+    for (int i = 0; i < NSPEC(commands); i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'%s <command> --help' lists a command's options.\n", prog_name);
+}
+
+int rn_cli_main(const RnModel *m, int argc, char **argv)
+{
+    rn_set_prog_name(m->name);
+    if (argc > 0)
+        rn_set_prog_name(argv[0]);
+    rn_fpu_setup();
+    if (argc < 2) {
+        usage(stderr, m);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout, m);
+        return 0;
+    }
+    for (int i = 0; i < NSPEC(commands); i++)
+        if (!strcmp(cmd, commands[i].name))
+            return commands[i].run(m, argc - 2, argv + 2);
+    char list[128] = "";
+    for (int i = 0; i < NSPEC(commands); i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                 commands[i].name);
+    rn_errorf("unknown command '%s' (expected one of %s; see '%s --help')", cmd, list, prog_name);
+    return 2;
+}

@@ -1,0 +1,283 @@
+/* rn_predict.c - classify single inputs with saved weights.
+ *
+ * An input is an image file (PGM or PNG, read by rn_image) or IDXFILE:INDEX,
+ * entry INDEX (from 0) of an IDX image file, so a test image can be
+ * checked without extracting it.  Either becomes planar 8-bit pixels (C, H,
+ * W), which must match the model's input: a different channel count is
+ * refused, a different size too unless --resize is given (bilinear, via
+ * rn_image_resize).  The pixels are normalised exactly as in training
+ * (rn_data_fill_image with the model's mean and std), run through the
+ * forward pass in inference mode, and the softmax is printed.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "rn_driver.h"
+#include "rn_image.h"
+
+/* pixels of one input, planar */
+typedef struct {
+    int c, h, w;
+    uint8_t *px; /* (c, h, w), malloc'd */
+} Pixels;
+
+/* the last IDX file read, kept so that many entries of one file load it once */
+typedef struct {
+    char *path;
+    RnIdx idx;
+} IdxCache;
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* "FILE:INDEX" -> file (malloc'd) and index; 0 if it has that form */
+static int split_idx_ref(const char *in, char **file, long *index)
+{
+    const char *colon = strrchr(in, ':');
+    if (!colon || colon == in || !colon[1])
+        return -1;
+    char *end;
+    errno = 0;
+    long k = strtol(colon + 1, &end, 10);
+    if (*end || errno || k < 0)
+        return -1;
+    *file = malloc((size_t)(colon - in) + 1);
+    if (!*file)
+        return -1;
+    memcpy(*file, in, (size_t)(colon - in));
+    (*file)[colon - in] = '\0';
+    *index = k;
+    return 0;
+}
+
+static int from_image(const char *path, Pixels *out)
+{
+    rn_image img;
+    char err[512];
+    if (rn_image_read(path, &img, err, sizeof err)) {
+        rn_errorf("%s", err);
+        return -1;
+    }
+    out->c = img.channels, out->h = img.height, out->w = img.width;
+    out->px = malloc((size_t)img.channels * (size_t)img.height * (size_t)img.width);
+    if (!out->px) {
+        rn_image_free(&img);
+        rn_errorf("%s: out of memory", path);
+        return -1;
+    }
+    for (int c = 0; c < out->c; c++)
+        for (int i = 0; i < out->h * out->w; i++)
+            out->px[(size_t)c * out->h * out->w + i] = img.data[(size_t)i * out->c + c];
+    rn_image_free(&img);
+    return 0;
+}
+
+static int from_idx(const char *input, const char *file, long index, IdxCache *cache,
+                    Pixels *out)
+{
+    char err[512];
+    if (!cache->path || strcmp(cache->path, file)) {
+        free(cache->path);
+        rn_idx_free(&cache->idx);
+        cache->path = NULL;
+        if (rn_idx_load(file, &cache->idx, err, sizeof err)) {
+            rn_errorf("%s", err);
+            return -1;
+        }
+        if (!(cache->path = strdup(file))) {
+            rn_errorf("out of memory");
+            return -1;
+        }
+    }
+    const RnIdx *x = &cache->idx;
+    if (x->ndims != 3 && x->ndims != 4) {
+        rn_errorf("%s: an IDX file of %d dimensions is not an image file (expected N x H x W or "
+                  "N x C x H x W)", file, x->ndims);
+        return -1;
+    }
+    if (index >= (long)x->dims[0]) {
+        rn_errorf("%s: index %ld is out of range: the file has %u images (0..%u)", input, index,
+                  x->dims[0], x->dims[0] - 1);
+        return -1;
+    }
+    out->c = x->ndims == 4 ? (int)x->dims[1] : 1;
+    out->h = (int)x->dims[x->ndims - 2];
+    out->w = (int)x->dims[x->ndims - 1];
+    size_t n = (size_t)out->c * out->h * out->w;
+    if (!(out->px = malloc(n))) {
+        rn_errorf("out of memory");
+        return -1;
+    }
+    memcpy(out->px, x->data + n * (size_t)index, n);
+    return 0;
+}
+
+/* resize planar pixels through rn_image (interleaved) */
+static int resize(const char *input, Pixels *p, int h, int w)
+{
+    char err[512];
+    if (p->c != 1 && p->c != 3) {
+        rn_errorf("%s: cannot resize an image of %d channels", input, p->c);
+        return -1;
+    }
+    rn_image src = { p->w, p->h, p->c, malloc((size_t)p->c * p->h * p->w) }, dst;
+    if (!src.data) {
+        rn_errorf("out of memory");
+        return -1;
+    }
+    for (int c = 0; c < p->c; c++)
+        for (int i = 0; i < p->h * p->w; i++)
+            src.data[(size_t)i * p->c + c] = p->px[(size_t)c * p->h * p->w + i];
+    int rc = rn_image_resize(&src, w, h, RN_RESIZE_BILINEAR, &dst, err, sizeof err);
+    rn_image_free(&src);
+    if (rc) {
+        rn_errorf("%s: %s", input, err);
+        return -1;
+    }
+    uint8_t *px = malloc((size_t)p->c * h * w);
+    if (!px) {
+        rn_image_free(&dst);
+        rn_errorf("out of memory");
+        return -1;
+    }
+    for (int c = 0; c < p->c; c++)
+        for (int i = 0; i < h * w; i++)
+            px[(size_t)c * h * w + i] = dst.data[(size_t)i * p->c + c];
+    rn_image_free(&dst);
+    free(p->px);
+    p->px = px;
+    p->h = h, p->w = w;
+    return 0;
+}
+
+static int load_input(const RnModel *m, const char *input, int allow_resize, IdxCache *cache,
+                      Pixels *p)
+{
+    char *file = NULL;
+    long index;
+    int rc;
+    if (is_file(input))
+        rc = from_image(input, p);
+    else if (!split_idx_ref(input, &file, &index) && is_file(file))
+        rc = from_idx(input, file, index, cache, p);
+    else {
+        rn_errorf("%s: no such file (an input is an image file or IDXFILE:INDEX)",
+                  file ? file : input);
+        rc = -1;
+    }
+    free(file);
+    if (rc)
+        return -1;
+    if (p->c != m->in_c) {
+        rn_errorf("%s: the image has %d channel%s, model '%s' takes %d (%s)", input, p->c,
+                  p->c == 1 ? "" : "s", m->name, m->in_c,
+                  m->in_c == 1 ? "convert it to grayscale first" : "give it the model's channels");
+        return -1;
+    }
+    if (p->h != m->in_h || p->w != m->in_w) {
+        if (!allow_resize) {
+            rn_errorf("%s: the image is %dx%d (H x W), model '%s' takes %dx%d (give --resize to "
+                      "resize it)", input, p->h, p->w, m->name, m->in_h, m->in_w);
+            return -1;
+        }
+        if (resize(input, p, m->in_h, m->in_w))
+            return -1;
+    }
+    return 0;
+}
+
+int rn_predict_run(const RnModel *m, const RnPredictArgs *a)
+{
+    if (!a->weights || a->ninputs < 1) {
+        rn_errorf("predict: --weights and at least one INPUT are required");
+        return 2;
+    }
+    if (a->top < 0) {
+        rn_errorf("predict: --top must be at least 1 (0: up to 5)");
+        return 2;
+    }
+    if (m->in_c > 64) {
+        rn_errorf("model '%s' has %d input channels; at most 64 are supported", m->name, m->in_c);
+        return 1;
+    }
+    int C = m->classes;
+    int top = a->top ? a->top : 5;
+    if (top > C)
+        top = C;
+    RnExec e;
+    if (rn_exec_alloc(m, 1, &e)) {
+        rn_errorf("out of memory for model '%s'", m->name);
+        return 1;
+    }
+    long img = (long)m->in_c * m->in_h * m->in_w;
+    float *x = malloc(sizeof(float) * (size_t)img);
+    double *p = malloc(sizeof(double) * (size_t)C);
+    int *order = malloc(sizeof(int) * (size_t)C);
+    IdxCache cache = { 0 };
+    char err[512];
+    int rc = 1, differs = 0;
+    if (!x || !p || !order) {
+        rn_errorf("out of memory");
+        goto out;
+    }
+    if (rn_ckpt_load(m, e.params, a->weights, &differs, err, sizeof err)) {
+        rn_errorf("%s", err);
+        goto out;
+    }
+    if (differs)
+        rn_warnf("%s: saved from a different source of model '%s' (source hash differs)",
+                 a->weights, m->name);
+    float mean[64], std[64];
+    rn_model_norm(m, mean, std);
+    for (int i = 0; i < a->ninputs; i++) {
+        Pixels px = { 0 };
+        if (load_input(m, a->inputs[i], a->resize, &cache, &px)) {
+            free(px.px);
+            goto out;
+        }
+        rn_data_fill_image(px.px, px.c, px.h, px.w, mean, std, 0, 0, 0, x);
+        free(px.px);
+        m->forward(&e, x, 1, 0);
+        /* softmax in double */
+        double mx = e.logits[0], s = 0;
+        for (int j = 1; j < C; j++)
+            if (e.logits[j] > mx)
+                mx = e.logits[j];
+        for (int j = 0; j < C; j++)
+            s += (p[j] = exp((double)e.logits[j] - mx));
+        for (int j = 0; j < C; j++) {
+            p[j] /= s;
+            order[j] = j;
+        }
+        /* the top entries by insertion: C is small */
+        for (int j = 1; j < C; j++)
+            for (int k = j; k > 0 && p[order[k]] > p[order[k - 1]]; k--) {
+                int tmp = order[k];
+                order[k] = order[k - 1];
+                order[k - 1] = tmp;
+            }
+        if (!isfinite(p[order[0]])) {
+            rn_errorf("%s: the model's output is not finite (are the weights trained?)",
+                      a->inputs[i]);
+            goto out;
+        }
+        printf("%s: class %d (%.2f%%)  top:", a->inputs[i], order[0], 100 * p[order[0]]);
+        for (int j = 0; j < top; j++)
+            printf("%s %d %.2f%%", j ? "," : "", order[j], 100 * p[order[j]]);
+        printf("\n");
+    }
+    rc = 0;
+out:
+    free(x), free(p), free(order);
+    free(cache.path);
+    rn_idx_free(&cache.idx);
+    rn_exec_free(&e);
+    return rc;
+}

@@ -1,0 +1,33 @@
+#!/bin/sh
+# parity.sh - generated code against the reference interpreter (`check`):
+# forward in both modes, every parameter gradient, running statistics and
+# optimizer updates within 1e-4, for every model small enough to run, built
+# the way users build them (default flags), and once with other compilers
+# and flags.
+. "$(dirname "$0")/lib.sh"
+for m in tiny mnist cifar_resnet20; do
+    $RNETC models/$m.rnet -o "$T/$m" || { fail "build $m"; continue; }
+    "$T/$m" check --seed 3 >"$T/out" 2>&1 || { fail "check $m"; cat "$T/out"; }
+done
+# same generated code through other compilers and flags
+for cfg in "--no-native -O2" "-O0 --no-openmp" "--cc clang"; do
+    $RNETC models/tiny.rnet -o "$T/tiny2" $cfg || { fail "build tiny $cfg"; continue; }
+    "$T/tiny2" check --batch 3 >"$T/out" 2>&1 || { fail "check tiny $cfg"; cat "$T/out"; }
+done
+# option A, concat join, shortcut C, groups and an avgpool stem in one model
+cat >"$T/mix.rnet" <<'M'
+block grouped { conv 3x3 width stride stride groups 2; bn; relu; conv 1x1 width }
+model mix {
+    input 3x10x10
+    classes 5
+    shortcut C
+    stem { conv 3x3 8 bias; relu; avgpool 2x2 stride 1 }
+    stage 1 x basic 8 shortcut A
+    stage 1 x basic 16 stride 2 shortcut A
+    stage 1 x grouped 8 join concat
+    stage 1 x bottleneck 4 shortcut B
+    head { maxpool 2x2; fc 12; relu; fc }
+}
+M
+$RNETC "$T/mix.rnet" -o "$T/mix" && "$T/mix" check --batch 3 >"$T/out" 2>&1 || { fail "check mix"; cat "$T/out"; }
+finish
