@@ -4,6 +4,8 @@
 #   make test       the whole test suite (what CI runs)
 #   make models     compile every model in models/ and print its shape table
 #   make data       MNIST digits and Fashion-MNIST as IDX files under data/
+#   make mnist      the main job: data, compile models/mnist.rnet, train, evaluate
+#   make fashion    the same network on Fashion-MNIST
 #   make fuzz       build and run the libFuzzer target over the front end
 
 CC      ?= cc
@@ -28,7 +30,7 @@ RUNTIME_OBJ  := $(patsubst runtime/%.c,$(O)/obj/runtime/%.o,$(RUNTIME_SRC))
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 UNIT_BIN     := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
-.PHONY: all setup test unit models data fuzz clean
+.PHONY: all setup test unit models data fuzz clean mnist fashion
 all: $(O)/rnetc $(O)/librnet.a
 
 setup:
@@ -79,6 +81,19 @@ models: all
 
 data:
 	@tools/fetch_data.sh
+
+THREADS ?= 2
+mnist: all
+	@tools/fetch_data.sh mnist
+	$(O)/rnetc models/mnist.rnet -o $(O)/mnist
+	$(O)/mnist train --data data/mnist --threads $(THREADS) --log-dir runs/mnist
+	$(O)/mnist eval --data data/mnist --threads $(THREADS) --weights runs/mnist/model.safetensors
+
+fashion: all
+	@tools/fetch_data.sh fashion-mnist
+	$(O)/rnetc models/mnist.rnet -o $(O)/mnist
+	$(O)/mnist train --data data/fashion-mnist --threads $(THREADS) --log-dir runs/fashion
+	$(O)/mnist eval --data data/fashion-mnist --threads $(THREADS) --weights runs/fashion/model.safetensors
 
 fuzz: | setup
 	@tools/fuzz.sh

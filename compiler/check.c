@@ -82,7 +82,7 @@ enum { NLAYER_SPECS = sizeof layer_specs / sizeof layer_specs[0] };
 /* statements of a model */
 enum { M_INPUT, M_CLASSES, M_SHORTCUT, M_JOIN, M_STEM, M_HEAD, M_TRAIN, M_COUNT };
 static const StmtSpec model_specs[] = {
-    { "input", M_INPUT, { { "input shape (CxHxW)", A_SHAPE3, NULL, 1 } }, { { 0 } }, 0 },
+    { "input", M_INPUT, { { "input shape", A_SHAPE3, NULL, 1 } }, { { 0 } }, 0 },
     { "classes", M_CLASSES, { { "number of classes", A_INT, NULL, 1 } }, { { 0 } }, 0 },
     { "shortcut", M_SHORTCUT, { { "shortcut type", A_WORD, shortcut_words, 1 } }, { { 0 } }, 0 },
     { "join", M_JOIN, { { "join", A_WORD, join_words, 1 } }, { { 0 } }, 0 },
@@ -191,11 +191,38 @@ static void unknown_name(Expr *e, Env *env)
         error_at(e->loc, "unknown name '%s'", e->name);
 }
 
-enum { VMAX = 1000000000 };
+enum { VMAX = 1000000000, MAX_EXPR_DEPTH = 200, MAX_KERNEL = 16384 };
+/* layers in a whole model, blocks expanded: ResNet-1202 has about 5,400.
+ * (ir_validate is quadratic in the number of nodes, so keep it modest.) */
+enum { MAX_LAYERS = 20000, MAX_BLOCKS = 1000 };
+
+/* While a block body is checked without values (every name bound to 1),
+ * value errors such as a division by zero say nothing about the real
+ * values, so they are not reported. */
+static int quiet_values;
+static int expr_depth, expr_too_deep;
+
+static int eval_rec(Expr *e, Env *env, long long *out);
 
 int eval_int(Expr *e, Env *env, long long *out)
 {
+    expr_depth = 0;
+    expr_too_deep = 0;
+    return eval_rec(e, env, out);
+}
+
+/* Expressions are evaluated recursively; a left-leaning chain such as
+ * 1+1+1+... costs the parser no stack, so its depth is limited here. */
+static int eval_rec(Expr *e, Env *env, long long *out)
+{
     long long a, b;
+    if (expr_depth >= MAX_EXPR_DEPTH) {
+        if (!expr_too_deep)
+            error_at(e->loc, "expression is nested too deeply (more than %d levels)",
+                     MAX_EXPR_DEPTH);
+        expr_too_deep = 1;
+        return 1;
+    }
     switch (e->kind) {
     case EX_INT:
         *out = e->ival;
@@ -208,8 +235,13 @@ int eval_int(Expr *e, Env *env, long long *out)
             return 0;
         unknown_name(e, env);
         return 1;
-    case EX_BIN:
-        if (eval_int(e->lhs, env, &a) | eval_int(e->rhs, env, &b))
+    case EX_BIN: {
+        /* both sides, so that an unknown name on each is reported */
+        expr_depth++;
+        int bad = eval_rec(e->lhs, env, &a);
+        bad |= eval_rec(e->rhs, env, &b);
+        expr_depth--;
+        if (bad)
             return 1;
         switch (e->op) {
         case '+': *out = a + b; break;
@@ -218,6 +250,10 @@ int eval_int(Expr *e, Env *env, long long *out)
         case '/':
         case '%':
             if (b == 0) {
+                if (quiet_values) {
+                    *out = 1;
+                    return 0;
+                }
                 error_at(e->loc, "division by zero");
                 return 1;
             }
@@ -227,10 +263,15 @@ int eval_int(Expr *e, Env *env, long long *out)
             die("bad operator %d", e->op);
         }
         if (*out > VMAX || *out < -VMAX) {
-            error_at(e->loc, "value %lld is out of range", *out);
+            if (quiet_values) {
+                *out = 1;
+                return 0;
+            }
+            error_at(e->loc, "value %lld is out of range (at most %d in size)", *out, VMAX);
             return 1;
         }
         return 0;
+    }
     }
     die("bad expression kind");
 }
@@ -273,6 +314,32 @@ static int is_word(Item *it, const char *w)
     return it->ndims == 1 && it->e[0]->kind == EX_NAME && (!w || !strcmp(it->e[0]->name, w));
 }
 
+/* A value that is a lone float where an integer belongs, or a lone word
+ * that names nothing: say what the argument wants, rather than only
+ * "unknown name" (unless the word is close to a known name, which
+ * eval_int then suggests).  Returns 1 if it reported an error. */
+static int wrong_value(Item *it, const ArgSpec *a, Env *env)
+{
+    Expr *e = it->e[0];
+    const char *want = a->type == A_FLOATS ? "a number" : type_name(a->type);
+    if (e->kind == EX_FLOAT && (a->type == A_INT || a->type == A_WIDTH)) {
+        error_at(it->loc, "%s must be %s, got %g", a->name, want, e->fval);
+        return 1;
+    }
+    long long dummy;
+    if (e->kind != EX_NAME || env_lookup(env, e->name, &dummy))
+        return 0;
+    const char *names[64];
+    int k = 0;
+    for (Env *v = env; v; v = v->up)
+        for (int i = 0; i < v->n && k < 64; i++)
+            names[k++] = v->names[i];
+    if (closest_name(e->name, names, k))
+        return 0;
+    error_at(it->loc, "%s must be %s; '%s' is not a known name", a->name, want, e->name);
+    return 1;
+}
+
 /* Resolve one item against an ArgSpec.  Returns 0 on success. */
 static int resolve_item(Item *it, const ArgSpec *a, Env *env, int dry, Val *v)
 {
@@ -290,7 +357,7 @@ static int resolve_item(Item *it, const ArgSpec *a, Env *env, int dry, Val *v)
             error_at(it->loc, "%s must be %s, not a size", a->name, type_name(a->type));
             return 1;
         }
-        if (eval_int(it->e[0], env, &v->i))
+        if (wrong_value(it, a, env) || eval_int(it->e[0], env, &v->i))
             return 1;
         if (!dry && v->i <= 0 && strcmp(a->name, "pad") && strcmp(a->name, "seed")) {
             error_at(it->loc, "%s must be positive, got %lld", a->name, v->i);
@@ -307,6 +374,8 @@ static int resolve_item(Item *it, const ArgSpec *a, Env *env, int dry, Val *v)
             error_at(it->loc, "%s must be a number, not a size", a->name);
             return 1;
         }
+        if (wrong_value(it, a, env))
+            return 1;
         if (it->e[0]->kind == EX_FLOAT) {
             v->f = it->e[0]->fval;
         } else {
@@ -331,7 +400,12 @@ static int resolve_item(Item *it, const ArgSpec *a, Env *env, int dry, Val *v)
             v->dims[0] = v->dims[1] = (int)k;
             v->n = 2;
         } else if (it->ndims != want) {
-            error_at(it->loc, "%s must be %s", a->name, type_name(a->type));
+            if (a->type == A_SHAPE3)
+                error_at(it->loc, "%s must have 3 dimensions (CxHxW, such as 1x28x28), not %d",
+                         a->name, it->ndims);
+            else
+                error_at(it->loc, "%s must have 1 or 2 dimensions (such as 3 or 3x3), not %d",
+                         a->name, it->ndims);
             return 1;
         } else {
             v->n = want;
@@ -342,12 +416,20 @@ static int resolve_item(Item *it, const ArgSpec *a, Env *env, int dry, Val *v)
                 v->dims[d] = (int)k;
             }
         }
-        for (int d = 0; d < v->n && !dry; d++)
+        for (int d = 0; d < v->n && !dry; d++) {
             if (v->dims[d] <= 0) {
                 error_at(it->loc, "%s must be positive in every dimension, got %d", a->name,
                          v->dims[d]);
                 return 1;
             }
+            /* the largest input is 16384 wide; this also keeps the shape
+             * arithmetic far from integer overflow */
+            if (a->type == A_KERNEL && v->dims[d] > MAX_KERNEL) {
+                error_at(it->loc, "%s %d is too large (at most %d)", a->name, v->dims[d],
+                         MAX_KERNEL);
+                return 1;
+            }
+        }
         return 0;
     }
     case A_WORD:
@@ -463,6 +545,9 @@ static int resolve_args(Stmt *s, const StmtSpec *spec, const ArgSpec *extra, int
                     error_at(it->loc, "unknown option '%s' for '%s'", it->e[0]->name, spec->name);
                 else
                     error_at(it->loc, "'%s' takes no option '%s'", spec->name, it->e[0]->name);
+                /* a number after it is most likely its value: one error is enough */
+                if (k + 1 < s->items.n && !is_word(s->items.v[k + 1], NULL))
+                    k++;
             } else {
                 error_at(it->loc, "too many arguments for '%s'", spec->name);
             }
@@ -486,7 +571,13 @@ static int resolve_args(Stmt *s, const StmtSpec *spec, const ArgSpec *extra, int
 
 /* ---- blocks ---- */
 
-static Vec blocks; /* BlockDef* */
+/* Per-file state, reset by check_program: the blocks defined so far and
+ * the file's top-level constants, which block bodies read when a stage
+ * expands them (after check_program has returned). */
+static Vec blocks;     /* BlockDef* */
+static Env *file_env;
+static Vec const_defs; /* Stmt* (ST_CONST) defined so far, for "first defined here" */
+static int recursive;  /* some block uses itself (reported): its size is unknown */
 
 static BlockDef *find_block(const char *name)
 {
@@ -523,6 +614,10 @@ static int resolve_layer(Stmt *s, Env *env, int dry, Layer *out)
     }
     if (s->kind == ST_CONST) {
         error_at(s->loc, "constants belong at the top of the file or in the model");
+        return 1;
+    }
+    if (s->kind == ST_BLOCK || s->kind == ST_MODEL) {
+        error_at(s->loc, "definitions belong at the top level of the file");
         return 1;
     }
     const StmtSpec *spec = find_spec(layer_specs, NLAYER_SPECS, s->word);
@@ -600,54 +695,103 @@ int expand_block(BlockDef *b, Env *env, Vec *out_layers, Loc use)
 {
     int errs = 0;
     (void)use;
+    /* a body reads width, stride, in and its parameters (bound in env by
+     * the caller) and the file's top-level constants */
+    if (!env->up)
+        env->up = file_env;
     for (int i = 0; i < b->body.n; i++) {
         Layer *l = arena_alloc(sizeof *l);
         if (resolve_layer(b->body.v[i], env, 0, l)) {
             errs++;
             continue;
         }
-        if (l->kind == L_CALL)
-            errs += expand_block(l->callee, env, out_layers, l->loc);
-        else
+        if (l->kind == L_CALL) {
+            /* the callee reads its caller's names, and its own parameters
+             * at their defaults (check_block_body made sure it has them),
+             * which, like the file's blocks, see the top-level constants */
+            Env inner = { .up = env };
+            BlockDef *c = l->callee;
+            for (int k = 0; k < c->params.n; k++) {
+                Param *p = c->params.v[k];
+                long long v = 0;
+                if (!p->def || eval_int(p->def, file_env, &v))
+                    errs++;
+                env_bind(&inner, p->name, v);
+            }
+            errs += expand_block(c, &inner, out_layers, l->loc);
+        } else {
             vec_push(out_layers, l);
+        }
     }
     return errs;
 }
 
-/* a block may not use itself, directly or through others */
-static int check_recursion(BlockDef *b, BlockDef **path, int depth)
+/* A block may not use itself, directly or through others.  A depth-first
+ * walk over the "uses" edges; each block is walked once (visiting: 1 on the
+ * path, 2 done), so each cycle is reported once, at the use that closes
+ * it.  path[] holds the blocks on the current path, uses[] the statements
+ * that lead from each to the next. */
+static int check_recursion(BlockDef *b, BlockDef **path, Stmt **uses, int depth)
 {
-    if (b->visiting) {
+    if (b->visiting == 2)
+        return 0;
+    if (b->visiting == 1) {
         int start = 0;
         while (path[start] != b)
             start++;
-        char chain[512] = "";
-        for (int i = start; i < depth; i++) {
-            strncat(chain, path[i]->name, sizeof chain - strlen(chain) - 5);
-            strncat(chain, " -> ", sizeof chain - strlen(chain) - 1);
+        char chain[512];
+        int len = 0;
+        for (int i = start; i <= depth; i++) {
+            const char *name = i < depth ? path[i]->name : b->name;
+            int n = snprintf(chain + len, sizeof chain - (size_t)len, "%s%s", name,
+                             i < depth ? " -> " : "");
+            if (n < 0 || n >= (int)sizeof chain - len) {
+                snprintf(chain + sizeof chain - 5, 5, "...");
+                break;
+            }
+            len += n;
         }
-        strncat(chain, b->name, sizeof chain - strlen(chain) - 1);
-        /* report each cycle once, from the block that starts it */
-        if (start != 0)
-            return 0;
-        error_at(path[depth - 1]->loc, "recursive block: %s", chain);
+        Stmt *use = uses[depth - 1];
+        if (depth - start == 1)
+            error_at(use->word_loc, "block '%s' uses itself", b->name);
+        else
+            error_at(use->word_loc, "recursive blocks: %s", chain);
         return 1;
     }
-    if (depth >= 64)
-        return 0;
     b->visiting = 1;
     path[depth] = b;
     int errs = 0;
-    for (int i = 0; i < b->body.n && !errs; i++) {
+    for (int i = 0; i < b->body.n; i++) {
         Stmt *s = b->body.v[i];
         if (s->kind != ST_PLAIN || find_spec(layer_specs, NLAYER_SPECS, s->word))
             continue;
         BlockDef *c = find_block(s->word);
-        if (c)
-            errs += check_recursion(c, path, depth + 1);
+        if (c) {
+            uses[depth] = s;
+            errs += check_recursion(c, path, uses, depth + 1);
+        }
     }
-    b->visiting = 0;
+    b->visiting = 2;
     return errs;
+}
+
+/* About the number of layers one use of a block expands to (each use of
+ * another block counts one more), or more than MAX_LAYERS: nesting can
+ * double the count at every level, so the walk stops there.  A recursive
+ * block (already reported) counts as too large. */
+static long block_layers(BlockDef *b, int depth)
+{
+    long n = 0;
+    for (int i = 0; i < b->body.n && n <= MAX_LAYERS; i++) {
+        Stmt *s = b->body.v[i];
+        BlockDef *c = NULL;
+        if (s->kind == ST_PLAIN && !find_spec(layer_specs, NLAYER_SPECS, s->word))
+            c = find_block(s->word);
+        n++;
+        if (c)
+            n += depth < MAX_BLOCKS ? block_layers(c, depth + 1) : MAX_LAYERS + 1;
+    }
+    return n;
 }
 
 /* ---- the built-in blocks, written in the language itself ---- */
@@ -692,7 +836,8 @@ static void train_defaults(TrainDef *t)
     t->seed = 1;
 }
 
-static int check_train(Stmt *sec, Env *env, TrainDef *t)
+/* in_c: the input's channels, or 0 if unknown (for normalize) */
+static int check_train(Stmt *sec, Env *env, TrainDef *t, int in_c, Loc in_loc)
 {
     int errs = 0;
     Loc seen[T_COUNT] = { { 0 } };
@@ -730,12 +875,23 @@ static int check_train(Stmt *sec, Env *env, TrainDef *t)
             if (opt[3].present) t->beta2 = opt[3].f;
             if (opt[4].present) t->eps = opt[4].f;
             if (t->optimizer != OPT_SGD && (opt[0].present || opt[1].present)) {
-                error_at(s->word_loc, "momentum and nesterov are options of sgd");
+                error_at(opt[0].present ? opt[0].loc : opt[1].loc,
+                         "momentum and nesterov are options of sgd");
                 errs++;
             }
-            if (t->momentum >= 1 || t->beta1 >= 1 || t->beta2 >= 1) {
-                error_at(s->word_loc, "momentum and betas must be below 1");
+            if (t->optimizer == OPT_SGD && (opt[2].present || opt[3].present || opt[4].present)) {
+                error_at(opt[2].present ? opt[2].loc : opt[3].present ? opt[3].loc : opt[4].loc,
+                         "beta1, beta2 and eps are options of adam and adamw");
                 errs++;
+            }
+            for (int k = 0; k < 3; k++) {
+                static const int which[] = { 0, 2, 3 }; /* momentum, beta1, beta2 */
+                Val *v = &opt[which[k]];
+                if (v->present && v->f >= 1) {
+                    error_at(v->loc, "%s must be below 1, got %g",
+                             spec->opt[which[k]].name, v->f);
+                    errs++;
+                }
             }
             if (t->nesterov && t->momentum <= 0) {
                 error_at(opt[1].loc, "nesterov needs a momentum above 0");
@@ -756,7 +912,8 @@ static int check_train(Stmt *sec, Env *env, TrainDef *t)
             if (opt[2].present) t->gamma = opt[2].f;
             if (opt[3].present) t->min_lr = opt[3].f;
             if ((opt[1].present || opt[2].present) && t->schedule != SCHED_STEP) {
-                error_at(s->word_loc, "'every' and 'gamma' are options of the step schedule");
+                error_at(opt[1].present ? opt[1].loc : opt[2].loc,
+                         "'every' and 'gamma' are options of the step schedule");
                 errs++;
             }
             break;
@@ -794,6 +951,11 @@ static int check_train(Stmt *sec, Env *env, TrainDef *t)
                 errs++;
             } else if (t->nmean != t->nstd) {
                 error_at(opt[1].loc, "'normalize' has %d means but %d stds", t->nmean, t->nstd);
+                errs++;
+            } else if (in_c && t->nmean != 1 && t->nmean != in_c) {
+                error_at(opt[0].loc, "'normalize' gives %d means for %d input channel%s",
+                         t->nmean, in_c, in_c == 1 ? "" : "s");
+                note_at(in_loc, "the input is declared here");
                 errs++;
             }
             break;
@@ -839,12 +1001,17 @@ static void add_const(Stmt *s, Env *env)
     long long v, old;
     if (eval_int(s->value, env, &v))
         return;
-    for (Env *e = env; e; e = e->up)
-        for (int i = 0; i < e->n; i++)
-            if (!strcmp(e->names[i], s->word) && env_lookup(e, s->word, &old)) {
-                error_at(s->word_loc, "duplicate definition of '%s'", s->word);
-                return;
+    if (env_lookup(env, s->word, &old)) {
+        error_at(s->word_loc, "duplicate definition of '%s'", s->word);
+        for (int i = 0; i < const_defs.n; i++) {
+            Stmt *first = const_defs.v[i];
+            if (!strcmp(first->word, s->word)) {
+                note_at(first->word_loc, "first defined here");
+                break;
             }
+        }
+        return;
+    }
     if (env->n == (int)(sizeof env->names / sizeof env->names[0])) {
         error_at(s->word_loc, "too many constants (at most %d)", env->n);
         return;
@@ -855,9 +1022,10 @@ static void add_const(Stmt *s, Env *env)
         return;
     }
     env_bind(env, s->word, v);
+    vec_push(&const_defs, s);
 }
 
-static int check_stage(Stmt *s, Model *m, Env *env, int *prev_width, int index)
+static int check_stage(Stmt *s, Model *m, Env *env, int *prev_width, int index, long *nlayers)
 {
     StageDef *st = arena_alloc(sizeof *st);
     st->loc = s->loc;
@@ -868,7 +1036,10 @@ static int check_stage(Stmt *s, Model *m, Env *env, int *prev_width, int index)
         for (int i = 0; i < blocks.n && k < 64; i++)
             names[k++] = ((BlockDef *)blocks.v[i])->name;
         const char *best = closest_name(s->block, names, k);
-        if (best)
+        if (find_spec(layer_specs, NLAYER_SPECS, s->block))
+            error_at(s->block_loc, "'%s' is a layer; a stage repeats a block, such as basic",
+                     s->block);
+        else if (best)
             error_at(s->block_loc, "unknown block kind '%s'; did you mean '%s'?", s->block, best);
         else
             error_at(s->block_loc, "unknown block kind '%s'", s->block);
@@ -883,6 +1054,13 @@ static int check_stage(Stmt *s, Model *m, Env *env, int *prev_width, int index)
         return 1;
     }
     st->repeat = (int)rep;
+    /* the branch, and at most a projection (conv, bn), the join and a relu */
+    *nlayers += rep * (block_layers(b, 0) + 4);
+    if (*nlayers > MAX_LAYERS && !recursive) {
+        error_at(s->loc, "the model has more than %d layers once its blocks are expanded",
+                 MAX_LAYERS);
+        return 1;
+    }
 
     /* the block's parameters become options of the stage line */
     ArgSpec extra[16];
@@ -936,6 +1114,7 @@ static int check_model(Stmt *ms, Model *m, Env *genv)
     Env env = { .up = genv };
     Loc seen[M_COUNT] = { { 0 } };
     int prev_width = 0, nstage = 0;
+    long nlayers = 0;
     m->name = ms->word;
     m->loc = ms->word_loc;
     m->shortcut = SC_B;
@@ -959,7 +1138,7 @@ static int check_model(Stmt *ms, Model *m, Env *genv)
                 continue;
             if (s->kind == ST_STAGE) {
                 if (pass == 1)
-                    errs += check_stage(s, m, &env, &prev_width, ++nstage);
+                    errs += check_stage(s, m, &env, &prev_width, ++nstage, &nlayers);
                 continue;
             }
             if (s->kind != ST_PLAIN) {
@@ -1027,7 +1206,7 @@ static int check_model(Stmt *ms, Model *m, Env *genv)
                 errs += check_layers(s, &env, &m->head, 1);
                 break;
             case M_TRAIN:
-                errs += check_train(s, &env, &m->train);
+                errs += check_train(s, &env, &m->train, m->in_c, seen[M_INPUT]);
                 break;
             }
         }
@@ -1038,15 +1217,14 @@ static int check_model(Stmt *ms, Model *m, Env *genv)
                      model_specs[required[i]].name);
             errs++;
         }
-    if (!errs && m->train.nmean && m->train.nmean != 1 && m->train.nmean != m->in_c) {
-        error_at(ms->word_loc, "'normalize' gives %d means for %d input channels",
-                 m->train.nmean, m->in_c);
-        errs++;
-    }
     return errs;
 }
 
-static int define_block(Stmt *s, int builtin, Env *genv)
+/* Register a block and check its name and parameters.  Its body is
+ * checked later by check_block_body, once every block and top-level
+ * constant of the file is known, so blocks may use blocks defined after
+ * them. */
+static int define_block(Stmt *s, int builtin)
 {
     BlockDef *old = find_block(s->word);
     if (old) {
@@ -1059,6 +1237,10 @@ static int define_block(Stmt *s, int builtin, Env *genv)
     }
     if (find_spec(layer_specs, NLAYER_SPECS, s->word)) {
         error_at(s->word_loc, "'%s' is a layer and cannot name a block", s->word);
+        return 1;
+    }
+    if (blocks.n >= MAX_BLOCKS) {
+        error_at(s->word_loc, "too many blocks (at most %d)", MAX_BLOCKS);
         return 1;
     }
     BlockDef *b = arena_alloc(sizeof *b);
@@ -1077,7 +1259,9 @@ static int define_block(Stmt *s, int builtin, Env *genv)
         for (int j = 0; j < i; j++)
             if (!strcmp(((Param *)b->params.v[j])->name, p->name)) {
                 error_at(p->loc, "duplicate parameter '%s'", p->name);
+                note_at(((Param *)b->params.v[j])->loc, "first declared here");
                 errs++;
+                break;
             }
         int oi;
         if (find_opt(&stage_spec, NULL, 0, p->name, &oi) || !strcmp(p->name, "width") ||
@@ -1091,9 +1275,16 @@ static int define_block(Stmt *s, int builtin, Env *genv)
         errs++;
     }
     vec_push(&blocks, b);
-    /* check the body's words and types now, without values */
+    return errs;
+}
+
+/* check a block body's words and types, without values */
+static int check_block_body(BlockDef *b, Env *genv)
+{
+    int errs = 0;
     Env env;
     block_env(b, &env, genv);
+    quiet_values = 1;
     for (int i = 0; i < b->body.n && !errs; i++) {
         Layer l;
         errs += resolve_layer(b->body.v[i], &env, 1, &l) ? 1 : 0;
@@ -1101,7 +1292,17 @@ static int define_block(Stmt *s, int builtin, Env *genv)
             error_at(l.loc, "'fc' belongs in the head, not in a block");
             errs++;
         }
+        for (int k = 0; !errs && l.kind == L_CALL && k < l.callee->params.n; k++) {
+            Param *p = l.callee->params.v[k];
+            if (!p->def) {
+                error_at(l.loc, "block '%s' needs a value for its parameter '%s', so only a "
+                                "stage can use it", l.callee->name, p->name);
+                note_at(p->loc, "'%s' is declared here", p->name);
+                errs++;
+            }
+        }
     }
+    quiet_values = 0;
     return errs;
 }
 
@@ -1109,6 +1310,11 @@ Model *check_program(Vec *stmts, SrcFile *f)
 {
     int errs = 0;
     memset(&blocks, 0, sizeof blocks);
+    memset(&const_defs, 0, sizeof const_defs);
+    quiet_values = 0;
+    recursive = 0;
+    Env *genv = arena_alloc(sizeof *genv);
+    file_env = genv;
 
     /* built-in blocks first, from the prelude */
     static SrcFile *pre;
@@ -1116,10 +1322,10 @@ Model *check_program(Vec *stmts, SrcFile *f)
     pre = src_new("<builtin>", prelude, sizeof prelude - 1);
     if (parse_source(pre, &pstmts))
         die("the prelude does not parse");
-    Env genv = { 0 };
     for (int i = 0; i < pstmts.n; i++)
-        if (define_block(pstmts.v[i], 1, &genv))
+        if (define_block(pstmts.v[i], 1) || check_block_body(blocks.v[i], genv))
             die("the prelude does not check");
+    int nbuiltin = blocks.n;
     for (int i = 0; i < blocks.n; i++) {
         BlockDef *b = blocks.v[i];
         b->expansion = !strcmp(b->name, "bottleneck") ? 4 : 1;
@@ -1131,12 +1337,12 @@ Model *check_program(Vec *stmts, SrcFile *f)
         switch (s->kind) {
         case ST_CONST: {
             int before = error_count();
-            add_const(s, &genv);
+            add_const(s, genv);
             errs += error_count() - before;
             break;
         }
         case ST_BLOCK:
-            errs += define_block(s, 0, &genv);
+            errs += define_block(s, 0);
             break;
         case ST_MODEL:
             if (model) {
@@ -1154,15 +1360,19 @@ Model *check_program(Vec *stmts, SrcFile *f)
             break;
         }
     }
-    BlockDef *path[64];
+    for (int i = nbuiltin; i < blocks.n; i++)
+        errs += check_block_body(blocks.v[i], genv);
+    BlockDef **path = arena_alloc(sizeof *path * (size_t)(blocks.n + 1));
+    Stmt **uses = arena_alloc(sizeof *uses * (size_t)(blocks.n + 1));
     for (int i = 0; i < blocks.n; i++)
-        errs += check_recursion(blocks.v[i], path, 0);
+        recursive += check_recursion(blocks.v[i], path, uses, 0);
+    errs += recursive;
     if (!model) {
         error_at((Loc){ f, 0, 0 }, "no model in this file (expected 'model NAME { ... }')");
         return NULL;
     }
     Model *m = arena_alloc(sizeof *m);
     m->file = f;
-    errs += check_model(model, m, &genv);
+    errs += check_model(model, m, genv);
     return errs || error_count() ? NULL : m;
 }

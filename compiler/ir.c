@@ -98,9 +98,25 @@ void ir_validate(Graph *g)
         }
         if (n->shape_ok && (n->c <= 0 || n->h <= 0 || n->w <= 0))
             die("node %s has shape %dx%dx%d", n->name, n->c, n->h, n->w);
-        for (int k = 0; k < i; k++)
-            if (!strcmp(((Node *)g->nodes.v[k])->name, n->name))
-                die("two nodes are named %s", n->name);
+    }
+    /* names are unique: an open-addressing set, linear in the node count */
+    int cap = 16;
+    while (cap < 2 * g->nodes.n)
+        cap *= 2;
+    const char **set = arena_alloc(sizeof *set * (size_t)cap);
+    for (int i = 0; i < g->nodes.n; i++) {
+        const char *name = ((Node *)g->nodes.v[i])->name;
+        unsigned h = 2166136261u;
+        for (const char *p = name; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+        for (unsigned k = h & (unsigned)(cap - 1);; k = (k + 1) & (unsigned)(cap - 1)) {
+            if (!set[k]) {
+                set[k] = name;
+                break;
+            }
+            if (!strcmp(set[k], name))
+                die("two nodes are named %s", name);
+        }
     }
     if (g->output && g->output != g->nodes.v[g->nodes.n - 1])
         die("the output is not the last node");

@@ -56,6 +56,12 @@ int shape_node(Node *n)
         n->c = n->filters;
         n->h = window_out(x->h, n->kh, n->stride, n->pad);
         n->w = window_out(x->w, n->kw, n->stride, n->pad);
+        double wsz = (double)n->filters * (x->c / n->groups) * n->kh * n->kw;
+        if (wsz > 2147483647.0 || wsz * n->h * n->w > 35184372088832.0) {
+            shape_error(n, "a %dx%d conv from %d to %d channels is too large", n->kh, n->kw, x->c,
+                        n->filters);
+            return 0;
+        }
         int ws[4] = { n->filters, x->c / n->groups, n->kh, n->kw };
         node_add_param(n, "weight", 4, ws, 0, 0);
         if (n->bias)
@@ -120,7 +126,7 @@ int shape_node(Node *n)
         break;
     case RN_OP_FC: {
         long in = (long)x->c * x->h * x->w;
-        if (in > 100000000L) {
+        if (in > 100000000L || (double)in * n->filters > 2147483647.0) {
             shape_error(n, "fc over %dx%dx%d inputs is too large; add a pooling layer first",
                         x->c, x->h, x->w);
             return 0;

@@ -7,15 +7,17 @@
  *   model  = "model" NAME "{" { stmt } "}" .
  *   stmt   = NAME { item } ( EOL | "{" { stmt } "}" )
  *          | "stage" expr "x" NAME { item } EOL
- *          | const .
+ *          | const | block | model .
  *   item   = expr { "x" expr } .
  *   expr   = INT | FLOAT | NAME | "(" expr ")" | expr ("+"|"-"|"*"|"/"|"%") expr .
  *
  * The grammar fixes only the structure.  What a statement's words mean
  * (conv, stride, cosine, ...) is check.c's business, so that an unknown
  * word is reported with its location and a suggestion, not as a bare
- * syntax error.  Nodes live in the compiler's arena, so error recovery has
- * nothing to free and needs no %destructor.
+ * syntax error.  For the same reason a block or model definition parses
+ * anywhere a statement does, and check.c says where it belongs.  Nodes live
+ * in the compiler's arena, so error recovery has nothing to free and needs
+ * no %destructor.
  */
 %define api.pure full
 %locations
@@ -31,6 +33,7 @@ typedef void *yyscan_t;
 }
 
 %code {
+#include <string.h>
 #include "rnet.lex.h"
 
 static Loc L(struct ParseCtx *ctx, YYLTYPE l)
@@ -38,10 +41,46 @@ static Loc L(struct ParseCtx *ctx, YYLTYPE l)
     return (Loc){ ctx->file, l.first_line, l.first_column };
 }
 
+/* the innermost '{' of the text that is never closed, or line 0 */
+static Loc unclosed_brace(struct ParseCtx *ctx)
+{
+    enum { MAXD = 64 };
+    Loc open[MAXD];
+    int depth = 0, line = 1, col = 1;
+    const char *t = src_text(ctx->file);
+    size_t n = src_len(ctx->file);
+    for (size_t i = 0; i < n; i++, col++) {
+        if (t[i] == '#') {
+            while (i + 1 < n && t[i + 1] != '\n')
+                i++;
+        } else if (t[i] == '\n') {
+            line++;
+            col = 0;
+        } else if (t[i] == '{') {
+            if (depth < MAXD)
+                open[depth] = (Loc){ ctx->file, line, col };
+            depth++;
+        } else if (t[i] == '}' && depth > 0) {
+            depth--;
+        }
+    }
+    if (depth == 0 || depth > MAXD)
+        return (Loc){ 0 };
+    return open[depth - 1];
+}
+
 static void yyerror(YYLTYPE *l, yyscan_t scanner, struct ParseCtx *ctx, const char *msg)
 {
     (void)scanner;
-    error_at(L(ctx, *l), "%s", msg);
+    if (!strcmp(msg, "memory exhausted"))
+        error_at(L(ctx, *l), "too deeply nested: the parser's stack is exhausted");
+    else
+        error_at(L(ctx, *l), "%s", msg);
+    if (strstr(msg, "unexpected end of file")) {
+        Loc o = unclosed_brace(ctx);
+        if (o.line)
+            note_at(o, "this '{' is never closed");
+    }
     ctx->nsyntax++;
 }
 
@@ -95,7 +134,7 @@ static Stmt *mkstmt(StmtKind k, Loc loc)
 
 %type <expr> expr
 %type <item> item dims
-%type <stmt> stmt const_def
+%type <stmt> stmt const_def block_def model_def
 %type <vec> items stmts params param_list
 %type <param> param
 
@@ -106,29 +145,37 @@ file
     | file top
     ;
 
+/* "model {" or "block b(x y) {": skip to the '{' and parse the body, so
+ * that one mistake in a header is not followed by a cascade */
 top
     : EOL
-    | BLOCK NAME params '{' stmts '}'
-        {
-            Stmt *s = mkstmt(ST_BLOCK, L(ctx, @1));
-            s->word = $2;
-            s->word_loc = L(ctx, @2);
-            s->params = *$3;
-            s->body = *$5;
-            s->has_body = 1;
-            vec_push(ctx->out, s);
-        }
-    | MODEL NAME '{' stmts '}'
-        {
-            Stmt *s = mkstmt(ST_MODEL, L(ctx, @1));
-            s->word = $2;
-            s->word_loc = L(ctx, @2);
-            s->body = *$4;
-            s->has_body = 1;
-            vec_push(ctx->out, s);
-        }
     | stmt                      { vec_push(ctx->out, $1); }
     | error EOL                 { yyerrok; }
+    | BLOCK error '{' stmts '}' { yyerrok; }
+    | MODEL error '{' stmts '}' { yyerrok; }
+    ;
+
+block_def
+    : BLOCK NAME params '{' stmts '}'
+        {
+            $$ = mkstmt(ST_BLOCK, L(ctx, @1));
+            $$->word = $2;
+            $$->word_loc = L(ctx, @2);
+            $$->params = *$3;
+            $$->body = *$5;
+            $$->has_body = 1;
+        }
+    ;
+
+model_def
+    : MODEL NAME '{' stmts '}'
+        {
+            $$ = mkstmt(ST_MODEL, L(ctx, @1));
+            $$->word = $2;
+            $$->word_loc = L(ctx, @2);
+            $$->body = *$4;
+            $$->has_body = 1;
+        }
     ;
 
 const_def
@@ -199,6 +246,8 @@ stmt
             $$->items = *$5;
         }
     | const_def
+    | block_def
+    | model_def
     ;
 
 items

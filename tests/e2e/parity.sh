@@ -4,7 +4,7 @@
 # optimizer updates within 1e-4, for every model small enough to run, built
 # the way users build them (default flags), and once with other compilers
 # and flags.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.inc"
 for m in tiny mnist cifar_resnet20; do
     $RNETC models/$m.rnet -o "$T/$m" || { fail "build $m"; continue; }
     "$T/$m" check --seed 3 >"$T/out" 2>&1 || { fail "check $m"; cat "$T/out"; }

@@ -1,0 +1,59 @@
+#!/bin/sh
+# errors.sh - bad input to rnetc and to the programs it builds: one clear
+# line naming the file and the problem, a non-zero exit, and nothing saved
+# is lost.
+. "$(dirname "$0")/lib.inc"
+tools/fetch_data.sh mnist || { fail "fetch mnist"; finish; }
+
+# rnetc itself
+expect 1 "cannot open 'nosuch.rnet'" $RNETC nosuch.rnet
+expect 2 "unknown option '--frobnicate'" $RNETC models/tiny.rnet --frobnicate
+expect 2 "unknown --emit kind 'pdf'" $RNETC models/tiny.rnet --emit pdf -o "$T/x"
+expect 1 "the C compiler 'no-such-cc' failed" $RNETC models/tiny.rnet --cc no-such-cc -o "$T/x"
+
+# a program for 1x28x28 digits, and one for another shape
+cat >"$T/a.rnet" <<'M'
+model alpha {
+    input 1x28x28
+    classes 10
+    stem { conv 3x3 4 stride 2; bn; relu }
+    stage 1 x basic 4
+    head { gap; fc }
+}
+M
+sed 's/alpha/beta/; s/conv 3x3 4 stride 2/conv 3x3 6 stride 2/; s/basic 4/basic 6/' "$T/a.rnet" >"$T/b.rnet"
+sed 's/alpha/gamma/; s/1x28x28/1x12x12/' "$T/a.rnet" >"$T/c.rnet"
+for m in a b c; do $RNETC "$T/$m.rnet" -o "$T/$m" || fail "build $m"; done
+
+expect 2 "unknown option '--bogus'" "$T/a" train --data data/mnist --bogus
+expect 2 "unknown command 'fly'" "$T/a" fly
+expect 1 "$T/nodata" "$T/a" train --data "$T/nodata" --epochs 1
+expect 1 "1x12x12" "$T/c" train --data data/mnist --epochs 1
+
+# a truncated IDX file is named with what is wrong
+mkdir -p "$T/trunc"
+gzip -dc data/mnist/t10k-images-idx3-ubyte.gz | head -c 5000 >"$T/trunc/t10k-images-idx3-ubyte"
+cp data/mnist/t10k-labels-idx1-ubyte.gz data/mnist/train-*.gz "$T/trunc/"
+expect 1 "truncated" "$T/a" eval --data "$T/trunc" --weights "$T/none.safetensors"
+
+# train alpha briefly and keep its weights
+"$T/a" train --data data/mnist --epochs 1 --limit 256 --save "$T/a.safetensors" >/dev/null 2>&1 \
+    || fail "short training run"
+sum=$(cksum <"$T/a.safetensors")
+
+# weights for another model, a corrupt file, a missing file
+expect 1 "alpha" "$T/b" eval --data data/mnist --weights "$T/a.safetensors"
+head -c 300 "$T/a.safetensors" >"$T/cut.safetensors"
+expect 1 "cut.safetensors" "$T/a" eval --data data/mnist --weights "$T/cut.safetensors"
+expect 1 "nosuch.safetensors" "$T/a" predict --weights "$T/nosuch.safetensors" x.png
+
+# a NaN loss stops the run, and the saved file is untouched
+expect 1 "NaN\|nan\|not finite" "$T/a" train --data data/mnist --epochs 1 --limit 256 --lr 1e30 \
+    --save "$T/a.safetensors"
+[ "$(cksum <"$T/a.safetensors")" = "$sum" ] || fail "a failed run changed the saved weights"
+
+# an image of the wrong size is refused
+printf 'P5\n5 5\n255\n' >"$T/small.pgm"
+head -c 25 /dev/zero >>"$T/small.pgm"
+expect 1 "small.pgm" "$T/a" predict --weights "$T/a.safetensors" "$T/small.pgm"
+finish
