@@ -12,6 +12,7 @@
  * makes any batch of any epoch reproducible from three numbers, which is
  * what resuming and data-parallel training need.
  */
+#include "rn_err.h"
 #include "rn_data.h"
 
 #include <errno.h>
@@ -28,16 +29,6 @@
 #define STREAM_SHUFFLE ((uint64_t)1 << 62)
 #define STREAM_AUGMENT ((uint64_t)1 << 63)
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static char *str_dup(const char *s)
 {
@@ -77,7 +68,7 @@ static char *find_file(const char *dir, const char *name, char *err, size_t errl
     if (p && is_file(p))
         return p;
     free(p);
-    fail(err, errlen, "%s: found neither %s nor %s.gz in this directory", dir, name, name);
+    rn_fail(err, errlen, "%s: found neither %s nor %s.gz in this directory", dir, name, name);
     return NULL;
 }
 
@@ -86,10 +77,10 @@ int rn_dataset_load(const char *dir, int train, RnDataset *ds, char *err, size_t
     memset(ds, 0, sizeof *ds);
     struct stat st;
     if (stat(dir, &st) != 0)
-        return fail(err, errlen, "%s: cannot open data directory: %s%s", dir, strerror(errno),
+        return rn_fail(err, errlen, "%s: cannot open data directory: %s%s", dir, strerror(errno),
                     errno == ENOENT ? " (`make data` fetches MNIST and Fashion-MNIST)" : "");
     if (!S_ISDIR(st.st_mode))
-        return fail(err, errlen, "%s: not a directory; --data takes the directory holding the "
+        return rn_fail(err, errlen, "%s: not a directory; --data takes the directory holding the "
                     "IDX files", dir);
 
     const char *iname = train ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
@@ -122,7 +113,7 @@ int rn_dataset_load_files(const char *images_path, const char *labels_path, RnDa
 
     int rc = -1;
     if (im.ndims != 3 && im.ndims != 4) {
-        fail(err, errlen,
+        rn_fail(err, errlen,
              "%s: expected images (IDX magic 0x00000803, N x H x W, or 0x00000804, "
              "N x C x H x W), found %d dimension%s (magic 0x0000080%d)%s",
              images_path, im.ndims, im.ndims == 1 ? "" : "s", im.ndims,
@@ -130,7 +121,7 @@ int rn_dataset_load_files(const char *images_path, const char *labels_path, RnDa
         goto done;
     }
     if (lb.ndims != 1) {
-        fail(err, errlen,
+        rn_fail(err, errlen,
              "%s: expected labels (IDX magic 0x00000801, N), found %d dimensions (magic "
              "0x0000080%d)%s",
              labels_path, lb.ndims, lb.ndims, lb.ndims >= 3 ? ": is this an image file?" : "");
@@ -140,18 +131,18 @@ int rn_dataset_load_files(const char *images_path, const char *labels_path, RnDa
     uint32_t c = im.ndims == 4 ? im.dims[1] : 1;
     uint32_t h = im.dims[im.ndims - 2], w = im.dims[im.ndims - 1];
     if (n > INT_MAX || (uint64_t)c * h * w > INT_MAX) {
-        fail(err, errlen, "%s: %u images of %ux%ux%u is too large", images_path, n, c, h, w);
+        rn_fail(err, errlen, "%s: %u images of %ux%ux%u is too large", images_path, n, c, h, w);
         goto done;
     }
     if (lb.dims[0] != n) {
-        fail(err, errlen, "%s has %u images but %s has %u labels", images_path, n, labels_path,
+        rn_fail(err, errlen, "%s has %u images but %s has %u labels", images_path, n, labels_path,
              lb.dims[0]);
         goto done;
     }
     ds->images_path = str_dup(images_path);
     ds->labels_path = str_dup(labels_path);
     if (!ds->images_path || !ds->labels_path) {
-        fail(err, errlen, "%s: out of memory", images_path);
+        rn_fail(err, errlen, "%s: out of memory", images_path);
         goto done;
     }
     int maxl = 0;
@@ -181,13 +172,13 @@ int rn_dataset_check(const RnDataset *ds, int c, int h, int w, int classes, char
                      size_t errlen)
 {
     if (ds->c != c || ds->h != h || ds->w != w)
-        return fail(err, errlen, "%s: images are %dx%dx%d (C x H x W) but the model takes "
+        return rn_fail(err, errlen, "%s: images are %dx%dx%d (C x H x W) but the model takes "
                     "%dx%dx%d", ds->images_path, ds->c, ds->h, ds->w, c, h, w);
     if (classes < 1)
-        return fail(err, errlen, "%s: the model has %d classes", ds->labels_path, classes);
+        return rn_fail(err, errlen, "%s: the model has %d classes", ds->labels_path, classes);
     for (int i = 0; i < ds->n; i++)
         if (ds->labels[i] >= classes)
-            return fail(err, errlen,
+            return rn_fail(err, errlen,
                         "%s: label %d at index %d is out of range: the model has %d "
                         "classes (0..%d)",
                         ds->labels_path, ds->labels[i], i, classes, classes - 1);
@@ -261,24 +252,24 @@ int rn_batcher_init(RnBatcher *b, const RnDataset *ds, const RnBatchConfig *cfg,
     memset(b, 0, sizeof *b);
     const char *name = ds->images_path ? ds->images_path : "data set";
     if (ds->n <= 0 || !ds->images)
-        return fail(err, errlen, "%s: no examples", name);
+        return rn_fail(err, errlen, "%s: no examples", name);
     if (cfg->batch <= 0)
-        return fail(err, errlen, "%s: batch size %d must be positive", name, cfg->batch);
+        return rn_fail(err, errlen, "%s: batch size %d must be positive", name, cfg->batch);
     if (cfg->pad < 0 || cfg->pad > 4096)
-        return fail(err, errlen, "%s: augmentation pad %d out of range (0..4096)", name,
+        return rn_fail(err, errlen, "%s: augmentation pad %d out of range (0..4096)", name,
                     cfg->pad);
     for (int ch = 0; cfg->std && ch < ds->c; ch++)
         if (!(fabsf(cfg->std[ch]) > 0.0f) || !isfinite(cfg->std[ch]))
-            return fail(err, errlen, "%s: std[%d] is %g; normalisation divides by it", name, ch,
+            return rn_fail(err, errlen, "%s: std[%d] is %g; normalisation divides by it", name, ch,
                         (double)cfg->std[ch]);
     for (int ch = 0; cfg->mean && ch < ds->c; ch++)
         if (!isfinite(cfg->mean[ch]))
-            return fail(err, errlen, "%s: mean[%d] is %g", name, ch, (double)cfg->mean[ch]);
+            return rn_fail(err, errlen, "%s: mean[%d] is %g", name, ch, (double)cfg->mean[ch]);
 
     int batches = cfg->drop_last ? ds->n / cfg->batch
                                  : (int)(((long long)ds->n + cfg->batch - 1) / cfg->batch);
     if (batches == 0)
-        return fail(err, errlen,
+        return rn_fail(err, errlen,
                     "%s: batch size %d is larger than the %d examples and drop_last is set: "
                     "an epoch would have no batches",
                     name, cfg->batch, ds->n);
@@ -291,7 +282,7 @@ int rn_batcher_init(RnBatcher *b, const RnDataset *ds, const RnBatchConfig *cfg,
     b->order = malloc(sizeof(uint32_t) * (size_t)ds->n);
     if (!b->mean || !b->std || !b->order) {
         rn_batcher_free(b);
-        return fail(err, errlen, "%s: out of memory for the batch order", name);
+        return rn_fail(err, errlen, "%s: out of memory for the batch order", name);
     }
     for (int ch = 0; ch < ds->c; ch++) {
         b->mean[ch] = cfg->mean ? cfg->mean[ch] : 0.0f;

@@ -9,6 +9,7 @@
  * nothing follows: a file longer than its header says is as suspect as a
  * shorter one.
  */
+#include "rn_err.h"
 #include "rn_data.h"
 
 #include <errno.h>
@@ -21,16 +22,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static const char *type_name(int code)
 {
@@ -71,11 +62,11 @@ static int gz_failed(gzFile f, const char *path, char *err, size_t errlen)
     if (code == Z_OK)
         return 0;
     if (code == Z_BUF_ERROR)
-        return fail(err, errlen, "%s: truncated gzip stream: the compressed file is cut short",
+        return rn_fail(err, errlen, "%s: truncated gzip stream: the compressed file is cut short",
                     path);
     if (code == Z_ERRNO)
-        return fail(err, errlen, "%s: read error: %s", path, strerror(errno));
-    return fail(err, errlen, "%s: corrupt gzip data: %s", path, msg ? msg : "unknown error");
+        return rn_fail(err, errlen, "%s: read error: %s", path, strerror(errno));
+    return rn_fail(err, errlen, "%s: corrupt gzip data: %s", path, msg ? msg : "unknown error");
 }
 
 /* Read up to n bytes; returns the count (short only at end of file) or -1. */
@@ -102,16 +93,16 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
 
     struct stat st;
     if (stat(path, &st) != 0)
-        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return rn_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode))
-        return fail(err, errlen, "%s: is a directory, not an IDX file", path);
+        return rn_fail(err, errlen, "%s: is a directory, not an IDX file", path);
     if (!S_ISREG(st.st_mode))
-        return fail(err, errlen, "%s: not a regular file", path);
+        return rn_fail(err, errlen, "%s: not a regular file", path);
 
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f)
-        return fail(err, errlen, "%s: cannot open: %s", path,
+        return rn_fail(err, errlen, "%s: cannot open: %s", path,
                     errno ? strerror(errno) : "out of memory");
     gzbuffer(f, 1 << 17);
 
@@ -128,14 +119,14 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
         if (gz_failed(f, path, err, errlen))
             goto done;
         if (got == 0)
-            fail(err, errlen, "%s: empty file, expected an IDX header", path);
+            rn_fail(err, errlen, "%s: empty file, expected an IDX header", path);
         else
-            fail(err, errlen, "%s: truncated header: %lld bytes, an IDX magic number alone is 4",
+            rn_fail(err, errlen, "%s: truncated header: %lld bytes, an IDX magic number alone is 4",
                  path, got);
         goto done;
     }
     if (head[0] != 0 || head[1] != 0) {
-        fail(err, errlen,
+        rn_fail(err, errlen,
              "%s: bad magic 0x%02x%02x%02x%02x: not an IDX file (IDX files start 00 00 "
              "<type> <ndims>, e.g. 0x00000803 for images)",
              path, head[0], head[1], head[2], head[3]);
@@ -145,19 +136,19 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
     if (type != 0x08) {
         const char *name = type_name(type);
         if (name)
-            fail(err, errlen,
+            rn_fail(err, errlen,
                  "%s: IDX type code 0x%02X (%s) is not supported: rnet reads unsigned-byte "
                  "IDX files (type 0x08)",
                  path, type, name);
         else
-            fail(err, errlen,
+            rn_fail(err, errlen,
                  "%s: bad magic 0x%08X: 0x%02X is not an IDX type code (0x08 unsigned byte, "
                  "0x09 signed byte, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64)",
                  path, (unsigned)type << 8 | (unsigned)ndims, type);
         goto done;
     }
     if (ndims < 1 || ndims > RN_IDX_MAX_DIMS) {
-        fail(err, errlen, "%s: magic 0x%08X says %d dimensions; rnet reads 1 to %d", path,
+        rn_fail(err, errlen, "%s: magic 0x%08X says %d dimensions; rnet reads 1 to %d", path,
              (unsigned)type << 8 | (unsigned)ndims, ndims, RN_IDX_MAX_DIMS);
         goto done;
     }
@@ -169,7 +160,7 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
     }
     if (got < 4 * ndims) {
         if (!gz_failed(f, path, err, errlen))
-            fail(err, errlen,
+            rn_fail(err, errlen,
                  "%s: truncated header: magic says %d dimensions (a %d-byte header), file "
                  "has %lld bytes",
                  path, ndims, 4 + 4 * ndims, 4 + got);
@@ -187,7 +178,7 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
     dims_str(dstr, sizeof dstr, ndims, dims);
     for (int i = 0; i < ndims; i++) {
         if (dims[i] == 0) {
-            fail(err, errlen, "%s: dimension %d is 0 (header says %s)", path, i, dstr);
+            rn_fail(err, errlen, "%s: dimension %d is 0 (header says %s)", path, i, dstr);
             goto done;
         }
     }
@@ -197,7 +188,7 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
         too_big = size > RN_IDX_MAX_BYTES;
     }
     if (too_big || size > SIZE_MAX / 2) {
-        fail(err, errlen, "%s: header says %s, more than the %llu GiB rnet will load", path,
+        rn_fail(err, errlen, "%s: header says %s, more than the %llu GiB rnet will load", path,
              dstr, (unsigned long long)(RN_IDX_MAX_BYTES >> 30));
         goto done;
     }
@@ -207,7 +198,7 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
     size_t have = 0;
     data = malloc(cap);
     if (!data) {
-        fail(err, errlen, "%s: out of memory for %zu bytes", path, cap);
+        rn_fail(err, errlen, "%s: out of memory for %zu bytes", path, cap);
         goto done;
     }
     for (;;) {
@@ -222,7 +213,7 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
         size_t ncap = cap * 2 < size ? cap * 2 : (size_t)size;
         uint8_t *nd = realloc(data, ncap);
         if (!nd) {
-            fail(err, errlen, "%s: out of memory for %zu bytes", path, ncap);
+            rn_fail(err, errlen, "%s: out of memory for %zu bytes", path, ncap);
             goto done;
         }
         data = nd;
@@ -230,7 +221,7 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
     }
     if (have < size) {
         if (!gz_failed(f, path, err, errlen))
-            fail(err, errlen, "%s: truncated: header says %s (%llu bytes of %s), file has %zu",
+            rn_fail(err, errlen, "%s: truncated: header says %s (%llu bytes of %s), file has %zu",
                  path, dstr, (unsigned long long)size, data_noun(ndims), have);
         goto done;
     }
@@ -251,7 +242,7 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
     if (gz_failed(f, path, err, errlen))
         goto done;
     if (extra) {
-        fail(err, errlen,
+        rn_fail(err, errlen,
              "%s: trailing bytes: header says %s (%llu bytes of %s), file has %llu (%llu extra)",
              path, dstr, (unsigned long long)size, data_noun(ndims),
              (unsigned long long)size + extra, extra);
@@ -284,15 +275,15 @@ int rn_idx_save(const char *path, int ndims, const uint32_t *dims, const uint8_t
                 char *err, size_t errlen)
 {
     if (ndims < 1 || ndims > RN_IDX_MAX_DIMS)
-        return fail(err, errlen, "%s: cannot write %d dimensions; IDX u8 files have 1 to %d",
+        return rn_fail(err, errlen, "%s: cannot write %d dimensions; IDX u8 files have 1 to %d",
                     path, ndims, RN_IDX_MAX_DIMS);
     uint64_t size = 1;
     for (int i = 0; i < ndims; i++) {
         if (dims[i] == 0)
-            return fail(err, errlen, "%s: cannot write dimension %d of size 0", path, i);
+            return rn_fail(err, errlen, "%s: cannot write dimension %d of size 0", path, i);
         size *= dims[i];
         if (size > RN_IDX_MAX_BYTES)
-            return fail(err, errlen, "%s: data larger than %llu GiB", path,
+            return rn_fail(err, errlen, "%s: data larger than %llu GiB", path,
                         (unsigned long long)(RN_IDX_MAX_BYTES >> 30));
     }
 
@@ -312,7 +303,7 @@ int rn_idx_save(const char *path, int ndims, const uint32_t *dims, const uint8_t
     size_t tlen = strlen(path) + 32;
     char *tmp = malloc(tlen);
     if (!tmp)
-        return fail(err, errlen, "%s: out of memory", path);
+        return rn_fail(err, errlen, "%s: out of memory", path);
     snprintf(tmp, tlen, "%s.tmp%ld", path, (long)getpid());
 
     int ok = 1;
@@ -320,7 +311,7 @@ int rn_idx_save(const char *path, int ndims, const uint32_t *dims, const uint8_t
         errno = 0;
         gzFile f = gzopen(tmp, "wb6");
         if (!f) {
-            fail(err, errlen, "%s: cannot create: %s", tmp, errno ? strerror(errno) : "gzopen");
+            rn_fail(err, errlen, "%s: cannot create: %s", tmp, errno ? strerror(errno) : "gzopen");
             free(tmp);
             return -1;
         }
@@ -335,7 +326,7 @@ int rn_idx_save(const char *path, int ndims, const uint32_t *dims, const uint8_t
     } else {
         FILE *f = fopen(tmp, "wb");
         if (!f) {
-            fail(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+            rn_fail(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
             free(tmp);
             return -1;
         }
@@ -344,13 +335,13 @@ int rn_idx_save(const char *path, int ndims, const uint32_t *dims, const uint8_t
             ok = 0;
     }
     if (!ok) {
-        fail(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+        rn_fail(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
         remove(tmp);
         free(tmp);
         return -1;
     }
     if (rename(tmp, path) != 0) {
-        fail(err, errlen, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+        rn_fail(err, errlen, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
         remove(tmp);
         free(tmp);
         return -1;

@@ -8,6 +8,8 @@
  * unfiltered against the row above it, samples widened or narrowed to
  * 8 bits.  Chunk types are dispatched by switching on their 32-bit tag. */
 #define ZLIB_CONST
+#include "rn_err.h"
+#define im_err_at(err, errlen, label, ...) rn_fail_at(err, errlen, (label) ? (label) : "image", __VA_ARGS__)
 #include "rn_image.h"
 
 #include <errno.h>
@@ -27,20 +29,6 @@
 #define IM_PRINTF(a, b)
 #endif
 
-IM_PRINTF(4, 5)
-static int im_err(char *err, size_t errlen, const char *label, const char *fmt, ...)
-{
-    if (err && errlen) {
-        int n = snprintf(err, errlen, "%s: ", label ? label : "image");
-        if (n >= 0 && (size_t)n < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return -1;
-}
 
 void rn_image_free(rn_image *img)
 {
@@ -54,13 +42,13 @@ void rn_image_free(rn_image *img)
 static int im_alloc(rn_image *img, int w, int h, int c, const char *label, char *err, size_t errlen)
 {
     if (w <= 0 || h <= 0)
-        return im_err(err, errlen, label, "image has zero size (%d x %d)", w, h);
+        return im_err_at(err, errlen, label, "image has zero size (%d x %d)", w, h);
     if ((uint64_t)w * (uint64_t)h > RN_IMAGE_MAX_PIXELS)
-        return im_err(err, errlen, label, "image of %d x %d pixels exceeds the %d-pixel limit", w, h,
+        return im_err_at(err, errlen, label, "image of %d x %d pixels exceeds the %d-pixel limit", w, h,
                       RN_IMAGE_MAX_PIXELS);
     img->data = malloc((size_t)w * (size_t)h * (size_t)c);
     if (!img->data)
-        return im_err(err, errlen, label, "out of memory for a %d x %d image", w, h);
+        return im_err_at(err, errlen, label, "out of memory for a %d x %d image", w, h);
     img->width = w;
     img->height = h;
     img->channels = c;
@@ -121,17 +109,17 @@ static int pgm_decode(const uint8_t *b, size_t len, const char *label, rn_image 
     unsigned hdr[3];
     im_cur c = {b + 2, b + len};
     if (c.p < c.end && !pgm_space(*c.p) && *c.p != '#')
-        return im_err(err, errlen, label, "not a PNG or PGM file");
+        return im_err_at(err, errlen, label, "not a PNG or PGM file");
     for (int i = 0; i < 3; i++) {
         int r = pgm_uint(&c, &hdr[i]);
         if (r > 0)
-            return im_err(err, errlen, label, "truncated PGM header (no %s)", field[i]);
+            return im_err_at(err, errlen, label, "truncated PGM header (no %s)", field[i]);
         if (r < 0)
-            return im_err(err, errlen, label, "bad PGM header: %s is not a number", field[i]);
+            return im_err_at(err, errlen, label, "bad PGM header: %s is not a number", field[i]);
     }
     unsigned w = hdr[0], h = hdr[1], maxval = hdr[2];
     if (maxval < 1 || maxval > 65535)
-        return im_err(err, errlen, label, "PGM maxval %u outside 1..65535", maxval);
+        return im_err_at(err, errlen, label, "PGM maxval %u outside 1..65535", maxval);
     if (im_alloc(img, (int)w, (int)h, 1, label, err, errlen))
         return -1;
     size_t n = (size_t)w * h;
@@ -141,12 +129,12 @@ static int pgm_decode(const uint8_t *b, size_t len, const char *label, rn_image 
             int r = pgm_uint(&c, &v);
             if (r > 0) {
                 rn_image_free(img);
-                return im_err(err, errlen, label, "truncated pixel data (%zu of %zu samples)", i, n);
+                return im_err_at(err, errlen, label, "truncated pixel data (%zu of %zu samples)", i, n);
             }
             if (r < 0 || v > maxval) {
                 rn_image_free(img);
-                return r < 0 ? im_err(err, errlen, label, "bad sample %zu in PGM data", i)
-                             : im_err(err, errlen, label, "sample %u exceeds maxval %u", v, maxval);
+                return r < 0 ? im_err_at(err, errlen, label, "bad sample %zu in PGM data", i)
+                             : im_err_at(err, errlen, label, "sample %u exceeds maxval %u", v, maxval);
             }
             img->data[i] = (uint8_t)((v * 255u + maxval / 2) / maxval);
         }
@@ -155,20 +143,20 @@ static int pgm_decode(const uint8_t *b, size_t len, const char *label, rn_image 
     /* P5: exactly one whitespace byte after maxval, then the raster. */
     if (c.p >= c.end) {
         rn_image_free(img);
-        return im_err(err, errlen, label, "truncated pixel data (0 of %zu samples)", n);
+        return im_err_at(err, errlen, label, "truncated pixel data (0 of %zu samples)", n);
     }
     c.p++;
     size_t bps = maxval > 255 ? 2 : 1;
     size_t have = (size_t)(c.end - c.p);
     if (have / bps < n) {
         rn_image_free(img);
-        return im_err(err, errlen, label, "truncated pixel data (%zu of %zu samples)", have / bps, n);
+        return im_err_at(err, errlen, label, "truncated pixel data (%zu of %zu samples)", have / bps, n);
     }
     for (size_t i = 0; i < n; i++) {
         unsigned v = bps == 2 ? (unsigned)c.p[2 * i] << 8 | c.p[2 * i + 1] : c.p[i];
         if (v > maxval) {
             rn_image_free(img);
-            return im_err(err, errlen, label, "sample %u exceeds maxval %u", v, maxval);
+            return im_err_at(err, errlen, label, "sample %u exceeds maxval %u", v, maxval);
         }
         img->data[i] = (uint8_t)((v * 255u + maxval / 2) / maxval);
     }
@@ -266,13 +254,13 @@ static int png_ihdr(png_info *I, const uint8_t *d, uint32_t n, const char *label
                     size_t errlen)
 {
     if (n != 13)
-        return im_err(err, errlen, label, "IHDR chunk of %u bytes, expected 13", n);
+        return im_err_at(err, errlen, label, "IHDR chunk of %u bytes, expected 13", n);
     I->width = be32(d);
     I->height = be32(d + 4);
     I->depth = d[8];
     I->ctype = d[9];
     if (I->width == 0 || I->height == 0 || I->width > 0x7fffffffu || I->height > 0x7fffffffu)
-        return im_err(err, errlen, label, "bad image size %u x %u", I->width, I->height);
+        return im_err_at(err, errlen, label, "bad image size %u x %u", I->width, I->height);
     int ok;
     switch (I->ctype) {
     case 0: I->spp = 1; ok = I->depth == 1 || I->depth == 2 || I->depth == 4 || I->depth == 8 || I->depth == 16; break;
@@ -281,21 +269,21 @@ static int png_ihdr(png_info *I, const uint8_t *d, uint32_t n, const char *label
     case 4: I->spp = 2; ok = I->depth == 8 || I->depth == 16; break;
     case 6: I->spp = 4; ok = I->depth == 8 || I->depth == 16; break;
     default:
-        return im_err(err, errlen, label, "unknown PNG colour type %d", I->ctype);
+        return im_err_at(err, errlen, label, "unknown PNG colour type %d", I->ctype);
     }
     if (!ok)
-        return im_err(err, errlen, label, "unsupported bit depth %d for colour type %d", I->depth,
+        return im_err_at(err, errlen, label, "unsupported bit depth %d for colour type %d", I->depth,
                       I->ctype);
     if (d[10] != 0)
-        return im_err(err, errlen, label, "unknown compression method %d", d[10]);
+        return im_err_at(err, errlen, label, "unknown compression method %d", d[10]);
     if (d[11] != 0)
-        return im_err(err, errlen, label, "unknown filter method %d", d[11]);
+        return im_err_at(err, errlen, label, "unknown filter method %d", d[11]);
     if (d[12] == 1)
-        return im_err(err, errlen, label, "interlaced PNG not supported (save it non-interlaced)");
+        return im_err_at(err, errlen, label, "interlaced PNG not supported (save it non-interlaced)");
     if (d[12] != 0)
-        return im_err(err, errlen, label, "unknown interlace method %d", d[12]);
+        return im_err_at(err, errlen, label, "unknown interlace method %d", d[12]);
     if ((uint64_t)I->width * I->height > RN_IMAGE_MAX_PIXELS)
-        return im_err(err, errlen, label, "image of %u x %u pixels exceeds the %d-pixel limit",
+        return im_err_at(err, errlen, label, "image of %u x %u pixels exceeds the %d-pixel limit",
                       I->width, I->height, RN_IMAGE_MAX_PIXELS);
     return 0;
 }
@@ -308,7 +296,7 @@ static int png_inflate(const uint8_t *src, size_t src_len, uint8_t *dst, size_t 
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit(&zs) != Z_OK)
-        return im_err(err, errlen, label, "out of memory starting zlib");
+        return im_err_at(err, errlen, label, "out of memory starting zlib");
     size_t out = 0;
     int zr = Z_OK;
     while (out < dst_len) {
@@ -330,14 +318,14 @@ static int png_inflate(const uint8_t *src, size_t src_len, uint8_t *dst, size_t 
         if (zr == Z_STREAM_END)
             break;
         if (zr == Z_DATA_ERROR || zr == Z_NEED_DICT) {
-            im_err(err, errlen, label, "corrupt compressed image data (zlib: %s)",
+            im_err_at(err, errlen, label, "corrupt compressed image data (zlib: %s)",
                    zs.msg ? zs.msg : "data error");
             inflateEnd(&zs);
             return -1;
         }
         if (zr == Z_MEM_ERROR) {
             inflateEnd(&zs);
-            return im_err(err, errlen, label, "out of memory in zlib");
+            return im_err_at(err, errlen, label, "out of memory in zlib");
         }
         if (zr == Z_BUF_ERROR && before_out == zs.avail_out && before_in == zs.avail_in &&
             zs.avail_in != 0)
@@ -345,7 +333,7 @@ static int png_inflate(const uint8_t *src, size_t src_len, uint8_t *dst, size_t 
     }
     inflateEnd(&zs);
     if (out < dst_len)
-        return im_err(err, errlen, label, "truncated image data (%zu of %zu bytes after inflating)",
+        return im_err_at(err, errlen, label, "truncated image data (%zu of %zu bytes after inflating)",
                       out, dst_len);
     return 0;
 }
@@ -362,7 +350,7 @@ static int png_decode(const uint8_t *b, size_t len, const char *label, rn_image 
 
     for (;;) {
         if (len - pos < 8) {
-            im_err(err, errlen, label, "truncated file (%s)",
+            im_err_at(err, errlen, label, "truncated file (%s)",
                    len == pos ? "no IEND chunk" : "in a chunk header");
             goto fail;
         }
@@ -371,30 +359,30 @@ static int png_decode(const uint8_t *b, size_t len, const char *label, rn_image 
         char name[5] = {0};
         for (int i = 0; i < 4; i++) {
             if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z'))) {
-                im_err(err, errlen, label, "bad chunk type %02x%02x%02x%02x at byte %zu", t[0], t[1],
+                im_err_at(err, errlen, label, "bad chunk type %02x%02x%02x%02x at byte %zu", t[0], t[1],
                        t[2], t[3], pos + 4);
                 goto fail;
             }
             name[i] = (char)t[i];
         }
         if (n > 0x7fffffffu) {
-            im_err(err, errlen, label, "%s chunk length %u too large", name, n);
+            im_err_at(err, errlen, label, "%s chunk length %u too large", name, n);
             goto fail;
         }
         if (len - pos - 8 < (size_t)n + 4) {
-            im_err(err, errlen, label, "truncated file in %s chunk", name);
+            im_err_at(err, errlen, label, "truncated file in %s chunk", name);
             goto fail;
         }
         const uint8_t *d = b + pos + 8;
         if ((uint32_t)crc32(0L, t, (uInt)n + 4) != be32(d + n)) {
-            im_err(err, errlen, label, "bad CRC in %s chunk", name);
+            im_err_at(err, errlen, label, "bad CRC in %s chunk", name);
             goto fail;
         }
         pos += (size_t)n + 12;
 
         uint32_t tag = be32(t);
         if (!seen_ihdr && tag != TAG('I', 'H', 'D', 'R')) {
-            im_err(err, errlen, label, "first chunk is %s, not IHDR", name);
+            im_err_at(err, errlen, label, "first chunk is %s, not IHDR", name);
             goto fail;
         }
         if (idat_state == 1 && tag != TAG('I', 'D', 'A', 'T'))
@@ -402,7 +390,7 @@ static int png_decode(const uint8_t *b, size_t len, const char *label, rn_image 
         switch (tag) {
         case TAG('I', 'H', 'D', 'R'):
             if (seen_ihdr++) {
-                im_err(err, errlen, label, "second IHDR chunk");
+                im_err_at(err, errlen, label, "second IHDR chunk");
                 goto fail;
             }
             if (png_ihdr(&I, d, n, label, err, errlen))
@@ -410,15 +398,15 @@ static int png_decode(const uint8_t *b, size_t len, const char *label, rn_image 
             break;
         case TAG('P', 'L', 'T', 'E'):
             if (seen_plte++ || idat_state) {
-                im_err(err, errlen, label, "PLTE chunk %s", idat_state ? "after IDAT" : "repeated");
+                im_err_at(err, errlen, label, "PLTE chunk %s", idat_state ? "after IDAT" : "repeated");
                 goto fail;
             }
             if (I.ctype == 0 || I.ctype == 4) {
-                im_err(err, errlen, label, "PLTE chunk in a grayscale image");
+                im_err_at(err, errlen, label, "PLTE chunk in a grayscale image");
                 goto fail;
             }
             if (n == 0 || n % 3 || n / 3 > 256 || (I.ctype == 3 && n / 3 > (1u << I.depth))) {
-                im_err(err, errlen, label, "PLTE chunk of %u bytes is not a valid palette", n);
+                im_err_at(err, errlen, label, "PLTE chunk of %u bytes is not a valid palette", n);
                 goto fail;
             }
             I.npalette = (int)(n / 3);
@@ -426,7 +414,7 @@ static int png_decode(const uint8_t *b, size_t len, const char *label, rn_image 
             break;
         case TAG('I', 'D', 'A', 'T'):
             if (idat_state == 2) {
-                im_err(err, errlen, label, "IDAT chunks are not consecutive");
+                im_err_at(err, errlen, label, "IDAT chunks are not consecutive");
                 goto fail;
             }
             idat_state = 1;
@@ -436,7 +424,7 @@ static int png_decode(const uint8_t *b, size_t len, const char *label, rn_image 
                     cap *= 2;
                 uint8_t *p = realloc(idat, cap);
                 if (!p) {
-                    im_err(err, errlen, label, "out of memory");
+                    im_err_at(err, errlen, label, "out of memory");
                     goto fail;
                 }
                 idat = p;
@@ -450,7 +438,7 @@ static int png_decode(const uint8_t *b, size_t len, const char *label, rn_image 
             goto chunks_done;
         default:
             if (!(t[0] & 0x20)) { /* upper-case first letter: critical */
-                im_err(err, errlen, label, "unknown critical chunk %s", name);
+                im_err_at(err, errlen, label, "unknown critical chunk %s", name);
                 goto fail;
             }
             break; /* ancillary: tRNS, gAMA, tEXt, ... are not needed */
@@ -458,11 +446,11 @@ static int png_decode(const uint8_t *b, size_t len, const char *label, rn_image 
     }
 chunks_done:
     if (I.ctype == 3 && !seen_plte) {
-        im_err(err, errlen, label, "palette image without a PLTE chunk");
+        im_err_at(err, errlen, label, "palette image without a PLTE chunk");
         goto fail;
     }
     if (!idat_state) {
-        im_err(err, errlen, label, "no IDAT chunk");
+        im_err_at(err, errlen, label, "no IDAT chunk");
         goto fail;
     }
 
@@ -475,7 +463,7 @@ chunks_done:
         bpp = 1;
     raw = malloc(stride * I.height);
     if (!raw) {
-        im_err(err, errlen, label, "out of memory for %u x %u image data", I.width, I.height);
+        im_err_at(err, errlen, label, "out of memory for %u x %u image data", I.width, I.height);
         goto fail;
     }
     if (png_inflate(idat, idat_len, raw, stride * I.height, label, err, errlen))
@@ -483,7 +471,7 @@ chunks_done:
     for (uint32_t y = 0; y < I.height; y++) {
         uint8_t *row = raw + (size_t)y * stride;
         if (png_unfilter(row[0], row + 1, y ? row + 1 - stride : NULL, rowbytes, bpp)) {
-            im_err(err, errlen, label, "bad filter type %d in row %u", row[0], y);
+            im_err_at(err, errlen, label, "bad filter type %d in row %u", row[0], y);
             goto fail;
         }
     }
@@ -500,7 +488,7 @@ chunks_done:
                 unsigned k = png_sample(row, s, I.depth);
                 if ((int)k >= I.npalette) {
                     rn_image_free(img);
-                    im_err(err, errlen, label,
+                    im_err_at(err, errlen, label,
                            "palette index %u out of range (palette has %d entries) at pixel (%u, %u)",
                            k, I.npalette, x, y);
                     goto fail;
@@ -534,10 +522,10 @@ int rn_image_decode(const void *bytes, size_t len, const char *label, rn_image *
     if (len >= 8 && memcmp(b, png_sig, 8) == 0)
         return png_decode(b, len, label, img, err, errlen);
     if (len > 0 && len < 8 && memcmp(b, png_sig, len) == 0)
-        return im_err(err, errlen, label, "truncated file (in the PNG signature)");
+        return im_err_at(err, errlen, label, "truncated file (in the PNG signature)");
     if (len >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '2'))
         return pgm_decode(b, len, label, img, err, errlen);
-    return im_err(err, errlen, label, "not a PNG or PGM file");
+    return im_err_at(err, errlen, label, "not a PNG or PGM file");
 }
 
 int rn_image_read(const char *path, rn_image *img, char *err, size_t errlen)
@@ -546,16 +534,16 @@ int rn_image_read(const char *path, rn_image *img, char *err, size_t errlen)
     memset(img, 0, sizeof *img);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return im_err(err, errlen, path, "cannot open: %s", strerror(errno));
+        return im_err_at(err, errlen, path, "cannot open: %s", strerror(errno));
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > (1ull << 31)) {
         close(fd);
-        return im_err(err, errlen, path, "not a regular file of readable size");
+        return im_err_at(err, errlen, path, "not a regular file of readable size");
     }
     size_t len = (size_t)st.st_size, got = 0;
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf) {
         close(fd);
-        return im_err(err, errlen, path, "out of memory reading %zu bytes", len);
+        return im_err_at(err, errlen, path, "out of memory reading %zu bytes", len);
     }
     while (got < len) {
         ssize_t r = read(fd, buf + got, len - got);
@@ -565,7 +553,7 @@ int rn_image_read(const char *path, rn_image *img, char *err, size_t errlen)
             int e = errno;
             free(buf);
             close(fd);
-            return im_err(err, errlen, path, "read error: %s", r ? strerror(e) : "file shrank");
+            return im_err_at(err, errlen, path, "read error: %s", r ? strerror(e) : "file shrank");
         }
         got += (size_t)r;
     }
@@ -638,7 +626,7 @@ int rn_image_resize(const rn_image *src, int width, int height, rn_resize_mode m
         return 0;
     }
     rn_image_free(dst);
-    return im_err(err, errlen, "resize", "unknown resize mode %d", (int)mode);
+    return im_err_at(err, errlen, "resize", "unknown resize mode %d", (int)mode);
 }
 
 void rn_image_to_chw_f32(const rn_image *img, float *dst)
@@ -652,13 +640,13 @@ void rn_image_to_chw_f32(const rn_image *img, float *dst)
 int rn_pgm_write(const char *path, const rn_image *img, char *err, size_t errlen)
 {
     if (img->channels != 1)
-        return im_err(err, errlen, path, "PGM holds one channel, image has %d (convert to gray first)",
+        return im_err_at(err, errlen, path, "PGM holds one channel, image has %d (convert to gray first)",
                       img->channels);
     if (img->width <= 0 || img->height <= 0)
-        return im_err(err, errlen, path, "image has zero size");
+        return im_err_at(err, errlen, path, "image has zero size");
     FILE *f = fopen(path, "wb");
     if (!f)
-        return im_err(err, errlen, path, "cannot create: %s", strerror(errno));
+        return im_err_at(err, errlen, path, "cannot create: %s", strerror(errno));
     size_t n = (size_t)img->width * (size_t)img->height;
     int bad = fprintf(f, "P5\n%d %d\n255\n", img->width, img->height) < 0 ||
               fwrite(img->data, 1, n, f) != n;
@@ -669,7 +657,7 @@ int rn_pgm_write(const char *path, const rn_image *img, char *err, size_t errlen
     }
     if (bad) {
         remove(path);
-        return im_err(err, errlen, path, "write failed: %s", strerror(e));
+        return im_err_at(err, errlen, path, "write failed: %s", strerror(e));
     }
     return 0;
 }

@@ -13,6 +13,7 @@
  * attributes and compared with the table by rn_model_validate, so a wrong
  * table is an error here, not a silent agreement.
  */
+#include "rn_err.h"
 #include "rn_interp.h"
 
 #include <math.h>
@@ -43,19 +44,6 @@ static void die_at(const char *file, int line, const char *msg)
 }
 #define DIE(msg) die_at(__FILE__, __LINE__, msg)
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static long node_size(const RnNodeInfo *n) // floats per image
 {
@@ -76,20 +64,20 @@ static int check_param(const RnModel *m, int i, int k, int required, RnParamKind
     static const char *const slot[4] = { "weight", "bias", "running_mean", "running_var" };
     if (p < 0) {
         if (required)
-            return fail(err, errlen, "node %d '%s' (%s): no %s parameter", i, nname(n),
+            return rn_fail(err, errlen, "node %d '%s' (%s): no %s parameter", i, nname(n),
                         rn_op_names[n->op], slot[k]);
         return 0;
     }
     if (p >= m->nparams)
-        return fail(err, errlen, "node %d '%s': parameter index %d out of range (%d params)", i,
+        return rn_fail(err, errlen, "node %d '%s': parameter index %d out of range (%d params)", i,
                     nname(n), p, m->nparams);
     const RnParamInfo *pi = &m->params[p];
     const char *pn = pi->name ? pi->name : "?";
     if (pi->kind != kind)
-        return fail(err, errlen, "parameter '%s' of node '%s': kind %d, expected %d for its %s",
+        return rn_fail(err, errlen, "parameter '%s' of node '%s': kind %d, expected %d for its %s",
                     pn, nname(n), (int)pi->kind, (int)kind, slot[k]);
     if ((pi->is_buffer != 0) != (is_buffer != 0))
-        return fail(err, errlen, "parameter '%s': is_buffer is %d, expected %d", pn,
+        return rn_fail(err, errlen, "parameter '%s': is_buffer is %d, expected %d", pn,
                     pi->is_buffer, is_buffer);
     int same = pi->ndim == ndim;
     for (int d = 0; same && d < ndim; d++)
@@ -100,7 +88,7 @@ static int check_param(const RnModel *m, int i, int k, int required, RnParamKind
             snprintf(a + strlen(a), sizeof a - strlen(a), d ? ",%d" : "%d", pi->shape[d]);
         for (int d = 0; d < ndim; d++)
             snprintf(b + strlen(b), sizeof b - strlen(b), d ? ",%d" : "%d", shape[d]);
-        return fail(err, errlen, "parameter '%s': shape [%s] in the table, node '%s' needs [%s]",
+        return rn_fail(err, errlen, "parameter '%s': shape [%s] in the table, node '%s' needs [%s]",
                     pn, a, nname(n), b);
     }
     return 0;
@@ -109,26 +97,26 @@ static int check_param(const RnModel *m, int i, int k, int required, RnParamKind
 static int check_params_block(const RnModel *m, char *err, size_t errlen)
 {
     if (m->nparams < 0 || (m->nparams > 0 && !m->params))
-        return fail(err, errlen, "model '%s': bad parameter table", m->name);
+        return rn_fail(err, errlen, "model '%s': bad parameter table", m->name);
     for (int p = 0; p < m->nparams; p++) {
         const RnParamInfo *pi = &m->params[p];
         const char *pn = pi->name ? pi->name : "?";
         if (!pi->name || !pi->name[0])
-            return fail(err, errlen, "parameter %d has no name", p);
+            return rn_fail(err, errlen, "parameter %d has no name", p);
         if (pi->ndim < 1 || pi->ndim > 4)
-            return fail(err, errlen, "parameter '%s': ndim %d", pn, pi->ndim);
+            return rn_fail(err, errlen, "parameter '%s': ndim %d", pn, pi->ndim);
         long numel = 1;
         for (int d = 0; d < pi->ndim; d++) {
             if (pi->shape[d] <= 0)
-                return fail(err, errlen, "parameter '%s': dimension %d is %d", pn, d,
+                return rn_fail(err, errlen, "parameter '%s': dimension %d is %d", pn, d,
                             pi->shape[d]);
             numel *= pi->shape[d];
         }
         if (numel != pi->numel)
-            return fail(err, errlen, "parameter '%s': numel %ld, its shape has %ld", pn,
+            return rn_fail(err, errlen, "parameter '%s': numel %ld, its shape has %ld", pn,
                         pi->numel, numel);
         if (pi->offset < 0 || pi->offset > m->param_floats - numel)
-            return fail(err, errlen,
+            return rn_fail(err, errlen,
                         "parameter '%s': offset %ld + %ld floats is outside the block of %ld",
                         pn, pi->offset, numel, m->param_floats);
     }
@@ -140,10 +128,10 @@ static int window_out(int in, int k, int s, int p) { return (in + 2 * p - k) / s
 int rn_model_validate(const RnModel *m, char *err, size_t errlen)
 {
     if (!m->nodes || m->nnodes < 2)
-        return fail(err, errlen, "model '%s': the node table has %d nodes", m->name,
+        return rn_fail(err, errlen, "model '%s': the node table has %d nodes", m->name,
                     m->nnodes);
     if (m->in_c <= 0 || m->in_h <= 0 || m->in_w <= 0 || m->classes <= 0)
-        return fail(err, errlen, "model '%s': input %dx%dx%d with %d classes", m->name,
+        return rn_fail(err, errlen, "model '%s': input %dx%dx%d with %d classes", m->name,
                     m->in_c, m->in_h, m->in_w, m->classes);
     if (check_params_block(m, err, errlen))
         return -1;
@@ -151,12 +139,12 @@ int rn_model_validate(const RnModel *m, char *err, size_t errlen)
     for (int i = 0; i < m->nnodes; i++) {
         const RnNodeInfo *n = &m->nodes[i];
         if ((unsigned)n->op >= RN_OP_COUNT)
-            return fail(err, errlen, "node %d: op %d is not an op", i, (int)n->op);
+            return rn_fail(err, errlen, "node %d: op %d is not an op", i, (int)n->op);
         const char *op = rn_op_names[n->op];
         const RnNodeInfo *x = NULL, *y = NULL;
         for (int k = 0; k < rn_op_ninputs[n->op]; k++) {
             if (n->in[k] < 0 || n->in[k] >= i)
-                return fail(err, errlen,
+                return rn_fail(err, errlen,
                             "node %d '%s' (%s): input %d is node %d; nodes must come after "
                             "their inputs",
                             i, nname(n), op, k, n->in[k]);
@@ -166,7 +154,7 @@ int rn_model_validate(const RnModel *m, char *err, size_t errlen)
                 y = &m->nodes[n->in[1]];
         }
         if (n->c <= 0 || n->h <= 0 || n->w <= 0 || node_size(n) > (1L << 30))
-            return fail(err, errlen, "node %d '%s' (%s): output shape %dx%dx%d", i, nname(n),
+            return rn_fail(err, errlen, "node %d '%s' (%s): output shape %dx%dx%d", i, nname(n),
                         op, n->c, n->h, n->w);
         int c = 0, h = 0, w = 0; /* the shape the op gives */
         int nparam_slots = 0;    /* slots that must be -1: from nparam_slots on */
@@ -179,7 +167,7 @@ int rn_model_validate(const RnModel *m, char *err, size_t errlen)
             if (n->kh < 1 || n->kw < 1 || n->stride < 1 || n->pad < 0 || n->groups < 1 ||
                 n->filters < 1 || x->c % n->groups || n->filters % n->groups ||
                 n->kh > x->h + 2 * n->pad || n->kw > x->w + 2 * n->pad)
-                return fail(err, errlen,
+                return rn_fail(err, errlen,
                             "node %d '%s' (conv): kernel %dx%d stride %d pad %d groups %d "
                             "filters %d do not fit its input %dx%dx%d",
                             i, nname(n), n->kh, n->kw, n->stride, n->pad, n->groups,
@@ -210,7 +198,7 @@ int rn_model_validate(const RnModel *m, char *err, size_t errlen)
         case RN_OP_AVGPOOL:
             if (n->kh < 1 || n->kw < 1 || n->stride < 1 || n->pad < 0 ||
                 n->kh > x->h + 2 * n->pad || n->kw > x->w + 2 * n->pad)
-                return fail(err, errlen,
+                return rn_fail(err, errlen,
                             "node %d '%s' (%s): window %dx%d stride %d pad %d does not fit "
                             "its input %dx%dx%d",
                             i, nname(n), op, n->kh, n->kw, n->stride, n->pad, x->c, x->h, x->w);
@@ -223,19 +211,19 @@ int rn_model_validate(const RnModel *m, char *err, size_t errlen)
             break;
         case RN_OP_ADD:
             if (x->c != y->c || x->h != y->h || x->w != y->w)
-                return fail(err, errlen, "node %d '%s' (add): inputs %dx%dx%d and %dx%dx%d", i,
+                return rn_fail(err, errlen, "node %d '%s' (add): inputs %dx%dx%d and %dx%dx%d", i,
                             nname(n), x->c, x->h, x->w, y->c, y->h, y->w);
             c = x->c, h = x->h, w = x->w;
             break;
         case RN_OP_CONCAT:
             if (x->h != y->h || x->w != y->w)
-                return fail(err, errlen, "node %d '%s' (concat): inputs %dx%dx%d and %dx%dx%d",
+                return rn_fail(err, errlen, "node %d '%s' (concat): inputs %dx%dx%d and %dx%dx%d",
                             i, nname(n), x->c, x->h, x->w, y->c, y->h, y->w);
             c = x->c + y->c, h = x->h, w = x->w;
             break;
         case RN_OP_PADSHORT:
             if (n->stride < 1 || n->filters < x->c)
-                return fail(err, errlen,
+                return rn_fail(err, errlen,
                             "node %d '%s' (padshort): stride %d, %d filters for %d channels", i,
                             nname(n), n->stride, n->filters, x->c);
             c = n->filters;
@@ -245,7 +233,7 @@ int rn_model_validate(const RnModel *m, char *err, size_t errlen)
         case RN_OP_FC: {
             long in = node_size(x);
             if (n->filters < 1 || in > 100000000L)
-                return fail(err, errlen, "node %d '%s' (fc): %d outputs from %ld inputs", i,
+                return rn_fail(err, errlen, "node %d '%s' (fc): %d outputs from %ld inputs", i,
                             nname(n), n->filters, in);
             c = n->filters, h = 1, w = 1;
             int ws[2] = { n->filters, (int)in };
@@ -256,25 +244,25 @@ int rn_model_validate(const RnModel *m, char *err, size_t errlen)
             break;
         }
         case RN_OP_COUNT:
-            return fail(err, errlen, "node %d: op %d is not an op", i, (int)n->op);
+            return rn_fail(err, errlen, "node %d: op %d is not an op", i, (int)n->op);
         }
         if (n->c != c || n->h != h || n->w != w)
-            return fail(err, errlen,
+            return rn_fail(err, errlen,
                         "node %d '%s' (%s): the table says %dx%dx%d, its inputs and attributes "
                         "give %dx%dx%d",
                         i, nname(n), op, n->c, n->h, n->w, c, h, w);
         for (int k = nparam_slots; k < 4; k++)
             if (n->param[k] >= 0)
-                return fail(err, errlen, "node %d '%s' (%s): unexpected parameter in slot %d", i,
+                return rn_fail(err, errlen, "node %d '%s' (%s): unexpected parameter in slot %d", i,
                             nname(n), op, k);
     }
     if (ninputs != 1)
-        return fail(err, errlen, "model '%s': %d input nodes, expected 1", m->name, ninputs);
+        return rn_fail(err, errlen, "model '%s': %d input nodes, expected 1", m->name, ninputs);
     if (m->output < 0 || m->output >= m->nnodes)
-        return fail(err, errlen, "model '%s': output node %d out of range", m->name, m->output);
+        return rn_fail(err, errlen, "model '%s': output node %d out of range", m->name, m->output);
     const RnNodeInfo *o = &m->nodes[m->output];
     if (o->op != RN_OP_FC || o->c != m->classes)
-        return fail(err, errlen, "model '%s': output node '%s' is %s with %d outputs, expected fc "
+        return rn_fail(err, errlen, "model '%s': output node '%s' is %s with %d outputs, expected fc "
                     "with %d classes", m->name, nname(o), rn_op_names[o->op], o->c, m->classes);
     return 0;
 }
@@ -286,7 +274,7 @@ RnInterp *rn_interp_new(const RnModel *m, int N_max, char *err, size_t errlen)
     if (rn_model_validate(m, err, errlen))
         return NULL;
     if (N_max < 1) {
-        fail(err, errlen, "model '%s': batch %d for the interpreter", m->name, N_max);
+        rn_fail(err, errlen, "model '%s': batch %d for the interpreter", m->name, N_max);
         return NULL;
     }
     int nn = m->nnodes;
@@ -305,7 +293,7 @@ RnInterp *rn_interp_new(const RnModel *m, int N_max, char *err, size_t errlen)
         free(st);
         free(ptrs);
         free(block);
-        fail(err, errlen, "model '%s': out of memory for the interpreter's %.1f MiB", m->name,
+        rn_fail(err, errlen, "model '%s': out of memory for the interpreter's %.1f MiB", m->name,
              (double)floats * 4 / (1 << 20));
         return NULL;
     }

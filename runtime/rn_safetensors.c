@@ -17,6 +17,8 @@
  * bytes to PATH.tmp.<pid>, fsyncs, renames over PATH and fsyncs the
  * directory, so a crash or a failed write never costs the previous
  * checkpoint. */
+#include "rn_err.h"
+#define st_err_at(err, errlen, label, ...) rn_fail_at(err, errlen, (label) ? (label) : "safetensors", __VA_ARGS__)
 #include "rn_safetensors.h"
 
 #include <errno.h>
@@ -66,21 +68,7 @@ size_t rn_st_dtype_size(rn_st_dtype dt)
 /* ---- errors ----------------------------------------------------------- */
 
 /* "label: message" into err; always returns -1 so callers can
- * `return st_err(...)`. */
-ST_PRINTF(4, 5)
-static int st_err(char *err, size_t errlen, const char *label, const char *fmt, ...)
-{
-    if (err && errlen) {
-        int n = snprintf(err, errlen, "%s: ", label ? label : "safetensors");
-        if (n >= 0 && (size_t)n < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return -1;
-}
+ * `return st_err_at(...)`. */
 
 /* "[64,64,3,3]" into buf. */
 static const char *st_shape_str(char *buf, size_t len, int ndim, const int64_t *shape)
@@ -216,7 +204,7 @@ static int st_syntax(st_parser *P, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return st_err(P->err, P->errlen, P->label, "bad header JSON at byte %zu: %s",
+    return st_err_at(P->err, P->errlen, P->label, "bad header JSON at byte %zu: %s",
                   (size_t)(P->p - P->start) + 8, msg);
 }
 
@@ -393,7 +381,7 @@ static int st_uint_array(st_parser *P, uint64_t *vals, int max, int *count,
     }
     for (;;) {
         if (n == max)
-            return st_err(P->err, P->errlen, P->label,
+            return st_err_at(P->err, P->errlen, P->label,
                           "tensor '%s': %s has more than %d entries", name, what, max);
         if (st_uint(P, &vals[n++]))
             return -1;
@@ -431,7 +419,7 @@ static int st_tensor(st_parser *P, char *name)
         int cap = P->tcap ? 2 * P->tcap : 64;
         rn_st_tensor *t = realloc(f->t, (size_t)cap * sizeof *t);
         if (!t)
-            return st_err(P->err, P->errlen, P->label, "out of memory");
+            return st_err_at(P->err, P->errlen, P->label, "out of memory");
         f->t = t;
         P->tcap = cap;
     }
@@ -449,25 +437,25 @@ static int st_tensor(st_parser *P, char *name)
             if (strcmp(key, "dtype") == 0) {
                 char *ds;
                 if (have_dtype++)
-                    return st_err(P->err, P->errlen, P->label,
+                    return st_err_at(P->err, P->errlen, P->label,
                                   "tensor '%s': \"dtype\" given twice", name);
                 if (st_peek(P) != '"')
                     return st_syntax(P, "tensor '%s': dtype must be a string", name);
                 if (st_string(P, &ds))
                     return -1;
                 if (st_dtype_lookup(ds, &t->dtype))
-                    return st_err(P->err, P->errlen, P->label,
+                    return st_err_at(P->err, P->errlen, P->label,
                                   "tensor '%s': unknown dtype '%s'", name, ds);
             } else if (strcmp(key, "shape") == 0) {
                 uint64_t dims[RN_ST_MAX_DIMS];
                 if (have_shape++)
-                    return st_err(P->err, P->errlen, P->label,
+                    return st_err_at(P->err, P->errlen, P->label,
                                   "tensor '%s': \"shape\" given twice", name);
                 if (st_uint_array(P, dims, RN_ST_MAX_DIMS, &t->ndim, name, "shape"))
                     return -1;
                 for (int i = 0; i < t->ndim; i++) {
                     if (dims[i] > (uint64_t)INT64_MAX)
-                        return st_err(P->err, P->errlen, P->label,
+                        return st_err_at(P->err, P->errlen, P->label,
                                       "tensor '%s': shape entry %" PRIu64 " too large",
                                       name, dims[i]);
                     t->shape[i] = (int64_t)dims[i];
@@ -476,18 +464,18 @@ static int st_tensor(st_parser *P, char *name)
                 uint64_t off[2];
                 int n = 0;
                 if (have_offsets++)
-                    return st_err(P->err, P->errlen, P->label,
+                    return st_err_at(P->err, P->errlen, P->label,
                                   "tensor '%s': \"data_offsets\" given twice", name);
                 if (st_uint_array(P, off, 2, &n, name, "data_offsets"))
                     return -1;
                 if (n != 2)
-                    return st_err(P->err, P->errlen, P->label,
+                    return st_err_at(P->err, P->errlen, P->label,
                                   "tensor '%s': data_offsets must be [begin, end], found %d %s",
                                   name, n, n == 1 ? "entry" : "entries");
                 t->begin = off[0];
                 t->end = off[1];
             } else {
-                return st_err(P->err, P->errlen, P->label,
+                return st_err_at(P->err, P->errlen, P->label,
                               "tensor '%s': unknown key '%s'", name, key);
             }
             int c = st_peek(P);
@@ -502,7 +490,7 @@ static int st_tensor(st_parser *P, char *name)
     }
     P->p++; /* '}' */
     if (!have_dtype || !have_shape || !have_offsets)
-        return st_err(P->err, P->errlen, P->label, "tensor '%s': missing \"%s\"", name,
+        return st_err_at(P->err, P->errlen, P->label, "tensor '%s': missing \"%s\"", name,
                       !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
     f->nt++;
     return 0;
@@ -530,7 +518,7 @@ static int st_metadata(st_parser *P)
             int cap = P->mcap ? 2 * P->mcap : 16;
             st_meta *m = realloc(f->meta, (size_t)cap * sizeof *m);
             if (!m)
-                return st_err(P->err, P->errlen, P->label, "out of memory");
+                return st_err_at(P->err, P->errlen, P->label, "out of memory");
             f->meta = m;
             P->mcap = cap;
         }
@@ -567,7 +555,7 @@ static int st_header(st_parser *P)
                 return -1;
             if (strcmp(key, "__metadata__") == 0) {
                 if (seen_meta++)
-                    return st_err(P->err, P->errlen, P->label, "__metadata__ appears twice");
+                    return st_err_at(P->err, P->errlen, P->label, "__metadata__ appears twice");
                 if (st_metadata(P))
                     return -1;
             } else if (st_tensor(P, key)) {
@@ -639,39 +627,39 @@ static int st_validate(rn_st_file *f, const unsigned char *data, uint64_t dlen,
         qsort(f->t, (size_t)f->nt, sizeof *f->t, st_cmp_offset);
     f->by_name = malloc((size_t)(f->nt ? f->nt : 1) * sizeof *f->by_name);
     if (!f->by_name)
-        return st_err(err, errlen, L, "out of memory");
+        return st_err_at(err, errlen, L, "out of memory");
     for (int i = 0; i < f->nt; i++)
         f->by_name[i] = &f->t[i];
     if (f->nt > 1)
         qsort(f->by_name, (size_t)f->nt, sizeof *f->by_name, st_cmp_name);
     for (int i = 1; i < f->nt; i++)
         if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0)
-            return st_err(err, errlen, L, "tensor '%s' appears twice in the header",
+            return st_err_at(err, errlen, L, "tensor '%s' appears twice in the header",
                           f->by_name[i]->name);
     if (f->nmeta > 1)
         qsort(f->meta, (size_t)f->nmeta, sizeof *f->meta, st_cmp_meta);
     for (int i = 1; i < f->nmeta; i++)
         if (strcmp(f->meta[i - 1].key, f->meta[i].key) == 0)
-            return st_err(err, errlen, L, "__metadata__ key '%s' appears twice",
+            return st_err_at(err, errlen, L, "__metadata__ key '%s' appears twice",
                           f->meta[i].key);
 
     for (int i = 0; i < f->nt; i++) {
         rn_st_tensor *t = &f->t[i];
         uint64_t nbytes;
         if (t->begin > t->end)
-            return st_err(err, errlen, L,
+            return st_err_at(err, errlen, L,
                           "tensor '%s': data_offsets [%" PRIu64 ",%" PRIu64 "] end before they begin",
                           t->name, t->begin, t->end);
         if (t->end > dlen)
-            return st_err(err, errlen, L,
+            return st_err_at(err, errlen, L,
                           "tensor '%s': data_offsets [%" PRIu64 ",%" PRIu64
                           "] run past the end of the data section (%" PRIu64 " bytes; truncated file?)",
                           t->name, t->begin, t->end, dlen);
         if (st_nbytes(t->dtype, t->ndim, t->shape, &nbytes))
-            return st_err(err, errlen, L, "tensor '%s': shape %s overflows", t->name,
+            return st_err_at(err, errlen, L, "tensor '%s': shape %s overflows", t->name,
                           st_shape_str(sb, sizeof sb, t->ndim, t->shape));
         if (nbytes != t->end - t->begin)
-            return st_err(err, errlen, L,
+            return st_err_at(err, errlen, L,
                           "tensor '%s': shape %s of %s needs %" PRIu64
                           " bytes, data_offsets [%" PRIu64 ",%" PRIu64 "] hold %" PRIu64,
                           t->name, st_shape_str(sb, sizeof sb, t->ndim, t->shape),
@@ -685,19 +673,19 @@ static int st_validate(rn_st_file *f, const unsigned char *data, uint64_t dlen,
     for (int i = 0; i < f->nt; i++) {
         const rn_st_tensor *t = &f->t[i];
         if (t->begin < at)
-            return st_err(err, errlen, L, "tensor '%s' overlaps tensor '%s' (data_offsets [%" PRIu64
+            return st_err_at(err, errlen, L, "tensor '%s' overlaps tensor '%s' (data_offsets [%" PRIu64
                           ",%" PRIu64 "] and [%" PRIu64 ",%" PRIu64 "])",
                           t->name, f->t[i - 1].name, t->begin, t->end,
                           f->t[i - 1].begin, f->t[i - 1].end);
         if (t->begin > at)
-            return st_err(err, errlen, L,
+            return st_err_at(err, errlen, L,
                           "bytes [%" PRIu64 ",%" PRIu64 ") of the data section, before tensor '%s', "
                           "belong to no tensor",
                           at, t->begin, t->name);
         at = t->end;
     }
     if (at != dlen)
-        return st_err(err, errlen, L,
+        return st_err_at(err, errlen, L,
                       "bytes [%" PRIu64 ",%" PRIu64 ") at the end of the data section belong to no tensor",
                       at, dlen);
     return 0;
@@ -722,31 +710,31 @@ int rn_st_open_mem(rn_st_file **out, const void *bytes, size_t len, const char *
     if (!label)
         label = "<memory>";
     if (len < 8)
-        return st_err(err, errlen, label,
+        return st_err_at(err, errlen, label,
                       "file too short (%zu bytes) to hold a safetensors header length", len);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | b[i];
     if (hlen > len - 8)
-        return st_err(err, errlen, label,
+        return st_err_at(err, errlen, label,
                       "header length %" PRIu64 " is larger than the rest of the file (%zu bytes); "
                       "truncated or not a safetensors file",
                       hlen, len - 8);
     if (hlen > ST_MAX_HEADER)
-        return st_err(err, errlen, label, "header length %" PRIu64 " exceeds the %u-byte limit",
+        return st_err_at(err, errlen, label, "header length %" PRIu64 " exceeds the %u-byte limit",
                       hlen, ST_MAX_HEADER);
     if (hlen < 2)
-        return st_err(err, errlen, label, "header of %" PRIu64 " bytes cannot hold a JSON object",
+        return st_err_at(err, errlen, label, "header of %" PRIu64 " bytes cannot hold a JSON object",
                       hlen);
 
     rn_st_file *f = calloc(1, sizeof *f);
     if (!f)
-        return st_err(err, errlen, label, "out of memory");
+        return st_err_at(err, errlen, label, "out of memory");
     f->label = st_strdup(label);
     f->arena = malloc((size_t)hlen);
     if (!f->label || !f->arena) {
         rn_st_close(f);
-        return st_err(err, errlen, label, "out of memory");
+        return st_err_at(err, errlen, label, "out of memory");
     }
     st_parser P = {
         .start = b + 8, .p = b + 8, .end = b + 8 + hlen, .arena = f->arena, .f = f,
@@ -766,25 +754,25 @@ int rn_st_open(rn_st_file **out, const char *path, char *err, size_t errlen)
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return st_err(err, errlen, path, "cannot open: %s", strerror(errno));
+        return st_err_at(err, errlen, path, "cannot open: %s", strerror(errno));
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return st_err(err, errlen, path, "cannot stat: %s", strerror(e));
+        return st_err_at(err, errlen, path, "cannot stat: %s", strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return st_err(err, errlen, path, "not a regular file");
+        return st_err_at(err, errlen, path, "not a regular file");
     }
     if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX - 1) {
         close(fd);
-        return st_err(err, errlen, path, "file too large to read");
+        return st_err_at(err, errlen, path, "file too large to read");
     }
     size_t len = (size_t)st.st_size, got = 0;
     unsigned char *buf = malloc(len ? len : 1);
     if (!buf) {
         close(fd);
-        return st_err(err, errlen, path, "out of memory reading %zu bytes", len);
+        return st_err_at(err, errlen, path, "out of memory reading %zu bytes", len);
     }
     while (got < len) {
         size_t want = len - got > (1u << 30) ? (1u << 30) : len - got;
@@ -795,12 +783,12 @@ int rn_st_open(rn_st_file **out, const char *path, char *err, size_t errlen)
             int e = errno;
             free(buf);
             close(fd);
-            return st_err(err, errlen, path, "read error: %s", strerror(e));
+            return st_err_at(err, errlen, path, "read error: %s", strerror(e));
         }
         if (r == 0) {
             free(buf);
             close(fd);
-            return st_err(err, errlen, path, "file shrank while being read");
+            return st_err_at(err, errlen, path, "file shrank while being read");
         }
         got += (size_t)r;
     }
@@ -835,7 +823,7 @@ int rn_st_get(const rn_st_file *f, const char *name, const rn_st_tensor **out,
 {
     *out = rn_st_find(f, name);
     if (!*out)
-        return st_err(err, errlen, f->label, "tensor '%s' not found in file (it holds %d tensors)",
+        return st_err_at(err, errlen, f->label, "tensor '%s' not found in file (it holds %d tensors)",
                       name, f->nt);
     return 0;
 }
@@ -878,16 +866,16 @@ static int st_expect_tensor(const rn_st_file *f, const char *name, rn_st_dtype w
     if (rn_st_get(f, name, &t, err, errlen))
         return -1;
     if (ndim < 0 || ndim > RN_ST_MAX_DIMS)
-        return st_err(err, errlen, f->label, "tensor '%s': model expects %d dimensions (at most %d supported)",
+        return st_err_at(err, errlen, f->label, "tensor '%s': model expects %d dimensions (at most %d supported)",
                       name, ndim, RN_ST_MAX_DIMS);
     if (t->dtype != want)
-        return st_err(err, errlen, f->label, "tensor '%s': dtype %s in file, model expects %s",
+        return st_err_at(err, errlen, f->label, "tensor '%s': dtype %s in file, model expects %s",
                       name, rn_st_dtype_name(t->dtype), rn_st_dtype_name(want));
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++)
         same = t->shape[i] == shape[i];
     if (!same)
-        return st_err(err, errlen, f->label, "tensor '%s': shape %s in file, model expects %s",
+        return st_err_at(err, errlen, f->label, "tensor '%s': shape %s in file, model expects %s",
                       name, st_shape_str(a, sizeof a, t->ndim, t->shape),
                       st_shape_str(b, sizeof b, ndim, shape));
     size_t es = rn_st_dtype_size(want);
@@ -983,41 +971,41 @@ static int st_check_entries(const char *path, const rn_st_entry *t, int nt, cons
                             int nmeta, uint64_t *sizes, char *err, size_t errlen)
 {
     if (nt < 0 || nmeta < 0 || (nt && !t) || (nmeta && !meta))
-        return st_err(err, errlen, path, "bad tensor or metadata count");
+        return st_err_at(err, errlen, path, "bad tensor or metadata count");
     for (int i = 0; i < nt; i++) {
         const rn_st_entry *e = &t[i];
         if (!e->name || !e->name[0])
-            return st_err(err, errlen, path, "tensor %d has no name", i);
+            return st_err_at(err, errlen, path, "tensor %d has no name", i);
         if (!st_utf8_valid(e->name))
-            return st_err(err, errlen, path, "tensor %d: name is not valid UTF-8", i);
+            return st_err_at(err, errlen, path, "tensor %d: name is not valid UTF-8", i);
         if (strcmp(e->name, "__metadata__") == 0)
-            return st_err(err, errlen, path, "'__metadata__' is reserved and cannot name a tensor");
+            return st_err_at(err, errlen, path, "'__metadata__' is reserved and cannot name a tensor");
         if ((unsigned)e->dtype >= RN_ST_NDTYPES)
-            return st_err(err, errlen, path, "tensor '%s': bad dtype %d", e->name, (int)e->dtype);
+            return st_err_at(err, errlen, path, "tensor '%s': bad dtype %d", e->name, (int)e->dtype);
         if (e->ndim < 0 || e->ndim > RN_ST_MAX_DIMS)
-            return st_err(err, errlen, path, "tensor '%s': %d dimensions (at most %d)", e->name,
+            return st_err_at(err, errlen, path, "tensor '%s': %d dimensions (at most %d)", e->name,
                           e->ndim, RN_ST_MAX_DIMS);
         for (int d = 0; d < e->ndim; d++)
             if (e->shape[d] < 0)
-                return st_err(err, errlen, path, "tensor '%s': negative dimension %" PRId64,
+                return st_err_at(err, errlen, path, "tensor '%s': negative dimension %" PRId64,
                               e->name, e->shape[d]);
         if (st_nbytes(e->dtype, e->ndim, e->shape, &sizes[i]) || sizes[i] > (uint64_t)SIZE_MAX)
-            return st_err(err, errlen, path, "tensor '%s': size overflows", e->name);
+            return st_err_at(err, errlen, path, "tensor '%s': size overflows", e->name);
         if (sizes[i] && !e->data)
-            return st_err(err, errlen, path, "tensor '%s': no data", e->name);
+            return st_err_at(err, errlen, path, "tensor '%s': no data", e->name);
     }
     for (int i = 0; i < nmeta; i++) {
         if (!meta[i].key || !meta[i].value)
-            return st_err(err, errlen, path, "metadata entry %d is missing its key or value", i);
+            return st_err_at(err, errlen, path, "metadata entry %d is missing its key or value", i);
         if (!st_utf8_valid(meta[i].key) || !st_utf8_valid(meta[i].value))
-            return st_err(err, errlen, path, "metadata '%s' is not valid UTF-8", meta[i].key);
+            return st_err_at(err, errlen, path, "metadata '%s' is not valid UTF-8", meta[i].key);
     }
 
     /* Duplicates: sort the names (and then the keys) and compare neighbours. */
     int n = nt > nmeta ? nt : nmeta;
     const char **names = malloc((size_t)(n ? n : 1) * sizeof *names);
     if (!names)
-        return st_err(err, errlen, path, "out of memory");
+        return st_err_at(err, errlen, path, "out of memory");
     for (int pass = 0; pass < 2; pass++) {
         int m = pass ? nmeta : nt;
         for (int i = 0; i < m; i++)
@@ -1026,7 +1014,7 @@ static int st_check_entries(const char *path, const rn_st_entry *t, int nt, cons
             qsort(names, (size_t)m, sizeof *names, st_cmp_str);
         for (int i = 1; i < m; i++)
             if (strcmp(names[i - 1], names[i]) == 0) {
-                st_err(err, errlen, path, pass ? "metadata key '%s' given twice"
+                st_err_at(err, errlen, path, pass ? "metadata key '%s' given twice"
                                                : "tensor '%s' given twice", names[i]);
                 free(names);
                 return -1;
@@ -1117,7 +1105,7 @@ int rn_st_write(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *
     char *tmp = NULL;
     int fd = -1, rc = -1;
     if (!sizes)
-        return st_err(err, errlen, path, "out of memory");
+        return st_err_at(err, errlen, path, "out of memory");
     if (st_check_entries(path, t, nt, meta, nmeta, sizes, err, errlen))
         goto out;
 
@@ -1158,11 +1146,11 @@ int rn_st_write(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *
     while (h.len % 8)
         st_puts(&h, " ");
     if (h.oom) {
-        st_err(err, errlen, path, "out of memory building the header");
+        st_err_at(err, errlen, path, "out of memory building the header");
         goto out;
     }
     if (h.len > ST_MAX_HEADER) {
-        st_err(err, errlen, path, "header of %zu bytes exceeds the %u-byte limit", h.len,
+        st_err_at(err, errlen, path, "header of %zu bytes exceeds the %u-byte limit", h.len,
                ST_MAX_HEADER);
         goto out;
     }
@@ -1174,13 +1162,13 @@ int rn_st_write(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *
     size_t plen = strlen(path);
     tmp = malloc(plen + 32);
     if (!tmp) {
-        st_err(err, errlen, path, "out of memory");
+        st_err_at(err, errlen, path, "out of memory");
         goto out;
     }
     snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) {
-        st_err(err, errlen, path, "cannot create temporary file %s: %s", tmp, strerror(errno));
+        st_err_at(err, errlen, path, "cannot create temporary file %s: %s", tmp, strerror(errno));
         goto out;
     }
     const char *what = "write";
@@ -1192,7 +1180,7 @@ int rn_st_write(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *
         failed = 1;
     }
     if (failed) {
-        st_err(err, errlen, path, "%s to %s failed: %s", what, tmp, strerror(errno));
+        st_err_at(err, errlen, path, "%s to %s failed: %s", what, tmp, strerror(errno));
         close(fd);
         fd = -1;
         unlink(tmp);
@@ -1201,17 +1189,17 @@ int rn_st_write(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *
     int cr = close(fd);
     fd = -1;
     if (cr != 0) {
-        st_err(err, errlen, path, "close of %s failed: %s", tmp, strerror(errno));
+        st_err_at(err, errlen, path, "close of %s failed: %s", tmp, strerror(errno));
         unlink(tmp);
         goto out;
     }
     if (rename(tmp, path) != 0) {
-        st_err(err, errlen, path, "cannot rename %s into place: %s", tmp, strerror(errno));
+        st_err_at(err, errlen, path, "cannot rename %s into place: %s", tmp, strerror(errno));
         unlink(tmp);
         goto out;
     }
     if (st_sync_dir(path) != 0) {
-        st_err(err, errlen, path, "written, but syncing its directory failed: %s", strerror(errno));
+        st_err_at(err, errlen, path, "written, but syncing its directory failed: %s", strerror(errno));
         goto out;
     }
     rc = 0;
