@@ -27,8 +27,6 @@
 #define RN_OMP_FOR(work)
 #endif
 
-#define RN_BN_MOMENTUM_GEN 0.1f
-#define RN_BN_EPS_GEN 1e-5f
 
 /* the output columns of a window tap that read inside the input:
  * iw = ow*S - P + k in [0, W)  <=>  lo <= ow < hi */
@@ -126,7 +124,7 @@ static inline void rn_bn_train_channel(float *restrict y, const float *restrict 
         ss += d * d;
     }
     double var = ss / (double)M;
-    float invstd = (float)(1.0 / sqrt(var + (double)RN_BN_EPS_GEN));
+    float invstd = (float)(1.0 / sqrt(var + (double)RN_BN_EPS));
     float fm = (float)mean;
     float scale = gamma * invstd, shift = beta - fm * scale;
     for (long i = 0; i < M; i++)
@@ -134,14 +132,14 @@ static inline void rn_bn_train_channel(float *restrict y, const float *restrict 
     *save_mean = fm;
     *save_invstd = invstd;
     double unbiased = M > 1 ? ss / (double)(M - 1) : var;
-    *running_mean = (1.0f - RN_BN_MOMENTUM_GEN) * *running_mean + RN_BN_MOMENTUM_GEN * fm;
-    *running_var = (1.0f - RN_BN_MOMENTUM_GEN) * *running_var + RN_BN_MOMENTUM_GEN * (float)unbiased;
+    *running_mean = (1.0f - RN_BN_MOMENTUM) * *running_mean + RN_BN_MOMENTUM * fm;
+    *running_var = (1.0f - RN_BN_MOMENTUM) * *running_var + RN_BN_MOMENTUM * (float)unbiased;
 }
 
 static inline void rn_bn_infer_channel(float *restrict y, const float *restrict x, long M,
                                        float gamma, float beta, float mean, float var)
 {
-    float scale = gamma / sqrtf(var + RN_BN_EPS_GEN), shift = beta - mean * scale;
+    float scale = gamma / sqrtf(var + RN_BN_EPS), shift = beta - mean * scale;
     for (long i = 0; i < M; i++)
         y[i] = x[i] * scale + shift;
 }
