@@ -110,8 +110,11 @@ int build_executable(Graph *g, const BuildOpts *o)
         argv[k++] = (char *)o->opt;
         if (o->native)
             argv[k++] = "-march=native";
-        if (o->openmp)
-            argv[k++] = "-fopenmp";
+        /* the runtime library is built with OpenMP, so the program always
+         * links with it; --no-openmp only keeps the generated loops serial */
+        argv[k++] = "-fopenmp";
+        if (!o->openmp)
+            argv[k++] = "-DRN_NO_OPENMP";
         argv[k++] = inc;
         argv[k++] = "-o";
         argv[k++] = (char *)o->out;
@@ -119,9 +122,6 @@ int build_executable(Graph *g, const BuildOpts *o)
         argv[k++] = lib;
         argv[k++] = "-lz";
         argv[k++] = "-lm";
-        /* the runtime library itself is built with OpenMP */
-        if (!o->openmp)
-            argv[k++] = "-lgomp";
         argv[k] = NULL;
         int st = run_command(argv, o->verbose);
         if (st != 0) {

@@ -20,8 +20,9 @@
 #include "rn_optim.h"
 
 #define RN_PRAGMA(x) _Pragma(#x)
-#ifdef _OPENMP
-/* parallelise a loop only when there is enough work to pay for it */
+#if defined(_OPENMP) && !defined(RN_NO_OPENMP)
+/* parallelise a loop only when there is enough work to pay for it;
+ * rnetc --no-openmp defines RN_NO_OPENMP to keep generated loops serial */
 #define RN_OMP_FOR(work) RN_PRAGMA(omp parallel for schedule(static) if ((work) >= 32768))
 #else
 #define RN_OMP_FOR(work)

@@ -196,8 +196,8 @@ static void test_errors_fail(void)
         "model m { input 1x2x2\n classes 3\n stem { conv 7x7 4 pad 0 }\n head { gap; fc }\n}\n",
         "model m { input 1x8x8\n head { gap; fc }\n}\n",
         "block a { b }\nblock b { a }\nmodel m { input 1x8x8\n classes 3\n head { gap; fc }\n}\n",
-        "model m { input 1x8x8\n classes 3\n shortcut A\n stem { conv 3x3 8 }\n"
-        " stage 1 x basic 4\n head { gap; fc }\n}\n",
+        ("model m { input 1x8x8\n classes 3\n shortcut A\n stem { conv 3x3 8 }\n"
+         " stage 1 x basic 4\n head { gap; fc }\n}\n"),
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         FILE *null = fopen("/dev/null", "w");
