@@ -244,7 +244,10 @@ static void emit_forward_layer(Emit *E, Node *n)
     case RN_OP_RELU:
         ptr_act(E, x, "x");
         ptr_act(E, n, "y");
-        P("    rn_relu_fwd(y, x, N * %ldL);\n", (long)n->c * np);
+        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
+        P("    for (int c = 0; c < %d; c++)\n", n->c);
+        P("        rn_relu_fwd(y + (long)c * N * %ld, x + (long)c * N * %ld, N * %ldL);\n", np, np,
+          np);
         break;
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
@@ -260,6 +263,7 @@ static void emit_forward_layer(Emit *E, Node *n)
         long hw = (long)x->h * x->w;
         ptr_act(E, x, "x");
         ptr_act(E, n, "y");
+        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * hw);
         P("    for (long p = 0; p < %dL * N; p++) {\n", n->c);
         P("        float s = 0;\n");
         P("        for (int i = 0; i < %ld; i++)\n", hw);
@@ -272,6 +276,7 @@ static void emit_forward_layer(Emit *E, Node *n)
         ptr_act(E, x, "a");
         ptr_act(E, y, "b");
         ptr_act(E, n, "y");
+        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
         P("    for (long i = 0; i < N * %ldL; i++)\n", (long)n->c * np);
         P("        y[i] = a[i] + b[i];\n");
         break;
@@ -410,7 +415,11 @@ static void emit_backward_layer(Emit *E, Node *n)
             break;
         ptr_act(E, n, "y");
         ptr_dact(E, x, "dx");
-        P("    rn_relu_bwd(dx, dy, y, N * %ldL);\n", (long)n->c * np);
+        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
+        P("    for (int c = 0; c < %d; c++) {\n", n->c);
+        P("        long o = (long)c * N * %ld;\n", np);
+        P("        rn_relu_bwd(dx + o, dy + o, y + o, N * %ldL);\n", np);
+        P("    }\n");
         break;
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
@@ -434,6 +443,7 @@ static void emit_backward_layer(Emit *E, Node *n)
         if (!want_dx)
             break;
         ptr_dact(E, x, "dx");
+        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * hw);
         P("    for (long p = 0; p < %dL * N; p++)\n", n->c);
         P("        for (int i = 0; i < %ld; i++)\n", hw);
         P("            dx[p * %ld + i] += dy[p] * (1.0f / %ld);\n", hw, hw);
@@ -442,11 +452,13 @@ static void emit_backward_layer(Emit *E, Node *n)
     case RN_OP_ADD:
         if (want_dx) {
             ptr_dact(E, x, "da");
+            P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
             P("    for (long i = 0; i < N * %ldL; i++)\n        da[i] += dy[i];\n",
               (long)n->c * np);
         }
         if (want_dy) {
             ptr_dact(E, y, "db");
+            P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
             P("    for (long i = 0; i < N * %ldL; i++)\n        db[i] += dy[i];\n",
               (long)n->c * np);
         }

@@ -17,6 +17,9 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define RN_OPT_NAME_(id, name) [id] = name,
 static const char *const opt_names[] = { RN_OPT_KINDS(RN_OPT_NAME_) };
@@ -190,9 +193,9 @@ static void adam_loop(float *restrict p, const float *restrict grad,
     }
 }
 
-void rn_optim_step(const RnOptim *o, float lr, long t,
-                   float *param, const float *grad, float *m, float *v,
-                   long n, int decay_this_tensor)
+static void step_range(const RnOptim *o, float lr, long t,
+                       float *param, const float *grad, float *m, float *v,
+                       long n, int decay_this_tensor)
 {
     double wd = decay_this_tensor ? (double)o->weight_decay : 0.0;
     double decoupled = 1.0 - (double)lr * wd; /* factor for p, decoupled decay */
@@ -225,4 +228,26 @@ void rn_optim_step(const RnOptim *o, float lr, long t,
         return;
     }
     }
+}
+
+/* The update is elementwise, so splitting a large tensor across threads
+ * gives bit-identical results to one loop; small tensors stay serial. */
+void rn_optim_step(const RnOptim *o, float lr, long t,
+                   float *param, const float *grad, float *m, float *v,
+                   long n, int decay_this_tensor)
+{
+#ifdef _OPENMP
+    enum { CHUNK = 16384 };
+    if (n >= 4 * CHUNK && !omp_in_parallel() && omp_get_max_threads() > 1) {
+        long nchunks = (n + CHUNK - 1) / CHUNK;
+        _Pragma("omp parallel for schedule(static)")
+        for (long c = 0; c < nchunks; c++) {
+            long lo = c * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
+            step_range(o, lr, t, param + lo, grad + lo, m ? m + lo : NULL, v ? v + lo : NULL,
+                       len, decay_this_tensor);
+        }
+        return;
+    }
+#endif
+    step_range(o, lr, t, param, grad, m, v, n, decay_this_tensor);
 }

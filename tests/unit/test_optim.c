@@ -510,8 +510,38 @@ static void test_converges(void)
     }
 }
 
+/* a tensor large enough to be split across threads updates exactly as the
+ * same values one element at a time */
+static void test_large_tensor_split(void)
+{
+    enum { n = 200003 };
+    static float p1[n], p2[n], g[n], m1[n], m2[n], v1[n], v2[n];
+    const RnOptKind kinds[] = { RN_OPT_SGD, RN_OPT_ADAMW };
+    for (int k = 0; k < 2; k++) {
+        RnOptim o = rn_optim_defaults(kinds[k]);
+        o.nesterov = kinds[k] == RN_OPT_SGD;
+        o.weight_decay = 1e-3f;
+        for (long i = 0; i < n; i++) {
+            p1[i] = p2[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+            g[i] = (float)((i * 104729) % 997) / 997.0f - 0.5f;
+            m1[i] = m2[i] = v1[i] = v2[i] = 0.0f;
+        }
+        for (long t = 1; t <= 3; t++) {
+            rn_optim_step(&o, 0.05f, t, p1, g, m1, v1, n, 1);
+            for (long i = 0; i < n; i++)
+                rn_optim_step(&o, 0.05f, t, p2 + i, g + i, m2 + i, v2 + i, 1, 1);
+        }
+        long bad = 0;
+        for (long i = 0; i < n; i++)
+            bad += p1[i] != p2[i] || m1[i] != m2[i] || v1[i] != v2[i];
+        CHECK(bad == 0, kinds[k] == RN_OPT_SGD ? "large tensor split: sgd" : "large tensor split: adamw",
+              "%ld of %d elements differ", bad, (int)n);
+    }
+}
+
 int main(void)
 {
+    test_large_tensor_split();
     test_sgd_nesterov_by_hand();
     test_sgd_momentum_by_hand();
     test_sgd_plain_no_state();
