@@ -9,6 +9,9 @@ for m in tiny mnist cifar_resnet20; do
     $RNETC models/$m.rnet -o "$T/$m" || { fail "build $m"; continue; }
     "$T/$m" check --seed 3 >"$T/out" 2>&1 || { fail "check $m"; cat "$T/out"; }
 done
+# the 56-layer CIFAR network (at -O1: its generated C takes ~35 s at -O3)
+$RNETC models/cifar_resnet56.rnet -o "$T/c56" -O1 || fail "build cifar_resnet56"
+"$T/c56" check --batch 2 >"$T/out" 2>&1 || { fail "check cifar_resnet56"; cat "$T/out"; }
 # same generated code through other compilers and flags
 for cfg in "--no-native -O2" "-O0 --no-openmp" "--cc clang"; do
     $RNETC models/tiny.rnet -o "$T/tiny2" $cfg || { fail "build tiny $cfg"; continue; }
