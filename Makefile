@@ -7,6 +7,7 @@
 #   make mnist      the main job: data, compile models/mnist.rnet, train, evaluate
 #   make fashion    the same network on Fashion-MNIST
 #   make fuzz       build and run the libFuzzer target over the front end
+#   make interop    PyTorch parity, ResNet-18/50 included (needs python3-torch)
 
 CC      ?= cc
 ifeq ($(origin CC),default)
@@ -30,7 +31,7 @@ RUNTIME_OBJ  := $(patsubst runtime/%.c,$(O)/obj/runtime/%.o,$(RUNTIME_SRC))
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 UNIT_BIN     := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
-.PHONY: all setup test unit models data fuzz clean mnist fashion
+.PHONY: all setup test unit models data fuzz clean mnist fashion interop
 all: $(O)/rnetc $(O)/librnet.a
 
 setup:
@@ -73,8 +74,12 @@ $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/librnetc.a $(O)/librnet.a
 
 unit: $(UNIT_BIN)
 
+# the ImageNet-size PyTorch comparisons (about a minute) are `make interop`
 test: all unit
-	@tests/run.sh
+	@RNET_INTEROP_QUICK=1 tests/run.sh
+
+interop: all
+	sh tests/e2e/interop.sh
 
 models: all
 	@for m in models/*.rnet; do echo "== $$m"; $(O)/rnetc $$m --print-shapes || exit 1; done

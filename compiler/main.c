@@ -1,4 +1,5 @@
 /* main.c - the rnetc driver: flags in, front end, then what was asked for. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "rnet.h"
@@ -11,9 +12,11 @@ static const char usage[] =
     "inference (see OUT --help).\n"
     "\n"
     "output:\n"
-    "  -o PATH            output file (executable, or the .c for --emit c)\n"
-    "  --emit exe|c       what to produce (default: exe when -o is given)\n"
-    "                     c writes PATH and PATH with .h in place of .c\n"
+    "  -o PATH            output file (executable, the .c for --emit c, the .dot\n"
+    "                     for --emit dot; - for standard output with dot)\n"
+    "  --emit exe|c|dot   what to produce (default: exe when -o is given)\n"
+    "                     c writes PATH and PATH with .h in place of .c;\n"
+    "                     dot writes a Graphviz graph of the layers (dot -Tsvg)\n"
     "  --print-shapes     print one row per layer: output shape, parameters, MACs\n"
     "  --dump-ir          print the graph IR as text\n"
     "  --check            only check the file (the default without -o)\n"
@@ -36,6 +39,25 @@ static int bad_usage(const char *fmt, const char *arg)
     fprintf(stderr, fmt, arg);
     fprintf(stderr, " (see rnetc --help)\n");
     return 2;
+}
+
+/* --emit dot: the graph to PATH, or to standard output for "-" */
+static int write_dot(Graph *g, const char *path)
+{
+    int std = !strcmp(path, "-");
+    FILE *f = std ? stdout : fopen(path, "w");
+    if (!f) {
+        error_plain("cannot write '%s': %s", path, strerror(errno));
+        return 1;
+    }
+    emit_dot(g, f);
+    int bad = ferror(f) != 0;
+    bad |= std ? fflush(f) != 0 : fclose(f) != 0;
+    if (bad) {
+        error_plain("cannot write '%s'", path);
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -61,10 +83,10 @@ int main(int argc, char **argv)
                 bo.out = v;
             else if (!strcmp(a, "--cc"))
                 bo.cc = v;
-            else if (!strcmp(v, "exe") || !strcmp(v, "c"))
+            else if (!strcmp(v, "exe") || !strcmp(v, "c") || !strcmp(v, "dot"))
                 emit = v;
             else
-                return bad_usage("unknown --emit kind '%s' (expected exe or c)", v);
+                return bad_usage("unknown --emit kind '%s' (expected exe, c or dot)", v);
         } else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") ||
                    !strcmp(a, "-O3") || !strcmp(a, "-Os")) {
             bo.opt = a;
@@ -114,6 +136,8 @@ int main(int argc, char **argv)
             strcat(h, ".h");
         return write_c_files(g, bo.out, h) ? 1 : 0;
     }
+    if (emit && !strcmp(emit, "dot"))
+        return write_dot(g, bo.out);
     if (emit)
         return build_executable(g, &bo) ? 1 : 0;
     return 0;

@@ -274,6 +274,7 @@ void print_shapes(Graph *g, FILE *out);
 
 /* ---- emit_c.c: the C backend ---- */
 void emit_c(Graph *g, FILE *out, FILE *hdr, const char *hname);
+void emit_dot(Graph *g, FILE *out); /* emit_dot.c: the graph as Graphviz (--emit dot) */
 
 /* ---- driver.c: building executables ---- */
 typedef struct {

@@ -14,6 +14,7 @@
  * same checks.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -341,43 +342,115 @@ static int require(const char *cmd, const char *opt, const void *v)
 
 /* ---- the subcommands ------------------------------------------------------- */
 
+/* The train options as rows pointing into *a (so one table serves both
+ * parses below); returns the row count. */
+static int train_spec(RnTrainArgs *a, ArgSpec *spec)
+{
+    const ArgSpec rows[] = {
+        { "--data", A_STR, &a->data, 0, "DIR", "directory with the IDX files (required unless resuming)" },
+        { "--epochs", A_INT, &a->epochs, 0, "N", "epochs in the run (may be raised when resuming)" },
+        { "--batch", A_INT, &a->batch, 0, "B", "images per step" },
+        { "--lr", A_FLOAT, &a->lr, 0, "X", "(peak) learning rate" },
+        { "--optimizer", A_OPTIM, &a->optimizer, 0, "NAME", "sgd, adam or adamw" },
+        { "--momentum", A_FLOAT, &a->momentum, 0, "X", "SGD momentum" },
+        { "--nesterov", A_SET, &a->nesterov, 1, NULL, "SGD with Nesterov momentum" },
+        { "--no-nesterov", A_SET, &a->nesterov, 0, NULL, "SGD with plain momentum" },
+        { "--weight-decay", A_FLOAT, &a->weight_decay, 0, "X", "weight decay" },
+        { "--schedule", A_SCHED, &a->schedule, 0, "NAME", "constant, step, cosine or onecycle" },
+        { "--warmup", A_FLOAT, &a->warmup, 0, "E", "linear warm-up epochs" },
+        { "--label-smoothing", A_FLOAT, &a->label_smoothing, 0, "X", "label smoothing in [0, 1)" },
+        { "--shift", A_INT, &a->shift, 0, "P", "random shift of up to P pixels" },
+        { "--flip", A_SET, &a->flip, 1, NULL, "random horizontal flips" },
+        { "--no-flip", A_SET, &a->flip, 0, NULL, "no flips" },
+        { "--seed", A_LONG, &a->seed, 0, "S", "seed for init, shuffling, augmentation" },
+        { "--threads", A_INT, &a->threads, 0, "T", "OpenMP threads; 0 keeps OpenMP's default" },
+        { "--limit", A_LONG, &a->limit, 0, "N", "train on the first N images only; 0 uses all" },
+        { "--save", A_STR, &a->save, 0, "FILE",
+          "weights (default: the --resume file, <log-dir>/model.safetensors, NAME.safetensors)" },
+        { "--save-every", A_INT, &a->save_every, 0, "N", "also save after every N epochs; 0: never" },
+        { "--resume", A_STR, &a->resume, 0, "FILE", "continue the run saved in FILE (and its state)" },
+        { "--stop-after", A_FLOAT, &a->stop_after, 0, "E",
+          "stop after E epochs (may be fractional), saving; 0: never" },
+        { "--log-dir", A_STR, &a->log_dir, 0, "DIR",
+          "metrics.csv, steps.csv, TensorBoard events (resuming: the run's)" },
+        { "--log-every", A_INT, &a->log_every, 0, "N", "steps between per-step scalars; 0: none" },
+        { "--no-progress", A_SET, &a->no_progress, 1, NULL, "no progress report inside epochs" },
+        { "--reference", A_SET, &a->reference, 1, NULL,
+          "run the reference interpreter instead of the generated code (slow)" },
+    };
+    int n = NSPEC(rows);
+    for (int i = 0; i < n; i++)
+        spec[i] = rows[i];
+    return n;
+}
+
 static int cmd_train(const RnModel *m, int argc, char **argv)
 {
     RnTrainArgs a;
     rn_train_args_defaults(m, &a);
-    const ArgSpec spec[] = {
-        { "--data", A_STR, &a.data, 0, "DIR", "directory with the IDX files (required)" },
-        { "--epochs", A_INT, &a.epochs, 0, "N", "epochs to train" },
-        { "--batch", A_INT, &a.batch, 0, "B", "images per step" },
-        { "--lr", A_FLOAT, &a.lr, 0, "X", "(peak) learning rate" },
-        { "--optimizer", A_OPTIM, &a.optimizer, 0, "NAME", "sgd, adam or adamw" },
-        { "--momentum", A_FLOAT, &a.momentum, 0, "X", "SGD momentum" },
-        { "--nesterov", A_SET, &a.nesterov, 1, NULL, "SGD with Nesterov momentum" },
-        { "--no-nesterov", A_SET, &a.nesterov, 0, NULL, "SGD with plain momentum" },
-        { "--weight-decay", A_FLOAT, &a.weight_decay, 0, "X", "weight decay" },
-        { "--schedule", A_SCHED, &a.schedule, 0, "NAME", "constant, step, cosine or onecycle" },
-        { "--warmup", A_FLOAT, &a.warmup, 0, "E", "linear warm-up epochs" },
-        { "--label-smoothing", A_FLOAT, &a.label_smoothing, 0, "X", "label smoothing in [0, 1)" },
-        { "--shift", A_INT, &a.shift, 0, "P", "random shift of up to P pixels" },
-        { "--flip", A_SET, &a.flip, 1, NULL, "random horizontal flips" },
-        { "--no-flip", A_SET, &a.flip, 0, NULL, "no flips" },
-        { "--seed", A_LONG, &a.seed, 0, "S", "seed for init, shuffling, augmentation" },
-        { "--threads", A_INT, &a.threads, 0, "T", "OpenMP threads; 0 keeps OpenMP's default" },
-        { "--save", A_STR, &a.save, 0, "FILE",
-          "weights file (default <log-dir>/model.safetensors, else NAME.safetensors)" },
-        { "--log-dir", A_STR, &a.log_dir, 0, "DIR", "directory for metrics.csv" },
-        { "--limit", A_LONG, &a.limit, 0, "N", "train on the first N images only; 0 uses all" },
-        { "--reference", A_SET, &a.reference, 1, NULL,
-          "run the reference interpreter instead of the generated code (slow)" },
+    ArgSpec spec[32];
+    const ArgTable t = {
+        "train", "--data DIR [options]  |  --resume FILE [options]",
+        "Train the model from its initial weights on the IDX training set in DIR,\n"
+        "evaluate on the test set after every epoch, and save the weights.\n"
+        "\n"
+        "Inside an epoch a progress line shows batches, running loss, images/s and\n"
+        "the time left (on a terminal one line redrawn in place, otherwise a plain\n"
+        "line every tenth of an epoch that lasts a few seconds).\n"
+        "\n"
+        "Checkpoints: FILE.safetensors holds the weights (torchvision names), and\n"
+        "FILE.state.safetensors beside it the optimizer state, the position in the\n"
+        "run and its options.  They are written at the end, every --save-every\n"
+        "epochs, at --stop-after, and when Ctrl-C (SIGINT) or SIGTERM stops the run\n"
+        "after its current step (a second Ctrl-C quits at once).  --resume FILE\n"
+        "continues such a run exactly where it stopped: with the same thread count\n"
+        "the final weights are byte for byte those of a run never stopped.  Options\n"
+        "that define the run come from the checkpoint; giving a different value is\n"
+        "an error.  --epochs may be raised to extend a run (cosine and one-cycle\n"
+        "schedules are then stretched from the current step on).\n"
+        "\n"
+        "With --log-dir: metrics.csv (a row per epoch), steps.csv (a row per\n"
+        "--log-every steps) and events.out.tfevents.* for TensorBoard\n"
+        "(tensorboard --logdir DIR): per step train/batch_loss (mean since the\n"
+        "last point) and train/lr; per epoch train/loss, train/accuracy,\n"
+        "test/loss, test/accuracy and perf/images_per_sec.",
+        spec, train_spec(&a, spec), 0, 0, NULL
     };
-    const ArgTable t = { "train", "--data DIR [options]",
-                         "Train the model from its initial weights on the IDX training set in DIR,\n"
-                         "evaluate on the test set after every epoch, and save the weights.",
-                         spec, NSPEC(spec), 0, 0, NULL };
     int npos = 0, rc = parse_args(&t, argc, argv, NULL, &npos);
     if (rc)
         return rc < 0 ? 0 : rc;
-    if ((rc = require("train", "--data", a.data)))
+
+    /* Which options did the command line set (for --resume)?  Parse again
+     * into values no option can produce (parse_value refuses non-finite
+     * numbers and INT_MIN), and see which changed. */
+    RnTrainArgs g;
+    memset(&g, 0, sizeof g);
+    g.epochs = g.batch = g.shift = g.threads = g.save_every = g.log_every = INT_MIN;
+    g.lr = g.momentum = g.weight_decay = g.warmup = g.label_smoothing = NAN;
+    g.nesterov = g.flip = -1;
+    g.seed = g.limit = LONG_MIN;
+    g.optimizer = (RnOptKind)-1;
+    g.schedule = (RnSchedKind)-1;
+    ArgSpec gspec[32];
+    const ArgTable gt = { t.cmd, t.usage, t.about, gspec, train_spec(&g, gspec), 0, 0, NULL };
+    if (parse_args(&gt, argc, argv, NULL, &npos))
+        return 2; /* cannot happen: the same arguments parsed above */
+    a.given = (g.epochs != INT_MIN ? RN_GIVEN_EPOCHS : 0) |
+              (g.batch != INT_MIN ? RN_GIVEN_BATCH : 0) | (!isnan(g.lr) ? RN_GIVEN_LR : 0) |
+              ((int)g.optimizer != -1 ? RN_GIVEN_OPTIMIZER : 0) |
+              (!isnan(g.momentum) ? RN_GIVEN_MOMENTUM : 0) |
+              (g.nesterov != -1 ? RN_GIVEN_NESTEROV : 0) |
+              (!isnan(g.weight_decay) ? RN_GIVEN_WEIGHT_DECAY : 0) |
+              ((int)g.schedule != -1 ? RN_GIVEN_SCHEDULE : 0) |
+              (!isnan(g.warmup) ? RN_GIVEN_WARMUP : 0) |
+              (!isnan(g.label_smoothing) ? RN_GIVEN_LABEL_SMOOTHING : 0) |
+              (g.shift != INT_MIN ? RN_GIVEN_SHIFT : 0) | (g.flip != -1 ? RN_GIVEN_FLIP : 0) |
+              (g.seed != LONG_MIN ? RN_GIVEN_SEED : 0) |
+              (g.limit != LONG_MIN ? RN_GIVEN_LIMIT : 0) |
+              (g.threads != INT_MIN ? RN_GIVEN_THREADS : 0) |
+              (g.save_every != INT_MIN ? RN_GIVEN_SAVE_EVERY : 0) |
+              (g.log_every != INT_MIN ? RN_GIVEN_LOG_EVERY : 0);
+    if (!a.resume && (rc = require("train", "--data", a.data)))
         return rc;
     return rn_train_run(m, &a);
 }
@@ -410,13 +483,19 @@ static int cmd_predict(const RnModel *m, int argc, char **argv)
     RnPredictArgs a = { 0 };
     const ArgSpec spec[] = {
         { "--weights", A_STR, &a.weights, 0, "FILE", "a .safetensors checkpoint (required)" },
-        { "--resize", A_SET, &a.resize, 1, NULL, "resize images to the model's input size" },
+        { "--resize", A_SET, &a.resize, 1, NULL,
+          "fit images to the model's input: size, and RGB <-> gray" },
         { "--top", A_INT, &a.top, 0, "K", "probabilities to print per input (0: up to 5)" },
+        { "--invert", A_SET, &a.invert, 1, NULL, "invert pixels (dark-on-light images)" },
+        { "--logits", A_SET, &a.logits, 1, NULL, "print the logits instead of probabilities" },
+        { "--raw", A_SET, &a.raw, 1, NULL,
+          "inputs are raw float32 files (N x C x H x W), fed unnormalised" },
     };
     const ArgTable t = { "predict", "--weights FILE [options] INPUT...",
-                         "Classify each INPUT: a PGM or PNG image, or IDXFILE:INDEX for entry INDEX\n"
-                         "(from 0) of an IDX image file.  Images must have the model's channel\n"
-                         "count and size (or give --resize).",
+                         "Classify each INPUT: a PGM or PNG image, a directory (every .png and\n"
+                         ".pgm in it, sorted), or IDXFILE:INDEX for entry INDEX (from 0) of an\n"
+                         "IDX image file.  Images must have the model's size and channel count\n"
+                         "(or give --resize); the model's normalisation is applied.",
                          spec, NSPEC(spec), 1, argc, "INPUT" };
     char **pos = malloc(sizeof(char *) * (size_t)(argc + 1));
     if (!pos) {

@@ -10,7 +10,10 @@
  *
  *   rn_cli.c      command-line parsing, --help texts, dispatch, messages
  *   rn_train.c    train and eval: the loops, evaluation, metrics.csv
- *   rn_ckpt.c     checkpoints: the model's tensors to and from .safetensors
+ *   rn_ckpt.c     checkpoints: the model's tensors to and from .safetensors,
+ *                 and the state a resumed run needs beside them
+ *   rn_progress.c the progress line inside an epoch
+ *   rn_tblog.c    TensorBoard event files (rn_tblog.h)
  *   rn_predict.c  predict: images and IDX entries to class probabilities
  *   rn_info.c     info: the layer table, sizes, defaults, threads, FTZ
  *   rn_check.c    check: generated code against the reference interpreter
@@ -19,12 +22,15 @@
  * 1 a runtime error (bad file, diverged run, parity failure), 2 a usage
  * error - after printing one line "PROG: error: ..." that names the file
  * and the problem.  Nothing that was saved before is overwritten by a run
- * that fails.
+ * that fails.  A training run stopped by SIGINT or SIGTERM saves a
+ * checkpoint to resume from and returns 128 + the signal number.
  */
 #ifndef RN_DRIVER_H
 #define RN_DRIVER_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "rn_data.h"
 #include "rn_model.h"
@@ -79,10 +85,34 @@ typedef struct RnTrainArgs {
     const char *log_dir;        /* NULL: no metrics.csv */
     long limit;                 /* 0: all training images */
     int reference;              /* run the reference interpreter */
-    int quiet;                  /* no per-epoch lines (tests) */
+    int quiet;                  /* no per-epoch lines, no progress (tests) */
+    int no_progress;            /* no progress line inside an epoch */
+    const char *resume;         /* NULL: a fresh run; else a weights file whose
+                                   state file (rn_ckpt_state_path) is beside it */
+    int save_every;             /* also save after every N epochs; 0: at the end only */
+    float stop_after;           /* stop after this many epochs (may be fractional),
+                                   saving a checkpoint; 0: run them all */
+    int log_every;              /* steps between per-step TensorBoard scalars
+                                   (and steps.csv rows); 0: per epoch only */
+    unsigned given;             /* RN_GIVEN_* bits: the options the command line
+                                   set.  With resume, the run-defining ones must
+                                   agree with the saved run (--epochs may
+                                   change); threads, save_every, log_every and
+                                   the paths may change; the rest are taken
+                                   from the saved run. */
 } RnTrainArgs;
 
-/* The model's training defaults as arguments (data, save, log_dir NULL). */
+enum {
+    RN_GIVEN_EPOCHS = 1u << 0, RN_GIVEN_BATCH = 1u << 1, RN_GIVEN_LR = 1u << 2,
+    RN_GIVEN_OPTIMIZER = 1u << 3, RN_GIVEN_MOMENTUM = 1u << 4, RN_GIVEN_NESTEROV = 1u << 5,
+    RN_GIVEN_WEIGHT_DECAY = 1u << 6, RN_GIVEN_SCHEDULE = 1u << 7, RN_GIVEN_WARMUP = 1u << 8,
+    RN_GIVEN_LABEL_SMOOTHING = 1u << 9, RN_GIVEN_SHIFT = 1u << 10, RN_GIVEN_FLIP = 1u << 11,
+    RN_GIVEN_SEED = 1u << 12, RN_GIVEN_LIMIT = 1u << 13, RN_GIVEN_THREADS = 1u << 14,
+    RN_GIVEN_SAVE_EVERY = 1u << 15, RN_GIVEN_LOG_EVERY = 1u << 16,
+};
+
+/* The model's training defaults as arguments (data, save, log_dir, resume
+ * NULL; log_every 10; given 0). */
 void rn_train_args_defaults(const RnModel *m, RnTrainArgs *a);
 int rn_train_run(const RnModel *m, const RnTrainArgs *a);
 
@@ -129,14 +159,96 @@ int rn_ckpt_save(const RnModel *m, const float *params, const char *path, const 
 int rn_ckpt_load(const RnModel *m, float *params, const char *path, int *source_hash_differs,
                  char *err, size_t errlen);
 
+/* What a resumed run needs besides the weights: where the run stands, the
+ * options that define it, and (in the file's tensors) the optimizer's
+ * buffers.  Shuffling and augmentation are functions of (seed, epoch,
+ * position) and the schedule of the step, so no generator state is kept. */
+typedef struct RnRunState {
+    /* where the run stands */
+    int epoch;                  /* epochs completed */
+    int batch_index;            /* batches done of the next epoch (0 at a boundary) */
+    long step;                  /* global steps done */
+    long steps_per_epoch;
+    double epoch_loss_sum;      /* sums over the batch_index batches done */
+    long epoch_seen, epoch_right;
+    double test_loss, test_acc; /* the evaluation after epoch `epoch` (epoch >= 1) */
+    /* what defines it */
+    int epochs, batch;
+    RnOptim optim;
+    RnSchedule sched;
+    float label_smoothing;
+    int shift, flip;
+    long seed, limit;
+    long train_images;          /* after --limit */
+    uint32_t train_crc;         /* CRC-32C of those images, then their labels */
+    uint32_t weights_crc;       /* rn_ckpt_params_crc of the weights it goes with */
+    int threads;                /* the thread count it ran with */
+    int save_every, log_every;  /* its checkpoint and logging intervals */
+    char data[1024];            /* the data directory; "" when unknown */
+    char log_dir[1024];         /* "" when none */
+} RnRunState;
+
+/* The state file of a weights file: "dir/model.safetensors" ->
+ * "dir/model.state.safetensors"; a name not ending in ".safetensors" gets
+ * ".state.safetensors" appended.  malloc'd; NULL when out of memory. */
+char *rn_ckpt_state_path(const char *weights);
+
+/* CRC-32C of the parameter block (param_floats floats, host order): ties a
+ * state file to the weights saved with it. */
+uint32_t rn_ckpt_params_crc(const RnModel *m, const float *params);
+
+/* Write rs and the optimizer buffers to path, atomically: tensors
+ * optim.m.<name> (when rn_optim_state_count >= 1) and optim.v.<name> (>= 2)
+ * for every trainable tensor, metadata format=rnet-state-1, model,
+ * source_hash, backend and one key per RnRunState field. */
+int rn_ckpt_state_save(const RnModel *m, const char *path, const RnRunState *rs,
+                       const float *mbuf, const float *vbuf, char *err, size_t errlen);
+
+/* Read a state file written by rn_ckpt_state_save for model m: *rs, and
+ * the optimizer buffers into new zeroed allocations of param_floats each
+ * (*vbuf NULL when the optimizer keeps one buffer, both NULL for none).
+ * Refused with a message naming the file and, where there is one, the
+ * tensor or key: another format, model or source hash; a key missing or
+ * malformed; a tensor missing, not F32, of the wrong shape, or one the
+ * saved optimizer does not keep.  0, or -1 with nothing allocated. */
+int rn_ckpt_state_load(const RnModel *m, const char *path, RnRunState *rs, float **mbuf,
+                       float **vbuf, char *err, size_t errlen);
+
+/* ---- rn_progress.c ------------------------------------------------------- */
+
+/* The progress report inside an epoch: on a terminal (tty) one line
+ * redrawn with \r (bar, batches, running loss, images/s, ETA); otherwise
+ * a plain line at each tenth of an epoch that lasts a few seconds.  Times
+ * are the caller's, in seconds. */
+typedef struct RnProgress {
+    FILE *out;                  /* NULL: report nothing */
+    int tty;
+    int epoch, epochs;          /* as printed: 1-based */
+    long total, start;          /* batches in the epoch; done at begin */
+    double t0, last_draw;
+    int tenths;                 /* plain lines: tenths reported */
+    int width;                  /* terminal: length of the line on screen */
+} RnProgress;
+
+void rn_progress_begin(RnProgress *p, FILE *out, int tty, int epoch, int epochs, long total,
+                       long done, double now);
+/* done batches of total; loss the running mean; images since begin */
+void rn_progress_update(RnProgress *p, long done, double loss, long images, double now);
+/* wipe the terminal line (before the epoch's summary or an error) */
+void rn_progress_clear(RnProgress *p);
+
 /* ---- rn_predict.c -------------------------------------------------------- */
 
 typedef struct RnPredictArgs {
     const char *weights;        /* required */
     int ninputs;
-    char **inputs;              /* image files (PGM, PNG) or IDXFILE:INDEX */
+    char **inputs;              /* image files (PGM, PNG), directories of them, or
+                                   IDXFILE:INDEX; with raw, float32 files */
     int resize;                 /* resize images to the model's input */
     int top;                    /* probabilities to print per input; 0: min(5, classes) */
+    int invert;                 /* 255 - pixel first: dark-on-light images */
+    int logits;                 /* print the logits (%.9g) instead of probabilities */
+    int raw;                    /* inputs are raw float32 (N, C, H, W), not normalised */
 } RnPredictArgs;
 
 int rn_predict_run(const RnModel *m, const RnPredictArgs *a);

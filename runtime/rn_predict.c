@@ -1,14 +1,25 @@
 /* rn_predict.c - classify single inputs with saved weights.
  *
- * An input is an image file (PGM or PNG, read by rn_image) or IDXFILE:INDEX,
- * entry INDEX (from 0) of an IDX image file, so a test image can be
- * checked without extracting it.  Either becomes planar 8-bit pixels (C, H,
- * W), which must match the model's input: a different channel count is
- * refused, a different size too unless --resize is given (bilinear, via
- * rn_image_resize).  The pixels are normalised exactly as in training
- * (rn_data_fill_image with the model's mean and std), run through the
- * forward pass in inference mode, and the softmax is printed.
+ * An input is an image file (PGM or PNG, read by rn_image), a directory
+ * (every .png and .pgm in it, in strcmp order of their names; nothing
+ * below it), or IDXFILE:INDEX, entry INDEX (from 0) of an IDX image file,
+ * so a test image can be checked without extracting it.  Each becomes
+ * planar 8-bit pixels (C, H, W), which must match the model's input: a
+ * different size or channel count is refused unless --resize is given,
+ * which resizes (bilinear, via rn_image_resize) and turns RGB into gray
+ * (BT.601 luma, as rn_image_to_gray) or gray into RGB.  --invert turns
+ * dark-on-light images (a digit drawn in black on white) into the
+ * light-on-dark of MNIST.  The pixels are normalised exactly as in
+ * training (rn_data_fill_image with the model's mean and std), run through
+ * the forward pass in inference mode, and the softmax is printed.
+ *
+ * For comparisons with other frameworks (tools/torch_interop.py), --raw
+ * takes files of float32 values in host byte order holding one or more
+ * (C, H, W) tensors that go to the network as they are, and --logits
+ * prints the logits with 9 significant digits (enough to round-trip a
+ * float) instead of the probabilities.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -35,6 +46,111 @@ static int is_file(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* the inputs with directories replaced by their images */
+typedef struct {
+    char **v;
+    int n, cap;
+} InputList;
+
+static int list_push(InputList *l, const char *s, size_t len)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        char **v = realloc(l->v, sizeof *v * (size_t)cap);
+        if (!v)
+            return -1;
+        l->v = v, l->cap = cap;
+    }
+    char *c = malloc(len + 1);
+    if (!c)
+        return -1;
+    memcpy(c, s, len);
+    c[len] = '\0';
+    l->v[l->n++] = c;
+    return 0;
+}
+
+static void list_free(InputList *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+/* ".png" or ".pgm", in any case */
+static int image_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 5 || name[n - 4] != '.')
+        return 0;
+    char ext[4];
+    for (int i = 0; i < 3; i++) {
+        char c = name[n - 3 + i];
+        ext[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    ext[3] = '\0';
+    return !strcmp(ext, "png") || !strcmp(ext, "pgm");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* every .png and .pgm file of dir, sorted, appended to l */
+static int list_dir(InputList *l, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        rn_errorf("%s: cannot open the directory: %s", dir, strerror(errno));
+        return -1;
+    }
+    int first = l->n;
+    size_t dlen = strlen(dir);
+    while (dlen > 1 && dir[dlen - 1] == '/')
+        dlen--;
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            if (errno) {
+                rn_errorf("%s: cannot read the directory: %s", dir, strerror(errno));
+                closedir(d);
+                return -1;
+            }
+            break;
+        }
+        if (e->d_name[0] == '.' || !image_name(e->d_name))
+            continue;
+        size_t len = dlen + 1 + strlen(e->d_name);
+        char *path = malloc(len + 1);
+        int bad = !path;
+        if (path) {
+            snprintf(path, len + 1, "%.*s/%s", (int)dlen, dir, e->d_name);
+            bad = is_file(path) && list_push(l, path, len); /* skip a directory x.png */
+            free(path);
+        }
+        if (bad) {
+            closedir(d);
+            rn_errorf("out of memory");
+            return -1;
+        }
+    }
+    closedir(d);
+    if (l->n == first) {
+        rn_errorf("%s: no .png or .pgm files in this directory", dir);
+        return -1;
+    }
+    qsort(l->v + first, (size_t)(l->n - first), sizeof *l->v, cmp_str);
+    return 0;
 }
 
 /* "FILE:INDEX" -> file (malloc'd) and index; 0 if it has that form */
@@ -157,6 +273,27 @@ static int resize(const char *input, Pixels *p, int h, int w)
     return 0;
 }
 
+/* RGB to gray (rn_image_to_gray's BT.601 luma, rounded) or gray to RGB
+ * (the plane three times), planar */
+static int convert_channels(Pixels *p, int c)
+{
+    size_t hw = (size_t)p->h * p->w;
+    uint8_t *px = malloc((size_t)c * hw);
+    if (!px)
+        return -1;
+    for (size_t i = 0; i < hw; i++) {
+        if (c == 1)
+            px[i] = (uint8_t)((299u * p->px[i] + 587u * p->px[hw + i] + 114u * p->px[2 * hw + i] +
+                               500u) / 1000u);
+        else
+            px[i] = px[hw + i] = px[2 * hw + i] = p->px[i];
+    }
+    free(p->px);
+    p->px = px;
+    p->c = c;
+    return 0;
+}
+
 static int load_input(const RnModel *m, const char *input, int allow_resize, IdxCache *cache,
                       Pixels *p)
 {
@@ -176,10 +313,19 @@ static int load_input(const RnModel *m, const char *input, int allow_resize, Idx
     if (rc)
         return -1;
     if (p->c != m->in_c) {
-        rn_errorf("%s: the image has %d channel%s, model '%s' takes %d (%s)", input, p->c,
-                  p->c == 1 ? "" : "s", m->name, m->in_c,
-                  m->in_c == 1 ? "convert it to grayscale first" : "give it the model's channels");
-        return -1;
+        int convertible = (p->c == 3 && m->in_c == 1) || (p->c == 1 && m->in_c == 3);
+        if (!allow_resize || !convertible) {
+            rn_errorf("%s: the image has %d channel%s, model '%s' takes %d (%s)", input, p->c,
+                      p->c == 1 ? "" : "s", m->name, m->in_c,
+                      !convertible ? "give it the model's channels"
+                      : m->in_c == 1 ? "convert it to grayscale, or give --resize"
+                                     : "convert it to RGB, or give --resize");
+            return -1;
+        }
+        if (convert_channels(p, m->in_c)) {
+            rn_errorf("out of memory");
+            return -1;
+        }
     }
     if (p->h != m->in_h || p->w != m->in_w) {
         if (!allow_resize) {
@@ -193,6 +339,95 @@ static int load_input(const RnModel *m, const char *input, int allow_resize, Idx
     return 0;
 }
 
+/* A raw input: float32 values in host order, a whole number of (C, H, W)
+ * tensors.  *n gets that number; the values are malloc'd into *out. */
+static int read_raw(const RnModel *m, const char *path, float **out, long *n)
+{
+    long img = (long)m->in_c * m->in_h * m->in_w;
+    if (is_dir(path)) {
+        rn_errorf("%s: is a directory (--raw takes float32 files)", path);
+        return -1;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        rn_errorf("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    long size = -1;
+    if (!fseek(f, 0, SEEK_END))
+        size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET)) {
+        rn_errorf("%s: cannot find the file's size", path);
+        fclose(f);
+        return -1;
+    }
+    long bytes = img * (long)sizeof(float);
+    if (size == 0 || size % bytes) {
+        rn_errorf("%s: %ld bytes is not a whole number of %dx%dx%d float32 inputs (%ld bytes "
+                  "each)", path, size, m->in_c, m->in_h, m->in_w, bytes);
+        fclose(f);
+        return -1;
+    }
+    *n = size / bytes;
+    *out = malloc((size_t)size);
+    if (!*out) {
+        rn_errorf("%s: out of memory", path);
+        fclose(f);
+        return -1;
+    }
+    if (fread(*out, 1, (size_t)size, f) != (size_t)size) {
+        rn_errorf("%s: read error", path);
+        free(*out);
+        *out = NULL;
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* one line for one input from its logits z: the class and the top
+ * probabilities, or the logits themselves */
+static int report(const RnModel *m, const RnPredictArgs *a, const char *name, const float *z,
+                  double *p, int *order, int top)
+{
+    int C = m->classes;
+    if (a->logits) {
+        printf("%s: logits", name);
+        for (int j = 0; j < C; j++)
+            printf(" %.9g", (double)z[j]);
+        printf("\n");
+        return 0;
+    }
+    /* softmax in double */
+    double mx = z[0], s = 0;
+    for (int j = 1; j < C; j++)
+        if (z[j] > mx)
+            mx = z[j];
+    for (int j = 0; j < C; j++)
+        s += (p[j] = exp((double)z[j] - mx));
+    for (int j = 0; j < C; j++) {
+        p[j] /= s;
+        order[j] = j;
+    }
+    /* the top entries by insertion: C is small */
+    for (int j = 1; j < C; j++)
+        for (int k = j; k > 0 && p[order[k]] > p[order[k - 1]]; k--) {
+            int tmp = order[k];
+            order[k] = order[k - 1];
+            order[k - 1] = tmp;
+        }
+    if (!isfinite(p[order[0]])) {
+        rn_errorf("%s: the model's output is not finite (are the weights trained?)", name);
+        return -1;
+    }
+    printf("%s: class %d (%.2f%%)  top:", name, order[0], 100 * p[order[0]]);
+    for (int j = 0; j < top; j++)
+        printf("%s %d %.2f%%", j ? "," : "", order[j], 100 * p[order[j]]);
+    printf("\n");
+    return 0;
+}
+
 int rn_predict_run(const RnModel *m, const RnPredictArgs *a)
 {
     if (!a->weights || a->ninputs < 1) {
@@ -201,6 +436,11 @@ int rn_predict_run(const RnModel *m, const RnPredictArgs *a)
     }
     if (a->top < 0) {
         rn_errorf("predict: --top must be at least 1 (0: up to 5)");
+        return 2;
+    }
+    if (a->raw && (a->resize || a->invert)) {
+        rn_errorf("predict: --raw inputs are tensors, not images: --%s does not apply",
+                  a->resize ? "resize" : "invert");
         return 2;
     }
     if (m->in_c > 64) {
@@ -221,11 +461,23 @@ int rn_predict_run(const RnModel *m, const RnPredictArgs *a)
     double *p = malloc(sizeof(double) * (size_t)C);
     int *order = malloc(sizeof(int) * (size_t)C);
     IdxCache cache = { 0 };
+    InputList in = { 0 };
     char err[512];
     int rc = 1, differs = 0;
     if (!x || !p || !order) {
         rn_errorf("out of memory");
         goto out;
+    }
+    /* inputs first, so that a bad directory is reported before the weights load */
+    for (int i = 0; i < a->ninputs; i++) {
+        const char *s = a->inputs[i];
+        if (!a->raw && is_dir(s)) {
+            if (list_dir(&in, s))
+                goto out;
+        } else if (list_push(&in, s, strlen(s))) {
+            rn_errorf("out of memory");
+            goto out;
+        }
     }
     if (rn_ckpt_load(m, e.params, a->weights, &differs, err, sizeof err)) {
         rn_errorf("%s", err);
@@ -236,46 +488,46 @@ int rn_predict_run(const RnModel *m, const RnPredictArgs *a)
                  a->weights, m->name);
     float mean[64], std[64];
     rn_model_norm(m, mean, std);
-    for (int i = 0; i < a->ninputs; i++) {
+    for (int i = 0; i < in.n; i++) {
+        const char *name = in.v[i];
+        if (a->raw) {
+            float *v = NULL;
+            long n = 0;
+            if (read_raw(m, name, &v, &n))
+                goto out;
+            for (long k = 0; k < n; k++) {
+                char label[4096];
+                if (n > 1)
+                    snprintf(label, sizeof label, "%s[%ld]", name, k);
+                else
+                    snprintf(label, sizeof label, "%s", name);
+                m->forward(&e, v + k * img, 1, 0);
+                if (report(m, a, label, e.logits, p, order, top)) {
+                    free(v);
+                    goto out;
+                }
+            }
+            free(v);
+            continue;
+        }
         Pixels px = { 0 };
-        if (load_input(m, a->inputs[i], a->resize, &cache, &px)) {
+        if (load_input(m, name, a->resize, &cache, &px)) {
             free(px.px);
             goto out;
         }
+        if (a->invert)
+            for (long j = 0; j < img; j++)
+                px.px[j] = (uint8_t)(255 - px.px[j]);
         rn_data_fill_image(px.px, px.c, px.h, px.w, mean, std, 0, 0, 0, x);
         free(px.px);
         m->forward(&e, x, 1, 0);
-        /* softmax in double */
-        double mx = e.logits[0], s = 0;
-        for (int j = 1; j < C; j++)
-            if (e.logits[j] > mx)
-                mx = e.logits[j];
-        for (int j = 0; j < C; j++)
-            s += (p[j] = exp((double)e.logits[j] - mx));
-        for (int j = 0; j < C; j++) {
-            p[j] /= s;
-            order[j] = j;
-        }
-        /* the top entries by insertion: C is small */
-        for (int j = 1; j < C; j++)
-            for (int k = j; k > 0 && p[order[k]] > p[order[k - 1]]; k--) {
-                int tmp = order[k];
-                order[k] = order[k - 1];
-                order[k - 1] = tmp;
-            }
-        if (!isfinite(p[order[0]])) {
-            rn_errorf("%s: the model's output is not finite (are the weights trained?)",
-                      a->inputs[i]);
+        if (report(m, a, name, e.logits, p, order, top))
             goto out;
-        }
-        printf("%s: class %d (%.2f%%)  top:", a->inputs[i], order[0], 100 * p[order[0]]);
-        for (int j = 0; j < top; j++)
-            printf("%s %d %.2f%%", j ? "," : "", order[j], 100 * p[order[j]]);
-        printf("\n");
     }
     rc = 0;
 out:
     free(x), free(p), free(order);
+    list_free(&in);
     free(cache.path);
     rn_idx_free(&cache.idx);
     rn_exec_free(&e);

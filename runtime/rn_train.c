@@ -4,26 +4,37 @@
  * points: zero the gradients, forward (train mode), softmax cross-entropy
  * with label smoothing on the logits, backward, one optimizer update with
  * the schedule's learning rate.  After each epoch the test set is run in
- * inference mode and one line is printed (and, with --log-dir, one row of
- * metrics.csv).  A loss that is not finite stops the run before anything
- * is saved; the weights are written once, at the end, atomically.
+ * inference mode and one line is printed; inside an epoch a progress line
+ * (rn_progress.c) shows how far it is.  With --log-dir every epoch is also
+ * a row of metrics.csv and an event in a TensorBoard file (rn_tblog.h),
+ * and every --log-every steps the recent loss and the learning rate are
+ * a row of steps.csv and another event.  A loss that is not finite stops
+ * the run before anything is saved.
  *
- * Randomness comes from the seed alone: weights from rn_rng_seed(seed),
- * shuffling and augmentation from the batcher's (seed, epoch, position)
- * streams, so the same seed gives the same run.
+ * Checkpoints (rn_ckpt.c) are the weights plus a state file: written at
+ * the end, every --save-every epochs, at --stop-after, and when SIGINT or
+ * SIGTERM asks the run to stop.  `--resume FILE` continues the run bit for
+ * bit: the weights, the optimizer's buffers and the step come back from
+ * the files, and everything random is a function of the seed - weights
+ * from rn_rng_seed(seed), shuffling and augmentation from the batcher's
+ * (seed, epoch, position) streams, which rn_batcher_seek re-enters in the
+ * middle of an epoch - so no generator state needs saving.
  */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rn_driver.h"
 #include "rn_interp.h"
 #include "rn_kernels.h"
 #include "rn_rng.h"
+#include "rn_tblog.h"
 
 static double now_s(void)
 {
@@ -52,6 +63,7 @@ void rn_train_args_defaults(const RnModel *m, RnTrainArgs *a)
     a->shift = d->shift;
     a->flip = d->flip;
     a->seed = d->seed;
+    a->log_every = 10;
 }
 
 int rn_exec_alloc(const RnModel *m, int N_max, RnExec *e)
@@ -224,7 +236,8 @@ static int check_train_args(const RnModel *m, const RnTrainArgs *a, RnOptim *o, 
     const char *why = NULL;
     char buf[160];
     if (!a->data)
-        why = "--data is required";
+        why = a->resume ? "--data is required (the checkpoint does not name its data directory)"
+                        : "--data is required";
     else if (a->epochs < 1)
         why = "--epochs must be at least 1";
     else if (a->batch < 1)
@@ -241,6 +254,12 @@ static int check_train_args(const RnModel *m, const RnTrainArgs *a, RnOptim *o, 
         why = "--threads must be at least 1 (0: OpenMP's default)";
     else if (a->limit < 0)
         why = "--limit must be at least 1 (0: all images)";
+    else if (a->save_every < 0)
+        why = "--save-every must be at least 1 (0: save at the end only)";
+    else if (!(a->stop_after >= 0) || isinf(a->stop_after))
+        why = "--stop-after must be a number of epochs > 0 (0: run them all)";
+    else if (a->log_every < 0)
+        why = "--log-every must be at least 1 (0: per-epoch scalars only)";
     if (why) {
         rn_errorf("train: %s", why);
         return 2;
@@ -282,6 +301,160 @@ static int check_train_args(const RnModel *m, const RnTrainArgs *a, RnOptim *o, 
     return 0;
 }
 
+/* ---- resuming ---------------------------------------------------------------
+ * A resumed run is the saved run continued: its options come from the
+ * state file, and an option the command line gives must say the same
+ * (anything else would make the result a different run that looks like
+ * the old one).  The thread count, the checkpoint and logging intervals
+ * and the data and log directories are kept too unless given anew; they
+ * change how the run is watched, not what it computes (a different thread
+ * count may change the last bits).  --epochs may change, to extend a
+ * finished run; the schedule is then stretched over the new length from
+ * the current step on, so only schedules that do not depend on the length
+ * (constant, step) continue exactly as a longer run from the start would
+ * have. */
+
+static int conflict(const char *file, const char *given, const char *saved)
+{
+    rn_errorf("train: %s conflicts with the run saved in %s (%s); leave it out to continue that "
+              "run, or start a new run without --resume",
+              given, file, saved);
+    return 2;
+}
+
+static int adopt_saved_run(RnTrainArgs *a, const RnRunState *s, const char *file)
+{
+    unsigned g = a->given;
+    char x[80], y[80];
+#define RN_SAME(bit, opt, fmt, mine, theirs)                                   \
+    if ((g & (bit)) && (mine) != (theirs)) {                                   \
+        snprintf(x, sizeof x, "%s " fmt, opt, mine);                           \
+        snprintf(y, sizeof y, "%s " fmt, opt, theirs);                         \
+        return conflict(file, x, y);                                           \
+    }
+#define RN_SAME_FLAG(bit, on, off, mine, theirs)                               \
+    if ((g & (bit)) && !(mine) != !(theirs))                                   \
+        return conflict(file, (mine) ? on : off, (theirs) ? on : off);
+    RN_SAME(RN_GIVEN_BATCH, "--batch", "%d", a->batch, s->batch)
+    RN_SAME(RN_GIVEN_LR, "--lr", "%g", (double)a->lr, (double)s->sched.base_lr)
+    RN_SAME(RN_GIVEN_OPTIMIZER, "--optimizer", "%s", rn_optim_kind_name(a->optimizer),
+            rn_optim_kind_name(s->optim.kind))
+    if (s->optim.kind == RN_OPT_SGD) {
+        RN_SAME(RN_GIVEN_MOMENTUM, "--momentum", "%g", (double)a->momentum,
+                (double)s->optim.momentum)
+        RN_SAME_FLAG(RN_GIVEN_NESTEROV, "--nesterov", "--no-nesterov", a->nesterov,
+                     s->optim.nesterov)
+    }
+    RN_SAME(RN_GIVEN_WEIGHT_DECAY, "--weight-decay", "%g", (double)a->weight_decay,
+            (double)s->optim.weight_decay)
+    RN_SAME(RN_GIVEN_SCHEDULE, "--schedule", "%s", rn_sched_kind_name(a->schedule),
+            rn_sched_kind_name(s->sched.kind))
+    RN_SAME(RN_GIVEN_WARMUP, "--warmup", "%g", (double)a->warmup, (double)s->sched.warmup_epochs)
+    RN_SAME(RN_GIVEN_LABEL_SMOOTHING, "--label-smoothing", "%g", (double)a->label_smoothing,
+            (double)s->label_smoothing)
+    RN_SAME(RN_GIVEN_SHIFT, "--shift", "%d", a->shift, s->shift)
+    RN_SAME_FLAG(RN_GIVEN_FLIP, "--flip", "--no-flip", a->flip, s->flip)
+    RN_SAME(RN_GIVEN_SEED, "--seed", "%ld", a->seed, s->seed)
+    RN_SAME(RN_GIVEN_LIMIT, "--limit", "%ld", a->limit, s->limit)
+#undef RN_SAME
+#undef RN_SAME_FLAG
+
+    if (!(g & RN_GIVEN_EPOCHS))
+        a->epochs = s->epochs;
+    int done = s->epoch, inside = s->batch_index > 0;
+    if (a->epochs < done + inside || (a->epochs == done && !inside)) {
+        if (g & RN_GIVEN_EPOCHS)
+            rn_errorf("train: --epochs %d: the run saved in %s has trained %d epoch%s%s; give "
+                      "more to train further",
+                      a->epochs, file, done, done == 1 ? "" : "s",
+                      inside ? " and part of the next" : "");
+        else
+            rn_errorf("train: the run saved in %s has finished its %d epoch%s; give --epochs N "
+                      "(more than %d) to train further",
+                      file, done, done == 1 ? "" : "s", done);
+        return 2;
+    }
+    a->batch = s->batch;
+    a->lr = s->sched.base_lr;
+    a->optimizer = s->optim.kind;
+    a->momentum = s->optim.momentum;
+    a->nesterov = s->optim.nesterov;
+    a->weight_decay = s->optim.weight_decay;
+    a->schedule = s->sched.kind;
+    a->warmup = s->sched.warmup_epochs;
+    a->label_smoothing = s->label_smoothing;
+    a->shift = s->shift;
+    a->flip = s->flip;
+    a->seed = s->seed;
+    a->limit = s->limit;
+    if (!(g & RN_GIVEN_THREADS))
+        a->threads = s->threads;
+    if (!(g & RN_GIVEN_SAVE_EVERY))
+        a->save_every = s->save_every;
+    if (!(g & RN_GIVEN_LOG_EVERY))
+        a->log_every = s->log_every;
+    if (!a->data && s->data[0])
+        a->data = s->data;
+    if (!a->log_dir && s->log_dir[0])
+        a->log_dir = s->log_dir;
+    return 0;
+}
+
+/* ---- logs --------------------------------------------------------------------
+ * metrics.csv (a row per epoch), steps.csv (a row per logged step) and the
+ * TensorBoard event file carry the same numbers.  A resumed run keeps the
+ * rows up to its checkpoint and drops those a run that went on past it
+ * had written; TensorBoard is told the same with a SessionLog START. */
+
+static const char csv_header[] =
+    "epoch,step,train_loss,train_acc,test_loss,test_acc,lr,images_per_s\n";
+static const char steps_header[] = "step,epoch,batch_loss,lr\n";
+
+/* Open a CSV log at path with header.  keep < 0: a new file.  Otherwise the
+ * file's rows whose first field is at most keep are kept (atomically
+ * rewritten) and the file is opened for appending.  NULL with errno set. */
+static FILE *open_csv(const char *path, const char *header, long keep)
+{
+    FILE *in = keep >= 0 ? fopen(path, "r") : NULL;
+    if (!in) {
+        FILE *f = fopen(path, "w");
+        if (f)
+            fputs(header, f);
+        return f;
+    }
+    size_t n = strlen(path) + 8;
+    char *tmp = malloc(n);
+    FILE *out = NULL;
+    int ok = tmp != NULL;
+    if (ok) {
+        snprintf(tmp, n, "%s.tmp", path);
+        ok = (out = fopen(tmp, "w")) != NULL;
+    }
+    if (ok) {
+        fputs(header, out);
+        char line[4096];
+        for (int first = 1; fgets(line, sizeof line, in); first = 0) {
+            char *end;
+            long v = strtol(line, &end, 10);
+            if (!first && end != line && *end == ',' && v <= keep)
+                fputs(line, out);
+        }
+        ok = !ferror(in);
+        ok &= !ferror(out);
+        ok &= fclose(out) == 0;
+        ok = ok && rename(tmp, path) == 0;
+        if (!ok)
+            remove(tmp);
+    }
+    int e = errno;
+    fclose(in);
+    free(tmp);
+    errno = e;
+    return ok ? fopen(path, "a") : NULL;
+}
+
+/* ---- the loop ---------------------------------------------------------------- */
+
 typedef struct {
     RnDataset train, test;
     RnBatcher batcher;
@@ -289,8 +462,9 @@ typedef struct {
     RnExec e;
     float *mbuf, *vbuf, *x, *probs, *dlogits;
     int *y;
-    FILE *csv;
-    char *save_path, *csv_path;
+    FILE *csv, *steps_csv;
+    RnTbLog *tb;
+    char *save_path, *state_path, *csv_path, *steps_path;
     int bound;
 } TrainState;
 
@@ -304,7 +478,10 @@ static void train_state_free(TrainState *t)
     free(t->mbuf), free(t->vbuf), free(t->x), free(t->probs), free(t->dlogits), free(t->y);
     if (t->csv)
         fclose(t->csv);
-    free(t->save_path), free(t->csv_path);
+    if (t->steps_csv)
+        fclose(t->steps_csv);
+    rn_tblog_close(t->tb, NULL, 0);
+    free(t->save_path), free(t->state_path), free(t->csv_path), free(t->steps_path);
     if (t->bound)
         rn_interp_unbind();
 }
@@ -318,53 +495,166 @@ static char *path_join(const char *dir, const char *file)
     return p;
 }
 
-int rn_train_run(const RnModel *m0, const RnTrainArgs *a)
+/* Ctrl-C (or SIGTERM) asks the loop to stop after the step in progress and
+ * save a checkpoint; SA_RESETHAND makes a second one end the program at
+ * once. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
 {
+    static const char msg[] =
+        "\nstopping after this step to save a checkpoint (again to quit at once)\n";
+    stop_signal = sig;
+    if (write(2, msg, sizeof msg - 1) < 0) {
+        /* nothing to do about it in a signal handler */
+    }
+}
+
+/* dst <- dir made absolute (the working directory in front of a relative
+ * one); "" for NULL or a path that does not fit */
+static void keep_dir(char *dst, size_t n, const char *dir)
+{
+    char cwd[4096];
+    int len = -1;
+    if (dir && dir[0] != '/' && getcwd(cwd, sizeof cwd))
+        len = snprintf(dst, n, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", dir);
+    else if (dir)
+        len = snprintf(dst, n, "%s", dir);
+    if (len < 0 || (size_t)len >= n)
+        dst[0] = '\0';
+}
+
+/* Weights and state, the state first: if the weights' rename then fails,
+ * the state names weights that are not there and a resume says so. */
+static int save_checkpoint(const RnModel *m, TrainState *t, RnRunState *rs)
+{
+    char err[512];
+    rs->weights_crc = rn_ckpt_params_crc(m, t->e.params);
+    if (rn_ckpt_state_save(m, t->state_path, rs, t->mbuf, t->vbuf, err, sizeof err)) {
+        rn_errorf("%s", err);
+        return -1;
+    }
+    char s_epochs[32], s_acc[32], s_seed[32], s_steps[32];
+    snprintf(s_epochs, sizeof s_epochs, "%d", rs->epoch);
+    snprintf(s_acc, sizeof s_acc, "%.4f", rs->test_acc);
+    snprintf(s_seed, sizeof s_seed, "%ld", rs->seed);
+    snprintf(s_steps, sizeof s_steps, "%ld", rs->step);
+    rn_st_kv meta[] = {
+        { "epochs", s_epochs },
+        { "test_accuracy", s_acc },
+        { "seed", s_seed },
+        { "steps", s_steps },
+    };
+    /* no test accuracy before the first epoch has been evaluated */
+    int nmeta = 4;
+    if (rs->epoch < 1)
+        meta[1] = meta[3], nmeta = 3;
+    if (rn_ckpt_save(m, t->e.params, t->save_path, meta, nmeta, err, sizeof err)) {
+        rn_errorf("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
+{
+    RnTrainArgs a = *a0;        /* the run's options: the saved run's when resuming */
+    RnRunState rs;              /* where the run stands: saved and continued */
+    memset(&rs, 0, sizeof rs);
     RnOptim o;
     RnSchedule sched;
-    int rc = check_train_args(m0, a, &o, &sched);
-    if (rc)
-        return rc;
-    rn_set_threads(a->threads);
-
     TrainState t;
     memset(&t, 0, sizeof t);
+    float *m_loaded = NULL, *v_loaded = NULL;
+    char err[512];
+    int rc;
+    int resuming = a.resume != NULL;
+
+    if (resuming) {
+        struct stat sb;
+        if (stat(a.resume, &sb) != 0) {
+            rn_errorf("%s: cannot resume from it: %s", a.resume, strerror(errno));
+            return 1;
+        }
+        char *sp = rn_ckpt_state_path(a.resume);
+        if (!sp) {
+            rn_errorf("out of memory");
+            return 1;
+        }
+        if (stat(sp, &sb) != 0 && errno == ENOENT) {
+            rn_errorf("%s: no such file: a run resumes from weights saved by 'train' with the "
+                      "state file beside them",
+                      sp);
+            free(sp);
+            return 1;
+        }
+        rc = rn_ckpt_state_load(m0, sp, &rs, &m_loaded, &v_loaded, err, sizeof err);
+        free(sp);
+        if (rc) {
+            rn_errorf("%s", err);
+            return 1;
+        }
+        if ((rc = adopt_saved_run(&a, &rs, a.resume)))
+            goto early_out;
+    }
+    if ((rc = check_train_args(m0, &a, &o, &sched)))
+        goto early_out;
+    if (resuming) {
+        o = rs.optim; /* exactly what the run used (the model's defaults included) */
+        sched = rs.sched;
+    }
+    rn_set_threads(a.threads);
+
     rc = 1;
     const RnModel *m = m0;
     RnModel ref;
-    char err[512];
 
     /* where things go, checked before any work is done */
-    if (a->log_dir) {
-        if (make_dirs(a->log_dir)) {
-            rn_errorf("%s: cannot create the log directory: %s", a->log_dir, strerror(errno));
+    if (a.log_dir) {
+        if (make_dirs(a.log_dir)) {
+            rn_errorf("%s: cannot create the log directory: %s", a.log_dir, strerror(errno));
             goto out;
         }
-        t.csv_path = path_join(a->log_dir, "metrics.csv");
+        t.csv_path = path_join(a.log_dir, "metrics.csv");
+        t.steps_path = path_join(a.log_dir, "steps.csv");
     }
-    if (a->save)
-        t.save_path = strdup(a->save);
-    else if (a->log_dir)
-        t.save_path = path_join(a->log_dir, "model.safetensors");
+    if (a.save)
+        t.save_path = strdup(a.save);
+    else if (a.resume)
+        t.save_path = strdup(a.resume);
+    else if (a.log_dir)
+        t.save_path = path_join(a.log_dir, "model.safetensors");
     else {
         size_t n = strlen(m->name) + 16;
         if ((t.save_path = malloc(n)))
             snprintf(t.save_path, n, "%s.safetensors", m->name);
     }
-    if (!t.save_path || (a->log_dir && !t.csv_path)) {
+    if (t.save_path)
+        t.state_path = rn_ckpt_state_path(t.save_path);
+    if (!t.save_path || !t.state_path || (a.log_dir && (!t.csv_path || !t.steps_path))) {
         rn_errorf("out of memory");
         goto out;
     }
     if (check_parent_dir(t.save_path))
         goto out;
 
-    if (load_split(m, a->data, 1, &t.train) || load_split(m, a->data, 0, &t.test))
+    if (load_split(m, a.data, 1, &t.train) || load_split(m, a.data, 0, &t.test))
         goto out;
-    if (a->limit > 0 && a->limit < t.train.n)
-        t.train.n = (int)a->limit;
+    if (a.limit > 0 && a.limit < t.train.n)
+        t.train.n = (int)a.limit;
+    size_t chw = (size_t)t.train.c * t.train.h * t.train.w;
+    uint32_t data_crc = rn_crc32c(0, t.train.images, chw * (size_t)t.train.n);
+    data_crc = rn_crc32c(data_crc, t.train.labels, (size_t)t.train.n);
+    if (resuming && (t.train.n != rs.train_images || data_crc != rs.train_crc)) {
+        rn_errorf("%s: the run saved in %s trained on %ld images (CRC-32C %08x); this data "
+                  "gives %d (CRC-32C %08x)",
+                  t.train.images_path, a.resume, rs.train_images, (unsigned)rs.train_crc,
+                  t.train.n, (unsigned)data_crc);
+        goto out;
+    }
 
-    int B = a->batch;
-    if (a->reference) {
+    int B = a.batch;
+    if (a.reference) {
         if (rn_interp_bind(m0, B, &ref, err, sizeof err)) {
             rn_errorf("%s", err);
             goto out;
@@ -379,19 +669,28 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a)
         goto out;
     }
     rn_model_norm(m, mean, std);
-    RnBatchConfig cfg = { .batch = B, .drop_last = 0, .shuffle = 1, .seed = (uint64_t)a->seed,
-                          .mean = mean, .std = std, .pad = a->shift, .flip = a->flip };
+    RnBatchConfig cfg = { .batch = B, .drop_last = 0, .shuffle = 1, .seed = (uint64_t)a.seed,
+                          .mean = mean, .std = std, .pad = a.shift, .flip = a.flip };
     if (rn_batcher_init(&t.batcher, &t.train, &cfg, err, sizeof err)) {
         rn_errorf("%s", err);
         goto out;
     }
     t.have_batcher = 1;
+    long S = rn_batcher_batches(&t.batcher);
+    if (resuming && S != rs.steps_per_epoch) {
+        rn_errorf("%s: the saved run has %ld steps per epoch, this one %ld", a.resume,
+                  rs.steps_per_epoch, S);
+        goto out;
+    }
 
     long img = (long)m->in_c * m->in_h * m->in_w;
     int C = m->classes;
+    int nbuf = rn_optim_state_count(&o);
+    t.mbuf = m_loaded, t.vbuf = v_loaded;
+    m_loaded = v_loaded = NULL;
     if (rn_exec_alloc(m, B, &t.e) ||
-        !(t.mbuf = calloc((size_t)m->param_floats + 1, sizeof(float))) ||
-        (rn_optim_state_count(&o) > 1 &&
+        (!t.mbuf && !(t.mbuf = calloc((size_t)m->param_floats + 1, sizeof(float)))) ||
+        (nbuf > 1 && !t.vbuf &&
          !(t.vbuf = calloc((size_t)m->param_floats + 1, sizeof(float)))) ||
         !(t.x = malloc(sizeof(float) * (size_t)B * (size_t)img)) ||
         !(t.probs = malloc(sizeof(float) * (size_t)B * (size_t)C)) ||
@@ -401,113 +700,269 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a)
         goto out;
     }
 
-    RnRng rng;
-    rn_rng_seed(&rng, (uint64_t)a->seed);
-    rn_init_params(m, t.e.params, &rng);
+    if (resuming) {
+        int differs = 0;
+        if (rn_ckpt_load(m, t.e.params, a.resume, &differs, err, sizeof err)) {
+            rn_errorf("%s", err);
+            goto out;
+        }
+        uint32_t crc = rn_ckpt_params_crc(m, t.e.params);
+        if (differs || crc != rs.weights_crc) {
+            rn_errorf("%s: not the weights its state file was saved with (CRC-32C %08x, the "
+                      "state records %08x%s): changed or damaged since, or a save was cut short "
+                      "between the two files",
+                      a.resume, (unsigned)crc, (unsigned)rs.weights_crc,
+                      differs ? ", and another source hash" : "");
+            goto out;
+        }
+    } else {
+        RnRng rng;
+        rn_rng_seed(&rng, (uint64_t)a.seed);
+        rn_init_params(m, t.e.params, &rng);
+        rs.epochs = a.epochs;
+        rs.batch = B;
+        rs.optim = o;
+        rs.sched = sched;
+        rs.label_smoothing = a.label_smoothing;
+        rs.shift = a.shift;
+        rs.flip = a.flip;
+        rs.seed = a.seed;
+        rs.limit = a.limit;
+        rs.steps_per_epoch = S;
+    }
+    /* what may differ in a resumed run: the length, the threads, the paths */
+    rs.epochs = a.epochs;
+    rs.train_images = t.train.n;
+    rs.train_crc = data_crc;
+    rs.threads = rn_threads();
+    rs.save_every = a.save_every;
+    rs.log_every = a.log_every;
+    /* the directories as absolute paths, so a resume works from anywhere
+     * (a.data and a.log_dir may point into rs itself, when taken from it) */
+    if (a.data != rs.data)
+        keep_dir(rs.data, sizeof rs.data, a.data);
+    if (a.log_dir != rs.log_dir)
+        keep_dir(rs.log_dir, sizeof rs.log_dir, a.log_dir);
 
     if (t.csv_path) {
-        t.csv = fopen(t.csv_path, "w");
-        if (!t.csv) {
+        if (!(t.csv = open_csv(t.csv_path, csv_header, resuming ? rs.epoch : -1))) {
             rn_errorf("%s: cannot write: %s", t.csv_path, strerror(errno));
             goto out;
         }
-        fprintf(t.csv, "epoch,step,train_loss,train_acc,test_loss,test_acc,lr,images_per_s\n");
+        if (a.log_every > 0 &&
+            !(t.steps_csv = open_csv(t.steps_path, steps_header, resuming ? rs.step : -1))) {
+            rn_errorf("%s: cannot write: %s", t.steps_path, strerror(errno));
+            goto out;
+        }
+        if (rn_tblog_open(&t.tb, a.log_dir, rn_wall_time(), err, sizeof err) ||
+            (resuming && rn_tblog_start(t.tb, rs.step + 1, rn_wall_time(), err, sizeof err))) {
+            rn_errorf("%s", err);
+            goto out;
+        }
     }
 
-    long S = rn_batcher_batches(&t.batcher);
-    if (!a->quiet)
+    /* where to stop early: --stop-after E is step round(E * S) */
+    long total_steps = (long)a.epochs * S;
+    long stop_step = a.stop_after > 0 ? (long)floor((double)a.stop_after * (double)S + 0.5) : -1;
+    if (stop_step >= total_steps)
+        stop_step = -1;
+    if (stop_step >= 0 && stop_step <= rs.step) {
+        rn_errorf("train: --stop-after %g is step %ld, and the run is at step %ld already",
+                  (double)a.stop_after, stop_step, rs.step);
+        rc = 2;
+        goto out;
+    }
+
+    if (!a.quiet) {
         printf("train %s (%s): %d training images, %d test, batch %d, %ld steps/epoch, "
                "%d epoch%s, %s lr %g %s, %d thread%s\n",
-               m->name, m->backend, t.train.n, t.test.n, B, S, a->epochs,
-               a->epochs == 1 ? "" : "s", rn_optim_kind_name(o.kind), (double)a->lr, rn_sched_kind_name(sched.kind),
-               rn_threads(), rn_threads() == 1 ? "" : "s");
+               m->name, m->backend, t.train.n, t.test.n, B, S, a.epochs,
+               a.epochs == 1 ? "" : "s", rn_optim_kind_name(o.kind), (double)sched.base_lr,
+               rn_sched_kind_name(sched.kind), rn_threads(), rn_threads() == 1 ? "" : "s");
+        if (resuming)
+            printf("resuming %s at epoch %d, batch %d of %ld (step %ld)\n", a.resume,
+                   rs.epoch + 1, rs.batch_index, S, rs.step);
+        fflush(stdout);
+    }
 
-    long step = 0;
-    double test_acc = 0, test_loss = 0;
+    static const char *const step_tags[] = { "train/batch_loss", "train/lr" };
+    static const char *const epoch_tags[] = { "train/loss", "train/accuracy", "test/loss",
+                                              "test/accuracy", "perf/images_per_sec" };
+    int tty = isatty(fileno(stdout));
+    FILE *pout = a.quiet || a.no_progress ? NULL : stdout;
+    RnProgress prog;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    long step = rs.step;
     float lr = 0;
-    for (int epoch = 0; epoch < a->epochs; epoch++) {
+    int stopped = 0;
+    double win_loss = 0; /* the per-step log's window: loss x images, images */
+    long win_n = 0;
+    for (int epoch = rs.epoch; epoch < a.epochs && !stopped; epoch++) {
+        int k = rs.batch_index; /* nonzero only in the epoch a resume starts inside */
+        double sum_loss = rs.epoch_loss_sum;
+        long seen = rs.epoch_seen, right = rs.epoch_right, seen_now = 0;
+        rs.batch_index = 0, rs.epoch_loss_sum = 0, rs.epoch_seen = 0, rs.epoch_right = 0;
+        rn_batcher_seek(&t.batcher, epoch, k);
         double t0 = now_s();
-        rn_batcher_begin_epoch(&t.batcher, epoch);
-        double sum_loss = 0;
-        long seen = 0, right = 0;
-        int n;
-        for (int k = 0; (n = rn_batcher_next(&t.batcher, t.x, t.y)) > 0; k++, step++) {
+        rn_progress_begin(&prog, pout, tty, epoch + 1, a.epochs, S, k, t0);
+        for (; k < S; k++) {
+            if (stop_signal || step == stop_step) {
+                stopped = 1;
+                break;
+            }
+            int n = rn_batcher_next(&t.batcher, t.x, t.y);
             memset(t.e.grads, 0, sizeof(float) * (size_t)m->param_floats);
             m->forward(&t.e, t.x, n, 1);
             float loss = rn_ref_softmax_xent_forward(t.probs, t.e.logits, t.y, n, C,
-                                                     a->label_smoothing);
+                                                     a.label_smoothing);
             if (!isfinite(loss)) {
+                rn_progress_clear(&prog);
                 rn_errorf("training diverged: the loss is %s at epoch %d, step %d of %ld "
                           "(global step %ld); nothing was saved (try a lower --lr)",
                           isnan(loss) ? "nan" : "infinite", epoch + 1, k + 1, S, step + 1);
-                goto out;
+                goto restore;
             }
             sum_loss += (double)loss * n;
             seen += n;
+            seen_now += n;
             for (int i = 0; i < n; i++)
                 right += argmax(t.e.logits + (long)i * C, C) == t.y[i];
-            rn_ref_softmax_xent_backward(t.dlogits, t.probs, t.y, n, C, a->label_smoothing);
+            rn_ref_softmax_xent_backward(t.dlogits, t.probs, t.y, n, C, a.label_smoothing);
             m->backward(&t.e, t.dlogits, n);
-            lr = rn_lr_at(&sched, step, S, a->epochs);
+            lr = rn_lr_at(&sched, step, S, a.epochs);
             m->update(&t.e, &o, lr, step + 1, t.mbuf, t.vbuf);
+            step++;
+
+            win_loss += (double)loss * n;
+            win_n += n;
+            if (a.log_every > 0 && (step % a.log_every == 0 || k == S - 1)) {
+                float v[2] = { (float)(win_loss / (double)win_n), lr };
+                if (t.tb && rn_tblog_scalars(t.tb, step, rn_wall_time(), 2, step_tags, v, err,
+                                             sizeof err)) {
+                    rn_progress_clear(&prog);
+                    rn_errorf("%s", err);
+                    goto restore;
+                }
+                if (t.steps_csv) {
+                    fprintf(t.steps_csv, "%ld,%d,%.6f,%.6g\n", step, epoch + 1,
+                            win_loss / (double)win_n, (double)lr);
+                    fflush(t.steps_csv);
+                }
+                win_loss = 0, win_n = 0;
+            }
+            rn_progress_update(&prog, k + 1, sum_loss / (double)seen, seen_now, now_s());
+        }
+        rn_progress_clear(&prog);
+        if (stopped) {
+            rs.epoch = epoch, rs.batch_index = k, rs.step = step;
+            rs.epoch_loss_sum = sum_loss, rs.epoch_seen = seen, rs.epoch_right = right;
+            break;
         }
         double t1 = now_s();
+        double test_acc, test_loss;
         if (rn_evaluate(m, &t.e, &t.test, B, mean, std, &test_loss, &test_acc, NULL, NULL)) {
             rn_errorf("out of memory while evaluating");
-            goto out;
+            goto restore;
         }
         if (!isfinite(test_loss)) {
             rn_errorf("training diverged: the test loss is not finite after epoch %d; nothing "
                       "was saved (try a lower --lr)", epoch + 1);
-            goto out;
+            goto restore;
         }
         double t2 = now_s();
-        double ips = t1 > t0 ? (double)seen / (t1 - t0) : 0.0;
+        double ips = t1 > t0 ? (double)seen_now / (t1 - t0) : 0.0;
         double train_loss = seen ? sum_loss / seen : 0, train_acc = seen ? (double)right / seen : 0;
-        if (!a->quiet) {
+        rs.epoch = epoch + 1, rs.batch_index = 0, rs.step = step;
+        rs.test_loss = test_loss, rs.test_acc = test_acc;
+        if (!a.quiet) {
             printf("epoch %*d/%d  loss %.4f  acc %6.2f%%  test acc %6.2f%%  test loss %.4f  "
                    "%.0f img/s  %.1f s\n",
-                   a->epochs >= 100 ? 3 : a->epochs >= 10 ? 2 : 1, epoch + 1, a->epochs,
+                   a.epochs >= 100 ? 3 : a.epochs >= 10 ? 2 : 1, epoch + 1, a.epochs,
                    train_loss, 100 * train_acc, 100 * test_acc, test_loss, ips, t2 - t0);
             fflush(stdout);
         }
         if (t.csv) {
             fprintf(t.csv, "%d,%ld,%.6f,%.6f,%.6f,%.6f,%.6g,%.1f\n", epoch + 1, step, train_loss,
                     train_acc, test_loss, test_acc, (double)lr, ips);
-            fflush(t.csv);
+            if (fflush(t.csv) != 0 || ferror(t.csv)) {
+                rn_errorf("%s: write failed: %s", t.csv_path, strerror(errno));
+                goto restore;
+            }
+        }
+        if (t.tb) {
+            float v[5] = { (float)train_loss, (float)train_acc, (float)test_loss,
+                           (float)test_acc, (float)ips };
+            if (rn_tblog_scalars(t.tb, step, rn_wall_time(), 5, epoch_tags, v, err, sizeof err) ||
+                rn_tblog_flush(t.tb, err, sizeof err)) {
+                rn_errorf("%s", err);
+                goto restore;
+            }
+        }
+        if (a.save_every > 0 && (epoch + 1) % a.save_every == 0 && epoch + 1 < a.epochs) {
+            if (save_checkpoint(m, &t, &rs))
+                goto restore;
+            if (!a.quiet)
+                printf("saved %s (epoch %d)\n", t.save_path, epoch + 1);
         }
     }
 
+    if (t.steps_csv && (fflush(t.steps_csv) != 0 || ferror(t.steps_csv))) {
+        rn_errorf("%s: write failed: %s", t.steps_path, strerror(errno));
+        goto restore;
+    }
     if (t.csv) {
         int bad = ferror(t.csv);
         bad |= fclose(t.csv) != 0;
         t.csv = NULL;
         if (bad) {
             rn_errorf("%s: write failed: %s", t.csv_path, strerror(errno));
-            goto out;
+            goto restore;
+        }
+    }
+    if (t.tb) {
+        int bad = rn_tblog_close(t.tb, err, sizeof err);
+        t.tb = NULL;
+        if (bad) {
+            rn_errorf("%s", err);
+            goto restore;
         }
     }
 
-    char s_epochs[32], s_acc[32], s_seed[32], s_steps[32];
-    snprintf(s_epochs, sizeof s_epochs, "%d", a->epochs);
-    snprintf(s_acc, sizeof s_acc, "%.4f", test_acc);
-    snprintf(s_seed, sizeof s_seed, "%ld", a->seed);
-    snprintf(s_steps, sizeof s_steps, "%ld", step);
-    rn_st_kv meta[] = {
-        { "epochs", s_epochs },
-        { "test_accuracy", s_acc },
-        { "seed", s_seed },
-        { "steps", s_steps },
-    };
-    if (rn_ckpt_save(m, t.e.params, t.save_path, meta, 4, err, sizeof err)) {
-        rn_errorf("%s", err);
-        goto out;
+    if (save_checkpoint(m, &t, &rs))
+        goto restore;
+    if (stopped) {
+        if (!a.quiet || stop_signal) {
+            if (rs.batch_index == 0)
+                printf("stopped after epoch %d of %d (step %ld)", rs.epoch, a.epochs, rs.step);
+            else
+                printf("stopped in epoch %d of %d after batch %d of %ld (step %ld)",
+                       rs.epoch + 1, a.epochs, rs.batch_index, S, rs.step);
+            printf("; saved %s and %s\nresume with: %s train --resume %s\n", t.save_path,
+                   t.state_path, rn_prog_name(), t.save_path);
+            fflush(stdout);
+        }
+        rc = stop_signal ? 128 + stop_signal : 0;
+    } else {
+        if (!a.quiet)
+            printf("saved %s (test accuracy %.2f%%)\n", t.save_path, 100 * rs.test_acc);
+        rc = 0;
     }
-    if (!a->quiet)
-        printf("saved %s (test accuracy %.2f%%)\n", t.save_path, 100 * test_acc);
-    rc = 0;
+restore:
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
 out:
     train_state_free(&t);
+early_out:
+    free(m_loaded);
+    free(v_loaded);
     return rc;
 }
 
