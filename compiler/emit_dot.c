@@ -27,52 +27,7 @@ static void dot_str(FILE *out, const char *s)
     }
 }
 
-/* 1234567 -> "1,234,567" */
-static const char *commas(long v, char *buf)
-{
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%ld", v), o = 0;
-    for (int i = 0; i < n; i++) {
-        if (i && (n - i) % 3 == 0 && tmp[i - 1] != '-')
-            buf[o++] = ',';
-        buf[o++] = tmp[i];
-    }
-    buf[o] = 0;
-    return buf;
-}
 
-/* the op's attributes, as --dump-ir writes them ("3x3/2 pad 1") */
-static void attrs(const Node *n, char *buf, size_t len)
-{
-    buf[0] = 0;
-    switch (n->op) {
-    case RN_OP_CONV: {
-        int k = snprintf(buf, len, "%dx%d/%d pad %d", n->kh, n->kw, n->stride, n->pad);
-        if (n->groups != 1 && k > 0 && (size_t)k < len)
-            k += snprintf(buf + k, len - (size_t)k, " groups %d", n->groups);
-        if (n->bias && k > 0 && (size_t)k < len)
-            snprintf(buf + k, len - (size_t)k, " bias");
-        break;
-    }
-    case RN_OP_MAXPOOL:
-    case RN_OP_AVGPOOL:
-        snprintf(buf, len, "%dx%d/%d pad %d", n->kh, n->kw, n->stride, n->pad);
-        break;
-    case RN_OP_PADSHORT:
-        snprintf(buf, len, "stride %d", n->stride);
-        break;
-    case RN_OP_INPUT:
-    case RN_OP_BN:
-    case RN_OP_RELU:
-    case RN_OP_GAP:
-    case RN_OP_ADD:
-    case RN_OP_CONCAT:
-    case RN_OP_FC:
-        break;
-    case RN_OP_COUNT:
-        die("bad op");
-    }
-}
 
 static const char *fill(RnOp op)
 {
@@ -129,13 +84,13 @@ static void open_block(FILE *out, int s, int b)
 static void node_line(FILE *out, const Graph *g, const Node *n, const char *indent)
 {
     char a[96], b1[32];
-    attrs(n, a, sizeof a);
+    node_attrs(n, a, sizeof a);
     fprintf(out, "%s\"n%d\" [label=\"", indent, n->id);
     dot_str(out, n->name);
     fprintf(out, "\\n%s%s%s\\n%dx%dx%d", rn_op_names[n->op], a[0] ? " " : "", a, n->c, n->h, n->w);
     long p = node_params(n);
     if (p)
-        fprintf(out, "\\n%s params", commas(p, b1));
+        fprintf(out, "\\n%s params", fmt_commas(p, b1));
     fprintf(out, "\", fillcolor=\"%s\"", fill(n->op));
     if (n->op == RN_OP_INPUT || n == g->output)
         fprintf(out, ", shape=\"ellipse\"");
@@ -169,8 +124,8 @@ void emit_dot(Graph *g, FILE *out)
     dot_str(out, g->name);
     if (m)
         fprintf(out, ": input %dx%dx%d, %d classes", m->in_c, m->in_h, m->in_w, m->classes);
-    fprintf(out, "\\n%s parameters, %s MACs per image, %d layers\"];\n", commas(tp, b1),
-            commas(tm, b2), g->nodes.n);
+    fprintf(out, "\\n%s parameters, %s MACs per image, %d layers\"];\n", fmt_commas(tp, b1),
+            fmt_commas(tm, b2), g->nodes.n);
     fprintf(out, "  node [shape=\"box\", style=\"rounded,filled\", fontname=\"Helvetica\", "
                  "fontsize=10];\n");
     fprintf(out, "  edge [color=\"#444444\", arrowsize=0.6];\n");

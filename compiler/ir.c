@@ -122,22 +122,26 @@ void ir_validate(Graph *g)
         die("the output is not the last node");
 }
 
-static void dump_attrs(const Node *n, FILE *out)
+
+/* the op's attributes as text ("3x3/2 pad 1"), empty when it has none */
+void node_attrs(const Node *n, char *buf, size_t len)
 {
+    buf[0] = 0;
     switch (n->op) {
-    case RN_OP_CONV:
-        fprintf(out, " %dx%d/%d pad %d", n->kh, n->kw, n->stride, n->pad);
-        if (n->groups != 1)
-            fprintf(out, " groups %d", n->groups);
-        if (n->bias)
-            fprintf(out, " bias");
+    case RN_OP_CONV: {
+        int k = snprintf(buf, len, "%dx%d/%d pad %d", n->kh, n->kw, n->stride, n->pad);
+        if (n->groups != 1 && k > 0 && (size_t)k < len)
+            k += snprintf(buf + k, len - (size_t)k, " groups %d", n->groups);
+        if (n->bias && k > 0 && (size_t)k < len)
+            snprintf(buf + k, len - (size_t)k, " bias");
         break;
+    }
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
-        fprintf(out, " %dx%d/%d pad %d", n->kh, n->kw, n->stride, n->pad);
+        snprintf(buf, len, "%dx%d/%d pad %d", n->kh, n->kw, n->stride, n->pad);
         break;
     case RN_OP_PADSHORT:
-        fprintf(out, " stride %d", n->stride);
+        snprintf(buf, len, "stride %d", n->stride);
         break;
     case RN_OP_INPUT:
     case RN_OP_BN:
@@ -163,7 +167,10 @@ void ir_dump(Graph *g, FILE *out)
             len += snprintf(lhs + len, sizeof lhs - (size_t)len, "%s%%%d", k ? ", " : " ",
                             n->in[k]->id);
         fprintf(out, "%s", lhs);
-        dump_attrs(n, out);
+        char attr[96];
+        node_attrs(n, attr, sizeof attr);
+        if (attr[0])
+            fprintf(out, " %s", attr);
         fprintf(out, " : %dx%dx%d  # %s", n->c, n->h, n->w, n->name);
         if (n->loc.line)
             fprintf(out, " (line %d)", n->loc.line);

@@ -5,7 +5,7 @@
 #include "rnet.h"
 
 /* 1234567 -> "1,234,567" */
-static const char *commas(long v, char *buf)
+const char *fmt_commas(long v, char *buf)
 {
     char tmp[32];
     int n = snprintf(tmp, sizeof tmp, "%ld", v), o = 0;
@@ -34,7 +34,7 @@ void print_shapes(Graph *g, FILE *out)
         tp += p;
         tm += mac;
         fprintf(out, "%-28s %-9s %-14s %12s %15s\n", n->name, rn_op_names[n->op], shape,
-                commas(p, b1), commas(mac, b2));
+                fmt_commas(p, b1), fmt_commas(mac, b2));
     }
-    fprintf(out, "%-28s %-9s %-14s %12s %15s\n", "total", "", "", commas(tp, b1), commas(tm, b2));
+    fprintf(out, "%-28s %-9s %-14s %12s %15s\n", "total", "", "", fmt_commas(tp, b1), fmt_commas(tm, b2));
 }

@@ -257,6 +257,7 @@ void node_add_param(Node *n, const char *suffix, int ndim, const int *shape,
 /* validate structural invariants; die()s on an internal error */
 void ir_validate(Graph *g);
 void ir_dump(Graph *g, FILE *out);
+void node_attrs(const Node *n, char *buf, size_t len);
 long node_macs(const Node *n);
 long node_params(const Node *n); /* trainable scalars */
 
@@ -271,6 +272,7 @@ void pass_shapes(Graph *g);
 
 /* ---- print.c ---- */
 void print_shapes(Graph *g, FILE *out);
+const char *fmt_commas(long v, char *buf); /* 1234567 -> "1,234,567"; buf >= 32 */
 
 /* ---- emit_c.c: the C backend ---- */
 void emit_c(Graph *g, FILE *out, FILE *hdr, const char *hname);
