@@ -24,25 +24,7 @@ $RNETC models/mnist.rnet -o "$T/mnist" || { fail "build mnist"; finish; }
 prog="$T/mnist"
 if ! [ -f "$W" ] || ! "$prog" predict --weights "$W" "$IDX:0" >/dev/null 2>&1; then
     say "note: $W is missing or does not fit models/mnist.rnet; training a small model"
-    cat >"$T/small.rnet" <<'M'
-model small {
-    input 1x28x28
-    classes 10
-    stem { conv 3x3 16 stride 2; bn; relu }
-    stage 1 x basic 16
-    stage 1 x basic double
-    head { gap; fc }
-    train {
-        optimizer sgd momentum 0.9 nesterov
-        lr 0.1
-        schedule cosine
-        batch 32
-        epochs 3
-        normalize mean 0.1307 std 0.3081
-    }
-}
-M
-    $RNETC "$T/small.rnet" -o "$T/small" || { fail "build small"; finish; }
+    $RNETC tests/e2e/small.rnet -o "$T/small" || { fail "build small"; finish; }
     "$T/small" train --data data/mnist --limit 3000 --threads 2 --save "$T/small.safetensors" \
         >"$T/train.log" 2>&1 || { fail "train"; cat "$T/train.log"; finish; }
     prog="$T/small" W="$T/small.safetensors"

@@ -43,15 +43,7 @@ tbread() { "$PY" tools/tbread.py --pb "$T/pb" "$@"; }
 
 tools/fetch_data.sh mnist >/dev/null || { fail "fetch mnist"; finish; }
 D=$T/data
-mkdir -p "$D"
-ln -s "$PWD/data/mnist/train-images-idx3-ubyte.gz" "$PWD/data/mnist/train-labels-idx1-ubyte.gz" "$D/"
-cut_idx() { # SRC DST HEADER_BYTES RECORD_BYTES N: the first N records, count patched
-    zcat "$1" | head -c $(($3 + $4 * $5)) >"$2"
-    printf "\\$(printf %03o $(($5 >> 8 & 255)))\\$(printf %03o $(($5 & 255)))" |
-        dd of="$2" bs=1 seek=6 conv=notrunc 2>/dev/null
-}
-cut_idx data/mnist/t10k-images-idx3-ubyte.gz "$D/t10k-images-idx3-ubyte" 16 784 300
-cut_idx data/mnist/t10k-labels-idx1-ubyte.gz "$D/t10k-labels-idx1-ubyte" 8 1 300
+mnist_subset "$D"
 
 cat >"$T/small.rnet" <<'M'
 model small {

@@ -5,25 +5,7 @@
 # saved weights, and check the CSV log.  Fetches data/mnist if missing.
 . "$(dirname "$0")/lib.inc"
 tools/fetch_data.sh mnist || { fail "fetch mnist"; finish; }
-cat >"$T/small.rnet" <<'M'
-model small {
-    input 1x28x28
-    classes 10
-    stem { conv 3x3 16 stride 2; bn; relu }
-    stage 1 x basic 16
-    stage 1 x basic double
-    head { gap; fc }
-    train {
-        optimizer sgd momentum 0.9 nesterov
-        lr 0.1
-        schedule cosine
-        batch 32
-        epochs 3
-        normalize mean 0.1307 std 0.3081
-    }
-}
-M
-$RNETC "$T/small.rnet" -o "$T/small" || { fail "build"; finish; }
+$RNETC tests/e2e/small.rnet -o "$T/small" || { fail "build"; finish; }
 "$T/small" train --data data/mnist --limit 2000 --threads 2 --log-dir "$T/run" >"$T/train.log" 2>&1 \
     || { fail "train"; cat "$T/train.log"; finish; }
 cat "$T/train.log"
