@@ -618,6 +618,16 @@ static void emit_descriptor(Emit *E, const char *prefix)
         macs += node_macs(g->nodes.v[i]);
     const TrainDef *t = &m->train;
     const char *text = src_text(m->file);
+    P("static const RnLayerInfo layers[] = {\n");
+    for (int i = 1; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        long f = 2 * node_macs(n), fb = 0;
+        if (n->op == RN_OP_CONV || n->op == RN_OP_FC)
+            fb = n->in[0]->op == RN_OP_INPUT ? f : 2 * f;
+        P("    { \"%s\", \"%s\", fwd_%s, bwd_%s, %ldL, %ldL },\n", n->name, rn_op_names[n->op],
+          cname(n), cname(n), f, fb);
+    }
+    P("};\n\n");
     P("const RnModel rn_model = {\n");
     P("    .name = \"%s\",\n", m->name);
     P("    .source_hash = \"%016llx\",\n", fnv1a(text, src_len(m->file)));
@@ -645,6 +655,7 @@ static void emit_descriptor(Emit *E, const char *prefix)
     P("    .forward = %s_forward,\n", prefix);
     P("    .backward = %s_backward,\n", prefix);
     P("    .update = %s_update,\n", prefix);
+    P("    .nlayers = %d, .layers = layers,\n", g->nodes.n - 1);
     P("};\n");
 }
 

@@ -86,6 +86,18 @@ typedef struct {
 } RnTrainDefaults;
 
 struct RnOptim;
+struct RnExec;
+
+/* one emitted layer (after fusion, a fused group), for per-layer timing:
+ * `bench --per-layer` calls these on their own, after a full forward. */
+typedef struct {
+    const char *name;   /* "layer1.0.conv1" (a fused group: its first node) */
+    const char *what;   /* "conv 3x3/1 + bn + relu", free text */
+    void (*forward)(struct RnExec *e, float *w, int N, int train);
+    void (*backward)(struct RnExec *e, float *w, int N);  /* NULL: none */
+    long flops_fwd;     /* per image: 2 x multiply-accumulates */
+    long flops_bwd;     /* per image, weight and input gradients */
+} RnLayerInfo;
 
 /* the buffers one model instance runs on */
 typedef struct RnExec {
@@ -127,6 +139,10 @@ typedef struct RnModel {
     /* One optimizer step over every trainable tensor; m and v are
      * param_floats each (v may be NULL for SGD).  t is the 1-based step. */
     void (*update)(RnExec *e, const struct RnOptim *o, float lr, long t, float *m, float *v);
+
+    /* the emitted layers in execution order (NULL/0: not provided) */
+    int nlayers;
+    const RnLayerInfo *layers;
 } RnModel;
 
 extern const RnModel rn_model;
