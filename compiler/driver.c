@@ -57,7 +57,7 @@ int run_command(char *const argv[], int verbose)
     return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
-int write_c_files(Graph *g, const char *cpath, const char *hpath)
+int write_c_files(Graph *g, const Pipeline *pl, const char *cpath, const char *hpath)
 {
     FILE *c = fopen(cpath, "w");
     if (!c) {
@@ -71,7 +71,7 @@ int write_c_files(Graph *g, const char *cpath, const char *hpath)
         return 1;
     }
     const char *hbase = strrchr(hpath, '/') ? strrchr(hpath, '/') + 1 : hpath;
-    emit_c(g, c, h, hbase);
+    emit_c(g, pl, c, h, hbase);
     int bad = ferror(c) | ferror(h);
     bad |= fclose(c) | fclose(h);
     if (bad) {
@@ -81,7 +81,7 @@ int write_c_files(Graph *g, const char *cpath, const char *hpath)
     return 0;
 }
 
-int build_executable(Graph *g, const BuildOpts *o)
+int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o)
 {
     const char *home = rnet_home();
     char lib[PATH_MAX], inc[PATH_MAX];
@@ -101,7 +101,7 @@ int build_executable(Graph *g, const BuildOpts *o)
     char cpath[PATH_MAX], hpath[PATH_MAX];
     snprintf(cpath, sizeof cpath, "%s/%s.c", dir, g->name);
     snprintf(hpath, sizeof hpath, "%s/%s.h", dir, g->name);
-    int rc = write_c_files(g, cpath, hpath);
+    int rc = write_c_files(g, pl, cpath, hpath);
     if (!rc) {
         char *argv[32];
         int k = 0;

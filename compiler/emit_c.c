@@ -21,17 +21,10 @@
 #include "rnet.h"
 
 typedef struct {
-    long act, dact;      /* per-image offsets (floats) */
-    long save;           /* fixed offset of batch-norm mean/invstd (2*c) */
-    long size;           /* per-image floats */
-} NodeBuf;
-
-typedef struct {
-    Graph *g;
+    const Pipeline *pl;
+    Graph *src;          /* the source graph: the descriptor's */
     FILE *o;
-    NodeBuf *buf;
-    long per_image, fixed, col;
-    long *poff;          /* parameter offsets */
+    long pimg, pfix;     /* the workspace: pimg * N + pfix floats */
     long nparam_floats;
 } Emit;
 
@@ -44,95 +37,40 @@ static const char *cname(const Node *n)
     return s;
 }
 
-/* im2col columns per image, or 0 when the conv reads its input directly */
-static long conv_col(const Node *n)
-{
-    if (n->kh == 1 && n->kw == 1 && n->stride == 1 && n->pad == 0)
-        return 0;
-    return (long)n->in[0]->c * n->kh * n->kw * n->h * n->w;
-}
-
-static int needs_flatten(const Node *n)
-{
-    return n->op == RN_OP_FC && n->in[0]->h * n->in[0]->w != 1;
-}
-
-static void plan(Emit *E)
-{
-    Graph *g = E->g;
-    E->buf = arena_alloc(sizeof(NodeBuf) * (size_t)g->nodes.n);
-    long off = 0, fixed = 0, col = 0;
-    for (int i = 0; i < g->nodes.n; i++) {
-        Node *n = g->nodes.v[i];
-        NodeBuf *b = &E->buf[i];
-        b->size = (long)n->c * n->h * n->w;
-        b->act = off;
-        off += b->size;
-        b->dact = off;
-        off += b->size;
-        if (n->op == RN_OP_BN) {
-            b->save = fixed;
-            fixed += 2L * n->c;
-        }
-        if (n->op == RN_OP_CONV && conv_col(n) > col)
-            col = conv_col(n);
-        if (needs_flatten(n)) {
-            long f = (long)n->in[0]->c * n->in[0]->h * n->in[0]->w;
-            if (f > col)
-                col = f;
-        }
-    }
-    E->col = off;
-    E->per_image = off + col;
-    E->fixed = fixed;
-    /* parameters: in graph order, each tensor 16-float aligned */
-    int np = 0;
-    for (int i = 0; i < g->nodes.n; i++)
-        np += ((Node *)g->nodes.v[i])->nparam;
-    E->poff = arena_alloc(sizeof(long) * (size_t)(np + 1));
-    long p = 0;
-    int k = 0;
-    for (int i = 0; i < g->nodes.n; i++) {
-        Node *n = g->nodes.v[i];
-        for (int j = 0; j < n->nparam; j++) {
-            E->poff[k++] = p;
-            p += (n->param[j].numel + 15) & ~15L;
-        }
-    }
-    E->nparam_floats = p;
-}
-
-/* index of node n's j-th parameter in the flat parameter list */
-static int param_index(Graph *g, const Node *n, int j)
-{
-    int k = 0;
-    for (int i = 0; i < g->nodes.n; i++) {
-        Node *m = g->nodes.v[i];
-        if (m == n)
-            return k + j;
-        k += m->nparam;
-    }
-    die("node not in graph");
-}
-
 #define P(...) fprintf(E->o, __VA_ARGS__)
 
-static void ptr_act(Emit *E, const Node *n, const char *var)
+/* the expression for buffer b of graph g */
+static const char *buf_expr(Emit *E, const Graph *g, int b)
 {
-    P("    float *%s = w + %ldL * N;  /* %s (%d, N, %d, %d) */\n", var, E->buf[n->id].act, n->name,
+    if (b < 0)
+        die("no buffer");
+    const Buf *B = g->plan->bufs.v[b];
+    if (B->per_image)
+        return arena_printf("w + %ldL * N", B->offset);
+    return arena_printf("w + %ldL * N + %ld", E->pimg, B->offset);
+}
+
+static void ptr_buf(Emit *E, const Graph *g, int b, const char *var, const char *what,
+                    const Node *n)
+{
+    P("    float *%s = %s;  /* %s %s (%d, N, %d, %d) */\n", var, buf_expr(E, g, b), what, n->name,
       n->c, n->h, n->w);
 }
 
-static void ptr_dact(Emit *E, const Node *n, const char *var)
+static void ptr_act(Emit *E, const Graph *g, const Node *n, const char *var)
 {
-    P("    float *%s = w + %ldL * N;  /* d %s */\n", var, E->buf[n->id].dact, n->name);
+    ptr_buf(E, g, n->b_act, var, "", n);
+}
+
+static void ptr_dact(Emit *E, const Graph *g, const Node *n, const char *var)
+{
+    ptr_buf(E, g, n->b_dact, var, "d", n);
 }
 
 static void ptr_param(Emit *E, const Node *n, int j, const char *var, const char *base)
 {
     const ParamT *p = &n->param[j];
-    P("    float *%s = e->%s + %ld;  /* %s [", var, base, E->poff[param_index(E->g, n, j)],
-      p->name);
+    P("    float *%s = e->%s + %ld;  /* %s [", var, base, p->offset, p->name);
     for (int d = 0; d < p->ndim; d++)
         P("%s%d", d ? "x" : "", p->shape[d]);
     P("] */\n");
@@ -155,7 +93,8 @@ static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char
     P("    }\n");
 }
 
-static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col)
+/* col2im into dx, which is first cleared when this is its first writer */
+static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col, int set)
 {
     const Node *x = n->in[0];
     long np = (long)n->h * n->w;
@@ -163,6 +102,8 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col)
     P("    for (int c = 0; c < %d; c++) {\n", x->c);
     P("        float *dsrc = %s + (long)c * N * %ld;\n", dx, (long)x->h * x->w);
     P("        const float *d = %s + (long)c * %d * N * %ld;\n", col, n->kh * n->kw, np);
+    if (set)
+        P("        memset(dsrc, 0, sizeof(float) * N * %ld);\n", (long)x->h * x->w);
     for (int kh = 0; kh < n->kh; kh++)
         for (int kw = 0; kw < n->kw; kw++)
             P("        rn_col2im_tap(dsrc, d + %dL * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
@@ -170,80 +111,146 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col)
     P("    }\n");
 }
 
-static void emit_forward_layer(Emit *E, Node *n)
+/* "conv 3x3/1 pad 1 +bn +relu" */
+static const char *describe(const Node *n)
+{
+    char attr[96];
+    node_attrs(n, attr, sizeof attr);
+    return arena_printf("%s%s%s%s%s%s", rn_op_names[n->op], attr[0] ? " " : "", attr,
+                        n->bn ? (n->fold ? " +bn(folded)" : " +bn") : "", n->relu ? " +relu" : "",
+                        n->inplace ? " in place" : "");
+}
+
+/* the parameter block a conv reads its weights from: its own, or the
+ * folded copy in the workspace */
+static void conv_weights(Emit *E, const Graph *g, const Node *n)
+{
+    if (n->fold)
+        P("    float *wt = %s;  /* %s weights with bn folded in */\n", buf_expr(E, g, n->b_fold),
+          n->name);
+    else
+        ptr_param(E, n, 0, "wt", "params");
+}
+
+/* ---- forward, one function per layer (per mode) ---- */
+
+static void emit_forward_layer(Emit *E, Graph *g, Node *n)
 {
     const char *nm = cname(n);
+    int train = g->mode == MODE_TRAIN;
     if (n->op == RN_OP_INPUT)
         return; /* the entry point fills the input */
     Node *x = n->in[0], *y = n->in[1];
-    P("\n/* %s: %s", n->name, rn_op_names[n->op]);
-    if (n->op == RN_OP_CONV || n->op == RN_OP_MAXPOOL || n->op == RN_OP_AVGPOOL)
-        P(" %dx%d/%d pad %d", n->kh, n->kw, n->stride, n->pad);
+    P("\n/* %s: %s", n->name, describe(n));
     if (x)
         P(", %dx%dx%d", x->c, x->h, x->w);
     if (y)
         P(" + %dx%dx%d", y->c, y->h, y->w);
     P(" -> %dx%dx%d */\n", n->c, n->h, n->w);
-    P("static void fwd_%s(RnExec *e, float *w, int N, int train)\n{\n", nm);
+    P("static void %s_%s(RnExec *e, float *w, int N, int train)\n{\n", train ? "fwd" : "inf", nm);
     P("    (void)e; (void)train;\n");
     long np = (long)n->h * n->w;
     switch (n->op) {
     case RN_OP_INPUT:
-        P("    (void)w; (void)N;  /* filled by the entry point */\n");
         break;
     case RN_OP_CONV: {
         long K = n->filters, G = n->groups, C = x->c;
         long ckk = C / G * n->kh * n->kw;
-        ptr_act(E, x, "x");
-        ptr_act(E, n, "y");
-        ptr_param(E, n, 0, "wt", "params");
+        ptr_act(E, g, x, "x");
+        ptr_act(E, g, n, "y");
+        const char *Z = "y";
+        if (n->bn && !n->fold) {
+            ptr_buf(E, g, n->b_pre, "z", "pre-bn", n);
+            Z = "z";
+        }
+        conv_weights(E, g, n);
         const char *B = "x";
-        if (conv_col(n)) {
-            P("    float *col = w + %ldL * N;  /* im2col (%ld, N*%ld) */\n", E->col,
+        if (n->b_col >= 0) {
+            P("    float *col = %s;  /* im2col (%ld, N*%ld) */\n", buf_expr(E, g, n->b_col),
               C * n->kh * n->kw, np);
             emit_conv_im2col(E, n, "col", "x");
             B = "col";
         }
-        P("    /* y (%ld, N*%ld) = W (%ld, %ld) x %s (%ld, N*%ld) */\n", K, np, K, ckk, B, ckk, np);
+        P("    /* %s (%ld, N*%ld) = W (%ld, %ld) x %s (%ld, N*%ld) */\n", Z, K, np, K, ckk, B, ckk,
+          np);
         if (G == 1) {
-            P("    rn_sgemm(0, 0, %ld, N * %ld, %ld, 1.0f, wt, %ld, %s, N * %ld, 0.0f, y, N * %ld);\n",
-              K, np, ckk, ckk, B, np, np);
+            P("    rn_sgemm(0, 0, %ld, N * %ld, %ld, 1.0f, wt, %ld, %s, N * %ld, 0.0f, %s, N * %ld);\n",
+              K, np, ckk, ckk, B, np, Z, np);
         } else {
             P("    for (int g = 0; g < %ld; g++)\n", G);
             P("        rn_sgemm(0, 0, %ld, N * %ld, %ld, 1.0f, wt + (long)g * %ld, %ld,\n", K / G,
               np, ckk, K / G * ckk, ckk);
-            P("                 %s + (long)g * %ld * N * %ld, N * %ld, 0.0f, y + (long)g * %ld * N * %ld, N * %ld);\n",
-              B, ckk, np, np, K / G, np, np);
+            P("                 %s + (long)g * %ld * N * %ld, N * %ld, 0.0f, %s + (long)g * %ld * N * %ld, N * %ld);\n",
+              B, ckk, np, np, Z, K / G, np, np);
         }
-        if (n->bias) {
+        const char *bias = "0.0f";
+        if (n->fold) {
+            P("    const float *b = wt + %ldL;  /* folded bias */\n", K * ckk);
+            bias = "b[c]";
+        } else if (n->bias) {
             ptr_param(E, n, 1, "b", "params");
-            P("    rn_add_bias(y, b, %ld, N * %ld);\n", K, np);
+            bias = "b[c]";
+        }
+        if (n->bn && !n->fold) {
+            Node *b = n->bn;
+            ptr_param(E, b, 0, "gamma", "params");
+            ptr_param(E, b, 1, "beta", "params");
+            ptr_param(E, b, 2, "rmean", "params");
+            ptr_param(E, b, 3, "rvar", "params");
+            if (n->bias)
+                P("    RN_OMP_FOR(N * %ld)\n    for (int c = 0; c < %ld; c++)\n"
+                  "        rn_bias_relu_row(z + (long)c * N * %ld, b[c], N * %ldL, 0);\n",
+                  K * np, K, np, np);
+            if (train) {
+                P("    float *save = %s;  /* mean, invstd (2, %d) */\n", buf_expr(E, g, n->b_save),
+                  n->c);
+                P("    RN_OMP_FOR(N * %ld)\n", K * np);
+                P("    for (int c = 0; c < %ld; c++) {\n", K);
+                P("        long o = (long)c * N * %ld;\n", np);
+                P("        rn_bn_train_channel(y + o, z + o, N * %ldL, gamma[c], beta[c], &rmean[c], &rvar[c],\n",
+                  np);
+                P("                            &save[c], &save[%d + c], %d);\n", n->c, n->relu);
+                P("    }\n");
+            } else {
+                P("    RN_OMP_FOR(N * %ld)\n", K * np);
+                P("    for (int c = 0; c < %ld; c++)\n", K);
+                P("        rn_bn_infer_channel(y + (long)c * N * %ld, z + (long)c * N * %ld, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
+                  np, np, np, n->relu);
+            }
+        } else if (n->fold || n->bias || n->relu) {
+            P("    RN_OMP_FOR(N * %ld)\n", K * np);
+            P("    for (int c = 0; c < %ld; c++)\n", K);
+            P("        rn_bias_relu_row(y + (long)c * N * %ld, %s, N * %ldL, %d);\n", np, bias, np,
+              n->relu);
         }
         break;
     }
     case RN_OP_BN:
-        ptr_act(E, x, "x");
-        ptr_act(E, n, "y");
+        ptr_act(E, g, x, "x");
+        ptr_act(E, g, n, "y");
         ptr_param(E, n, 0, "gamma", "params");
         ptr_param(E, n, 1, "beta", "params");
         ptr_param(E, n, 2, "rmean", "params");
         ptr_param(E, n, 3, "rvar", "params");
-        P("    float *save = w + %ldL * N + %ld;  /* mean, invstd (2, %d) */\n", E->per_image,
-          E->buf[n->id].save, n->c);
-        P("    (void)save;\n");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long o = (long)c * N * %ld;\n", np);
-        P("        if (train)\n");
-        P("            rn_bn_train_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], &rmean[c], &rvar[c],\n", np);
-        P("                                &save[c], &save[%d + c]);\n", n->c);
-        P("        else\n");
-        P("            rn_bn_infer_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c]);\n", np);
+        if (train) {
+            P("        float *save = %s;\n", buf_expr(E, g, n->b_save));
+            P("        rn_bn_train_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], &rmean[c], &rvar[c],\n",
+              np);
+            P("                            &save[c], &save[%d + c], %d);\n", n->c, n->relu);
+        } else {
+            P("        rn_bn_infer_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
+              np, n->relu);
+        }
         P("    }\n");
         break;
     case RN_OP_RELU:
-        ptr_act(E, x, "x");
-        ptr_act(E, n, "y");
+        ptr_act(E, g, x, "x");
+        ptr_act(E, g, n, "y");
+        if (n->inplace)
+            P("    /* in place: y is x */\n");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
         P("    for (int c = 0; c < %d; c++)\n", n->c);
         P("        rn_relu_fwd(y + (long)c * N * %ld, x + (long)c * N * %ld, N * %ldL);\n", np, np,
@@ -251,8 +258,8 @@ static void emit_forward_layer(Emit *E, Node *n)
         break;
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
-        ptr_act(E, x, "x");
-        ptr_act(E, n, "y");
+        ptr_act(E, g, x, "x");
+        ptr_act(E, g, n, "y");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np * n->kh * n->kw);
         P("    for (long p = 0; p < %dL * N; p++)\n", n->c);
         P("        rn_%s_plane(y + p * %ld, x + p * %ld, %d, %d, %d, %d, %d, %d, %d, %d);\n",
@@ -261,8 +268,8 @@ static void emit_forward_layer(Emit *E, Node *n)
         break;
     case RN_OP_GAP: {
         long hw = (long)x->h * x->w;
-        ptr_act(E, x, "x");
-        ptr_act(E, n, "y");
+        ptr_act(E, g, x, "x");
+        ptr_act(E, g, n, "y");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * hw);
         P("    for (long p = 0; p < %dL * N; p++) {\n", n->c);
         P("        float s = 0;\n");
@@ -273,17 +280,21 @@ static void emit_forward_layer(Emit *E, Node *n)
         break;
     }
     case RN_OP_ADD:
-        ptr_act(E, x, "a");
-        ptr_act(E, y, "b");
-        ptr_act(E, n, "y");
+        ptr_act(E, g, x, "a");
+        ptr_act(E, g, y, "b");
+        ptr_act(E, g, n, "y");
+        if (n->inplace)
+            P("    /* in place: y is %s */\n", n->inplace == 1 ? "a" : "b");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
-        P("    for (long i = 0; i < N * %ldL; i++)\n", (long)n->c * np);
-        P("        y[i] = a[i] + b[i];\n");
+        P("    for (long i = 0; i < N * %ldL; i++) {\n", (long)n->c * np);
+        P("        float v = a[i] + b[i];\n");
+        P(n->relu ? "        y[i] = v > 0.0f ? v : 0.0f;\n" : "        y[i] = v;\n");
+        P("    }\n");
         break;
     case RN_OP_CONCAT:
-        ptr_act(E, x, "a");
-        ptr_act(E, y, "b");
-        ptr_act(E, n, "y");
+        ptr_act(E, g, x, "a");
+        ptr_act(E, g, y, "b");
+        ptr_act(E, g, n, "y");
         P("    /* CNHW: a concat along channels is two copies */\n");
         P("    memcpy(y, a, sizeof(float) * N * %ld);\n", (long)x->c * np);
         P("    memcpy(y + N * %ldL, b, sizeof(float) * N * %ld);\n", (long)x->c * np,
@@ -291,8 +302,8 @@ static void emit_forward_layer(Emit *E, Node *n)
         break;
     case RN_OP_PADSHORT: {
         int lo = (n->c - x->c) / 2;
-        ptr_act(E, x, "x");
-        ptr_act(E, n, "y");
+        ptr_act(E, g, x, "x");
+        ptr_act(E, g, n, "y");
         P("    /* channels %d..%d take x subsampled by %d; the rest are zero */\n", lo,
           lo + x->c - 1, n->stride);
         P("    memset(y, 0, sizeof(float) * N * %ld);\n", (long)n->c * np);
@@ -307,13 +318,13 @@ static void emit_forward_layer(Emit *E, Node *n)
     }
     case RN_OP_FC: {
         long in = (long)x->c * x->h * x->w;
-        ptr_act(E, x, "x");
-        ptr_act(E, n, "y");
+        ptr_act(E, g, x, "x");
+        ptr_act(E, g, n, "y");
         ptr_param(E, n, 0, "wt", "params");
         ptr_param(E, n, 1, "b", "params");
         const char *X = "x";
-        if (needs_flatten(n)) {
-            P("    float *xf = w + %ldL * N;  /* (%ld, N) */\n", E->col, in);
+        if (n->b_col >= 0) {
+            P("    float *xf = %s;  /* (%ld, N) */\n", buf_expr(E, g, n->b_col), in);
             P("    rn_flatten_cols(xf, x, N, %d, %ld);\n", x->c, (long)x->h * x->w);
             X = "xf";
         }
@@ -328,39 +339,67 @@ static void emit_forward_layer(Emit *E, Node *n)
     P("}\n");
 }
 
-/* ---- backward, one function per layer ---- */
+/* ---- backward, one function per layer of the training graph ----
+ * A node's gradient buffer is written by the first of its readers in
+ * backward order (dx_set) and added to by the others. */
 
-static void emit_backward_layer(Emit *E, Node *n)
+static void emit_backward_layer(Emit *E, Graph *g, Node *n)
 {
     const char *nm = cname(n);
     Node *x = n->in[0], *y = n->in[1];
     long np = (long)n->h * n->w;
     int want_dx = x && x->op != RN_OP_INPUT;
     int want_dy = y && y->op != RN_OP_INPUT;
+    int sx = n->dx_set[0], sy = n->dx_set[1];
     if (n->op == RN_OP_INPUT)
         return;
-    P("\n/* d %s */\n", n->name);
+    P("\n/* d %s: %s */\n", n->name, describe(n));
     P("static void bwd_%s(RnExec *e, float *w, int N)\n{\n", nm);
     P("    (void)e;\n");
-    ptr_dact(E, n, "dy");
+    ptr_dact(E, g, n, "dy");
     switch (n->op) {
     case RN_OP_INPUT:
         break;
     case RN_OP_CONV: {
         long K = n->filters, G = n->groups, C = x->c;
         long ckk = C / G * n->kh * n->kw;
-        ptr_act(E, x, "x");
+        ptr_act(E, g, x, "x");
         ptr_param(E, n, 0, "wt", "params");
         ptr_param(E, n, 0, "dwt", "grads");
         if (want_dx)
-            ptr_dact(E, x, "dx");
+            ptr_dact(E, g, x, "dx");
+        if (n->bn) {
+            Node *b = n->bn;
+            ptr_act(E, g, n, "y");
+            ptr_buf(E, g, n->b_pre, "z", "pre-bn", n);
+            ptr_param(E, b, 0, "gamma", "params");
+            ptr_param(E, b, 0, "dgamma", "grads");
+            ptr_param(E, b, 1, "dbeta", "grads");
+            P("    float *save = %s;\n", buf_expr(E, g, n->b_save));
+            P("    /* bn%s backward, in place: dy becomes the gradient of the conv output */\n",
+              n->relu ? " + relu" : "");
+            P("    RN_OMP_FOR(N * %ld)\n", K * np);
+            P("    for (int c = 0; c < %ld; c++) {\n", K);
+            P("        long o = (long)c * N * %ld;\n", np);
+            P("        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * %ldL,\n",
+              np);
+            P("                               gamma[c], save[c], save[%d + c], %d, 0);\n", n->c,
+              n->relu);
+            P("    }\n");
+        } else if (n->relu) {
+            ptr_act(E, g, n, "y");
+            P("    RN_OMP_FOR(N * %ld)\n", K * np);
+            P("    for (int c = 0; c < %ld; c++)\n", K);
+            P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n", np,
+              np, np);
+        }
         if (n->bias) {
             ptr_param(E, n, 1, "db", "grads");
             P("    rn_bias_grad(db, dy, %ld, N * %ld);\n", K, np);
         }
         const char *B = "x";
-        if (conv_col(n)) {
-            P("    float *col = w + %ldL * N;\n", E->col);
+        if (n->b_bcol >= 0) {
+            P("    float *col = %s;\n", buf_expr(E, g, n->b_bcol));
             emit_conv_im2col(E, n, "col", "x");
             B = "col";
         }
@@ -369,11 +408,11 @@ static void emit_backward_layer(Emit *E, Node *n)
                 break;
             if (pass == 0)
                 P("    /* dW (%ld, %ld) += dy (%ld, N*%ld) x %s^T */\n", K, ckk, K, np, B);
-            else if (conv_col(n))
+            else if (n->b_bcol >= 0)
                 P("    /* dcol (%ld, N*%ld) = W^T x dy, then col2im into dx */\n", ckk, np);
             else
-                P("    /* dx (%ld, N*%ld) += W^T x dy */\n", ckk, np);
-            const char *dst = pass == 0 ? "dwt" : conv_col(n) ? "col" : "dx";
+                P("    /* dx (%ld, N*%ld) %s W^T x dy */\n", ckk, np, sx ? "=" : "+=");
+            const char *dst = pass == 0 ? "dwt" : n->b_bcol >= 0 ? "col" : "dx";
             P("    for (int g = 0; g < %ld; g++) {\n", G);
             P("        const float *dyg = dy + (long)g * %ld * N * %ld;\n", K / G, np);
             P("        const float *wg = wt + (long)g * %ld;\n", K / G * ckk);
@@ -385,101 +424,116 @@ static void emit_backward_layer(Emit *E, Node *n)
                 P("        rn_sgemm(1, 0, %ld, N * %ld, %ld, 1.0f, wg, %ld, dyg, N * %ld,\n", ckk,
                   np, K / G, ckk, np);
                 P("                 %s, %s + (long)g * %ld * N * %ld, N * %ld);\n",
-                  conv_col(n) ? "0.0f" : "1.0f", dst, ckk, np, np);
+                  n->b_bcol >= 0 || sx ? "0.0f" : "1.0f", dst, ckk, np, np);
             }
             P("        (void)wg; (void)dyg;\n");
             P("    }\n");
         }
-        if (want_dx && conv_col(n))
-            emit_col2im(E, n, "dx", "col");
+        if (want_dx && n->b_bcol >= 0)
+            emit_col2im(E, n, "dx", "col", sx);
         break;
     }
     case RN_OP_BN:
-        ptr_act(E, x, "x");
+        ptr_act(E, g, x, "x");
+        ptr_act(E, g, n, "y");
         ptr_param(E, n, 0, "gamma", "params");
         ptr_param(E, n, 0, "dgamma", "grads");
         ptr_param(E, n, 1, "dbeta", "grads");
-        P("    float *save = w + %ldL * N + %ld;\n", E->per_image, E->buf[n->id].save);
+        P("    float *save = %s;\n", buf_expr(E, g, n->b_save));
         if (want_dx)
-            ptr_dact(E, x, "dx");
+            ptr_dact(E, g, x, "dx");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long o = (long)c * N * %ld;\n", np);
-        P("        rn_bn_backward_channel(%s, &dgamma[c], &dbeta[c], dy + o, x + o, N * %ldL, gamma[c],\n",
+        P("        rn_bn_backward_channel(%s, &dgamma[c], &dbeta[c], dy + o, x + o, y + o, N * %ldL, gamma[c],\n",
           want_dx ? "dx + o" : "NULL", np);
-        P("                               save[c], save[%d + c]);\n", n->c);
+        P("                               save[c], save[%d + c], %d, %d);\n", n->c, n->relu, !sx);
         P("    }\n");
         break;
     case RN_OP_RELU:
         if (!want_dx)
             break;
-        ptr_act(E, n, "y");
-        ptr_dact(E, x, "dx");
+        ptr_act(E, g, n, "y");
+        ptr_dact(E, g, x, "dx");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long o = (long)c * N * %ld;\n", np);
-        P("        rn_relu_bwd(dx + o, dy + o, y + o, N * %ldL);\n", np);
+        P("        rn_relu_bwd(dx + o, dy + o, y + o, N * %ldL, %d);\n", np, !sx);
         P("    }\n");
         break;
     case RN_OP_MAXPOOL:
-    case RN_OP_AVGPOOL:
+    case RN_OP_AVGPOOL: {
+        long hw = (long)x->h * x->w;
         if (!want_dx)
             break;
-        ptr_act(E, x, "x");
-        ptr_dact(E, x, "dx");
+        ptr_act(E, g, x, "x");
+        ptr_dact(E, g, x, "dx");
         P("    (void)x;\n");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np * n->kh * n->kw);
-        P("    for (long p = 0; p < %dL * N; p++)\n", n->c);
+        P("    for (long p = 0; p < %dL * N; p++) {\n", n->c);
+        if (sx)
+            P("        memset(dx + p * %ld, 0, sizeof(float) * %ld);\n", hw, hw);
         if (n->op == RN_OP_MAXPOOL)
             P("        rn_maxpool_plane_bwd(dx + p * %ld, dy + p * %ld, x + p * %ld, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-              (long)x->h * x->w, np, (long)x->h * x->w, x->h, x->w, n->h, n->w, n->kh, n->kw,
-              n->stride, n->pad);
+              hw, np, hw, x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
         else
             P("        rn_avgpool_plane_bwd(dx + p * %ld, dy + p * %ld, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-              (long)x->h * x->w, np, x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
+              hw, np, x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
+        P("    }\n");
         break;
+    }
     case RN_OP_GAP: {
         long hw = (long)x->h * x->w;
         if (!want_dx)
             break;
-        ptr_dact(E, x, "dx");
+        ptr_dact(E, g, x, "dx");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * hw);
         P("    for (long p = 0; p < %dL * N; p++)\n", n->c);
         P("        for (int i = 0; i < %ld; i++)\n", hw);
-        P("            dx[p * %ld + i] += dy[p] * (1.0f / %ld);\n", hw, hw);
+        P("            dx[p * %ld + i] %s dy[p] * (1.0f / %ld);\n", hw, sx ? "=" : "+=", hw);
         break;
     }
     case RN_OP_ADD:
-        if (want_dx) {
-            ptr_dact(E, x, "da");
+        if (n->relu) {
+            ptr_act(E, g, n, "y");
             P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
-            P("    for (long i = 0; i < N * %ldL; i++)\n        da[i] += dy[i];\n",
-              (long)n->c * np);
+            P("    for (int c = 0; c < %d; c++)\n", n->c);
+            P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n",
+              np, np, np);
+        }
+        if (want_dx) {
+            ptr_dact(E, g, x, "da");
+            P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
+            P("    for (int c = 0; c < %d; c++)\n", n->c);
+            P("        rn_copy_acc(da + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
+              np, np, np, !sx);
         }
         if (want_dy) {
-            ptr_dact(E, y, "db");
+            ptr_dact(E, g, y, "db");
             P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
-            P("    for (long i = 0; i < N * %ldL; i++)\n        db[i] += dy[i];\n",
-              (long)n->c * np);
+            P("    for (int c = 0; c < %d; c++)\n", n->c);
+            P("        rn_copy_acc(db + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
+              np, np, np, !sy);
         }
         break;
     case RN_OP_CONCAT:
         if (want_dx) {
-            ptr_dact(E, x, "da");
-            P("    for (long i = 0; i < N * %ldL; i++)\n        da[i] += dy[i];\n",
-              (long)x->c * np);
+            ptr_dact(E, g, x, "da");
+            P("    rn_copy_acc(da, dy, N * %ldL, %d);\n", (long)x->c * np, !sx);
         }
         if (want_dy) {
-            ptr_dact(E, y, "db");
-            P("    for (long i = 0; i < N * %ldL; i++)\n        db[i] += dy[N * %ldL + i];\n",
-              (long)y->c * np, (long)x->c * np);
+            ptr_dact(E, g, y, "db");
+            P("    rn_copy_acc(db, dy + N * %ldL, N * %ldL, %d);\n", (long)x->c * np,
+              (long)y->c * np, !sy);
         }
         break;
     case RN_OP_PADSHORT: {
         int lo = (n->c - x->c) / 2;
         if (!want_dx)
             break;
-        ptr_dact(E, x, "dx");
+        ptr_dact(E, g, x, "dx");
+        if (sx)
+            P("    memset(dx, 0, sizeof(float) * N * %ld);\n", (long)x->c * x->h * x->w);
         P("    for (int c = 0; c < %d; c++)\n", x->c);
         P("        for (int n = 0; n < N; n++)\n");
         P("            for (int oh = 0; oh < %d; oh++)\n", n->h);
@@ -492,13 +546,13 @@ static void emit_backward_layer(Emit *E, Node *n)
     }
     case RN_OP_FC: {
         long in = (long)x->c * x->h * x->w;
-        ptr_act(E, x, "x");
+        ptr_act(E, g, x, "x");
         ptr_param(E, n, 0, "wt", "params");
         ptr_param(E, n, 0, "dwt", "grads");
         ptr_param(E, n, 1, "db", "grads");
         const char *X = "x";
-        if (needs_flatten(n)) {
-            P("    float *xf = w + %ldL * N;\n", E->col);
+        if (n->b_bcol >= 0) {
+            P("    float *xf = %s;\n", buf_expr(E, g, n->b_bcol));
             P("    rn_flatten_cols(xf, x, N, %d, %ld);\n", x->c, (long)x->h * x->w);
             X = "xf";
         }
@@ -506,20 +560,58 @@ static void emit_backward_layer(Emit *E, Node *n)
         P("    /* dW (%d, %ld) += dy (%d, N) x %s^T */\n", n->c, in, n->c, X);
         P("    rn_sgemm(0, 1, %d, %ld, N, 1.0f, dy, N, %s, N, 1.0f, dwt, %ld);\n", n->c, in, X, in);
         if (want_dx) {
-            ptr_dact(E, x, "dx");
-            if (needs_flatten(n)) {
+            ptr_dact(E, g, x, "dx");
+            if (n->b_bcol >= 0) {
                 P("    rn_sgemm(1, 0, %ld, N, %d, 1.0f, wt, %ld, dy, N, 0.0f, xf, N);\n", in, n->c,
                   in);
+                if (sx)
+                    P("    memset(dx, 0, sizeof(float) * N * %ld);\n", in);
                 P("    rn_unflatten_cols_add(dx, xf, N, %d, %ld);\n", x->c, (long)x->h * x->w);
             } else {
-                P("    rn_sgemm(1, 0, %ld, N, %d, 1.0f, wt, %ld, dy, N, 1.0f, dx, N);\n", in, n->c,
-                  in);
+                P("    rn_sgemm(1, 0, %ld, N, %d, 1.0f, wt, %ld, dy, N, %s, dx, N);\n", in, n->c,
+                  in, sx ? "0.0f" : "1.0f");
             }
         }
         break;
     }
     case RN_OP_COUNT:
         die("bad op");
+    }
+    P("}\n");
+}
+
+/* inference: fold each batch norm into its conv's weights and bias:
+ * s = gamma / sqrt(var + eps), W' = W s, b' = (b - mean) s + beta */
+static void emit_fold(Emit *E, Graph *g)
+{
+    P("\n/* batch norm folded into the convolutions, for inference */\n");
+    P("static void fold_weights(RnExec *e, float *w, int N)\n{\n");
+    P("    (void)e; (void)w; (void)N;\n");
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        if (!n->fold)
+            continue;
+        Node *b = n->bn;
+        long K = n->filters, ckk = n->param[0].numel / K;
+        P("    {\n");
+        P("    float *f = %s;  /* %s: (%ld, %ld) weights, then %ld biases */\n",
+          buf_expr(E, g, n->b_fold), n->name, K, ckk, K);
+        ptr_param(E, n, 0, "wt", "params");
+        if (n->bias)
+            ptr_param(E, n, 1, "cb", "params");
+        ptr_param(E, b, 0, "gamma", "params");
+        ptr_param(E, b, 1, "beta", "params");
+        ptr_param(E, b, 2, "rmean", "params");
+        ptr_param(E, b, 3, "rvar", "params");
+        P("    RN_OMP_FOR(%ld)\n", K * ckk);
+        P("    for (int k = 0; k < %ld; k++) {\n", K);
+        P("        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);\n");
+        P("        for (int i = 0; i < %ld; i++)\n", ckk);
+        P("            f[(long)k * %ld + i] = wt[(long)k * %ld + i] * s;\n", ckk, ckk);
+        P("        f[%ldL + k] = (%s - rmean[k]) * s + beta[k];\n", K * ckk,
+          n->bias ? "cb[k]" : "0.0f");
+        P("    }\n");
+        P("    }\n");
     }
     P("}\n");
 }
@@ -574,7 +666,7 @@ static const char *op_enum(RnOp op)
 
 static void emit_descriptor(Emit *E, const char *prefix)
 {
-    Graph *g = E->g;
+    Graph *g = E->src;
     Model *m = g->model;
     P("\n/* ---- the descriptor ---- */\n\n");
     P("static const RnParamInfo params[] = {\n");
@@ -595,7 +687,7 @@ static void emit_descriptor(Emit *E, const char *prefix)
             }
             P("    { \"%s\", %s, %d, { %d, %d, %d, %d }, %ldL, %ldL, %d, %d, %d, %d },\n", p->name,
               pkind(n, j), p->ndim, p->shape[0], p->ndim > 1 ? p->shape[1] : 0,
-              p->ndim > 2 ? p->shape[2] : 0, p->ndim > 3 ? p->shape[3] : 0, p->numel, E->poff[k],
+              p->ndim > 2 ? p->shape[2] : 0, p->ndim > 3 ? p->shape[3] : 0, p->numel, p->offset,
               p->is_buffer, p->no_decay, fan_in, fan_out);
         }
         np += n->nparam;
@@ -606,7 +698,7 @@ static void emit_descriptor(Emit *E, const char *prefix)
         Node *n = g->nodes.v[i];
         int pi[4] = { -1, -1, -1, -1 };
         for (int j = 0; j < n->nparam; j++)
-            pi[j] = param_index(g, n, j);
+            pi[j] = n->param[j].index;
         P("    { %s, \"%s\", { %d, %d }, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, { %d, %d, %d, %d } },\n",
           op_enum(n->op), n->name, n->in[0] ? n->in[0]->id : -1,
           n->in[1] ? n->in[1]->id : -1, n->c, n->h, n->w, n->kh, n->kw, n->stride, n->pad,
@@ -619,12 +711,13 @@ static void emit_descriptor(Emit *E, const char *prefix)
     const TrainDef *t = &m->train;
     const char *text = src_text(m->file);
     P("static const RnLayerInfo layers[] = {\n");
-    for (int i = 1; i < g->nodes.n; i++) {
-        Node *n = g->nodes.v[i];
+    Graph *tg = E->pl->train;
+    for (int i = 1; i < tg->nodes.n; i++) {
+        Node *n = tg->nodes.v[i];
         long f = 2 * node_macs(n), fb = 0;
         if (n->op == RN_OP_CONV || n->op == RN_OP_FC)
             fb = n->in[0]->op == RN_OP_INPUT ? f : 2 * f;
-        P("    { \"%s\", \"%s\", fwd_%s, bwd_%s, %ldL, %ldL },\n", n->name, rn_op_names[n->op],
+        P("    { \"%s\", \"%s\", fwd_%s, bwd_%s, %ldL, %ldL },\n", n->name, describe(n),
           cname(n), cname(n), f, fb);
     }
     P("};\n\n");
@@ -651,21 +744,23 @@ static void emit_descriptor(Emit *E, const char *prefix)
     P("        .shift = %d, .flip = %d, .seed = %lldL,\n", t->shift, t->flip, t->seed);
     P("    },\n");
     P("    .macs = %ldL,\n", macs);
-    P("    .work_fixed = %ldL, .work_per_image = %ldL,\n", E->fixed, E->per_image);
+    P("    .work_fixed = %ldL, .work_per_image = %ldL,\n", E->pfix, E->pimg);
     P("    .forward = %s_forward,\n", prefix);
     P("    .backward = %s_backward,\n", prefix);
     P("    .update = %s_update,\n", prefix);
-    P("    .nlayers = %d, .layers = layers,\n", g->nodes.n - 1);
+    P("    .nlayers = %d, .layers = layers,\n", tg->nodes.n - 1);
     P("};\n");
 }
 
-void emit_c(Graph *g, FILE *out, FILE *hdr, const char *hname)
+void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hname)
 {
-    Emit em = { .g = g, .o = out };
+    Emit em = { .pl = pl, .src = g, .o = out };
     Emit *E = &em;
-    plan(E);
+    E->nparam_floats = param_layout(g);
+    plan_workspace(pl, &E->pimg, &E->pfix);
     const char *prefix = arena_printf("rnm_%s", g->name);
     Model *m = g->model;
+    Graph *tg = pl->train, *ig = pl->infer;
 
     if (hdr) {
         fprintf(hdr, "/* %s - generated by rnetc from %s; do not edit. */\n", hname,
@@ -676,9 +771,9 @@ void emit_c(Graph *g, FILE *out, FILE *hdr, const char *hname)
                 m->in_c, prefix, m->in_h, prefix, m->in_w);
         fprintf(hdr, "#define %s_CLASSES %d\n", prefix, m->classes);
         fprintf(hdr, "#define %s_PARAM_FLOATS %ldL\n", prefix, E->nparam_floats);
-        fprintf(hdr, "/* workspace floats for a batch of N */\n");
+        fprintf(hdr, "/* workspace floats for a batch of N (the planned arena) */\n");
         fprintf(hdr, "#define %s_WORK_FLOATS(N) (%ldL + %ldL * (long)(N))\n\n", prefix,
-                E->fixed, E->per_image);
+                E->pfix, E->pimg);
         fprintf(hdr, "void %s_forward(RnExec *e, const float *x, int N, int train);\n", prefix);
         fprintf(hdr, "void %s_backward(RnExec *e, const float *dlogits, int N);\n", prefix);
         fprintf(hdr, "void %s_update(RnExec *e, const struct RnOptim *o, float lr, long t, float *m, float *v);\n",
@@ -687,58 +782,63 @@ void emit_c(Graph *g, FILE *out, FILE *hdr, const char *hname)
     }
 
     P("/* generated by rnetc from %s; do not edit.\n", src_name(m->file));
-    P(" *\n * model %s: input %dx%dx%d, %d classes, %d layers.\n", m->name, m->in_c, m->in_h,
-      m->in_w, m->classes, g->nodes.n);
-    P(" * Activations are CNHW; every size but the batch N is a constant. */\n");
+    P(" *\n * model %s: input %dx%dx%d, %d classes, %d layers (%d fused for training, %d for\n",
+      m->name, m->in_c, m->in_h, m->in_w, m->classes, g->nodes.n, tg->nodes.n, ig->nodes.n);
+    P(" * inference).  Activations are CNHW; every size but the batch N is a constant.\n");
+    P(" * Workspace: %ld floats per image + %ld fixed, planned by liveness. */\n", E->pimg,
+      E->pfix);
     P("#include \"rn_gen.h\"\n");
     if (hname)
         P("#include \"%s\"\n", hname);
-    for (int i = 0; i < g->nodes.n; i++)
-        emit_forward_layer(E, g->nodes.v[i]);
-    for (int i = 0; i < g->nodes.n; i++)
-        emit_backward_layer(E, g->nodes.v[i]);
+    P("\n/* ---- training: forward ---- */\n");
+    for (int i = 0; i < tg->nodes.n; i++)
+        emit_forward_layer(E, tg, tg->nodes.v[i]);
+    P("\n/* ---- training: backward ---- */\n");
+    for (int i = 0; i < tg->nodes.n; i++)
+        emit_backward_layer(E, tg, tg->nodes.v[i]);
+    P("\n/* ---- inference ---- */\n");
+    emit_fold(E, ig);
+    for (int i = 0; i < ig->nodes.n; i++)
+        emit_forward_layer(E, ig, ig->nodes.v[i]);
 
-    Node *in = g->nodes.v[0], *outn = g->output;
     P("\n/* ---- entry points ---- */\n\n");
     P("void %s_forward(RnExec *e, const float *x, int N, int train)\n{\n", prefix);
     P("    float *w = e->work;\n");
-    P("    rn_nchw_to_cnhw(w + %ldL * N, x, N, %d, %ld);\n", E->buf[in->id].act, in->c,
-      (long)in->h * in->w);
-    for (int i = 1; i < g->nodes.n; i++)
-        P("    fwd_%s(e, w, N, train);\n", cname(g->nodes.v[i]));
-    P("    rn_cnhw_to_nchw(e->logits, w + %ldL * N, N, %d, %ld);\n", E->buf[outn->id].act,
-      outn->c, (long)outn->h * outn->w);
+    P("    if (train) {\n");
+    P("        e->folded = 0;  /* running statistics move */\n");
+    P("        rn_nchw_to_cnhw(%s, x, N, %d, %ld);\n", buf_expr(E, tg, ((Node *)tg->nodes.v[0])->b_act),
+      m->in_c, (long)m->in_h * m->in_w);
+    for (int i = 1; i < tg->nodes.n; i++)
+        P("        fwd_%s(e, w, N, 1);\n", cname(tg->nodes.v[i]));
+    P("        rn_cnhw_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, tg, tg->output->b_act),
+      m->classes);
+    P("        return;\n    }\n");
+    P("    if (!e->folded) {\n        fold_weights(e, w, N);\n        e->folded = 1;\n    }\n");
+    P("    rn_nchw_to_cnhw(%s, x, N, %d, %ld);\n", buf_expr(E, ig, ((Node *)ig->nodes.v[0])->b_act),
+      m->in_c, (long)m->in_h * m->in_w);
+    for (int i = 1; i < ig->nodes.n; i++)
+        P("    inf_%s(e, w, N, 0);\n", cname(ig->nodes.v[i]));
+    P("    rn_cnhw_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->b_act),
+      m->classes);
     P("}\n\n");
     P("void %s_backward(RnExec *e, const float *dlogits, int N)\n{\n", prefix);
     P("    float *w = e->work;\n");
-    P("    /* every node's gradient is a sum over its consumers: start from zero */\n");
-    P("    for (long i = 0; i < %dL; i++) {\n", g->nodes.n);
-    P("        static const long off[] = {");
-    for (int i = 0; i < g->nodes.n; i++)
-        P("%s%ld", i ? ", " : " ", E->buf[i].dact);
-    P(" };\n");
-    P("        static const long size[] = {");
-    for (int i = 0; i < g->nodes.n; i++)
-        P("%s%ld", i ? ", " : " ", E->buf[i].size);
-    P(" };\n");
-    P("        memset(w + off[i] * N, 0, sizeof(float) * size[i] * N);\n");
-    P("    }\n");
-    P("    rn_nchw_to_cnhw(w + %ldL * N, dlogits, N, %d, %ld);\n", E->buf[outn->id].dact, outn->c,
-      (long)outn->h * outn->w);
-    for (int i = g->nodes.n - 1; i >= 1; i--)
-        P("    bwd_%s(e, w, N);\n", cname(g->nodes.v[i]));
+    P("    rn_nchw_to_cnhw(%s, dlogits, N, %d, 1);\n", buf_expr(E, tg, tg->output->b_dact),
+      m->classes);
+    for (int i = tg->nodes.n - 1; i >= 1; i--)
+        P("    bwd_%s(e, w, N);\n", cname(tg->nodes.v[i]));
     P("}\n\n");
     P("void %s_update(RnExec *e, const struct RnOptim *o, float lr, long t, float *m, float *v)\n{\n",
       prefix);
-    int k = 0;
+    P("    e->folded = 0;\n");
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
-        for (int j = 0; j < n->nparam; j++, k++) {
+        for (int j = 0; j < n->nparam; j++) {
             const ParamT *p = &n->param[j];
             if (p->is_buffer)
                 continue;
             P("    rn_optim_step(o, lr, t, e->params + %ld, e->grads + %ld, m + %ld, v ? v + %ld : 0, %ld,\n",
-              E->poff[k], E->poff[k], E->poff[k], E->poff[k], p->numel);
+              p->offset, p->offset, p->offset, p->offset, p->numel);
             P("                  rn_optim_decays(o, %d));  /* %s */\n", p->no_decay, p->name);
         }
     }

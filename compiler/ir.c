@@ -47,6 +47,40 @@ void node_add_param(Node *n, const char *suffix, int ndim, const int *shape, int
     p->no_decay = no_decay;
 }
 
+Graph *graph_clone(Graph *g)
+{
+    Graph *c = arena_alloc(sizeof *c);
+    *c = *g;
+    c->nodes = (Vec){ 0 };
+    c->plan = NULL;
+    Node **map = arena_alloc(sizeof *map * (size_t)(g->nodes.n + 1));
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i], *m = arena_alloc(sizeof *m);
+        *m = *n;
+        for (int k = 0; k < n->nin; k++)
+            m->in[k] = map[n->in[k]->id];
+        map[i] = m;
+        vec_push(&c->nodes, m);
+    }
+    c->output = g->output ? map[g->output->id] : NULL;
+    return c;
+}
+
+long param_layout(Graph *g)
+{
+    long off = 0;
+    int k = 0;
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        for (int j = 0; j < n->nparam; j++) {
+            n->param[j].offset = off;
+            n->param[j].index = k++;
+            off += (n->param[j].numel + 15) & ~15L;
+        }
+    }
+    return off;
+}
+
 long node_macs(const Node *n)
 {
     switch (n->op) {
@@ -98,6 +132,20 @@ void ir_validate(Graph *g)
         }
         if (n->shape_ok && (n->c <= 0 || n->h <= 0 || n->w <= 0))
             die("node %s has shape %dx%dx%d", n->name, n->c, n->h, n->w);
+        if (n->bn && (n->op != RN_OP_CONV || n->bn->op != RN_OP_BN || n->bn->c != n->c))
+            die("node %s has a batch norm fused into a %s", n->name, rn_op_names[n->op]);
+        if (n->fold && (!n->bn || g->mode != MODE_INFER))
+            die("node %s folds a batch norm outside inference", n->name);
+        if (n->relu && n->op != RN_OP_CONV && n->op != RN_OP_ADD && n->op != RN_OP_BN)
+            die("node %s (%s) has a fused relu", n->name, rn_op_names[n->op]);
+        if (n->inplace) {
+            int k = n->inplace - 1;
+            if ((n->op != RN_OP_RELU && n->op != RN_OP_ADD) || k >= n->nin)
+                die("node %s (%s) is in place over input %d", n->name, rn_op_names[n->op], k);
+            Node *x = n->in[k];
+            if (x->c != n->c || x->h != n->h || x->w != n->w)
+                die("node %s is in place over %s of another shape", n->name, x->name);
+        }
     }
     /* names are unique: an open-addressing set, linear in the node count */
     int cap = 16;
@@ -171,16 +219,29 @@ void ir_dump(Graph *g, FILE *out)
         node_attrs(n, attr, sizeof attr);
         if (attr[0])
             fprintf(out, " %s", attr);
+        if (n->bn)
+            fprintf(out, n->fold ? " +bn(folded)" : " +bn");
+        if (n->relu)
+            fprintf(out, " +relu");
+        if (n->inplace)
+            fprintf(out, " inplace(%%%d)", n->in[n->inplace - 1]->id);
         fprintf(out, " : %dx%dx%d  # %s", n->c, n->h, n->w, n->name);
+        if (n->bn)
+            fprintf(out, " + %s", n->bn->name);
+        if (n->relu)
+            fprintf(out, " + %s", n->relu_name);
         if (n->loc.line)
             fprintf(out, " (line %d)", n->loc.line);
         fprintf(out, "\n");
-        for (int k = 0; k < n->nparam; k++) {
-            const ParamT *p = &n->param[k];
-            fprintf(out, "      %s %s [", p->is_buffer ? "buffer" : "param ", p->name);
-            for (int d = 0; d < p->ndim; d++)
-                fprintf(out, "%s%d", d ? "x" : "", p->shape[d]);
-            fprintf(out, "]%s\n", p->no_decay && !p->is_buffer ? " no_decay" : "");
+        for (int pass = 0; pass < 2; pass++) {
+            const Node *o = pass ? n->bn : n;
+            for (int k = 0; o && k < o->nparam; k++) {
+                const ParamT *p = &o->param[k];
+                fprintf(out, "      %s %s [", p->is_buffer ? "buffer" : "param ", p->name);
+                for (int d = 0; d < p->ndim; d++)
+                    fprintf(out, "%s%d", d ? "x" : "", p->shape[d]);
+                fprintf(out, "]%s\n", p->no_decay && !p->is_buffer ? " no_decay" : "");
+            }
         }
     }
     if (g->output)

@@ -20,6 +20,16 @@ static const char usage[] =
     "  --print-shapes     print one row per layer: output shape, parameters, MACs\n"
     "  --dump-ir          print the graph IR as text\n"
     "  --check            only check the file (the default without -o)\n"
+    "  --print-memory     print the memory plan (every buffer's offset and\n"
+    "                     lifetime, the arena, the peak) for training and\n"
+    "                     inference at --batch N (default: the model's batch)\n"
+    "\n"
+    "passes (rnetc --list-passes names them):\n"
+    "  --passes LIST      run only these optional passes (comma-separated;\n"
+    "                     none: no optional pass); memory planning always runs\n"
+    "  --print-after-all  print the IR after every pass, for both pipelines\n"
+    "  --print-after=PASS print the IR after PASS\n"
+    "  -O0                no optional pass and no buffer reuse (and cc -O0)\n"
     "\n"
     "building (--emit exe):\n"
     "  --cc CC            C compiler (default: $CC, else cc)\n"
@@ -63,7 +73,8 @@ static int write_dot(Graph *g, const char *path)
 int main(int argc, char **argv)
 {
     const char *path = NULL, *emit = NULL;
-    int print_shapes_flag = 0, dump_ir = 0;
+    int print_shapes_flag = 0, dump_ir = 0, print_mem = 0, batch = 0;
+    PassOpts po = { .optimize = 1 };
     BuildOpts bo = { .cc = NULL, .opt = "-O3", .native = 1, .openmp = 1 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -75,6 +86,31 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--dump-ir")) {
             dump_ir = 1;
         } else if (!strcmp(a, "--check")) {
+        } else if (!strcmp(a, "--list-passes")) {
+            list_passes(stdout);
+            return 0;
+        } else if (!strcmp(a, "--print-after-all")) {
+            po.print_all = 1;
+        } else if (!strncmp(a, "--print-after=", 14)) {
+            po.print_after = a + 14;
+        } else if (!strcmp(a, "--print-memory")) {
+            print_mem = 1;
+        } else if (!strcmp(a, "--passes") || !strcmp(a, "--print-after") ||
+                   !strcmp(a, "--batch")) {
+            if (i + 1 >= argc)
+                return bad_usage("option '%s' needs a value", a);
+            const char *v = argv[++i];
+            if (!strcmp(a, "--passes"))
+                po.only = v;
+            else if (!strcmp(a, "--print-after"))
+                po.print_after = v;
+            else {
+                char *end;
+                long b = strtol(v, &end, 10);
+                if (*end || b < 1 || b > 1000000)
+                    return bad_usage("--batch wants a number from 1 to 1000000, not '%s'", v);
+                batch = (int)b;
+            }
         } else if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "--cc")) {
             if (i + 1 >= argc)
                 return bad_usage("option '%s' needs a value", a);
@@ -90,6 +126,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") ||
                    !strcmp(a, "-O3") || !strcmp(a, "-Os")) {
             bo.opt = a;
+            po.optimize = strcmp(a, "-O0") != 0;
         } else if (!strcmp(a, "--no-native")) {
             bo.native = 0;
         } else if (!strcmp(a, "--no-openmp")) {
@@ -126,6 +163,14 @@ int main(int argc, char **argv)
         print_shapes(g, stdout);
     if (dump_ir)
         ir_dump(g, stdout);
+    Pipeline pl;
+    int need = print_mem || po.print_all || po.print_after || emit;
+    if (emit && !strcmp(emit, "dot"))
+        need = print_mem || po.print_all || po.print_after;
+    if (need && run_pipeline(g, &po, &pl))
+        return 1;
+    if (print_mem)
+        print_memory(&pl, batch ? batch : g->model->train.batch, stdout);
     if (emit && !strcmp(emit, "c")) {
         size_t n = strlen(bo.out);
         char *h = arena_alloc(n + 3);
@@ -134,11 +179,11 @@ int main(int argc, char **argv)
             h[n - 1] = 'h';
         else
             strcat(h, ".h");
-        return write_c_files(g, bo.out, h) ? 1 : 0;
+        return write_c_files(g, &pl, bo.out, h) ? 1 : 0;
     }
     if (emit && !strcmp(emit, "dot"))
         return write_dot(g, bo.out);
     if (emit)
-        return build_executable(g, &bo) ? 1 : 0;
+        return build_executable(g, &pl, &bo) ? 1 : 0;
     return 0;
 }

@@ -222,6 +222,8 @@ typedef struct {
     long numel;
     int is_buffer;     /* running statistics: state, not trained */
     int no_decay;      /* bn parameters and biases */
+    long offset;       /* floats into the parameter block (param_layout) */
+    int index;         /* position in the flat parameter list */
 } ParamT;
 
 typedef struct Node Node;
@@ -241,13 +243,57 @@ struct Node {
     /* parameters, in a fixed order per op */
     int nparam;
     ParamT param[4];
+
+    /* ---- set by the passes (passes.c); zero in the source graph ---- */
+    Node *bn;          /* conv: the batch norm fused into it (its params) */
+    int relu;          /* conv, add, bn: a relu applied to the output */
+    const char *relu_name; /* the fused relu's own name */
+    int fold;          /* conv + bn, inference: bn folded into weights, bias */
+    int inplace;       /* 1 + k: the output overwrites input k's buffer */
+    int uses;          /* consumers in this graph (pass_uses) */
+
+    /* ---- set by the memory planner (plan.c): buffer indices, -1 none ---- */
+    int b_act;         /* the output */
+    int b_pre;         /* conv + bn, training: the conv output before bn */
+    int b_dact;        /* gradient of the output */
+    int b_dpre;        /* gradient of the pre-bn output */
+    int b_save;        /* batch norm: mean and inverse std (2 x channels) */
+    int b_col;         /* conv: im2col columns; fc: flattened input */
+    int b_bcol;        /* the same for the backward step */
+    int b_fold;        /* conv + folded bn: weights and bias */
+    int dx_set[2];     /* backward: input k's gradient is written, not added */
 };
+
+typedef enum { MODE_TRAIN, MODE_INFER } PipeMode;
+
+/* one buffer of the workspace arena */
+typedef enum { BUF_ACT, BUF_PRE, BUF_GRAD, BUF_SAVE, BUF_COL, BUF_FOLD } BufKind;
+typedef struct {
+    const char *name;  /* the node's name */
+    BufKind kind;
+    int per_image;     /* the size is per image: times the batch N */
+    long size;         /* floats (per image when per_image) */
+    int from, to;      /* live over steps [from, to] */
+    int alias;         /* shares this buffer's space (in place), or -1 */
+    long offset;       /* floats, in its region (per image when per_image) */
+} Buf;
+
+typedef struct {
+    Vec bufs;           /* Buf* */
+    int nsteps;
+    int reuse;          /* 0: every buffer its own space (-O0) */
+    long per_image;     /* arena: per_image * N + fixed floats */
+    long fixed;
+    long sum_per_image, sum_fixed;   /* every buffer on its own */
+} MemPlan;
 
 typedef struct {
     const char *name;
     Model *model;
     Vec nodes;          /* Node*, in topological order */
     Node *output;
+    PipeMode mode;      /* what the passes made it for */
+    MemPlan *plan;      /* plan_memory */
 } Graph;
 
 Graph *graph_new(Model *m);
@@ -260,6 +306,39 @@ void ir_dump(Graph *g, FILE *out);
 void node_attrs(const Node *n, char *buf, size_t len);
 long node_macs(const Node *n);
 long node_params(const Node *n); /* trainable scalars */
+
+Graph *graph_clone(Graph *g);      /* nodes copied, edges remapped */
+/* parameter offsets (16-float aligned, graph order) and the total floats */
+long param_layout(Graph *g);
+
+/* ---- passes.c: the pass pipeline ----
+ * One flat table of passes, each a function over a graph that states what
+ * it requires.  The source graph stays as lowered (the descriptor, the
+ * checkpoints and the reference interpreter read it); the pipeline runs on
+ * copies, one for training and one for inference. */
+typedef struct {
+    int optimize;              /* 0 (-O0 / --passes none): no optional pass */
+    const char *only;          /* comma-separated optional passes to run, or NULL: all */
+    int print_all;             /* --print-after-all */
+    const char *print_after;   /* --print-after=PASS */
+    FILE *print_to;
+} PassOpts;
+typedef struct {
+    Graph *train, *infer;
+} Pipeline;
+/* 0 and *out filled, or -1 after an error (an unknown pass name) */
+int run_pipeline(Graph *src, const PassOpts *o, Pipeline *out);
+int pass_known(const char *name);
+void list_passes(FILE *out);
+void pass_uses(Graph *g);
+
+/* ---- plan.c: memory planning ---- */
+void plan_memory(Graph *g, int reuse);
+long conv_col_floats(const Node *n); /* im2col floats per image, 0: none */
+void plan_check(const MemPlan *p);   /* no two live buffers overlap; die()s */
+void print_memory(const Pipeline *p, int N, FILE *out);
+/* the workspace the program allocates: per_image * N + fixed floats */
+void plan_workspace(const Pipeline *p, long *per_image, long *fixed);
 
 /* ---- lower.c: Model -> Graph ---- */
 Graph *lower_model(Model *m);
@@ -275,7 +354,7 @@ void print_shapes(Graph *g, FILE *out);
 const char *fmt_commas(long v, char *buf); /* 1234567 -> "1,234,567"; buf >= 32 */
 
 /* ---- emit_c.c: the C backend ---- */
-void emit_c(Graph *g, FILE *out, FILE *hdr, const char *hname);
+void emit_c(Graph *g, const Pipeline *p, FILE *out, FILE *hdr, const char *hname);
 void emit_dot(Graph *g, FILE *out); /* emit_dot.c: the graph as Graphviz (--emit dot) */
 
 /* ---- driver.c: building executables ---- */
@@ -290,8 +369,8 @@ typedef struct {
 } BuildOpts;
 const char *rnet_home(void);
 int run_command(char *const argv[], int verbose);
-int write_c_files(Graph *g, const char *cpath, const char *hpath);
-int build_executable(Graph *g, const BuildOpts *o);
+int write_c_files(Graph *g, const Pipeline *pl, const char *cpath, const char *hpath);
+int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o);
 
 /* ---- frontend.c: the whole front end, file -> Graph ---- */
 Graph *compile_file(const char *path);

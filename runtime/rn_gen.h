@@ -110,10 +110,13 @@ static inline void rn_bias_grad(float *restrict db, const float *restrict dy, in
     }
 }
 
-/* batch norm, training mode, one channel of M values */
+/* batch norm, training mode, one channel of M values, then a relu when
+ * asked (a fused relu: y = max(0, bn(x))).  Two passes over x in double,
+ * as the reference does. */
 static inline void rn_bn_train_channel(float *restrict y, const float *restrict x, long M,
                                        float gamma, float beta, float *running_mean,
-                                       float *running_var, float *save_mean, float *save_invstd)
+                                       float *running_var, float *save_mean, float *save_invstd,
+                                       int relu)
 {
     double s = 0;
     for (long i = 0; i < M; i++)
@@ -128,8 +131,14 @@ static inline void rn_bn_train_channel(float *restrict y, const float *restrict 
     float invstd = (float)(1.0 / sqrt(var + (double)RN_BN_EPS));
     float fm = (float)mean;
     float scale = gamma * invstd, shift = beta - fm * scale;
-    for (long i = 0; i < M; i++)
-        y[i] = x[i] * scale + shift;
+    if (relu)
+        for (long i = 0; i < M; i++) {
+            float v = x[i] * scale + shift;
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    else
+        for (long i = 0; i < M; i++)
+            y[i] = x[i] * scale + shift;
     *save_mean = fm;
     *save_invstd = invstd;
     double unbiased = M > 1 ? ss / (double)(M - 1) : var;
@@ -137,23 +146,33 @@ static inline void rn_bn_train_channel(float *restrict y, const float *restrict 
     *running_var = (1.0f - RN_BN_MOMENTUM) * *running_var + RN_BN_MOMENTUM * (float)unbiased;
 }
 
-static inline void rn_bn_infer_channel(float *restrict y, const float *restrict x, long M,
-                                       float gamma, float beta, float mean, float var)
+static inline void rn_bn_infer_channel(float *y, const float *x, long M, float gamma, float beta,
+                                       float mean, float var, int relu)
 {
     float scale = gamma / sqrtf(var + RN_BN_EPS), shift = beta - mean * scale;
-    for (long i = 0; i < M; i++)
-        y[i] = x[i] * scale + shift;
+    if (relu)
+        for (long i = 0; i < M; i++) {
+            float v = x[i] * scale + shift;
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    else
+        for (long i = 0; i < M; i++)
+            y[i] = x[i] * scale + shift;
 }
 
-/* batch norm backward for one channel; dx may be NULL */
-static inline void rn_bn_backward_channel(float *restrict dx, float *dgamma, float *dbeta,
-                                          const float *restrict dy, const float *restrict x,
-                                          long M, float gamma, float mean, float invstd)
+/* batch norm backward for one channel.  With relu, dy is first masked by
+ * the forward output y (y > 0).  dx may be dy itself (written in place),
+ * or NULL; acc: dx += the gradient, else dx = it. */
+static inline void rn_bn_backward_channel(float *dx, float *dgamma, float *dbeta, const float *dy,
+                                          const float *restrict x, const float *restrict y,
+                                          long M, float gamma, float mean, float invstd,
+                                          int relu, int acc)
 {
     double sdy = 0, sdyx = 0;
     for (long i = 0; i < M; i++) {
-        sdy += dy[i];
-        sdyx += dy[i] * ((x[i] - mean) * invstd);
+        float g = relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
+        sdy += g;
+        sdyx += g * ((x[i] - mean) * invstd);
     }
     *dgamma += (float)sdyx;
     *dbeta += (float)sdy;
@@ -162,22 +181,59 @@ static inline void rn_bn_backward_channel(float *restrict dx, float *dgamma, flo
     float k = gamma * invstd / (float)M;
     float a = (float)sdy, b = (float)sdyx;
     for (long i = 0; i < M; i++) {
+        float g = relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
         float xhat = (x[i] - mean) * invstd;
-        dx[i] += k * ((float)M * dy[i] - a - xhat * b);
+        float v = k * ((float)M * g - a - xhat * b);
+        dx[i] = acc ? dx[i] + v : v;
     }
 }
 
-static inline void rn_relu_fwd(float *restrict y, const float *restrict x, long n)
+static inline void rn_relu_fwd(float *y, const float *x, long n)
 {
     for (long i = 0; i < n; i++)
         y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
+/* dx (+)= dy where the forward output y > 0 */
 static inline void rn_relu_bwd(float *restrict dx, const float *restrict dy,
-                               const float *restrict y, long n)
+                               const float *restrict y, long n, int acc)
+{
+    if (acc)
+        for (long i = 0; i < n; i++)
+            dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+    else
+        for (long i = 0; i < n; i++)
+            dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/* a fused relu's backward: dy = 0 where the output y is not positive */
+static inline void rn_relu_mask(float *restrict dy, const float *restrict y, long n)
 {
     for (long i = 0; i < n; i++)
-        dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+        dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/* y = relu(y + b) over one row of n (bias may be 0: none) */
+static inline void rn_bias_relu_row(float *restrict y, float b, long n, int relu)
+{
+    if (relu)
+        for (long i = 0; i < n; i++) {
+            float v = y[i] + b;
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    else
+        for (long i = 0; i < n; i++)
+            y[i] += b;
+}
+
+/* dy (+)= x over n */
+static inline void rn_copy_acc(float *restrict y, const float *restrict x, long n, int acc)
+{
+    if (acc)
+        for (long i = 0; i < n; i++)
+            y[i] += x[i];
+    else
+        memcpy(y, x, sizeof(float) * (size_t)n);
 }
 
 /* max pool over one plane (H, W) -> (OH, OW); padding never wins */

@@ -107,6 +107,12 @@ typedef struct RnExec {
     float *work;        /* workspace_floats(N_max) */
     float *logits;      /* (N_max, classes) */
     int N_max;
+    /* Inference runs with batch norm folded into the convolutions: the
+     * generated code folds the weights into the workspace on the first
+     * forward(train = 0) and sets `folded`; forward(train = 1) and update
+     * clear it, and so must anything else that writes params (loading a
+     * checkpoint, initialising): rn_exec_params_changed(). */
+    int folded;
 } RnExec;
 
 typedef struct RnModel {
@@ -133,7 +139,8 @@ typedef struct RnModel {
      * train = 1: batch norm uses batch statistics, updates the running
      * statistics and keeps what backward needs; train = 0: inference. */
     void (*forward)(RnExec *e, const float *x, int N, int train);
-    /* Backward pass after forward(train = 1) on the same batch:
+    /* Backward pass right after forward(train = 1) on the same batch (the
+     * two modes share the workspace, so no forward(train = 0) between):
      * dlogits (N, classes) in, gradients accumulated into e->grads. */
     void (*backward)(RnExec *e, const float *dlogits, int N);
     /* One optimizer step over every trainable tensor; m and v are
@@ -146,6 +153,11 @@ typedef struct RnModel {
 } RnModel;
 
 extern const RnModel rn_model;
+
+static inline void rn_exec_params_changed(RnExec *e)
+{
+    e->folded = 0;
+}
 
 static inline long rn_model_work_floats(const RnModel *m, int N)
 {

@@ -1,0 +1,303 @@
+/* plan.c - memory planning: every activation, gradient and workspace of a
+ * graph gets an offset in one arena, by liveness.
+ *
+ * Time is a list of steps: the forward of node i is step i; in training the
+ * backward of node i is step 2n-1-i.  A buffer is live from the step that
+ * writes it first to the last step that reads it:
+ *   - an activation until its last forward reader, and in training until
+ *     the backward steps that read it (a conv, fc, bn or max pool reads its
+ *     input; a relu, fused or not, reads its own output as the mask);
+ *   - a conv's pre-bn output and a batch norm's saved statistics until the
+ *     node's own backward;
+ *   - a gradient from the backward of its last reader (the first to
+ *     contribute, which writes rather than adds) to its producer's backward;
+ *   - im2col columns only during their step;
+ *   - folded weights (inference) always: they outlive the call.
+ * An in-place node shares its input's buffer.  Buffers whose lifetimes
+ * overlap never share bytes; the rest are placed first-fit, largest first.
+ *
+ * There are two regions: what scales with the batch (per image, times N)
+ * and what does not (fixed); the workspace is per_image * N + fixed floats,
+ * so the plan holds at every batch size.  Offsets are 16-float aligned.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "rnet.h"
+
+static long align16(long v)
+{
+    return (v + 15) & ~15L;
+}
+
+static int add_buf(MemPlan *p, const char *name, BufKind kind, int per_image, long size,
+                   int from, int to)
+{
+    Buf *b = arena_alloc(sizeof *b);
+    b->name = name;
+    b->kind = kind;
+    b->per_image = per_image;
+    b->size = align16(size);
+    b->from = from;
+    b->to = to;
+    b->alias = -1;
+    vec_push(&p->bufs, b);
+    return p->bufs.n - 1;
+}
+
+/* im2col columns per image (0: the conv reads its input directly) */
+long conv_col_floats(const Node *n)
+{
+    if (n->op == RN_OP_FC)
+        return n->in[0]->h * n->in[0]->w != 1 ? (long)n->in[0]->c * n->in[0]->h * n->in[0]->w
+                                                : 0;
+    if (n->op != RN_OP_CONV || (n->kh == 1 && n->kw == 1 && n->stride == 1 && n->pad == 0))
+        return 0;
+    return (long)n->in[0]->c * n->kh * n->kw * n->h * n->w;
+}
+
+/* does node n's backward read its input k's value? */
+static int bwd_reads_input(const Node *n)
+{
+    return n->op == RN_OP_CONV || n->op == RN_OP_FC || n->op == RN_OP_BN ||
+           n->op == RN_OP_MAXPOOL;
+}
+
+static int overlaps(const Buf *a, const Buf *b)
+{
+    return a->from <= b->to && b->from <= a->to;
+}
+
+static int by_size(const void *x, const void *y)
+{
+    const Buf *a = *(Buf *const *)x, *b = *(Buf *const *)y;
+    if (a->size != b->size)
+        return a->size < b->size ? 1 : -1;
+    return a->from - b->from;
+}
+
+static int by_offset(const void *x, const void *y)
+{
+    const Buf *a = *(Buf *const *)x, *b = *(Buf *const *)y;
+    return a->offset < b->offset ? -1 : a->offset > b->offset;
+}
+
+/* place one region's buffers; returns the region's size */
+static long place(MemPlan *p, int per_image, int reuse)
+{
+    int n = 0;
+    Buf **v = malloc(sizeof *v * (size_t)(p->bufs.n + 1));
+    Buf **conf = malloc(sizeof *conf * (size_t)(p->bufs.n + 1));
+    if (!v || !conf)
+        die("out of memory");
+    for (int i = 0; i < p->bufs.n; i++) {
+        Buf *b = p->bufs.v[i];
+        if (b->per_image == per_image && b->alias < 0)
+            v[n++] = b;
+    }
+    long top = 0;
+    if (!reuse) {
+        for (int i = 0; i < n; i++) {
+            v[i]->offset = top;
+            top += v[i]->size;
+        }
+    } else {
+        qsort(v, (size_t)n, sizeof *v, by_size);
+        for (int i = 0; i < n; i++) {
+            int nc = 0;
+            for (int j = 0; j < i; j++)
+                if (overlaps(v[i], v[j]))
+                    conf[nc++] = v[j];
+            qsort(conf, (size_t)nc, sizeof *conf, by_offset);
+            long off = 0;
+            for (int j = 0; j < nc; j++) {
+                if (conf[j]->offset >= off + v[i]->size)
+                    break;
+                if (conf[j]->offset + conf[j]->size > off)
+                    off = conf[j]->offset + conf[j]->size;
+            }
+            v[i]->offset = off;
+            if (off + v[i]->size > top)
+                top = off + v[i]->size;
+        }
+    }
+    free(v);
+    free(conf);
+    return top;
+}
+
+void plan_memory(Graph *g, int reuse)
+{
+    MemPlan *p = arena_alloc(sizeof *p);
+    g->plan = p;
+    p->reuse = reuse;
+    int n = g->nodes.n, train = g->mode == MODE_TRAIN;
+    p->nsteps = train ? 2 * n : n;
+#define BWD(i) (2 * n - 1 - (i))
+    /* when each value is last needed */
+    int *until = arena_alloc(sizeof *until * (size_t)n);
+    int *dfrom = arena_alloc(sizeof *dfrom * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        Node *x = g->nodes.v[i];
+        until[i] = i;
+        dfrom[i] = train ? BWD(i) : 0;
+        if (train && (x->op == RN_OP_RELU || x->relu))
+            until[i] = BWD(i);
+    }
+    if (g->output)
+        until[g->output->id] = n - 1 > until[g->output->id] ? n - 1 : until[g->output->id];
+    for (int j = 0; j < n; j++) {
+        Node *c = g->nodes.v[j];
+        for (int k = 0; k < c->nin; k++) {
+            int i = c->in[k]->id;
+            int t = train && bwd_reads_input(c) ? BWD(j) : j;
+            if (t > until[i])
+                until[i] = t;
+            if (train && BWD(j) < dfrom[i])
+                dfrom[i] = BWD(j);
+        }
+    }
+    /* buffers, in node order */
+    for (int i = 0; i < n; i++) {
+        Node *x = g->nodes.v[i];
+        long sz = (long)x->c * x->h * x->w;
+        x->b_act = x->b_pre = x->b_dact = x->b_dpre = x->b_save = x->b_col = x->b_bcol = x->b_fold = -1;
+        x->dx_set[0] = x->dx_set[1] = 0;
+        if (x->inplace) {
+            Node *src = x->in[x->inplace - 1];
+            Buf *b = p->bufs.v[src->b_act];
+            x->b_act = src->b_act;
+            if (until[i] > b->to)
+                b->to = until[i];
+            b->name = arena_printf("%s / %s", b->name, x->name);
+        } else {
+            x->b_act = add_buf(p, x->name, BUF_ACT, 1, sz, i, until[i]);
+        }
+        if (train && x->bn)
+            x->b_pre = add_buf(p, x->name, BUF_PRE, 1, sz, i, BWD(i));
+        if (train && (x->bn || x->op == RN_OP_BN))
+            x->b_save = add_buf(p, x->name, BUF_SAVE, 0, 2L * x->c, i, BWD(i));
+        if (x->fold)
+            x->b_fold = add_buf(p, x->name, BUF_FOLD, 0, x->param[0].numel + x->c, 0,
+                                p->nsteps - 1);
+        long col = conv_col_floats(x);
+        if (col) {
+            x->b_col = add_buf(p, x->name, BUF_COL, 1, col, i, i);
+            if (train)
+                x->b_bcol = add_buf(p, x->name, BUF_COL, 1, col, BWD(i), BWD(i));
+        }
+        if (train && x->op != RN_OP_INPUT)
+            x->b_dact = add_buf(p, x->name, BUF_GRAD, 1, sz, dfrom[i], BWD(i));
+    }
+    /* which reader of each gradient writes it (the first in backward order) */
+    if (train) {
+        char *seen = arena_alloc((size_t)n);
+        for (int j = n - 1; j >= 0; j--) {
+            Node *c = g->nodes.v[j];
+            for (int k = 0; k < c->nin; k++) {
+                int i = c->in[k]->id;
+                if (!seen[i]) {
+                    seen[i] = 1;
+                    c->dx_set[k] = 1;
+                }
+            }
+        }
+    }
+#undef BWD
+    p->per_image = place(p, 1, reuse);
+    p->fixed = place(p, 0, reuse);
+    for (int i = 0; i < p->bufs.n; i++) {
+        Buf *b = p->bufs.v[i];
+        if (b->per_image)
+            p->sum_per_image += b->size;
+        else
+            p->sum_fixed += b->size;
+    }
+}
+
+void plan_check(const MemPlan *p)
+{
+    if (p->bufs.n > 20000)
+        return;
+    for (int i = 0; i < p->bufs.n; i++) {
+        const Buf *a = p->bufs.v[i];
+        long top = a->per_image ? p->per_image : p->fixed;
+        if (a->offset < 0 || a->offset + a->size > top || a->offset % 16)
+            die("buffer %s lies outside its region", a->name);
+        for (int j = 0; j < i; j++) {
+            const Buf *b = p->bufs.v[j];
+            if (a->per_image != b->per_image || !overlaps(a, b))
+                continue;
+            if (a->offset < b->offset + b->size && b->offset < a->offset + a->size)
+                die("buffers %s and %s are live together and overlap", a->name, b->name);
+        }
+    }
+}
+
+void plan_workspace(const Pipeline *pl, long *per_image, long *fixed)
+{
+    const MemPlan *a = pl->train->plan, *b = pl->infer->plan;
+    *per_image = a->per_image > b->per_image ? a->per_image : b->per_image;
+    *fixed = a->fixed > b->fixed ? a->fixed : b->fixed;
+}
+
+/* the most floats live at once, at batch N */
+static long peak_floats(const MemPlan *p, int N)
+{
+    long peak = 0;
+    for (int t = 0; t < p->nsteps; t++) {
+        long live = 0;
+        for (int i = 0; i < p->bufs.n; i++) {
+            const Buf *b = p->bufs.v[i];
+            if (b->from <= t && t <= b->to)
+                live += b->per_image ? b->size * N : b->size;
+        }
+        if (live > peak)
+            peak = live;
+    }
+    return peak;
+}
+
+static const char *mb(long floats, char *buf)
+{
+    snprintf(buf, 32, "%.2f MB", (double)floats * 4 / 1e6);
+    return buf;
+}
+
+void print_memory(const Pipeline *pl, int N, FILE *out)
+{
+    static const char *const kinds[] = { "act", "pre-bn", "grad", "bn-save", "im2col",
+                                         "folded" };
+    char b1[32], b2[32], b3[32], c1[32], c2[32];
+    long pi, fx;
+    plan_workspace(pl, &pi, &fx);
+    for (int m = 0; m < 2; m++) {
+        const Graph *g = m ? pl->infer : pl->train;
+        const MemPlan *p = g->plan;
+        fprintf(out, "%s plan, batch %d (%s):\n", m ? "inference" : "training", N,
+                p->reuse ? "buffers reused by liveness" : "every buffer its own space");
+        fprintf(out, "  %-34s %-8s %14s %14s  %s\n", "buffer", "kind", "bytes", "offset", "live");
+        long base = p->per_image * (long)N;
+        for (int i = 0; i < p->bufs.n; i++) {
+            const Buf *b = p->bufs.v[i];
+            long size = b->per_image ? b->size * N : b->size;
+            long off = b->per_image ? b->offset * N : base + b->offset;
+            fprintf(out, "  %-34s %-8s %14s %14s  %d..%d\n", b->name, kinds[b->kind],
+                    fmt_commas(size * 4, c1), fmt_commas(off * 4, c2), b->from, b->to);
+        }
+        long arena = base + p->fixed, sum = p->sum_per_image * N + p->sum_fixed, fold = 0;
+        for (int i = 0; i < p->bufs.n; i++)
+            if (((const Buf *)p->bufs.v[i])->kind == BUF_FOLD)
+                fold += ((const Buf *)p->bufs.v[i])->size;
+        fprintf(out, "  arena %s (%s bytes), peak live %s, sum of all buffers %s\n", mb(arena, b1),
+                fmt_commas(arena * 4, c1), mb(peak_floats(p, N), b2), mb(sum, b3));
+        if (fold)
+            fprintf(out, "  of which folded weights %s; activations and workspaces %s "
+                    "(sum of all %s)\n", mb(fold, b1), mb(arena - fold, b2), mb(sum - fold, b3));
+        fprintf(out, "  = %s per image x %d + %s fixed\n\n", fmt_commas(p->per_image * 4, c1), N,
+                fmt_commas(p->fixed * 4, c2));
+    }
+    long w = pi * N + fx;
+    fprintf(out, "workspace the program allocates at batch %d: %s (%s bytes) = max of the two "
+            "plans: %s per image + %s fixed\n",
+            N, mb(w, b1), fmt_commas(w * 4, c1), fmt_commas(pi * 4, c2), fmt_commas(fx * 4, b2));
+}
