@@ -27,6 +27,7 @@
  * so values near zero do not make noise.  Each class reports its worst
  * tensor; any above --tol fails the check.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,7 @@ int rn_check_run(const RnModel *m, const RnCheckArgs *a)
     for (long i = 0; i < (long)N * C; i++)
         dl[i] = rn_rng_normal(&rng) / (float)N;
     memcpy(gen.params, p0, sizeof(float) * (size_t)P);
+    rn_exec_params_changed(&gen);
     memcpy(ref.params, p0, sizeof(float) * (size_t)P);
 
     printf("check %s: %s backend against the reference interpreter, batch %d, seed %ld, "
@@ -320,6 +322,17 @@ int rn_check_run(const RnModel *m, const RnCheckArgs *a)
         nflips = explain_by_kinks(m, st, &gen, &ref, dl, N, a->tol, a->kink_margin, flips);
     cmp_grads(m, &r, &gr, gen.grads, ref.grads);
     finish(&r, &gr);
+    FILE *dump = NULL;
+    if (a->dump && !(dump = fopen(a->dump, "wb"))) {
+        rn_errorf("check: cannot write '%s': %s", a->dump, strerror(errno));
+        goto out;
+    }
+    if (dump) {
+        /* train logits of the second forward below are the same inputs:
+         * write this pass's gradients now, the logits from gen as they are */
+        fwrite(gen.logits, sizeof(float), (size_t)N * (size_t)C, dump);
+        fwrite(gen.grads, sizeof(float), (size_t)P, dump);
+    }
     for (int k = 0; k < nflips; k++)
         printf("    (ReLU %s, unit %ld: its input is %.2g of the tensor's largest from zero, "
                "within float rounding of the kink; the mask the generated code chose there "
@@ -346,6 +359,13 @@ int rn_check_run(const RnModel *m, const RnCheckArgs *a)
     rn_interp_forward(m, st, &ref, x, N, 0);
     note(&r, &li, "logits", rn_rel_err(gen.logits, ref.logits, (long)N * C));
     finish(&r, &li);
+    if (dump) {
+        fwrite(gen.logits, sizeof(float), (size_t)N * (size_t)C, dump);
+        if (ferror(dump) | fclose(dump)) {
+            rn_errorf("check: cannot write '%s'", a->dump);
+            goto out;
+        }
+    }
     cmp_buffers(m, &r, &rs, gen.params, ref.params);
     cmp_buffers(m, &r, &rs, gen.params, saved);
     finish(&r, &rs);
@@ -376,6 +396,7 @@ int rn_check_run(const RnModel *m, const RnCheckArgs *a)
             o.nesterov = opts[k].nesterov;
         }
         memcpy(gen.params, p0, sizeof(float) * (size_t)P);
+        rn_exec_params_changed(&gen);
         memcpy(ref.params, p0, sizeof(float) * (size_t)P);
         memcpy(gen.grads, g0, sizeof(float) * (size_t)P);
         memcpy(ref.grads, g0, sizeof(float) * (size_t)P);
@@ -396,6 +417,20 @@ int rn_check_run(const RnModel *m, const RnCheckArgs *a)
         }
         finish(&r, &up);
     }
+
+    /* inference folds batch norm into the weights once and keeps them:
+     * an update in between must make the next inference fold again */
+    Class lu = { "logits (after update)", 0, NULL, 0 };
+    m->forward(&gen, x, N, 0);
+    {
+        RnOptim o = rn_optim_defaults(RN_OPT_SGD);
+        m->update(&gen, &o, 0.5f, 3, mg, vg);
+        rn_interp_update(m, &ref, &o, 0.5f, 3, mr, vr);
+    }
+    m->forward(&gen, x, N, 0);
+    rn_interp_forward(m, st, &ref, x, N, 0);
+    note(&r, &lu, "logits", rn_rel_err(gen.logits, ref.logits, (long)N * C));
+    finish(&r, &lu);
 
     /* (no line may start with PASS or FAIL: the test runner counts those) */
     if (perturb > 0 && conditioning > 0.1 * gr.worst)

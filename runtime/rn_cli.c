@@ -517,14 +517,18 @@ static int cmd_predict(const RnModel *m, int argc, char **argv)
 
 static int cmd_info(const RnModel *m, int argc, char **argv)
 {
-    const ArgTable t = { "info", "",
+    int batch = 0;
+    const ArgSpec spec[] = {
+        { "--batch", A_INT, &batch, 0, "N", "report the workspace for batch N" },
+    };
+    const ArgTable t = { "info", "[--batch N]",
                          "Describe the model: layers, parameters, MACs, memory, training defaults,\n"
                          "threads and floating-point modes.",
-                         NULL, 0, 0, 0, NULL };
+                         spec, NSPEC(spec), 0, 0, NULL };
     int npos = 0, rc = parse_args(&t, argc, argv, NULL, &npos);
     if (rc)
         return rc < 0 ? 0 : rc;
-    return rn_info_run(m);
+    return rn_info_run(m, batch);
 }
 
 static int cmd_check(const RnModel *m, int argc, char **argv)
@@ -537,6 +541,9 @@ static int cmd_check(const RnModel *m, int argc, char **argv)
         { "--kink-margin", A_DOUBLE, &a.kink_margin, 0, "X",
           "ReLU inputs this close to zero (relative) may take either side; 0: none" },
         { "--verbose", A_SET, &a.verbose, 1, NULL, "one line per tensor" },
+        { "--dump", A_STR, &a.dump, 0, "FILE",
+          "also write the generated side's train logits, gradients and inference logits\n"
+          "(raw float32) to FILE, to compare two builds" },
     };
     const ArgTable t = { "check", "[options]",
                          "Compare this program's generated code with the reference interpreter on\n"

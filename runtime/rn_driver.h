@@ -255,7 +255,8 @@ int rn_predict_run(const RnModel *m, const RnPredictArgs *a);
 
 /* ---- rn_info.c ----------------------------------------------------------- */
 
-int rn_info_run(const RnModel *m);
+/* batch: the batch the workspace is reported for (0: the model's default) */
+int rn_info_run(const RnModel *m, int batch);
 
 /* ---- rn_check.c ---------------------------------------------------------- */
 
@@ -268,6 +269,10 @@ typedef struct RnCheckArgs {
                                    take either side of the kink; 0: none.
                                    The command line's default is 1e-5. */
     int verbose;                /* a line per tensor */
+    const char *dump;           /* NULL, or a file for the generated side's
+                                   train logits (N x classes), gradients
+                                   (param_floats) and inference logits, raw
+                                   float32 in that order: builds compared */
 } RnCheckArgs;
 
 /* Parity of m's function pointers with the reference interpreter; prints

@@ -46,7 +46,7 @@ static long node_trainable(const RnModel *m, const RnNodeInfo *n)
     return s;
 }
 
-int rn_info_run(const RnModel *m)
+int rn_info_run(const RnModel *m, int batch_arg)
 {
     const RnTrainDefaults *d = &m->defaults;
     char a[64], b[64];
@@ -79,7 +79,7 @@ int rn_info_run(const RnModel *m)
         else
             trainable += m->params[p].numel;
     }
-    int batch = d->batch > 0 ? d->batch : 64;
+    int batch = batch_arg > 0 ? batch_arg : d->batch > 0 ? d->batch : 64;
     printf("\nparameters   %s trainable, %s in buffers (running statistics)\n",
            grouped(a, sizeof a, trainable), grouped(b, sizeof b, buffers));
     printf("MACs         %s per image (%.2f M)\n", grouped(a, sizeof a, m->macs),
@@ -88,6 +88,8 @@ int rn_info_run(const RnModel *m)
     printf("memory       parameters %s (and as much again for gradients)\n", a);
     human(a, sizeof a, 4.0 * (double)rn_model_work_floats(m, batch));
     printf("             workspace %s for batch %d\n", a, batch);
+    printf("workspace    %ld bytes at batch %d = %ld per image + %ld fixed (planned by rnetc)\n",
+           4 * rn_model_work_floats(m, batch), batch, 4 * m->work_per_image, 4 * m->work_fixed);
 
     printf("\ntraining defaults\n");
     printf("  optimizer  %s", rn_optim_kind_name((RnOptKind)d->optimizer));

@@ -479,6 +479,7 @@ int rn_predict_run(const RnModel *m, const RnPredictArgs *a)
             goto out;
         }
     }
+    rn_exec_params_changed(&e);
     if (rn_ckpt_load(m, e.params, a->weights, &differs, err, sizeof err)) {
         rn_errorf("%s", err);
         goto out;

@@ -702,6 +702,7 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
 
     if (resuming) {
         int differs = 0;
+        rn_exec_params_changed(&t.e);
         if (rn_ckpt_load(m, t.e.params, a.resume, &differs, err, sizeof err)) {
             rn_errorf("%s", err);
             goto out;
@@ -719,6 +720,7 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
         RnRng rng;
         rn_rng_seed(&rng, (uint64_t)a.seed);
         rn_init_params(m, t.e.params, &rng);
+        rn_exec_params_changed(&t.e);
         rs.epochs = a.epochs;
         rs.batch = B;
         rs.optim = o;
@@ -1013,6 +1015,7 @@ int rn_eval_run(const RnModel *m0, const RnEvalArgs *a)
         rn_errorf("out of memory for batch %d of model '%s'", a->batch, m->name);
         goto out;
     }
+    rn_exec_params_changed(&e);
     if (rn_ckpt_load(m, e.params, a->weights, &differs, err, sizeof err)) {
         rn_errorf("%s", err);
         goto out;

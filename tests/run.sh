@@ -5,6 +5,8 @@
 #   tests/golden/shapes/X.rnet   expects  rnetc X.rnet --print-shapes  == X.shapes, exit 0
 #   tests/golden/errors/X.rnet   expects  rnetc X.rnet (stderr)        == X.err,    exit 1
 #   tests/golden/ir/X.rnet       expects  rnetc X.rnet --dump-ir       == X.ir,     exit 0
+#   tests/golden/fused/X.fused   expects  rnetc models/X.rnet --print-after=dce == X.fused
+#                                (the training and inference graphs after fusion)
 #   out/tests/test_*             unit programs: each "PASS"/"FAIL" line counts
 #   tests/fuzz/corpus/*, tests/fuzz/crashers/*   must not crash rnetc (exit 0 or 1)
 #   tests/e2e/*.sh               end-to-end scripts: exit 0 = pass
@@ -46,6 +48,19 @@ golden() { # dir flag ext want_status
 golden shapes --print-shapes shapes 0
 golden errors "" err 1
 golden ir --dump-ir ir 0
+for exp in tests/golden/fused/*.fused; do
+    [ -e "$exp" ] || continue
+    m=$(basename "$exp" .fused)
+    $RNETC "models/$m.rnet" --print-after=dce >"$tmp/out" 2>&1; st=$?
+    if [ -n "$RNET_UPDATE" ]; then cp "$tmp/out" "$exp"; fi
+    if [ "$st" != 0 ]; then
+        bad "models/$m.rnet --print-after=dce: exit status $st"; head -5 "$tmp/out"
+    elif ! diff -u "$exp" "$tmp/out" >"$tmp/diff"; then
+        bad "models/$m.rnet: fused IR differs from $exp"; head -20 "$tmp/diff"
+    else
+        ok
+    fi
+done
 
 for t in out/tests/test_*; do
     [ -x "$t" ] || continue

@@ -18,19 +18,5 @@ for cfg in "--no-native -O2" "-O0 --no-openmp" "--cc clang"; do
     "$T/tiny2" check --batch 3 >"$T/out" 2>&1 || { fail "check tiny $cfg"; cat "$T/out"; }
 done
 # option A, concat join, shortcut C, groups and an avgpool stem in one model
-cat >"$T/mix.rnet" <<'M'
-block grouped { conv 3x3 width stride stride groups 2; bn; relu; conv 1x1 width }
-model mix {
-    input 3x10x10
-    classes 5
-    shortcut C
-    stem { conv 3x3 8 bias; relu; avgpool 2x2 stride 1 }
-    stage 1 x basic 8 shortcut A
-    stage 1 x basic 16 stride 2 shortcut A
-    stage 1 x grouped 8 join concat
-    stage 1 x bottleneck 4 shortcut B
-    head { maxpool 2x2; fc 12; relu; fc }
-}
-M
-$RNETC "$T/mix.rnet" -o "$T/mix" && "$T/mix" check --batch 3 >"$T/out" 2>&1 || { fail "check mix"; cat "$T/out"; }
+$RNETC tests/e2e/mix.rnet -o "$T/mix" && "$T/mix" check --batch 3 >"$T/out" 2>&1 || { fail "check mix"; cat "$T/out"; }
 finish
