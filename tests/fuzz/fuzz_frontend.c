@@ -28,6 +28,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (g) {
         print_shapes(g, devnull);
         ir_dump(g, devnull);
+        /* the middle and the back end too, unless the graph is huge: the
+         * passes (with the IR validator and plan checker between them),
+         * the memory report and the generated C */
+        if (g->nodes.n <= 400) {
+            PassOpts o = { .optimize = (int)(size & 1) ? 1 : 0 };
+            Pipeline pl;
+            if (run_pipeline(g, &o, &pl) == 0) {
+                print_memory(&pl, 3, devnull);
+                emit_c(g, &pl, devnull, NULL, NULL);
+            }
+        }
     } else if (error_count() == 0) {
         abort(); /* every refusal must say why */
     }
