@@ -54,13 +54,28 @@
  * (a thread-local arena allocated once).  More rectangles than threads
  * cost some repeated packing but keep every core busy when one of them is
  * shared with another process; the grid shape is chosen so that the total
- * work, counting the repeated packing, is smallest.
+ * work, counting the repeated packing, is smallest.  Where C is small and
+ * K long (weight gradients of early layers), cutting C would make every
+ * thread pack all of one operand, so K is cut instead: each thread sums
+ * its part of K into a partial product and the parts are added in a fixed
+ * order.  Where C has at most one vector of columns (batch 1), C^T =
+ * op(B)^T op(A)^T is computed instead, with C's few columns as the rows
+ * of the register tile.  Products too small to pay for a thread (~1M
+ * multiply-adds) run on the calling thread.  Which thread computes which
+ * part never changes a result: same inputs and thread count, same bits.
+ *
+ * Epilogue (rn_sgemm_ep): bias, relu and the row statistics are applied
+ * by the micro-kernel as it stores a tile after the last K slice; the
+ * statistics go to per-lane double accumulators of each rectangle's rows,
+ * added up in a fixed order at the end (see the kernels).
  */
 #ifndef RN_GEMM_VARIANT
 
 #include "rn_gemm.h"
 
+#include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -104,6 +119,12 @@
 
 static int rn_min(int a, int b) { return a < b ? a : b; }
 
+/* The reduction is split over threads when that costs less than this
+ * fraction of cutting C (see rn_ksplit_wins). */
+#ifndef RN_KSPLIT_GAIN
+#define RN_KSPLIT_GAIN 0.9
+#endif
+
 /* Per-thread packing buffers: an A block then a B block, big enough for
  * every instance (each checks with a static assertion). */
 #define RN_ARENA_FLOATS ((size_t)1024 * 512 + (size_t)512 * 768)
@@ -117,14 +138,57 @@ static float *rn_get_arena(void)
     return rn_arena;
 }
 
-/* One instance: its name, its register tile, its five loops (M, N, K >= 1,
- * alpha != 0, arena of RN_ARENA_FLOATS). */
+/* The scratch buffer of the calling thread: the partial products of a
+ * reduction split over threads and the epilogue's lane statistics.  Grown
+ * when a call needs more, otherwise reused; NULL when it cannot grow (the
+ * caller then takes a path without it). */
+static _Thread_local void *rn_scratch;
+static _Thread_local size_t rn_scratch_size;
+
+static void *rn_get_scratch(size_t bytes)
+{
+    if (bytes <= rn_scratch_size)
+        return rn_scratch;
+    bytes = (bytes + 4095) / 4096 * 4096;
+    free(rn_scratch);
+    rn_scratch = aligned_alloc(64, bytes);
+    rn_scratch_size = rn_scratch ? bytes : 0;
+    return rn_scratch;
+}
+
+/* A product as the five loops see it: C(i, j) at C[i*rs + j*cs], so that
+ * C^T = op(B)^T op(A)^T can be computed into C by swapping the operands
+ * and the strides; bias and relu are applied by the kernels on the last K
+ * slice. */
+typedef struct {
+    int transA, transB, M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    ptrdiff_t lda, ldb;
+    float *C;
+    ptrdiff_t rs, cs;
+    const float *bias;  /* (M) or NULL */
+    int relu;
+} RnProb;
+
+/* What a micro-kernel call needs besides its panels: alpha, this K slice's
+ * beta and, on the last slice, the epilogue for the tile's rows. */
+typedef struct {
+    float alpha, beta;
+    const float *bias;  /* the tile's first row's bias, or NULL */
+    int relu;
+    double *stats;      /* the tile's first row's lane statistics, or NULL */
+} RnKArgs;
+
+/* One instance: its name, vector width, register tile, and its five loops
+ * over rows [m0, m1) and columns [n0, n1) of a product (K >= 1,
+ * alpha != 0, arena of RN_ARENA_FLOATS), st the lane statistics (rows
+ * m0.., 2, vl) or NULL. */
 typedef struct RnGemmImpl {
     const char *isa;
-    int mr, nr;
-    void (*serial)(int transA, int transB, int M, int N, int K, float alpha,
-                   const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb,
-                   float beta, float *C, ptrdiff_t ldc, float *arena);
+    int vl, mr, nr;
+    void (*serial)(const RnProb *p, int m0, int m1, int n0, int n1, double *st,
+                   float *arena);
 } RnGemmImpl;
 
 #define RN_GEMM_VARIANT RN_VARIANT_FLAGS
@@ -218,62 +282,70 @@ static void rn_scale(int M, int N, float beta, float *C, ptrdiff_t ldc)
     }
 }
 
-/* Plain loops, used only when the packing arena cannot be allocated. */
-static void rn_gemm_plain(int transA, int transB, int M, int N, int K,
-                          float alpha, const float *A, ptrdiff_t lda,
-                          const float *B, ptrdiff_t ldb, float beta,
-                          float *C, ptrdiff_t ldc)
+/* The epilogue over rows [r0, r1) of C (M, N) as a separate pass, for the
+ * paths that do not run it in the kernels: bias, relu, then the row
+ * statistics, each row summed left to right in double. */
+static void rn_ep_rows(const RnEpilogue *ep, int r0, int r1, int N, float *C, ptrdiff_t ldc)
 {
-    for (int i = 0; i < M; i++)
+    for (int i = r0; i < r1; i++) {
+        float *r = C + (ptrdiff_t)i * ldc;
+        double s = 0.0, q = 0.0;
         for (int j = 0; j < N; j++) {
+            float v = r[j];
+            if (ep->bias)
+                v += ep->bias[i];
+            if (ep->relu)
+                v = v > 0.0f ? v : 0.0f;
+            r[j] = v;
+            s += v;
+            q += (double)v * v;
+        }
+        if (ep->row_sum)
+            ep->row_sum[i] += s;
+        if (ep->row_sumsq)
+            ep->row_sumsq[i] += q;
+    }
+}
+
+/* Plain loops over rows [m0, m1) and columns [n0, n1) of p, with the
+ * kernels' epilogue (st as theirs, lane j % vl), for when a packing arena
+ * cannot be allocated: right, only slow. */
+static void rn_gemm_plain(const RnProb *p, int m0, int m1, int n0, int n1,
+                          double *st, int vl)
+{
+    for (int i = m0; i < m1; i++)
+        for (int j = n0; j < n1; j++) {
             float s = 0.0f;
-            for (int k = 0; k < K; k++) {
-                float a = transA ? A[(ptrdiff_t)k * lda + i] : A[(ptrdiff_t)i * lda + k];
-                float b = transB ? B[(ptrdiff_t)j * ldb + k] : B[(ptrdiff_t)k * ldb + j];
+            for (int k = 0; k < p->K; k++) {
+                float a = p->transA ? p->A[(ptrdiff_t)k * p->lda + i] : p->A[(ptrdiff_t)i * p->lda + k];
+                float b = p->transB ? p->B[(ptrdiff_t)j * p->ldb + k] : p->B[(ptrdiff_t)k * p->ldb + j];
                 s += a * b;
             }
-            float *c = C + (ptrdiff_t)i * ldc + j;
-            *c = beta == 0.0f ? alpha * s : alpha * s + beta * *c;
+            float *c = p->C + (ptrdiff_t)i * p->rs + (ptrdiff_t)j * p->cs;
+            float v = p->beta == 0.0f ? p->alpha * s : p->alpha * s + p->beta * *c;
+            if (p->bias)
+                v += p->bias[i];
+            if (p->relu)
+                v = v > 0.0f ? v : 0.0f;
+            *c = v;
+            if (st) {
+                double *l = st + (ptrdiff_t)(i - m0) * 2 * vl + (j - n0) % vl;
+                l[0] += v;
+                l[vl] += (double)v * v;
+            }
         }
 }
 
-/* One thread's share: M, N, K >= 1, alpha != 0. */
-static void rn_gemm_one(const RnGemmImpl *impl, int transA, int transB,
-                        int M, int N, int K, float alpha, const float *A,
-                        ptrdiff_t lda, const float *B, ptrdiff_t ldb,
-                        float beta, float *C, ptrdiff_t ldc)
+/* One rectangle of p on the calling thread. */
+static void rn_rect(const RnGemmImpl *impl, const RnProb *p, int m0, int m1, int n0,
+                    int n1, double *st)
 {
     float *arena = rn_get_arena();
     if (arena)
-        impl->serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, arena);
+        impl->serial(p, m0, m1, n0, n1, st, arena);
     else
-        rn_gemm_plain(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        rn_gemm_plain(p, m0, m1, n0, n1, st, impl->vl);
 }
-
-void rn_sgemm_st(int transA, int transB, int M, int N, int K, float alpha,
-                 const float *A, int lda, const float *B, int ldb, float beta,
-                 float *C, int ldc)
-{
-    if (M <= 0 || N <= 0)
-        return;
-    if (K <= 0 || alpha == 0.0f) {
-        rn_scale(M, N, beta, C, ldc);
-        return;
-    }
-    rn_gemm_one(rn_impl(), transA, transB, M, N, K, alpha, A, lda, B, ldb,
-                beta, C, ldc);
-}
-
-#ifdef _OPENMP
-
-/* A thread is worth starting for this many multiply-adds (~20 us), and a
- * chunk of work should be no smaller. */
-#define RN_MACS_PER_THREAD (1 << 20)
-/* Up to this many chunks per thread, so that a thread slowed by another
- * process on its core hands part of its share to the others; but only as
- * many as cost no more than RN_CHUNK_OVERHEAD in repeated packing. */
-#define RN_CHUNKS_PER_THREAD 4
-#define RN_CHUNK_OVERHEAD 1.05
 
 /* Rows/columns [*lo, *hi) of part p of `parts` parts of `len`, cut on
  * tile boundaries. */
@@ -284,16 +356,18 @@ static void rn_part(int len, int tile, int parts, int p, int *lo, int *hi)
     *hi = rn_min(len, (int)((long long)tiles * (p + 1) / parts) * tile);
 }
 
-/* Grid tm x tn == n of chunks of C with the least total work, returned:
- * the chunks' tile areas plus their packing, since every chunk packs its
- * own rows of op(A) and columns of op(B).  A packed element costs about
- * four multiply-adds when copied straight and four times that when
- * transposed (A not transposed, B transposed). */
+/* A packed element costs about four multiply-adds when copied straight
+ * and four times that when transposed (A not transposed, B transposed). */
+static double rn_pack_cost(int trans_is_straight) { return trans_is_straight ? 4.0 : 16.0; }
+
+/* Grid tm x tn == n of chunks of C with the least total work, returned
+ * (per step of k): the chunks' tile areas plus their packing, since every
+ * chunk packs its own rows of op(A) and columns of op(B). */
 static double rn_grid(int mr, int nr, int transA, int transB, int M, int N,
                       int n, int *tm, int *tn)
 {
     double best = -1.0;
-    double wa = transA ? 4.0 : 16.0, wb = transB ? 16.0 : 4.0;
+    double wa = rn_pack_cost(transA), wb = rn_pack_cost(!transB);
     for (int cols = 1; cols <= n; cols++) {
         if (n % cols)
             continue;
@@ -310,63 +384,251 @@ static double rn_grid(int mr, int nr, int transA, int transB, int M, int N,
     return best;
 }
 
-void rn_sgemm(int transA, int transB, int M, int N, int K, float alpha,
-              const float *A, int lda, const float *B, int ldb, float beta,
-              float *C, int ldc)
+/* A thread is worth starting for this many multiply-adds (~20 us), and a
+ * chunk of work should be no smaller. */
+#define RN_MACS_PER_THREAD (1 << 20)
+/* Up to this many chunks per thread, so that a thread slowed by another
+ * process on its core hands part of its share to the others; but only as
+ * many as cost no more than RN_CHUNK_OVERHEAD in repeated packing. */
+#define RN_CHUNKS_PER_THREAD 4
+#define RN_CHUNK_OVERHEAD 1.05
+
+/* How many threads p deserves, at most nt. */
+static int rn_threads(const RnGemmImpl *impl, const RnProb *p, int nt)
+{
+    double macs = (double)p->M * p->N * p->K;
+    double tiles = (double)((p->M + impl->mr - 1) / impl->mr) *
+                   ((p->N + impl->nr - 1) / impl->nr);
+    double most = macs / RN_MACS_PER_THREAD < tiles ? macs / RN_MACS_PER_THREAD : tiles;
+    return nt <= most ? nt : most >= 1.0 ? (int)most : 1;
+}
+
+/* The chunk grid for p on nt threads: *chunks = *tm * *tn rectangles. */
+static void rn_plan(const RnGemmImpl *impl, const RnProb *p, int nt, int *chunks,
+                    int *tm, int *tn)
+{
+    *chunks = *tm = *tn = 1;
+    if (nt <= 1)
+        return;
+    double macs = (double)p->M * p->N * p->K;
+    *chunks = nt;
+    double base = rn_grid(impl->mr, impl->nr, p->transA, p->transB, p->M, p->N, nt, tm, tn);
+    for (int c = 2 * nt; c <= RN_CHUNKS_PER_THREAD * nt && c <= macs / RN_MACS_PER_THREAD;
+         c += nt) {
+        int cm = 1, cn = 1;
+        if (rn_grid(impl->mr, impl->nr, p->transA, p->transB, p->M, p->N, c, &cm, &cn) <=
+            RN_CHUNK_OVERHEAD * base) {
+            *chunks = c;
+            *tm = cm;
+            *tn = cn;
+        }
+    }
+}
+
+/* p on a tm x tn grid of `chunks` rectangles, handed out one at a time to
+ * nt threads; st (tn, M, 2, vl) the lane statistics or NULL.  Which thread
+ * runs a rectangle changes nothing in the result. */
+static void rn_run_grid(const RnGemmImpl *impl, const RnProb *p, int nt, int chunks,
+                        int tm, int tn, double *st)
+{
+    if (chunks <= 1) {
+        rn_rect(impl, p, 0, p->M, 0, p->N, st);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#endif
+    for (int ch = 0; ch < chunks; ch++) {
+        int m0, m1, n0, n1, cn = ch % tn;
+        rn_part(p->M, impl->mr, tm, ch / tn, &m0, &m1);
+        rn_part(p->N, impl->nr, tn, cn, &n0, &n1);
+        if (m0 < m1 && n0 < n1)
+            rn_rect(impl, p, m0, m1, n0, n1,
+                    st ? st + ((size_t)cn * p->M + m0) * 2 * impl->vl : NULL);
+    }
+    (void)nt;
+}
+
+/* The reduction split over threads: worth it when C is small next to K
+ * (weight gradients), where cutting C would make every thread pack all of
+ * one operand.  Compares total work, packing and the final sum included. */
+static int rn_ksplit_wins(const RnGemmImpl *impl, const RnProb *p, int nt)
+{
+    if (nt <= 1 || p->K < 128 * nt)
+        return 0;
+    int tm, tn;
+    double grid = rn_grid(impl->mr, impl->nr, p->transA, p->transB, p->M, p->N, nt, &tm, &tn) *
+                  p->K;
+    double m = (double)((p->M + impl->mr - 1) / impl->mr) * impl->mr;
+    double w = (double)((p->N + impl->nr - 1) / impl->nr) * impl->nr;
+    double wa = rn_pack_cost(p->transA), wb = rn_pack_cost(!p->transB);
+    double split = (m * w + wa * m + wb * w) * p->K + 32.0 * nt * p->M * p->N;
+    return split < RN_KSPLIT_GAIN * grid;
+}
+
+/* p with its K cut into nt equal parts, part 0 computed into C (with
+ * beta), parts 1.. into partial products P (nt - 1, M, N), then C += P1,
+ * += P2, ... row by row, in that order, and the epilogue ep (NULL or
+ * non-empty) over the final rows. */
+static void rn_run_ksplit(const RnGemmImpl *impl, const RnProb *p, int nt, float *P,
+                          const RnEpilogue *ep)
+{
+    int M = p->M, N = p->N, K = p->K;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (int c = 0; c < nt; c++) {
+            int k0 = (int)((long long)K * c / nt), k1 = (int)((long long)K * (c + 1) / nt);
+            RnProb q = *p;
+            q.K = k1 - k0;
+            q.A = p->transA ? p->A + (ptrdiff_t)k0 * p->lda : p->A + k0;
+            q.B = p->transB ? p->B + k0 : p->B + (ptrdiff_t)k0 * p->ldb;
+            if (c > 0) {
+                q.C = P + (size_t)(c - 1) * M * N;
+                q.rs = N;
+                q.beta = 0.0f;
+            }
+            rn_rect(impl, &q, 0, M, 0, N, NULL);
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int i = 0; i < M; i++) {
+            float *r = p->C + (ptrdiff_t)i * p->rs;
+            for (int c = 1; c < nt; c++) {
+                const float *s = P + ((size_t)(c - 1) * M + i) * N;
+                for (int j = 0; j < N; j++) r[j] += s[j];
+            }
+            if (ep)
+                rn_ep_rows(ep, i, i + 1, N, p->C, p->rs);
+        }
+    }
+}
+
+/* C = alpha op(A) op(B) + beta C, then ep (NULL: none), on up to nt
+ * threads. */
+static void rn_gemm(int transA, int transB, int M, int N, int K, float alpha,
+                    const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb,
+                    float beta, float *C, ptrdiff_t ldc, const RnEpilogue *ep, int nt)
 {
     if (M <= 0 || N <= 0)
         return;
+    if (ep && !ep->bias && !ep->relu && !ep->row_sum && !ep->row_sumsq)
+        ep = NULL;
     if (K <= 0 || alpha == 0.0f) {
         rn_scale(M, N, beta, C, ldc);
+        if (ep)
+            rn_ep_rows(ep, 0, M, N, C, ldc);
         return;
     }
     const RnGemmImpl *impl = rn_impl();
-    double macs = (double)M * N * K;
-    double tiles = (double)((M + impl->mr - 1) / impl->mr) * ((N + impl->nr - 1) / impl->nr);
-    double most = macs / RN_MACS_PER_THREAD < tiles ? macs / RN_MACS_PER_THREAD : tiles;
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-    if (nt > most)
-        nt = (int)most;
-    if (nt <= 1) {
-        rn_gemm_one(impl, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    RnProb p = {transA, transB, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc, 1, NULL, 0};
+
+    /* At most one vector of columns (batch 1, deep layers): compute
+     * C^T = op(B)^T op(A)^T, whose rows are C's few columns, so that the
+     * register tile is full (measured 1.5x to 4x); the epilogue follows as
+     * a pass over the small C. */
+    if (N <= impl->vl && M >= impl->nr) {
+        RnProb q = {!transB, !transA, N, M, K, alpha, beta, B, A, ldb, lda, C, 1, ldc, NULL, 0};
+        int chunks, tm, tn;
+        nt = rn_threads(impl, &q, nt);
+        rn_plan(impl, &q, nt, &chunks, &tm, &tn);
+        rn_run_grid(impl, &q, nt, chunks, tm, tn, NULL);
+        if (ep)
+            rn_ep_rows(ep, 0, M, N, C, ldc);
         return;
     }
-    /* C in chunks, handed out one at a time. */
-    int chunks = nt, tm = 1, tn = 1;
-    double base = rn_grid(impl->mr, impl->nr, transA, transB, M, N, nt, &tm, &tn);
-    for (int c = 2 * nt; c <= RN_CHUNKS_PER_THREAD * nt && c <= most; c += nt) {
-        int cm = 1, cn = 1;
-        if (rn_grid(impl->mr, impl->nr, transA, transB, M, N, c, &cm, &cn) <=
-            RN_CHUNK_OVERHEAD * base) {
-            chunks = c;
-            tm = cm;
-            tn = cn;
+
+    nt = rn_threads(impl, &p, nt);
+    if (rn_ksplit_wins(impl, &p, nt)) {
+        float *P = rn_get_scratch((size_t)(nt - 1) * M * N * sizeof(float));
+        if (P) {
+            rn_run_ksplit(impl, &p, nt, P, ep);
+            return;
         }
     }
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (int ch = 0; ch < chunks; ch++) {
-        int m0, m1, n0, n1;
-        rn_part(M, impl->mr, tm, ch / tn, &m0, &m1);
-        rn_part(N, impl->nr, tn, ch % tn, &n0, &n1);
-        if (m0 < m1 && n0 < n1) {
-            const float *a = transA ? A + m0 : A + (ptrdiff_t)m0 * lda;
-            const float *b = transB ? B + (ptrdiff_t)n0 * ldb : B + n0;
-            rn_gemm_one(impl, transA, transB, m1 - m0, n1 - n0, K, alpha, a, lda,
-                        b, ldb, beta, C + (ptrdiff_t)m0 * ldc + n0, ldc);
+
+    /* The usual way: C cut into rectangles, the epilogue in the kernels,
+     * the statistics as lanes per column of chunks, summed at the end. */
+    int chunks, tm, tn, vl = impl->vl;
+    rn_plan(impl, &p, nt, &chunks, &tm, &tn);
+    double *st = NULL;
+    if (ep) {
+        p.bias = ep->bias;
+        p.relu = ep->relu;
+        if (ep->row_sum || ep->row_sumsq) {
+            size_t n = (size_t)tn * M * 2 * vl;
+            st = rn_get_scratch(n * sizeof(double));
+            if (st)
+                memset(st, 0, n * sizeof(double));
         }
+    }
+    rn_run_grid(impl, &p, nt, chunks, tm, tn, st);
+    if (!ep || (!ep->row_sum && !ep->row_sumsq))
+        return;
+    if (!st) {
+        /* no scratch: the statistics from a second pass */
+        RnEpilogue stats = {NULL, 0, ep->row_sum, ep->row_sumsq};
+        rn_ep_rows(&stats, 0, M, N, C, ldc);
+        return;
+    }
+    for (int i = 0; i < M; i++) {
+        double s = 0.0, q = 0.0;
+        for (int c = 0; c < tn; c++) {
+            const double *l = st + ((size_t)c * M + i) * 2 * vl;
+            for (int j = 0; j < vl; j++) {
+                s += l[j];
+                q += l[vl + j];
+            }
+        }
+        if (ep->row_sum)
+            ep->row_sum[i] += s;
+        if (ep->row_sumsq)
+            ep->row_sumsq[i] += q;
     }
 }
 
+/* Threads for a call from here: OpenMP's, or 1 inside a parallel region. */
+static int rn_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_in_parallel() ? 1 : omp_get_max_threads();
 #else
+    return 1;
+#endif
+}
+
+void rn_sgemm_st(int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb, float beta,
+                 float *C, int ldc)
+{
+    rn_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, 1);
+}
 
 void rn_sgemm(int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc)
 {
-    rn_sgemm_st(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    rn_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL,
+            rn_max_threads());
 }
 
-#endif
+void rn_sgemm_ep(int transA, int transB, long M, long N, long K, float alpha,
+                 const float *A, long lda, const float *B, long ldb, float beta,
+                 float *C, long ldc, const RnEpilogue *ep)
+{
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX) {
+        fprintf(stderr, "rn_sgemm_ep: %ld x %ld x %ld is too large (each below 2^31)\n",
+                M, N, K);
+        abort();
+    }
+    rn_gemm(transA, transB, (int)M, (int)N, (int)K, alpha, A, lda, B, ldb, beta, C, ldc,
+            ep, rn_max_threads());
+}
 
 #else /* RN_GEMM_VARIANT: the template, one instance per inclusion */
 
@@ -477,28 +739,67 @@ _Static_assert((size_t)RN_MC * RN_KC + (size_t)RN_KC * RN_NC <= RN_ARENA_FLOATS,
  *
  * C tile (h, nr) = alpha * ap * bp + beta * C tile, where ap is an A
  * micro-panel of h rows (kc, h) and bp a B micro-panel of nv vectors
- * (kc, nv*VL), nr <= nv*VL, and ab = {alpha, beta}.  One body,
- * instantiated for every height h and for one or two vectors; rows past h
- * fold away because h and nv are constants in each instance.  alpha and
- * beta come by pointer so that they do not hold two vector registers
- * through the loop: with 16 registers (AVX2) GCC would spill an
- * accumulator instead. */
+ * (kc, nv*VL), nr <= nv*VL; element (i, j) of the tile lives at
+ * c[i*rs + j*cs] (cs == 1 normally; rs == 1 when the caller computes C^T).
+ * x carries alpha, this K slice's beta and, on the last K slice only, the
+ * epilogue: the bias and relu applied before the store, and the row
+ * statistics taken from the stored values.  One body, instantiated for
+ * every height h and for one or two vectors; rows past h fold away because
+ * h and nv are constants in each instance.  alpha and beta come by pointer
+ * so that they do not hold two vector registers through the loop: with 16
+ * registers (AVX2) GCC would spill an accumulator instead.
+ *
+ * Statistics are per-lane partial sums in double, (rows, 2, VL): lane l
+ * of row i accumulates the values of the columns j == l (mod VL) of the
+ * tiles this row's owner stores, in the order it stores them; the caller
+ * adds the lanes up in a fixed order.  No horizontal sum in the kernel, no
+ * dependence on the schedule. */
 
-/* *p = alpha * acc + beta * *p, one vector; beta == 0 never reads *p. */
-#define RN_WRITE(p, acc)                                 \
+#define rn_vd RN_V(rn_vd)
+#define rn_vi RN_V(rn_vi)
+typedef double rn_vd __attribute__((vector_size(RN_VL * sizeof(double))));
+typedef int rn_vi __attribute__((vector_size(RN_VL * sizeof(int))));
+
+/* A row's lanes st[0..VL) += v (+ w), st[VL..2VL) += v*v (+ w*w), in
+ * double; w only when nv == 2, both vectors in one update. */
+#define RN_STAT(st, nv, v, w)                            \
     do {                                                 \
-        rn_vf x_ = (acc) * alpha, y_;                    \
+        rn_vd s_, q_, d_ = __builtin_convertvector((v), rn_vd); \
+        rn_vd ds_ = d_, dq_ = d_ * d_;                   \
+        if ((nv) == 2) {                                 \
+            rn_vd e_ = __builtin_convertvector((w), rn_vd); \
+            ds_ += e_;                                   \
+            dq_ += e_ * e_;                              \
+        }                                                \
+        RN_LOAD(s_, (st));                               \
+        RN_LOAD(q_, (st) + RN_VL);                       \
+        s_ += ds_;                                       \
+        q_ += dq_;                                       \
+        RN_STORE((st), s_);                              \
+        RN_STORE((st) + RN_VL, q_);                      \
+    } while (0)
+
+/* *p = alpha * acc + beta * *p, then the bias and relu of row i; beta == 0
+ * never reads *p.  Leaves the stored value in x_. */
+#define RN_WRITE(p, acc, i)                              \
+    do {                                                 \
+        x_ = (acc) * alpha;                              \
         if (beta != 0.0f) {                              \
+            rn_vf y_;                                    \
             RN_LOAD(y_, (p));                            \
             x_ += beta == 1.0f ? y_ : y_ * beta;         \
         }                                                \
+        if (x->bias)                                     \
+            x_ += x->bias[i];                            \
+        if (x->relu)                                     \
+            x_ = (rn_vf)((rn_vi)x_ & (rn_vi)(x_ > zero)); \
         RN_STORE((p), x_);                               \
     } while (0)
 
 RN_TARGET static inline __attribute__((always_inline)) void
 RN_V(rn_kernel_body)(const int h, const int nv, int kc, const float *restrict ap,
-                     const float *restrict bp, float *restrict c, ptrdiff_t ldc,
-                     int nr, const float *ab)
+                     const float *restrict bp, float *restrict c, ptrdiff_t rs,
+                     ptrdiff_t cs, int nr, const RnKArgs *x)
 {
     const rn_vf zero = {0};
 #define RN_DECL(i) rn_vf c##i##a = zero, c##i##b = zero;
@@ -524,21 +825,27 @@ RN_V(rn_kernel_body)(const int h, const int nv, int kc, const float *restrict ap
         bp += nv * RN_VL;
     }
 
-    const float alpha = ab[0], beta = ab[1];
-    if (nr == nv * RN_VL) {
-#define RN_PUT(i)                                         \
-        if ((i) < h) {                                    \
-            float *r = c + (ptrdiff_t)(i) * ldc;          \
-            RN_WRITE(r, c##i##a);                         \
-            if (nv == 2)                                  \
-                RN_WRITE(r + RN_VL, c##i##b);             \
+    const float alpha = x->alpha, beta = x->beta;
+    if (cs == 1 && nr == nv * RN_VL) {
+        rn_vf x_, xa_;
+#define RN_PUT(i)                                                 \
+        if ((i) < h) {                                            \
+            float *r = c + (ptrdiff_t)(i) * rs;                   \
+            RN_WRITE(r, c##i##a, i);                              \
+            xa_ = x_;                                             \
+            if (nv == 2)                                          \
+                RN_WRITE(r + RN_VL, c##i##b, i);                  \
+            if (x->stats)                                         \
+                RN_STAT(x->stats + (i) * 2 * RN_VL, nv, xa_, x_); \
         }
         RN_ROWS(RN_PUT)
 #undef RN_PUT
         return;
     }
 
-    /* Ragged right edge: spill the tile, write back what lies inside C. */
+    /* Ragged right edge or strided columns: spill the tile, finish it in
+     * memory, write back what lies inside C, then zero the columns past nr
+     * so that the statistics see only C. */
     float t[RN_MR * RN_NR];
 #define RN_SPILL(i)                                       \
     if ((i) < h) {                                        \
@@ -549,25 +856,40 @@ RN_V(rn_kernel_body)(const int h, const int nv, int kc, const float *restrict ap
     RN_ROWS(RN_SPILL)
 #undef RN_SPILL
     for (int i = 0; i < h; i++) {
-        float *r = c + (ptrdiff_t)i * ldc;
-        const float *s = t + i * RN_NR;
-        if (beta == 0.0f)
-            for (int j = 0; j < nr; j++) r[j] = alpha * s[j];
-        else
-            for (int j = 0; j < nr; j++) r[j] = alpha * s[j] + beta * r[j];
+        float *r = c + (ptrdiff_t)i * rs;
+        float *s = t + i * RN_NR;
+        for (int j = 0; j < nr; j++) {
+            float v = alpha * s[j];
+            if (beta != 0.0f)
+                v += beta * r[j * cs];
+            if (x->bias)
+                v += x->bias[i];
+            if (x->relu)
+                v = v > 0.0f ? v : 0.0f;
+            r[j * cs] = v;
+            s[j] = v;
+        }
+        if (x->stats) {
+            for (int j = nr; j < nv * RN_VL; j++) s[j] = 0.0f;
+            rn_vf v, w;
+            RN_LOAD(v, s);
+            RN_LOAD(w, s + (nv - 1) * RN_VL);
+            RN_STAT(x->stats + i * 2 * RN_VL, nv, v, w);
+        }
     }
 }
 #undef RN_WRITE
+#undef RN_STAT
 
 #define RN_KDEF(h)                                                                    \
     RN_TARGET static void RN_V(rn_kernel_##h##_1)(int kc, const float *restrict ap,   \
-            const float *restrict bp, float *restrict c, ptrdiff_t ldc, int nr,       \
-            const float *ab)                                                          \
-    { RN_V(rn_kernel_body)(h, 1, kc, ap, bp, c, ldc, nr, ab); }                       \
+            const float *restrict bp, float *restrict c, ptrdiff_t rs, ptrdiff_t cs,  \
+            int nr, const RnKArgs *x)                                                 \
+    { RN_V(rn_kernel_body)(h, 1, kc, ap, bp, c, rs, cs, nr, x); }                     \
     RN_TARGET static void RN_V(rn_kernel_##h##_2)(int kc, const float *restrict ap,   \
-            const float *restrict bp, float *restrict c, ptrdiff_t ldc, int nr,       \
-            const float *ab)                                                          \
-    { RN_V(rn_kernel_body)(h, 2, kc, ap, bp, c, ldc, nr, ab); }
+            const float *restrict bp, float *restrict c, ptrdiff_t rs, ptrdiff_t cs,  \
+            int nr, const RnKArgs *x)                                                 \
+    { RN_V(rn_kernel_body)(h, 2, kc, ap, bp, c, rs, cs, nr, x); }
 RN_HEIGHTS(RN_KDEF)
 #undef RN_KDEF
 
@@ -575,7 +897,8 @@ RN_HEIGHTS(RN_KDEF)
 #define RN_K1(h) RN_V(rn_kernel_##h##_1),
 #define RN_K2(h) RN_V(rn_kernel_##h##_2),
 static void (*const RN_V(rn_kernels)[2][RN_MR])(int, const float *restrict,
-        const float *restrict, float *restrict, ptrdiff_t, int, const float *) = {
+        const float *restrict, float *restrict, ptrdiff_t, ptrdiff_t, int,
+        const RnKArgs *) = {
     {RN_HEIGHTS(RN_K1)},
     {RN_HEIGHTS(RN_K2)},
 };
@@ -756,14 +1079,20 @@ RN_TARGET static void RN_V(rn_pack_b)(int trans, int kc, int nc, const float *b,
     }
 }
 
-/* ---- the five loops ---- */
+/* ---- the five loops ----
+ *
+ * p's rows [m0, m1) and columns [n0, n1) of C, over all of K; st, when
+ * not NULL, the lane statistics of rows m0.. (see the kernels). */
 
-RN_TARGET static void RN_V(rn_gemm_serial)(int transA, int transB, int M, int N, int K,
-                                           float alpha, const float *A, ptrdiff_t lda,
-                                           const float *B, ptrdiff_t ldb, float beta,
-                                           float *C, ptrdiff_t ldc, float *arena)
+RN_TARGET static void RN_V(rn_gemm_serial)(const RnProb *p, int m0, int m1, int n0, int n1,
+                                           double *st, float *arena)
 {
     float *ap = arena, *bp = arena + (size_t)RN_MC * RN_KC;
+    int M = m1 - m0, N = n1 - n0, K = p->K;
+    const float *A = p->transA ? p->A + m0 : p->A + (ptrdiff_t)m0 * p->lda;
+    const float *B = p->transB ? p->B + (ptrdiff_t)n0 * p->ldb : p->B + n0;
+    float *C = p->C + (ptrdiff_t)m0 * p->rs + (ptrdiff_t)n0 * p->cs;
+    ptrdiff_t lda = p->lda, ldb = p->ldb, rs = p->rs, cs = p->cs;
 
     /* K in equal slices of at most KC, so no thin last slice pays a full
      * write-back of C for a few steps of k. */
@@ -773,25 +1102,32 @@ RN_TARGET static void RN_V(rn_gemm_serial)(int transA, int transB, int M, int N,
     for (int ic = 0; ic < M; ic += RN_MC) {
         int mc = rn_min(RN_MC, M - ic);
         for (int pc = 0; pc < K; pc += kstep) {
-            int kc = rn_min(kstep, K - pc);
-            const float ab[2] = {alpha, pc == 0 ? beta : 1.0f};
-            const float *a = transA ? A + (ptrdiff_t)pc * lda + ic
-                                    : A + (ptrdiff_t)ic * lda + pc;
-            RN_V(rn_pack_a)(transA, mc, kc, a, lda, ap);
+            int kc = rn_min(kstep, K - pc), last = pc + kc == K;
+            RnKArgs x = {p->alpha, pc == 0 ? p->beta : 1.0f, NULL, 0, NULL};
+            if (last) {
+                x.relu = p->relu;
+            }
+            const float *a = p->transA ? A + (ptrdiff_t)pc * lda + ic
+                                       : A + (ptrdiff_t)ic * lda + pc;
+            RN_V(rn_pack_a)(p->transA, mc, kc, a, lda, ap);
             for (int jc = 0; jc < N; jc += RN_NC) {
                 int nc = rn_min(RN_NC, N - jc);
-                const float *b = transB ? B + (ptrdiff_t)jc * ldb + pc
-                                        : B + (ptrdiff_t)pc * ldb + jc;
-                RN_V(rn_pack_b)(transB, kc, nc, b, ldb, bp);
-                float *c = C + (ptrdiff_t)ic * ldc + jc;
+                const float *b = p->transB ? B + (ptrdiff_t)jc * ldb + pc
+                                           : B + (ptrdiff_t)pc * ldb + jc;
+                RN_V(rn_pack_b)(p->transB, kc, nc, b, ldb, bp);
+                float *c = C + (ptrdiff_t)ic * rs + (ptrdiff_t)jc * cs;
                 for (int ir = 0; ir < mc; ir += RN_MR) {
                     int h = rn_min(RN_MR, mc - ir);
                     const float *apan = ap + (ptrdiff_t)ir * kc;
+                    if (last) {
+                        x.bias = p->bias ? p->bias + m0 + ic + ir : NULL;
+                        x.stats = st ? st + (ptrdiff_t)(ic + ir) * 2 * RN_VL : NULL;
+                    }
                     for (int jr = 0; jr < nc; jr += RN_NR) {
                         int nr = rn_min(RN_NR, nc - jr);
                         RN_V(rn_kernels)[nr > RN_VL][h - 1](kc, apan, bp + (ptrdiff_t)jr * kc,
-                                                            c + (ptrdiff_t)ir * ldc + jr, ldc,
-                                                            nr, ab);
+                                                            c + (ptrdiff_t)ir * rs + (ptrdiff_t)jr * cs,
+                                                            rs, cs, nr, &x);
                     }
                 }
             }
@@ -799,7 +1135,7 @@ RN_TARGET static void RN_V(rn_gemm_serial)(int transA, int transB, int M, int N,
     }
 }
 
-static const RnGemmImpl RN_V(rn_impl) = {RN_ISA, RN_MR, RN_NR, RN_V(rn_gemm_serial)};
+static const RnGemmImpl RN_V(rn_impl) = {RN_ISA, RN_VL, RN_MR, RN_NR, RN_V(rn_gemm_serial)};
 
 #undef RN_ISA
 #undef RN_VL
@@ -812,6 +1148,8 @@ static const RnGemmImpl RN_V(rn_impl) = {RN_ISA, RN_MR, RN_NR, RN_V(rn_gemm_seri
 #undef RN_V
 #undef RN_TARGET
 #undef rn_vf
+#undef rn_vd
+#undef rn_vi
 #undef RN_ROWS
 #undef RN_HEIGHTS
 #undef RN_PREFETCH_ROWS

@@ -35,7 +35,14 @@
  * thread's first call and never freed, so a short-lived thread that calls
  * them leaves its buffers behind: call them from long-lived threads, such
  * as OpenMP's).  Should that allocation fail, the product is still right,
- * from plain loops, only slow.
+ * from plain loops, only slow.  Products that split the reduction over
+ * threads (long K, small C: the weight gradients) and the epilogue's
+ * statistics also use a scratch buffer of the calling thread, grown when a
+ * call needs more and otherwise reused, so a steady training loop makes no
+ * allocation.
+ *
+ * Results are deterministic: the same inputs and thread count give
+ * bit-identical C, whatever the scheduling.
  */
 #ifndef RN_GEMM_H
 #define RN_GEMM_H
@@ -47,6 +54,36 @@ void rn_sgemm(int transA, int transB, int M, int N, int K, float alpha,
 void rn_sgemm_st(int transA, int transB, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb, float beta,
                  float *C, int ldc);
+
+/* Fused epilogue: rn_sgemm_ep computes
+ *
+ *     C = alpha * op(A) * op(B) + beta * C
+ *     C[i][j] += bias[i]               when bias != NULL   bias (M)
+ *     C[i][j] = max(C[i][j], 0)        when relu != 0
+ *     row_sum[i]   += sum_j C[i][j]    when row_sum != NULL    (M), double
+ *     row_sumsq[i] += sum_j C[i][j]^2  when row_sumsq != NULL  (M), double
+ *
+ * the statistics over the final values of C, summed in double.  The bias,
+ * relu and statistics are applied to each tile of C as the micro-kernel
+ * stores it after its last K block, while it is still in registers, so a
+ * convolution's bias + relu (inference) or its batch-norm statistics
+ * (training: per-channel sum and sum of squares over N*H*W, C being
+ * (channels, N*H*W)) cost no second pass over C.  The sums are taken in a
+ * fixed order for a given shape and thread count, so the results are
+ * bit-identical from run to run.  ep == NULL, or all fields empty, is
+ * rn_sgemm.  K == 0 or alpha == 0 applies the epilogue to beta * C.
+ * Dimensions must be below 2^31; row_sum and row_sumsq must not overlap
+ * C. */
+typedef struct {
+    const float *bias;  /* (M) added to every row, or NULL */
+    int relu;           /* clamp at 0 after the bias */
+    double *row_sum;    /* (M) accumulates sum_j C[i][j], or NULL */
+    double *row_sumsq;  /* (M) accumulates sum_j C[i][j]^2, or NULL */
+} RnEpilogue;
+
+void rn_sgemm_ep(int transA, int transB, long M, long N, long K, float alpha,
+                 const float *A, long lda, const float *B, long ldb, float beta,
+                 float *C, long ldc, const RnEpilogue *ep);
 
 /* The kernel in use: its instruction set ("avx512", "avx2", "avx", "sse2",
  * "neon" or "generic") and register tile, for benchmark and log output.
