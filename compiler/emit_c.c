@@ -171,45 +171,55 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
             emit_conv_im2col(E, n, "col", "x");
             B = "col";
         }
-        P("    /* %s (%ld, N*%ld) = W (%ld, %ld) x %s (%ld, N*%ld) */\n", Z, K, np, K, ckk, B, ckk,
-          np);
-        if (G == 1) {
-            P("    rn_sgemm(0, 0, %ld, N * %ld, %ld, 1.0f, wt, %ld, %s, N * %ld, 0.0f, %s, N * %ld);\n",
-              K, np, ckk, ckk, B, np, Z, np);
-        } else {
-            P("    for (int g = 0; g < %ld; g++)\n", G);
-            P("        rn_sgemm(0, 0, %ld, N * %ld, %ld, 1.0f, wt + (long)g * %ld, %ld,\n", K / G,
-              np, ckk, K / G * ckk, ckk);
-            P("                 %s + (long)g * %ld * N * %ld, N * %ld, 0.0f, %s + (long)g * %ld * N * %ld, N * %ld);\n",
-              B, ckk, np, np, Z, K / G, np, np);
-        }
-        const char *bias = "0.0f";
+        /* the epilogue: bias and relu, or the batch-norm sums */
+        const char *bias = NULL;
         if (n->fold) {
             P("    const float *b = wt + %ldL;  /* folded bias */\n", K * ckk);
-            bias = "b[c]";
+            bias = "b";
         } else if (n->bias) {
             ptr_param(E, n, 1, "b", "params");
-            bias = "b[c]";
+            bias = "b";
         }
+        int stats = n->bn && !n->fold && train;
+        if (stats) {
+            P("    double *sum = (double *)(%s + %d);  /* per channel: sum, sum of squares */\n",
+              buf_expr(E, g, n->b_save), 2 * n->c);
+            P("    double *sumsq = sum + %d;\n", n->c);
+            P("    memset(sum, 0, sizeof(double) * %d);\n", 2 * n->c);
+        }
+        int epi = stats || bias || (n->relu && (!n->bn || n->fold));
+        P("    /* %s (%ld, N*%ld) = W (%ld, %ld) x %s (%ld, N*%ld)%s */\n", Z, K, np, K, ckk, B, ckk,
+          np, stats ? ", with its per-channel sums" : epi ? ", bias, relu" : "");
+        P("    for (int g = 0; g < %ld; g++) {\n", G);
+        if (epi) {
+            long kg = K / G;
+            int relu = n->relu && (!n->bn || n->fold);
+            P("        RnEpilogue ep = { %s, %d, %s, %s };\n",
+              bias ? arena_printf("b + (long)g * %ld", kg) : "NULL", relu,
+              stats ? arena_printf("sum + (long)g * %ld", kg) : "NULL",
+              stats ? arena_printf("sumsq + (long)g * %ld", kg) : "NULL");
+        }
+        P("        rn_sgemm_ep(0, 0, %ld, N * %ld, %ld, 1.0f, wt + (long)g * %ld, %ld,\n", K / G, np,
+          ckk, K / G * ckk, ckk);
+        P("                    %s + (long)g * %ld * N * %ld, N * %ld, 0.0f, %s + (long)g * %ld * N * %ld, N * %ld, %s);\n",
+          B, ckk, np, np, Z, K / G, np, np, epi ? "&ep" : "NULL");
+        P("    }\n");
         if (n->bn && !n->fold) {
             Node *b = n->bn;
             ptr_param(E, b, 0, "gamma", "params");
             ptr_param(E, b, 1, "beta", "params");
             ptr_param(E, b, 2, "rmean", "params");
             ptr_param(E, b, 3, "rvar", "params");
-            if (n->bias)
-                P("    RN_OMP_FOR(N * %ld)\n    for (int c = 0; c < %ld; c++)\n"
-                  "        rn_bias_relu_row(z + (long)c * N * %ld, b[c], N * %ldL, 0);\n",
-                  K * np, K, np, np);
             if (train) {
                 P("    float *save = %s;  /* mean, invstd (2, %d) */\n", buf_expr(E, g, n->b_save),
                   n->c);
                 P("    RN_OMP_FOR(N * %ld)\n", K * np);
                 P("    for (int c = 0; c < %ld; c++) {\n", K);
                 P("        long o = (long)c * N * %ld;\n", np);
-                P("        rn_bn_train_channel(y + o, z + o, N * %ldL, gamma[c], beta[c], &rmean[c], &rvar[c],\n",
+                P("        rn_bn_train_from_sums(y + o, z + o, N * %ldL, sum[c], sumsq[c], gamma[c], beta[c],\n",
                   np);
-                P("                            &save[c], &save[%d + c], %d);\n", n->c, n->relu);
+                P("                              &rmean[c], &rvar[c], &save[c], &save[%d + c], %d);\n",
+                  n->c, n->relu);
                 P("    }\n");
             } else {
                 P("    RN_OMP_FOR(N * %ld)\n", K * np);
@@ -217,11 +227,6 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
                 P("        rn_bn_infer_channel(y + (long)c * N * %ld, z + (long)c * N * %ld, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
                   np, np, np, n->relu);
             }
-        } else if (n->fold || n->bias || n->relu) {
-            P("    RN_OMP_FOR(N * %ld)\n", K * np);
-            P("    for (int c = 0; c < %ld; c++)\n", K);
-            P("        rn_bias_relu_row(y + (long)c * N * %ld, %s, N * %ldL, %d);\n", np, bias, np,
-              n->relu);
         }
         break;
     }

@@ -175,7 +175,8 @@ void plan_memory(Graph *g, int reuse)
         if (train && x->bn)
             x->b_pre = add_buf(p, x->name, BUF_PRE, 1, sz, i, BWD(i));
         if (train && (x->bn || x->op == RN_OP_BN))
-            x->b_save = add_buf(p, x->name, BUF_SAVE, 0, 2L * x->c, i, BWD(i));
+            /* mean and invstd (2c floats), then the sums (2c doubles) */
+            x->b_save = add_buf(p, x->name, BUF_SAVE, 0, 6L * x->c, i, BWD(i));
         if (x->fold)
             x->b_fold = add_buf(p, x->name, BUF_FOLD, 0, x->param[0].numel + x->c, 0,
                                 p->nsteps - 1);

@@ -110,24 +110,18 @@ static inline void rn_bias_grad(float *restrict db, const float *restrict dy, in
     }
 }
 
-/* batch norm, training mode, one channel of M values, then a relu when
- * asked (a fused relu: y = max(0, bn(x))).  Two passes over x in double,
- * as the reference does. */
-static inline void rn_bn_train_channel(float *restrict y, const float *restrict x, long M,
-                                       float gamma, float beta, float *running_mean,
-                                       float *running_var, float *save_mean, float *save_invstd,
-                                       int relu)
+/* batch norm, training mode, one channel of M values x whose sum s and sum
+ * of squares ss (in double) are known, e.g. from the conv's GEMM epilogue;
+ * then a relu when asked (a fused relu: y = max(0, bn(x))). */
+static inline void rn_bn_train_from_sums(float *restrict y, const float *restrict x, long M,
+                                         double s, double ss, float gamma, float beta,
+                                         float *running_mean, float *running_var,
+                                         float *save_mean, float *save_invstd, int relu)
 {
-    double s = 0;
-    for (long i = 0; i < M; i++)
-        s += x[i];
     double mean = s / (double)M;
-    double ss = 0;
-    for (long i = 0; i < M; i++) {
-        double d = x[i] - mean;
-        ss += d * d;
-    }
-    double var = ss / (double)M;
+    double var = ss / (double)M - mean * mean;
+    if (var < 0)
+        var = 0;
     float invstd = (float)(1.0 / sqrt(var + (double)RN_BN_EPS));
     float fm = (float)mean;
     float scale = gamma * invstd, shift = beta - fm * scale;
@@ -141,9 +135,24 @@ static inline void rn_bn_train_channel(float *restrict y, const float *restrict 
             y[i] = x[i] * scale + shift;
     *save_mean = fm;
     *save_invstd = invstd;
-    double unbiased = M > 1 ? ss / (double)(M - 1) : var;
+    double unbiased = M > 1 ? var * (double)M / (double)(M - 1) : var;
     *running_mean = (1.0f - RN_BN_MOMENTUM) * *running_mean + RN_BN_MOMENTUM * fm;
     *running_var = (1.0f - RN_BN_MOMENTUM) * *running_var + RN_BN_MOMENTUM * (float)unbiased;
+}
+
+/* the same, taking the sums itself in one pass */
+static inline void rn_bn_train_channel(float *restrict y, const float *restrict x, long M,
+                                       float gamma, float beta, float *running_mean,
+                                       float *running_var, float *save_mean, float *save_invstd,
+                                       int relu)
+{
+    double s = 0, ss = 0;
+    for (long i = 0; i < M; i++) {
+        s += x[i];
+        ss += (double)x[i] * x[i];
+    }
+    rn_bn_train_from_sums(y, x, M, s, ss, gamma, beta, running_mean, running_var, save_mean,
+                          save_invstd, relu);
 }
 
 static inline void rn_bn_infer_channel(float *y, const float *x, long M, float gamma, float beta,
