@@ -103,5 +103,14 @@ fashion: all
 fuzz: | setup
 	@tools/fuzz.sh
 
+# the speed benchmark: rnet against PyTorch on this machine, alternating runs,
+# medians, the speed bars, per-layer GFLOP/s against the measured peak
+# (bench/bench.sh; BENCH_THREADS, BENCH_REPS, BENCH_SECONDS shorten or change it)
+.PHONY: bench bench-quick
+bench: all
+	sh bench/bench.sh
+bench-quick: all
+	BENCH_REPS=$${BENCH_REPS:-3} BENCH_SECONDS=$${BENCH_SECONDS:-1} sh bench/bench.sh
+
 clean:
 	rm -rf $(O)

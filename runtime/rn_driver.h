@@ -283,4 +283,33 @@ int rn_check_run(const RnModel *m, const RnCheckArgs *a);
  * error check uses, b the reference.  NaN anywhere gives +inf. */
 double rn_rel_err(const float *a, const float *b, long n);
 
+/* ---- rn_bench.c ---------------------------------------------------------- */
+
+/* What `bench` measures (rn_bench.c's opening comment has the details):
+ * train - whole training steps over shuffled real batches; infer - forward
+ * in inference mode over real test batches; latency - the same, one image
+ * per call. */
+typedef enum { RN_BENCH_TRAIN, RN_BENCH_INFER, RN_BENCH_LATENCY, RN_BENCH_MODE_COUNT } RnBenchMode;
+
+typedef struct RnBenchArgs {
+    const char *data;           /* directory with the IDX files (required) */
+    const char *mode;           /* "train", "infer" or "latency" */
+    int batch;                  /* 0: 64 for train, 256 for infer; latency is 1 */
+    double seconds;             /* timed seconds; 0: 3, or --steps */
+    long steps;                 /* > 0: exactly this many timed steps */
+    int warmup;                 /* untimed steps first; -1: 3 (latency 20) */
+    int threads;                /* 0: OpenMP's default */
+    int per_layer;              /* time each RnLayerInfo alone instead */
+    int csv;                    /* machine-readable records instead of a report */
+} RnBenchArgs;
+
+/* mode "train", warmup -1, the rest 0 */
+void rn_bench_args_defaults(RnBenchArgs *a);
+int rn_bench_run(const RnModel *m, const RnBenchArgs *a);
+
+/* "train" / "infer" / "latency" <-> the enum; parse returns 0, or -1 for
+ * an unknown name (*out untouched). */
+const char *rn_bench_mode_name(RnBenchMode mode);
+int rn_bench_mode_parse(const char *name, RnBenchMode *out);
+
 #endif
