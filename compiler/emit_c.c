@@ -116,7 +116,8 @@ static const char *describe(const Node *n)
 {
     char attr[96];
     node_attrs(n, attr, sizeof attr);
-    return arena_printf("%s%s%s%s%s%s", rn_op_names[n->op], attr[0] ? " " : "", attr,
+    return arena_printf("%s%s%s%s%s%s%s", rn_op_names[n->op], attr[0] ? " " : "", attr,
+                        n->wino ? " winograd" : "",
                         n->bn ? (n->fold ? " +bn(folded)" : " +bn") : "", n->relu ? " +relu" : "",
                         n->inplace ? " in place" : "");
 }
@@ -165,7 +166,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         }
         conv_weights(E, g, n);
         const char *B = "x";
-        if (n->b_col >= 0) {
+        if (n->b_col >= 0 && !n->wino) {
             P("    float *col = %s;  /* im2col (%ld, N*%ld) */\n", buf_expr(E, g, n->b_col),
               C * n->kh * n->kw, np);
             emit_conv_im2col(E, n, "col", "x");
@@ -188,6 +189,25 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
             P("    memset(sum, 0, sizeof(double) * %d);\n", 2 * n->c);
         }
         int epi = stats || bias || (n->relu && (!n->bn || n->fold));
+        if (n->wino) {
+            /* Winograd F(2x2, 3x3): the filter transformed (at fold time
+             * for inference), 16 GEMMs over the tiles, the epilogue in the
+             * output transform */
+            const char *U = "u";
+            if (n->fold)
+                P("    const float *u = wt + %ldL;  /* transformed folded filter (16, %ld, %ld) */\n",
+                  K * ckk + K, K, C);
+            else {
+                P("    float *u = %s;  /* transformed filter (16, %ld, %ld) */\n",
+                  buf_expr(E, g, n->b_wino[0]), K, C);
+                P("    rn_wino_filter(u, wt, %ld, %ld, 0);\n", K, C);
+            }
+            if (epi)
+                P("    RnEpilogue ep = { %s, %d, %s, %s };\n", bias ? "b" : "NULL",
+                  n->relu && (!n->bn || n->fold), stats ? "sum" : "NULL", stats ? "sumsq" : "NULL");
+            P("    rn_wino_conv(%s, x, %s, N, %ld, %ld, %d, %d, %s, %s, 0);\n", Z, U, C, K, n->h, n->w,
+              buf_expr(E, g, n->b_col), epi ? "&ep" : "NULL");
+        } else {
         P("    /* %s (%ld, N*%ld) = W (%ld, %ld) x %s (%ld, N*%ld)%s */\n", Z, K, np, K, ckk, B, ckk,
           np, stats ? ", with its per-channel sums" : epi ? ", bias, relu" : "");
         P("    for (int g = 0; g < %ld; g++) {\n", G);
@@ -204,6 +224,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         P("                    %s + (long)g * %ld * N * %ld, N * %ld, 0.0f, %s + (long)g * %ld * N * %ld, N * %ld, %s);\n",
           B, ckk, np, np, Z, K / G, np, np, epi ? "&ep" : "NULL");
         P("    }\n");
+        }
         if (n->bn && !n->fold) {
             Node *b = n->bn;
             ptr_param(E, b, 0, "gamma", "params");
@@ -411,6 +432,15 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         for (int pass = 0; pass < 2; pass++) {
             if (pass == 1 && !want_dx)
                 break;
+            if (pass == 1 && n->wino) {
+                P("    /* dx %s= conv3x3(dy) with the flipped, transposed filter (Winograd) */\n",
+                  sx ? "" : "+");
+                P("    float *ut = %s;\n", buf_expr(E, g, n->b_wino[1]));
+                P("    rn_wino_filter(ut, wt, %ld, %ld, 1);\n", K, C);
+                P("    rn_wino_conv(dx, dy, ut, N, %ld, %ld, %d, %d, col, NULL, %d);\n", K, C, x->h,
+                  x->w, !sx);
+                break;
+            }
             if (pass == 0)
                 P("    /* dW (%ld, %ld) += dy (%ld, N*%ld) x %s^T */\n", K, ckk, K, np, B);
             else if (n->b_bcol >= 0)
@@ -434,7 +464,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             P("        (void)wg; (void)dyg;\n");
             P("    }\n");
         }
-        if (want_dx && n->b_bcol >= 0)
+        if (want_dx && n->b_bcol >= 0 && !n->wino)
             emit_col2im(E, n, "dx", "col", sx);
         break;
     }
@@ -616,6 +646,9 @@ static void emit_fold(Emit *E, Graph *g)
         P("        f[%ldL + k] = (%s - rmean[k]) * s + beta[k];\n", K * ckk,
           n->bias ? "cb[k]" : "0.0f");
         P("    }\n");
+        if (n->wino)
+            P("    rn_wino_filter(f + %ldL, f, %ld, %ld, 0);  /* for Winograd */\n", K * ckk + K, K,
+              ckk / 9);
         P("    }\n");
     }
     P("}\n");

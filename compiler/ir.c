@@ -138,6 +138,9 @@ void ir_validate(Graph *g)
             die("node %s folds a batch norm outside inference", n->name);
         if (n->relu && n->op != RN_OP_CONV && n->op != RN_OP_ADD && n->op != RN_OP_BN)
             die("node %s (%s) has a fused relu", n->name, rn_op_names[n->op]);
+        if (n->wino && (n->op != RN_OP_CONV || n->kh != 3 || n->kw != 3 || n->stride != 1 ||
+                        n->pad != 1 || n->groups != 1))
+            die("node %s is marked for Winograd but is not a 3x3/1 pad 1 conv", n->name);
         if (n->inplace) {
             int k = n->inplace - 1;
             if ((n->op != RN_OP_RELU && n->op != RN_OP_ADD) || k >= n->nin)
@@ -225,6 +228,8 @@ void ir_dump(Graph *g, FILE *out)
             fprintf(out, " +relu");
         if (n->inplace)
             fprintf(out, " inplace(%%%d)", n->in[n->inplace - 1]->id);
+        if (n->wino)
+            fprintf(out, " winograd");
         fprintf(out, " : %dx%dx%d  # %s", n->c, n->h, n->w, n->name);
         if (n->bn)
             fprintf(out, " + %s", n->bn->name);

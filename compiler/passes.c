@@ -167,6 +167,25 @@ static void inplace(Graph *g)
     }
 }
 
+/* ---- Winograd ---- */
+
+/* requires: shapes.  A 3x3 conv with stride 1, padding 1 and no groups
+ * runs as Winograd F(2x2, 3x3): 16 multiplications per 2x2 outputs instead
+ * of 36, forward and (training) input gradient.  Only where the transforms
+ * pay: 16 channels or more in and out, and planes of 12x12 or more (on 7x7
+ * planes with 64 channels the transforms cost more than the multiplications
+ * they save; from 14x14 the convolution is 1.3-1.6x faster, measured with
+ * one thread on this machine's Zen 4 cores). */
+static void winograd(Graph *g)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        if (n->op == RN_OP_CONV && n->kh == 3 && n->kw == 3 && n->stride == 1 && n->pad == 1 &&
+            n->groups == 1 && n->in[0]->c >= 16 && n->filters >= 16 && n->h >= 12 && n->w >= 12)
+            n->wino = 1;
+    }
+}
+
 /* ---- dead nodes ---- */
 
 /* requires: nothing.  Removes every node the output does not depend on. */
@@ -205,6 +224,9 @@ static const Pass passes[] = {
     { "inplace", IN_BOTH, 1, "fusions done",
       "relu and add write over an input nothing else reads (and backward does not need)",
       inplace },
+    { "winograd", IN_BOTH, 1, "shapes",
+      "3x3 stride-1 convs (16+ channels, 12x12+ planes) as Winograd F(2x2, 3x3)",
+      winograd },
     { "dce", IN_BOTH, 1, "none", "remove nodes the output does not depend on", dce },
     { "plan-memory", IN_BOTH, 0, "all rewriting passes done",
       "liveness: every activation, gradient and workspace at an offset in one arena", plan },

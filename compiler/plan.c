@@ -177,14 +177,27 @@ void plan_memory(Graph *g, int reuse)
         if (train && (x->bn || x->op == RN_OP_BN))
             /* mean and invstd (2c floats), then the sums (2c doubles) */
             x->b_save = add_buf(p, x->name, BUF_SAVE, 0, 6L * x->c, i, BWD(i));
+        x->b_wino[0] = x->b_wino[1] = -1;
+        /* folded weights and bias, then (Winograd) their transform */
         if (x->fold)
-            x->b_fold = add_buf(p, x->name, BUF_FOLD, 0, x->param[0].numel + x->c, 0,
-                                p->nsteps - 1);
-        long col = conv_col_floats(x);
-        if (col) {
-            x->b_col = add_buf(p, x->name, BUF_COL, 1, col, i, i);
+            x->b_fold = add_buf(p, x->name, BUF_FOLD, 0,
+                                x->param[0].numel + x->c + (x->wino ? 16L * x->c * x->in[0]->c : 0),
+                                0, p->nsteps - 1);
+        long col = conv_col_floats(x), wcol = 0;
+        if (x->wino) {
+            /* V and M (rn_wino.h), the skew taken per image: over by a little */
+            wcol = 16L * ((x->h + 1) / 2) * ((x->w + 1) / 2) * (x->c + x->in[0]->c) + 2560;
+            if (!x->fold)
+                x->b_wino[0] = add_buf(p, x->name, BUF_COL, 0, 16L * x->c * x->in[0]->c, i, i);
             if (train)
-                x->b_bcol = add_buf(p, x->name, BUF_COL, 1, col, BWD(i), BWD(i));
+                x->b_wino[1] =
+                    add_buf(p, x->name, BUF_COL, 0, 16L * x->c * x->in[0]->c, BWD(i), BWD(i));
+        }
+        if (col || wcol) {
+            x->b_col = add_buf(p, x->name, BUF_COL, 1, x->wino ? wcol : col, i, i);
+            if (train)
+                x->b_bcol = add_buf(p, x->name, BUF_COL, 1, col > wcol ? col : wcol, BWD(i),
+                                    BWD(i));
         }
         if (train && x->op != RN_OP_INPUT)
             x->b_dact = add_buf(p, x->name, BUF_GRAD, 1, sz, dfrom[i], BWD(i));

@@ -250,6 +250,7 @@ struct Node {
     const char *relu_name; /* the fused relu's own name */
     int fold;          /* conv + bn, inference: bn folded into weights, bias */
     int inplace;       /* 1 + k: the output overwrites input k's buffer */
+    int wino;          /* conv 3x3/1 pad 1: Winograd F(2x2, 3x3) */
     int uses;          /* consumers in this graph (pass_uses) */
 
     /* ---- set by the memory planner (plan.c): buffer indices, -1 none ---- */
@@ -260,6 +261,7 @@ struct Node {
     int b_save;        /* batch norm: mean and inverse std (2 x channels) */
     int b_col;         /* conv: im2col columns; fc: flattened input */
     int b_bcol;        /* the same for the backward step */
+    int b_wino[2];     /* Winograd: transformed filters, forward / backward */
     int b_fold;        /* conv + folded bn: weights and bias */
     int dx_set[2];     /* backward: input k's gradient is written, not added */
 };

@@ -18,6 +18,7 @@
 #include "rn_model.h"
 #include "rn_gemm.h"
 #include "rn_optim.h"
+#include "rn_wino.h"
 
 #define RN_PRAGMA(x) _Pragma(#x)
 #if defined(_OPENMP) && !defined(RN_NO_OPENMP)
