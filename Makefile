@@ -106,11 +106,14 @@ fuzz: | setup
 # the speed benchmark: rnet against PyTorch on this machine, alternating runs,
 # medians, the speed bars, per-layer GFLOP/s against the measured peak
 # (bench/bench.sh; BENCH_THREADS, BENCH_REPS, BENCH_SECONDS shorten or change it)
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-passes
 bench: all
 	sh bench/bench.sh
 bench-quick: all
 	BENCH_REPS=$${BENCH_REPS:-3} BENCH_SECONDS=$${BENCH_SECONDS:-1} sh bench/bench.sh
+# the passes against no passes, side by side, and the memory plans
+bench-passes: all
+	sh bench/passes.sh
 
 clean:
 	rm -rf $(O)
