@@ -85,11 +85,14 @@ static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char
     P("    RN_OMP_FOR(N * %ld)\n", (long)x->c * n->kh * n->kw * np);
     P("    for (int c = 0; c < %d; c++) {\n", x->c);
     P("        const float *src = %s + (long)c * N * %ld;\n", in, (long)x->h * x->w);
-    P("        float *dst = %s + (long)c * %d * N * %ld;\n", col, n->kh * n->kw, np);
+    P("        float *dst = %s + (long)c * %d * N * %ld;\n", col,
+      n->ntaps ? n->ntaps : n->kh * n->kw, np);
+    int l = 0;
     for (int kh = 0; kh < n->kh; kh++)
         for (int kw = 0; kw < n->kw; kw++)
-            P("        rn_im2col_tap(dst + %dL * N * %ld, src, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-              kh * n->kw + kw, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
+            if (!n->ntaps || n->tap_live[kh * n->kw + kw])
+                P("        rn_im2col_tap(dst + %dL * N * %ld, src, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+                  l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
     P("    }\n");
 }
 
@@ -101,13 +104,16 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
     P("    RN_OMP_FOR(N * %ld)\n", (long)x->c * n->kh * n->kw * np);
     P("    for (int c = 0; c < %d; c++) {\n", x->c);
     P("        float *dsrc = %s + (long)c * N * %ld;\n", dx, (long)x->h * x->w);
-    P("        const float *d = %s + (long)c * %d * N * %ld;\n", col, n->kh * n->kw, np);
+    P("        const float *d = %s + (long)c * %d * N * %ld;\n", col,
+      n->ntaps ? n->ntaps : n->kh * n->kw, np);
     if (set)
         P("        memset(dsrc, 0, sizeof(float) * N * %ld);\n", (long)x->h * x->w);
+    int l = 0;
     for (int kh = 0; kh < n->kh; kh++)
         for (int kw = 0; kw < n->kw; kw++)
-            P("        rn_col2im_tap(dsrc, d + %dL * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-              kh * n->kw + kw, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
+            if (!n->ntaps || n->tap_live[kh * n->kw + kw])
+                P("        rn_col2im_tap(dsrc, d + %dL * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+                  l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
     P("    }\n");
 }
 
@@ -133,6 +139,25 @@ static void conv_weights(Emit *E, const Graph *g, const Node *n)
         ptr_param(E, n, 0, "wt", "params");
 }
 
+/* dead taps: wl (K, C/G * ntaps) = the live taps' columns of wt (K, C/G,
+ * kh, kw); scatter: dwt += dwl at the live taps */
+static void emit_tap_gather(Emit *E, const Node *n, const char *dst, const char *src, int scatter)
+{
+    long K = n->filters, Cg = n->in[0]->c / n->groups, kk = n->kh * n->kw;
+    P("    RN_OMP_FOR(%ld)\n", K * Cg * n->ntaps);
+    P("    for (long r = 0; r < %ldL; r++) {  /* (filter, channel) rows */\n", K * Cg);
+    int l = 0;
+    for (int t = 0; t < kk; t++)
+        if (n->tap_live[t]) {
+            if (scatter)
+                P("        %s[r * %ld + %d] += %s[r * %d + %d];\n", dst, kk, t, src, n->ntaps, l);
+            else
+                P("        %s[r * %d + %d] = %s[r * %ld + %d];\n", dst, n->ntaps, l, src, kk, t);
+            l++;
+        }
+    P("    }\n");
+}
+
 /* ---- forward, one function per layer (per mode) ---- */
 
 static void emit_forward_layer(Emit *E, Graph *g, Node *n)
@@ -156,7 +181,8 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         break;
     case RN_OP_CONV: {
         long K = n->filters, G = n->groups, C = x->c;
-        long ckk = C / G * n->kh * n->kw;
+        long ckk_full = C / G * n->kh * n->kw;
+        long ckk = C / G * (n->ntaps ? n->ntaps : n->kh * n->kw);
         ptr_act(E, g, x, "x");
         ptr_act(E, g, n, "y");
         const char *Z = "y";
@@ -175,7 +201,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         /* the epilogue: bias and relu, or the batch-norm sums */
         const char *bias = NULL;
         if (n->fold) {
-            P("    const float *b = wt + %ldL;  /* folded bias */\n", K * ckk);
+            P("    const float *b = wt + %ldL;  /* folded bias */\n", K * ckk_full);
             bias = "b";
         } else if (n->bias) {
             ptr_param(E, n, 1, "b", "params");
@@ -196,7 +222,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
             const char *U = "u";
             if (n->fold)
                 P("    const float *u = wt + %ldL;  /* transformed folded filter (16, %ld, %ld) */\n",
-                  K * ckk + K, K, C);
+                  K * ckk_full + K, K, C);
             else {
                 P("    float *u = %s;  /* transformed filter (16, %ld, %ld) */\n",
                   buf_expr(E, g, n->b_wino[0]), K, C);
@@ -208,6 +234,14 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
             P("    rn_wino_conv(%s, x, %s, N, %ld, %ld, %d, %d, %s, %s, 0);\n", Z, U, C, K, n->h, n->w,
               buf_expr(E, g, n->b_col), epi ? "&ep" : "NULL");
         } else {
+        const char *A = "wt";
+        if (n->ntaps) {
+            P("    /* only %d of the %d taps ever read inside the input */\n", n->ntaps,
+              n->kh * n->kw);
+            P("    float *wl = %s;  /* (%ld, %ld) */\n", buf_expr(E, g, n->b_taps[0]), K, ckk);
+            emit_tap_gather(E, n, "wl", "wt", 0);
+            A = "wl";
+        }
         P("    /* %s (%ld, N*%ld) = W (%ld, %ld) x %s (%ld, N*%ld)%s */\n", Z, K, np, K, ckk, B, ckk,
           np, stats ? ", with its per-channel sums" : epi ? ", bias, relu" : "");
         P("    for (int g = 0; g < %ld; g++) {\n", G);
@@ -219,8 +253,8 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
               stats ? arena_printf("sum + (long)g * %ld", kg) : "NULL",
               stats ? arena_printf("sumsq + (long)g * %ld", kg) : "NULL");
         }
-        P("        rn_sgemm_ep(0, 0, %ld, N * %ld, %ld, 1.0f, wt + (long)g * %ld, %ld,\n", K / G, np,
-          ckk, K / G * ckk, ckk);
+        P("        rn_sgemm_ep(0, 0, %ld, N * %ld, %ld, 1.0f, %s + (long)g * %ld, %ld,\n", K / G, np,
+          ckk, A, K / G * ckk, ckk);
         P("                    %s + (long)g * %ld * N * %ld, N * %ld, 0.0f, %s + (long)g * %ld * N * %ld, N * %ld, %s);\n",
           B, ckk, np, np, Z, K / G, np, np, epi ? "&ep" : "NULL");
         P("    }\n");
@@ -388,10 +422,20 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         break;
     case RN_OP_CONV: {
         long K = n->filters, G = n->groups, C = x->c;
-        long ckk = C / G * n->kh * n->kw;
+        long ckk = C / G * (n->ntaps ? n->ntaps : n->kh * n->kw);
         ptr_act(E, g, x, "x");
         ptr_param(E, n, 0, "wt", "params");
         ptr_param(E, n, 0, "dwt", "grads");
+        const char *A = "wt", *DW = "dwt";
+        if (n->ntaps) {
+            P("    /* only %d of the %d taps ever read inside the input */\n", n->ntaps,
+              n->kh * n->kw);
+            P("    float *wl = %s, *dwl = wl + %ldL;  /* (%ld, %ld) each */\n",
+              buf_expr(E, g, n->b_taps[1]), K * ckk, K, ckk);
+            emit_tap_gather(E, n, "wl", "wt", 0);
+            A = "wl";
+            DW = "dwl";
+        }
         if (want_dx)
             ptr_dact(E, g, x, "dx");
         if (n->bn) {
@@ -447,14 +491,15 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
                 P("    /* dcol (%ld, N*%ld) = W^T x dy, then col2im into dx */\n", ckk, np);
             else
                 P("    /* dx (%ld, N*%ld) %s W^T x dy */\n", ckk, np, sx ? "=" : "+=");
-            const char *dst = pass == 0 ? "dwt" : n->b_bcol >= 0 ? "col" : "dx";
+            const char *dst = pass == 0 ? DW : n->b_bcol >= 0 ? "col" : "dx";
             P("    for (int g = 0; g < %ld; g++) {\n", G);
             P("        const float *dyg = dy + (long)g * %ld * N * %ld;\n", K / G, np);
-            P("        const float *wg = wt + (long)g * %ld;\n", K / G * ckk);
+            P("        const float *wg = %s + (long)g * %ld;\n", A, K / G * ckk);
             if (pass == 0) {
                 P("        rn_sgemm(0, 1, %ld, %ld, N * %ld, 1.0f, dyg, N * %ld, %s + (long)g * %ld * N * %ld, N * %ld,\n",
                   K / G, ckk, np, np, B, ckk, np, np);
-                P("                 1.0f, %s + (long)g * %ld, %ld);\n", dst, K / G * ckk, ckk);
+                P("                 %s, %s + (long)g * %ld, %ld);\n", n->ntaps ? "0.0f" : "1.0f", dst,
+                  K / G * ckk, ckk);
             } else {
                 P("        rn_sgemm(1, 0, %ld, N * %ld, %ld, 1.0f, wg, %ld, dyg, N * %ld,\n", ckk,
                   np, K / G, ckk, np);
@@ -463,6 +508,8 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             }
             P("        (void)wg; (void)dyg;\n");
             P("    }\n");
+            if (pass == 0 && n->ntaps)
+                emit_tap_gather(E, n, "dwt", "dwl", 1);
         }
         if (want_dx && n->b_bcol >= 0 && !n->wino)
             emit_col2im(E, n, "dx", "col", sx);

@@ -230,6 +230,8 @@ void ir_dump(Graph *g, FILE *out)
             fprintf(out, " inplace(%%%d)", n->in[n->inplace - 1]->id);
         if (n->wino)
             fprintf(out, " winograd");
+        if (n->ntaps)
+            fprintf(out, " taps %d/%d", n->ntaps, n->kh * n->kw);
         fprintf(out, " : %dx%dx%d  # %s", n->c, n->h, n->w, n->name);
         if (n->bn)
             fprintf(out, " + %s", n->bn->name);

@@ -186,6 +186,30 @@ static void winograd(Graph *g)
     }
 }
 
+/* ---- taps that read only padding ---- */
+
+/* requires: shapes, winograd done (it keeps its own convs).  A kernel tap
+ * that lands in the padding for every output position (a 3x3 conv on a
+ * 1x1 plane has one live tap, the centre) multiplies zeros: the conv
+ * keeps only its live taps in the im2col matrix and the GEMM. */
+static void dead_taps(Graph *g)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        if (n->op != RN_OP_CONV || n->wino || n->ntaps || conv_col_floats(n) == 0)
+            continue;
+        int live = 0, kk = n->kh * n->kw;
+        unsigned char *t = arena_alloc((size_t)kk);
+        for (int kh = 0; kh < n->kh; kh++)
+            for (int kw = 0; kw < n->kw; kw++)
+                live += t[kh * n->kw + kw] = (unsigned char)conv_tap_live(n, kh, kw);
+        if (live < kk && live > 0) {
+            n->ntaps = live;
+            n->tap_live = t;
+        }
+    }
+}
+
 /* ---- dead nodes ---- */
 
 /* requires: nothing.  Removes every node the output does not depend on. */
@@ -227,6 +251,8 @@ static const Pass passes[] = {
     { "winograd", IN_BOTH, 1, "shapes",
       "3x3 stride-1 convs (16+ channels, 12x12+ planes) as Winograd F(2x2, 3x3)",
       winograd },
+    { "dead-taps", IN_BOTH, 1, "shapes; winograd done",
+      "kernel taps that read only padding (3x3 on a 1x1 plane) left out of the GEMM", dead_taps },
     { "dce", IN_BOTH, 1, "none", "remove nodes the output does not depend on", dce },
     { "plan-memory", IN_BOTH, 0, "all rewriting passes done",
       "liveness: every activation, gradient and workspace at an offset in one arena", plan },

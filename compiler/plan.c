@@ -52,7 +52,23 @@ long conv_col_floats(const Node *n)
                                                 : 0;
     if (n->op != RN_OP_CONV || (n->kh == 1 && n->kw == 1 && n->stride == 1 && n->pad == 0))
         return 0;
-    return (long)n->in[0]->c * n->kh * n->kw * n->h * n->w;
+    return (long)n->in[0]->c * (n->ntaps ? n->ntaps : n->kh * n->kw) * n->h * n->w;
+}
+
+/* does tap (kh, kw) read inside the input for some output position? */
+int conv_tap_live(const Node *n, int kh, int kw)
+{
+    const Node *x = n->in[0];
+    int rows = 0, cols = 0;
+    for (int oh = 0; oh < n->h && !rows; oh++) {
+        int ih = oh * n->stride - n->pad + kh;
+        rows = ih >= 0 && ih < x->h;
+    }
+    for (int ow = 0; ow < n->w && !cols; ow++) {
+        int iw = ow * n->stride - n->pad + kw;
+        cols = iw >= 0 && iw < x->w;
+    }
+    return rows && cols;
 }
 
 /* does node n's backward read its input k's value? */
@@ -177,7 +193,13 @@ void plan_memory(Graph *g, int reuse)
         if (train && (x->bn || x->op == RN_OP_BN))
             /* mean and invstd (2c floats), then the sums (2c doubles) */
             x->b_save = add_buf(p, x->name, BUF_SAVE, 0, 6L * x->c, i, BWD(i));
-        x->b_wino[0] = x->b_wino[1] = -1;
+        x->b_wino[0] = x->b_wino[1] = x->b_taps[0] = x->b_taps[1] = -1;
+        if (x->ntaps) {
+            long wl = (long)x->c * (x->in[0]->c / x->groups) * x->ntaps;
+            x->b_taps[0] = add_buf(p, x->name, BUF_COL, 0, wl, i, i);
+            if (train)
+                x->b_taps[1] = add_buf(p, x->name, BUF_COL, 0, 2 * wl, BWD(i), BWD(i));
+        }
         /* folded weights and bias, then (Winograd) their transform */
         if (x->fold)
             x->b_fold = add_buf(p, x->name, BUF_FOLD, 0,

@@ -251,6 +251,10 @@ struct Node {
     int fold;          /* conv + bn, inference: bn folded into weights, bias */
     int inplace;       /* 1 + k: the output overwrites input k's buffer */
     int wino;          /* conv 3x3/1 pad 1: Winograd F(2x2, 3x3) */
+    int ntaps;         /* conv: > 0 when only these kernel taps (of kh*kw)
+                          ever read inside the input; the rest see only
+                          padding and are left out of the GEMM */
+    unsigned char *tap_live; /* [kh*kw], with ntaps */
     int uses;          /* consumers in this graph (pass_uses) */
 
     /* ---- set by the memory planner (plan.c): buffer indices, -1 none ---- */
@@ -262,6 +266,8 @@ struct Node {
     int b_col;         /* conv: im2col columns; fc: flattened input */
     int b_bcol;        /* the same for the backward step */
     int b_wino[2];     /* Winograd: transformed filters, forward / backward */
+    int b_taps[2];     /* dead taps: the live taps' weights (and their
+                          gradient, backward), forward / backward */
     int b_fold;        /* conv + folded bn: weights and bias */
     int dx_set[2];     /* backward: input k's gradient is written, not added */
 };
@@ -337,6 +343,7 @@ void pass_uses(Graph *g);
 /* ---- plan.c: memory planning ---- */
 void plan_memory(Graph *g, int reuse);
 long conv_col_floats(const Node *n); /* im2col floats per image, 0: none */
+int conv_tap_live(const Node *n, int kh, int kw); /* does the tap ever read input? */
 void plan_check(const MemPlan *p);   /* no two live buffers overlap; die()s */
 void print_memory(const Pipeline *p, int N, FILE *out);
 /* the workspace the program allocates: per_image * N + fixed floats */

@@ -424,8 +424,8 @@ int rn_check_run(const RnModel *m, const RnCheckArgs *a)
     m->forward(&gen, x, N, 0);
     {
         RnOptim o = rn_optim_defaults(RN_OPT_SGD);
-        m->update(&gen, &o, 0.5f, 3, mg, vg);
-        rn_interp_update(m, &ref, &o, 0.5f, 3, mr, vr);
+        m->update(&gen, &o, 0.01f, 3, mg, vg);
+        rn_interp_update(m, &ref, &o, 0.01f, 3, mr, vr);
     }
     m->forward(&gen, x, N, 0);
     rn_interp_forward(m, st, &ref, x, N, 0);

@@ -26,7 +26,7 @@ PY
 }
 passes=$($RNETC --list-passes | awk '!/always/ { print $1 }')
 [ -n "$passes" ] || fail "rnetc --list-passes printed no optional pass"
-for src in tests/e2e/small.rnet tests/e2e/mix.rnet tests/e2e/wino.rnet models/mnist.rnet; do
+for src in tests/e2e/small.rnet tests/e2e/mix.rnet tests/e2e/wino.rnet tests/e2e/taps.rnet models/mnist.rnet; do
     name=$(basename "$src" .rnet)
     $RNETC "$src" -O0 -o "$T/$name-O0" || { fail "build $name -O0"; continue; }
     "$T/$name-O0" check --batch 3 --dump "$T/ref" >"$T/out" 2>&1 || { fail "check $name -O0"; cat "$T/out"; }
