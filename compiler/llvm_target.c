@@ -1,0 +1,378 @@
+/* llvm_target.c - the LLVM backend's target side: resolve --target, --cpu
+ * and --features (the host's by default) into a target machine, then
+ * verify, optimise and write a module (.ll, .bc, .s or .o).
+ *
+ * LLVM reports an unknown CPU or feature only as a warning on standard
+ * error ("'x' is not a recognized processor for this target (ignoring
+ * processor)") when the subtarget is first built, and carries on.  rnetc
+ * makes that an error: it builds the subtarget once, on an empty module,
+ * with standard error captured, and looks for those warnings.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <llvm-c/Analysis.h>
+#include <llvm-c/BitWriter.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include "llvm_be.h"
+
+static void init_llvm(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+}
+
+/* a copy of an LLVM-allocated message in the arena, trimmed, first line only */
+static const char *first_line(const char *msg)
+{
+    if (!msg)
+        return "(no message)";
+    char *s = arena_strdup(msg);
+    char *nl = strchr(s, '\n');
+    if (nl)
+        *nl = 0;
+    return s;
+}
+
+/* Run LLVM's subtarget construction with standard error going to a
+ * temporary file; returns what it printed (arena), "" when nothing. */
+static const char *probe_subtarget(LLVMTargetMachineRef tm)
+{
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    int saved = tmp ? dup(2) : -1;
+    if (saved >= 0)
+        dup2(fileno(tmp), 2);
+    LLVMModuleRef m = LLVMModuleCreateWithName("probe");
+    LLVMSetTarget(m, "");
+    char *err = NULL;
+    LLVMMemoryBufferRef buf = NULL;
+    /* emitting a module with one function builds the subtarget */
+    LLVMTypeRef fty = LLVMFunctionType(LLVMVoidType(), NULL, 0, 0);
+    LLVMValueRef f = LLVMAddFunction(m, "rnet_probe", fty);
+    LLVMBuilderRef b = LLVMCreateBuilder();
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlock(f, "entry"));
+    LLVMBuildRetVoid(b);
+    LLVMDisposeBuilder(b);
+    if (!LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMAssemblyFile, &err, &buf))
+        LLVMDisposeMemoryBuffer(buf);
+    else
+        LLVMDisposeMessage(err);
+    LLVMDisposeModule(m);
+    if (saved < 0)
+        return "";
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    long n = ftell(tmp);
+    if (n <= 0) {
+        fclose(tmp);
+        return "";
+    }
+    char *s = arena_alloc((size_t)n + 1);
+    rewind(tmp);
+    size_t got = fread(s, 1, (size_t)n, tmp);
+    s[got] = 0;
+    fclose(tmp);
+    return s;
+}
+
+/* "'+foo' is not a recognized feature ..." -> "+foo" */
+static const char *quoted_before(const char *text, const char *what)
+{
+    const char *p = strstr(text, what);
+    if (!p)
+        return NULL;
+    const char *end = p;
+    while (end > text && end[-1] != '\'')
+        end--;
+    if (end == text)
+        return "?";
+    const char *start = end - 1;
+    while (start > text && start[-1] != '\'')
+        start--;
+    size_t n = (size_t)(end - 1 - start);
+    char *s = arena_alloc(n + 1);
+    memcpy(s, start, n);
+    return s;
+}
+
+static int has_feature(const char *features, const char *f)
+{
+    size_t n = strlen(f);
+    for (const char *p = features; (p = strstr(p, f)) != NULL; p += n)
+        if ((p == features || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
+            return 1;
+    return 0;
+}
+
+/* floats per vector register, from the architecture and the features */
+static int vector_width(const char *triple, const char *features)
+{
+    if (has_feature(features, "+avx512f"))
+        return 16;
+    if (has_feature(features, "+avx") || has_feature(features, "+avx2"))
+        return 8;
+    if (!strncmp(triple, "x86_64", 6) || !strncmp(triple, "i686", 4) ||
+        !strncmp(triple, "i386", 4) || !strncmp(triple, "i586", 4))
+        return has_feature(features, "-sse2") ? 1 : 4;
+    if (!strncmp(triple, "aarch64", 7) || !strncmp(triple, "arm64", 5))
+        return 4;
+    if (has_feature(features, "+neon") || has_feature(features, "+simd128") ||
+        has_feature(features, "+altivec") || has_feature(features, "+v"))
+        return 4;
+    return 1;
+}
+
+int llvm_target_open(LlvmTarget *t, const char *triple, const char *cpu, const char *features,
+                     int opt)
+{
+    init_llvm();
+    memset(t, 0, sizeof *t);
+    char *host = LLVMGetDefaultTargetTriple();
+    char *norm_host = LLVMNormalizeTargetTriple(host);
+    if (triple) {
+        char *nt = LLVMNormalizeTargetTriple(triple);
+        t->triple = arena_strdup(nt);
+        LLVMDisposeMessage(nt);
+    } else {
+        t->triple = arena_strdup(norm_host);
+    }
+    t->host = !strcmp(t->triple, norm_host);
+    LLVMDisposeMessage(host);
+    LLVMDisposeMessage(norm_host);
+
+    LLVMTargetRef target;
+    char *err = NULL;
+    if (LLVMGetTargetFromTriple(t->triple, &target, &err)) {
+        error_plain("unknown target triple '%s': %s", triple ? triple : t->triple,
+                    first_line(err));
+        LLVMDisposeMessage(err);
+        return 1;
+    }
+    if (cpu) {
+        t->cpu = arena_strdup(cpu);
+    } else if (t->host) {
+        char *c = LLVMGetHostCPUName();
+        t->cpu = arena_strdup(c);
+        LLVMDisposeMessage(c);
+    } else {
+        t->cpu = "generic";
+    }
+    if (features) {
+        t->features = arena_strdup(features);
+    } else if (t->host && !cpu) {
+        char *f = LLVMGetHostCPUFeatures();
+        t->features = arena_strdup(f);
+        LLVMDisposeMessage(f);
+    } else {
+        t->features = "";
+    }
+    LLVMCodeGenOptLevel level = opt <= 0   ? LLVMCodeGenLevelNone
+                                : opt == 1 ? LLVMCodeGenLevelLess
+                                : opt == 2 ? LLVMCodeGenLevelDefault
+                                           : LLVMCodeGenLevelAggressive;
+    /* position-independent where a hosted linker may want a PIE */
+    LLVMRelocMode reloc = t->host || strstr(t->triple, "linux") ? LLVMRelocPIC : LLVMRelocDefault;
+    t->tm = LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features, level, reloc,
+                                    LLVMCodeModelDefault);
+    if (!t->tm) {
+        error_plain("LLVM cannot make a target machine for '%s' (cpu '%s', features '%s')",
+                    t->triple, t->cpu, t->features);
+        return 1;
+    }
+    const char *said = probe_subtarget(t->tm);
+    const char *bad;
+    if ((bad = quoted_before(said, "is not a recognized processor"))) {
+        error_plain("unknown CPU '%s' for target '%s' (llc -mtriple=%s -mcpu=help lists them)",
+                    bad, t->triple, t->triple);
+        llvm_target_close(t);
+        return 1;
+    }
+    if ((bad = quoted_before(said, "is not a recognized feature"))) {
+        error_plain("unknown feature '%s' for target '%s' (llc -mtriple=%s -mattr=help lists them)",
+                    bad, t->triple, t->triple);
+        llvm_target_close(t);
+        return 1;
+    }
+    if (*said)
+        fputs(said, stderr); /* some other warning: pass it on */
+    t->td = LLVMCreateTargetDataLayout(t->tm);
+    t->ptr_bits = (int)LLVMPointerSize(t->td) * 8;
+    t->long_bits = t->ptr_bits == 64 && !strstr(t->triple, "windows") ? 64 : 32;
+    t->vw = vector_width(t->triple, t->features);
+    return 0;
+}
+
+void llvm_target_close(LlvmTarget *t)
+{
+    if (t->td)
+        LLVMDisposeTargetData(t->td);
+    if (t->tm)
+        LLVMDisposeTargetMachine(t->tm);
+    t->td = NULL;
+    t->tm = NULL;
+}
+
+/* LLVMVerifyModule's report, with the first function that fails named */
+static int verify(LLVMModuleRef m)
+{
+    char *msg = NULL;
+    if (!LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
+        LLVMDisposeMessage(msg);
+        return 0;
+    }
+    const char *fname = NULL;
+    for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+        if (LLVMCountBasicBlocks(f) && LLVMVerifyFunction(f, LLVMReturnStatusAction)) {
+            size_t n;
+            fname = arena_strdup(LLVMGetValueName2(f, &n));
+            break;
+        }
+    if (fname)
+        error_plain("LLVM verifier rejected function '%s': %s", fname, first_line(msg));
+    else
+        error_plain("LLVM verifier rejected the module: %s", first_line(msg));
+    LLVMDisposeMessage(msg);
+    return 1;
+}
+
+int llvm_target_finish(LlvmTarget *t, LLVMModuleRef m, int opt, const char *emit,
+                       const char *path)
+{
+    if (verify(m))
+        return 1;
+    if (opt > 0) {
+        LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+        LLVMPassBuilderOptionsSetLoopVectorization(po, 1);
+        LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
+        LLVMPassBuilderOptionsSetLoopUnrolling(po, 1);
+        const char *pipe = opt == 1 ? "default<O1>" : opt == 2 ? "default<O2>" : "default<O3>";
+        LLVMErrorRef e = LLVMRunPasses(m, pipe, t->tm, po);
+        LLVMDisposePassBuilderOptions(po);
+        if (e) {
+            char *s = LLVMGetErrorMessage(e);
+            error_plain("LLVM pass pipeline '%s' failed: %s", pipe, first_line(s));
+            LLVMDisposeErrorMessage(s);
+            return 1;
+        }
+    }
+    /* open the file first, for a plain error naming it and the cause */
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        error_plain("cannot write '%s': %s", path, strerror(errno));
+        return 1;
+    }
+    fclose(f);
+    char *err = NULL;
+    int bad = 0;
+    if (!strcmp(emit, "llvm")) {
+        bad = LLVMPrintModuleToFile(m, path, &err);
+    } else if (!strcmp(emit, "bc")) {
+        bad = LLVMWriteBitcodeToFile(m, path) != 0;
+    } else {
+        bad = LLVMTargetMachineEmitToFile(t->tm, m, (char *)path,
+                                          !strcmp(emit, "asm") ? LLVMAssemblyFile : LLVMObjectFile,
+                                          &err);
+    }
+    if (bad) {
+        error_plain("cannot write '%s': %s", path, err ? first_line(err) : "LLVM failed");
+        if (err)
+            LLVMDisposeMessage(err);
+        return 1;
+    }
+    return 0;
+}
+
+/* --emit h: what a program calling the module needs to know */
+static int write_header(Graph *g, const LlvmInfo *info, int standalone, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        error_plain("cannot write '%s': %s", path, strerror(errno));
+        return 1;
+    }
+    Model *m = g->model;
+    const char *p = arena_printf("rnm_%s", g->name);
+    fprintf(f, "/* generated by rnetc --backend llvm from %s; do not edit. */\n", src_name(m->file));
+    fprintf(f, "#ifndef RNET_LLVM_%s_H\n#define RNET_LLVM_%s_H\n\n", p, p);
+    fprintf(f, "#define %s_IN_C %d\n#define %s_IN_H %d\n#define %s_IN_W %d\n", p, m->in_c, p,
+            m->in_h, p, m->in_w);
+    fprintf(f, "#define %s_CLASSES %d\n", p, m->classes);
+    if (standalone) {
+        fprintf(f, "/* floats of the work buffer rnm_%s_infer needs */\n", g->name);
+        fprintf(f, "#define %s_INFER_WORK_FLOATS %ldL\n\n", p, info->infer_work);
+        fprintf(f, "/* one image: x (C, H, W) in, logits (CLASSES) out; calls nothing,\n"
+                   " * allocates nothing; work is INFER_WORK_FLOATS floats, 4-byte aligned */\n");
+        fprintf(f, "void %s_infer(const float *x, float *logits, float *work);\n", p);
+    } else {
+        fprintf(f, "#include \"rn_model.h\"\n\n");
+        fprintf(f, "#define %s_PARAM_FLOATS %ldL\n", p, info->param_floats);
+        fprintf(f, "/* workspace floats for a batch of N */\n");
+        fprintf(f, "#define %s_WORK_FLOATS(N) (%ldL + %ldL * (long)(N))\n\n", p, info->work_fixed,
+                info->work_per_image);
+        fprintf(f, "void %s_forward(RnExec *e, const float *x, int N, int train);\n", p);
+        fprintf(f, "void %s_backward(RnExec *e, const float *dlogits, int N);\n", p);
+        fprintf(f, "void %s_update(RnExec *e, const struct RnOptim *o, float lr, long t, float *m, float *v);\n", p);
+    }
+    fprintf(f, "\n#endif\n");
+    if (ferror(f) | fclose(f)) {
+        error_plain("cannot write '%s'", path);
+        return 1;
+    }
+    return 0;
+}
+
+int llvm_build(Graph *g, const LlvmOpts *lo, const BuildOpts *bo)
+{
+    float **w = NULL;
+    if (lo->weights && !(w = weights_read(g, lo->weights)))
+        return 1;
+    LlvmTarget t;
+    if (llvm_target_open(&t, lo->triple, lo->cpu, lo->features, lo->opt))
+        return 1;
+    int rc = 1;
+    if (!strcmp(lo->emit, "exe") && !t.host) {
+        error_plain("--emit exe links for the host; for --target %s use --emit obj and link it "
+                    "against a runtime built for that target (tools/cross.sh)", t.triple);
+        llvm_target_close(&t);
+        return 1;
+    }
+    LLVMContextRef cx = LLVMContextCreate();
+    LlvmInfo info;
+    LLVMModuleRef m = emit_llvm_module(g, &t, cx, lo->inference_only, w, &info);
+    if (!strcmp(lo->emit, "h")) {
+        rc = write_header(g, &info, w != NULL, bo->out);
+    } else if (!strcmp(lo->emit, "exe")) {
+        char tmpl[] = "/tmp/rnetc.XXXXXX";
+        char *dir = mkdtemp(tmpl);
+        if (!dir) {
+            error_plain("cannot make a temporary directory: %s", strerror(errno));
+        } else {
+            const char *obj = arena_printf("%s/%s.o", dir, g->name);
+            rc = llvm_target_finish(&t, m, lo->opt, "obj", obj);
+            if (!rc)
+                rc = link_object(obj, bo);
+            if (bo->keep_temps) {
+                fprintf(stderr, "rnetc: object kept in %s\n", dir);
+            } else {
+                unlink(obj);
+                rmdir(dir);
+            }
+        }
+    } else {
+        rc = llvm_target_finish(&t, m, lo->opt, lo->emit, bo->out);
+    }
+    LLVMDisposeModule(m);
+    LLVMContextDispose(cx);
+    llvm_target_close(&t);
+    return rc;
+}
