@@ -1,0 +1,421 @@
+#!/bin/sh
+# cross.sh - build rnet programs for other CPUs and test them under qemu
+# (run by `make cross`; tests/e2e/cross.sh runs a small version of it).
+#
+# Why: rnetc's output must run where it is built for, not just compile.
+# For each Linux triple (aarch64-linux-gnu, riscv64-linux-gnu) this script
+# cross-compiles the runtime with Debian's <triple>-gcc into
+# out/cross/<triple>/librnet.a, builds models/mnist.rnet with each backend
+# (C: `rnetc --emit c`, compiled by <triple>-gcc; LLVM: `rnetc --backend llvm
+# --target <triple> --emit obj`), links it statically, runs `predict
+# --logits` on test digits under qemu-user, and compares with the host
+# build's output: every predicted class must be equal and every logit within
+# 1e-4 relative (|a - b| / max |b| over the image's ten logits).  The small
+# targets (wasm32, thumbv7em-none-eabihf) get inference-only objects with
+# embedded weights; their sizes are reported, and the wasm one is run in
+# node when node and wasm-ld are here.
+#
+# Debian has no cross zlib, so the cross runtimes are built with
+# -DRN_NO_ZLIB (plain IDX files only; a .gz is refused with a message) and
+# tested on gunzipped copies of the digits (out/cross/data/mnist).
+#
+#   tools/cross.sh runtime TRIPLE...        build out/cross/TRIPLE/librnet.a
+#   tools/cross.sh unit TRIPLE...           runtime unit tests under qemu
+#   tools/cross.sh test [options]           the comparison above
+#       --triples "T1 T2"   default: aarch64-linux-gnu riscv64-linux-gnu
+#       --backends "c llvm" default: both (llvm only when rnetc has it)
+#       --digits N          the first N test digits (default: all)
+#       --weights FILE      trained weights (default: train a quick host model)
+#       --eval              also compare `eval` (accuracy, loss) on the test set
+#   tools/cross.sh small [--weights FILE]   wasm32 and Cortex-M4F objects, sizes
+#
+# Exit status: 0 all passed, 1 a comparison or a build failed, 2 usage,
+# 3 the tools for a triple are missing (`make cross` installs them).
+set -eu
+cd "$(dirname "$0")/.."
+
+RNETC=${RNETC:-out/rnetc}
+X=${RNET_CROSS_OUT:-out/cross}
+MODEL=models/mnist.rnet
+NAME=mnist
+TOL=1e-4
+WARN="-std=c11 -Wall -Wextra -Werror"
+
+say() { printf 'cross: %s\n' "$*"; }
+die() { printf 'cross: error: %s\n' "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# the qemu-user binary for a triple
+qemu_for() {
+    case $1 in
+    aarch64-*) echo qemu-aarch64 ;;
+    riscv64-*) echo qemu-riscv64 ;;
+    arm-* | armv7-*) echo qemu-arm ;;
+    *) echo "qemu-${1%%-*}" ;;
+    esac
+}
+
+# what LLVM needs besides the triple to match Debian's gcc for it (glibc is
+# built for rv64gc with the lp64d ABI)
+llvm_flags_for() {
+    case $1 in
+    riscv64-*) echo "--features +m,+a,+f,+d,+c" ;;
+    *) echo "" ;;
+    esac
+}
+
+have_tools() { # TRIPLE: 0 when its gcc and qemu are installed
+    command -v "$1-gcc" >/dev/null 2>&1 && command -v "$(qemu_for "$1")" >/dev/null 2>&1
+}
+
+need_tools() {
+    have_tools "$1" && return 0
+    printf 'cross: error: %s needs %s and %s (`make cross` installs them)\n' \
+        "$1" "$1-gcc" "$(qemu_for "$1")" >&2
+    exit 3
+}
+
+# extra flags for one runtime file on one triple
+file_flags() { # TRIPLE FILE
+    case $1:$2 in
+    # gcc 12.2 for aarch64 dies with an internal compiler error
+    # (vect_transform_reduction) vectorising the fmax reduction in
+    # rn_interp_kinks at -O3; the reference interpreter need not be fast
+    aarch64-*:runtime/rn_interp.c) echo "-fno-tree-loop-vectorize" ;;
+    *) echo "" ;;
+    esac
+}
+
+# zlib for the triple? (Debian 12 has none for cross builds; its cross gcc
+# does see the host's /usr/include/zlib.h, so the test is a static link)
+zlib_flags() { # TRIPLE -> "-DRN_NO_ZLIB" or ""
+    if printf '#include <zlib.h>\nint main(void) { return !zlibVersion(); }\n' |
+        "$1-gcc" -static -x c - -lz -o /dev/null >/dev/null 2>&1; then
+        echo ""
+    else
+        echo "-DRN_NO_ZLIB"
+    fi
+}
+zlib_libs() { [ -z "$(zlib_flags "$1")" ] && echo "-lz" || echo ""; }
+
+# out/cross/TRIPLE/librnet.a, rebuilding objects older than their sources
+build_runtime() { # TRIPLE
+    t=$1
+    need_tools "$t"
+    d=$X/$t/obj
+    mkdir -p "$d"
+    zf=$(zlib_flags "$t")
+    stamp=$d/flags
+    flags="$WARN -O3 -fopenmp -D_POSIX_C_SOURCE=200809L $zf -Iruntime"
+    [ "$(cat "$stamp" 2>/dev/null)" = "$flags" ] || rm -f "$d"/*.o
+    printf '%s\n' "$flags" >"$stamp"
+    newest_h=$(ls -t runtime/*.h runtime/*.inc | head -1)
+    objs="" built=0
+    for src in runtime/*.c; do
+        o=$d/$(basename "$src" .c).o
+        objs="$objs $o"
+        if [ ! -e "$o" ] || [ "$src" -nt "$o" ] || [ "$newest_h" -nt "$o" ]; then
+            # shellcheck disable=SC2086
+            "$t-gcc" $flags $(file_flags "$t" "$src") -c -o "$o" "$src" || die "$t: compiling $src failed"
+            built=$((built + 1))
+        fi
+    done
+    if [ "$built" -gt 0 ] || [ ! -e "$X/$t/librnet.a" ]; then
+        rm -f "$X/$t/librnet.a"
+        # shellcheck disable=SC2086
+        "$t-ar" rcs "$X/$t/librnet.a" $objs
+        say "$t: runtime $X/$t/librnet.a ($built objects rebuilt${zf:+, $zf})"
+    fi
+}
+
+# link a program for TRIPLE from objects: static, so qemu needs no sysroot
+link_prog() { # TRIPLE OUT OBJ...
+    t=$1 out=$2
+    shift 2
+    # shellcheck disable=SC2046
+    "$t-gcc" -static -fopenmp -o "$out" "$@" "$X/$t/librnet.a" $(zlib_libs "$t") -lm
+}
+
+# the program for TRIPLE with BACKEND: prints its path
+build_prog() { # TRIPLE BACKEND
+    t=$1 b=$2 d=$X/$1
+    case $b in
+    c)
+        # the generated C, once for every triple: it is portable
+        if [ ! -e "$X/$NAME.c" ] || [ "$MODEL" -nt "$X/$NAME.c" ] || [ "$RNETC" -nt "$X/$NAME.c" ]; then
+            "$RNETC" "$MODEL" --emit c -o "$X/$NAME.c" >&2 || die "rnetc --emit c failed"
+        fi
+        "$t-gcc" -std=c11 -O2 -fopenmp -Iruntime -c -o "$d/$NAME-c.o" "$X/$NAME.c" ||
+            die "$t: compiling the generated C failed"
+        ;;
+    llvm)
+        # shellcheck disable=SC2046
+        "$RNETC" "$MODEL" --backend llvm --target "$t" $(llvm_flags_for "$t") --emit obj \
+            -o "$d/$NAME-llvm.o" >&2 || die "$t: rnetc --backend llvm failed"
+        fix_riscv_abi "$t" "$d/$NAME-llvm.o"
+        ;;
+    esac
+    link_prog "$t" "$d/$NAME-$b" "$d/$NAME-$b.o" || die "$t: linking the $b build failed"
+    echo "$d/$NAME-$b"
+}
+
+# LLVM 14's C API cannot choose the RISC-V float ABI (no ABI name in
+# LLVMCreateTargetMachine): with +d the code follows lp64d only if the
+# module says so ("target-abi" flag), and even then the ELF header says
+# soft-float, which GNU ld refuses to link with Debian's lp64d libc.  When
+# the code is lp64d (it passes floats in fa registers) the header's float-ABI
+# bits (e_flags & 6) are set to double (4) here; otherwise nothing is done
+# and the link reports the mismatch.
+fix_riscv_abi() { # TRIPLE OBJ
+    case $1 in riscv64-*) ;; *) return 0 ;; esac
+    flags=$(readelf -h "$2" | awk '/Flags:/ { print $2 }')
+    case $flags in 0x1 | 0x0) ;; *) return 0 ;; esac
+    if riscv64-linux-gnu-objdump -d "$2" | grep -q -E '\bfa[0-7]\b'; then
+        printf "\\$(printf %03o $((flags | 4)))" | dd of="$2" bs=1 seek=48 conv=notrunc 2>/dev/null
+    fi
+}
+
+# data/mnist, gunzipped, for runtimes without zlib
+plain_data() {
+    [ -e data/mnist/t10k-images-idx3-ubyte.gz ] || tools/fetch_data.sh mnist >&2
+    mkdir -p "$X/data/mnist"
+    for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+        [ "$X/data/mnist/$f" -nt "data/mnist/$f.gz" ] || gzip -dc "data/mnist/$f.gz" >"$X/data/mnist/$f"
+    done
+}
+
+# quick host weights: one epoch on 2,000 digits (a few seconds)
+host_weights() { # -> path
+    w=$X/$NAME.safetensors
+    if [ ! -e "$w" ] || [ "$MODEL" -nt "$w" ]; then
+        host_prog >/dev/null
+        [ -e data/mnist/train-images-idx3-ubyte.gz ] || tools/fetch_data.sh mnist >&2
+        "$X/host/$NAME" train --data data/mnist --limit 2000 --epochs 1 --threads 2 \
+            --no-progress --save "$w" >"$X/train.log" 2>&1 || {
+            cat "$X/train.log" >&2
+            die "training the host model failed"
+        }
+        say "host: trained $w ($(grep -o 'test acc *[0-9.]*%' "$X/train.log" | tail -1))" >&2
+    fi
+    echo "$w"
+}
+
+host_prog() { # the host's own C build -> path
+    mkdir -p "$X/host"
+    if [ ! -x "$X/host/$NAME" ] || [ "$MODEL" -nt "$X/host/$NAME" ] || [ "$RNETC" -nt "$X/host/$NAME" ]; then
+        "$RNETC" "$MODEL" -o "$X/host/$NAME" >&2 || die "host build failed"
+    fi
+    echo "$X/host/$NAME"
+}
+
+# compare two `predict --logits` outputs line by line; prints a summary
+# and fails on any differing class or logit beyond TOL
+compare_logits() { # HOST CROSS LABEL
+    awk -v tol="$TOL" -v label="$3" '
+        function argmax(s,   f, n, i, best, bi) {
+            n = split(s, f, " "); best = f[1]; bi = 1
+            for (i = 2; i <= n; i++) if (f[i] + 0 > best + 0) { best = f[i]; bi = i }
+            return bi - 1
+        }
+        FNR == NR { sub(/.*logits /, ""); h[FNR] = $0; nh = FNR; next }
+        {
+            sub(/.*logits /, ""); n++
+            if (!(FNR in h)) { bad++; next }
+            if (argmax(h[FNR]) == argmax($0)) same++
+            k = split(h[FNR], a, " "); split($0, b, " "); big = 0
+            for (i = 1; i <= k; i++) { v = a[i] < 0 ? -a[i] : a[i]; if (v > big) big = v }
+            for (i = 1; i <= k; i++) {
+                d = a[i] - b[i]; if (d < 0) d = -d
+                r = big > 0 ? d / big : d
+                if (r > worst) worst = r
+                if (r > tol) over++
+            }
+        }
+        END {
+            printf "%s: %d digits, classes %d/%d equal, worst logit relative error %.2g\n",
+                label, n, same, n, worst
+            exit !(n == nh && n > 0 && same == n && over == 0 && bad == 0)
+        }' "$1" "$2"
+}
+
+cmd_test() {
+    triples="aarch64-linux-gnu riscv64-linux-gnu" backends="c llvm" digits=0 weights="" do_eval=0
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --triples) triples=$2; shift 2 ;;
+        --backends) backends=$2; shift 2 ;;
+        --digits) digits=$2; shift 2 ;;
+        --weights) weights=$2; shift 2 ;;
+        --eval) do_eval=1; shift ;;
+        *) echo "cross: unknown option '$1'" >&2; exit 2 ;;
+        esac
+    done
+    for t in $triples; do need_tools "$t"; done
+    case " $backends " in *" llvm "*)
+        if ! "$RNETC" --help 2>&1 | grep -q -- '--backend'; then
+            say "note: this rnetc has no --backend llvm yet; testing the C backend only"
+            backends=$(echo "$backends" | sed 's/llvm//')
+        fi ;;
+    esac
+    plain_data
+    host=$(host_prog)
+    [ -n "$weights" ] || weights=$(host_weights)
+    img=$X/data/mnist/t10k-images-idx3-ubyte
+    total=$(od -An -tu1 -j4 -N4 "$img" | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4 }')
+    [ "$digits" -gt 0 ] && [ "$digits" -le "$total" ] || digits=$total
+    i=0 args=""
+    while [ $i -lt "$digits" ]; do args="$args $img:$i"; i=$((i + 1)); done
+    t0=$(now)
+    # shellcheck disable=SC2086
+    "$host" predict --weights "$weights" --logits $args >"$X/host.logits" || die "host predict failed"
+    say "host: $digits digits in $(secs "$t0" "$(now)") s"
+    if [ "$do_eval" = 1 ]; then
+        "$host" eval --data "$X/data/mnist" --weights "$weights" >"$X/host.eval" 2>&1 ||
+            die "host eval failed"
+    fi
+    status=0
+    for t in $triples; do
+        build_runtime "$t"
+        q=$(qemu_for "$t")
+        for b in $backends; do
+            prog=$(build_prog "$t" "$b")
+            t0=$(now)
+            # shellcheck disable=SC2086
+            if ! "$q" "$prog" predict --weights "$weights" --logits $args >"$X/$t/$b.logits" 2>"$X/$t/$b.err"; then
+                cat "$X/$t/$b.err" >&2
+                say "FAIL $t $b: predict under $q failed"
+                status=1
+                continue
+            fi
+            took=$(secs "$t0" "$(now)")
+            if compare_logits "$X/host.logits" "$X/$t/$b.logits" "$t $b" >"$X/$t/$b.cmp"; then
+                say "$(cat "$X/$t/$b.cmp"), $q $took s: ok"
+            else
+                say "FAIL $(cat "$X/$t/$b.cmp"), $q $took s"
+                status=1
+            fi
+            if [ "$do_eval" = 1 ]; then
+                t0=$(now)
+                "$q" "$prog" eval --data "$X/data/mnist" --weights "$weights" >"$X/$t/$b.eval" 2>&1 ||
+                    { cat "$X/$t/$b.eval" >&2; say "FAIL $t $b: eval under $q failed"; status=1; continue; }
+                took=$(secs "$t0" "$(now)")
+                hl=$(grep -i 'acc' "$X/host.eval" | head -1)
+                cl=$(grep -i 'acc' "$X/$t/$b.eval" | head -1)
+                if [ "$hl" = "$cl" ]; then
+                    say "$t $b eval: same as the host ($cl), $q $took s: ok"
+                else
+                    say "FAIL $t $b eval: host '$hl', $t '$cl'"
+                    status=1
+                fi
+            fi
+        done
+    done
+    return $status
+}
+
+# the runtime's unit tests that need neither the compiler nor zlib
+UNIT_TESTS="test_gemm test_kernels test_optim test_schedule test_safetensors test_gradcheck test_interp"
+cmd_unit() {
+    status=0
+    for t in "$@"; do
+        build_runtime "$t"
+        mkdir -p "$X/$t/tests"
+        for u in $UNIT_TESTS; do
+            bin=$X/$t/tests/$u
+            # shellcheck disable=SC2046
+            "$t-gcc" $WARN -O2 -fopenmp -D_POSIX_C_SOURCE=200809L $(zlib_flags "$t") -Iruntime -Itests/unit \
+                -static -o "$bin" "tests/unit/$u.c" "$X/$t/librnet.a" $(zlib_libs "$t") -lm ||
+                die "$t: building $u failed"
+            t0=$(now)
+            "$(qemu_for "$t")" "$bin" >"$bin.out" 2>&1 && st=0 || st=$?
+            p=$(grep -c '^PASS' "$bin.out" || true)
+            f=$(grep -c '^FAIL' "$bin.out" || true)
+            if [ "$st" = 0 ] && [ "$f" = 0 ]; then
+                say "$t $u: $p passed ($(secs "$t0" "$(now)") s)"
+            else
+                grep '^FAIL' "$bin.out" | head -5
+                say "FAIL $t $u: $p passed, $f failed, exit status $st"
+                status=1
+            fi
+        done
+    done
+    return $status
+}
+
+cmd_small() {
+    weights=""
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --weights) weights=$2; shift 2 ;;
+        *) echo "cross: unknown option '$1'" >&2; exit 2 ;;
+        esac
+    done
+    if ! "$RNETC" --help 2>&1 | grep -q -- '--inference-only'; then
+        say "note: this rnetc has no --inference-only yet; no wasm32 or Cortex-M objects"
+        return 0
+    fi
+    [ -n "$weights" ] || weights=$(host_weights)
+    mkdir -p "$X/small"
+    status=0
+    for t in thumbv7em-none-eabihf wasm32-unknown-unknown; do
+        o=$X/small/$NAME-$t.o
+        t0=$(now)
+        if ! "$RNETC" "$MODEL" --backend llvm --inference-only --weights "$weights" --target "$t" \
+            --emit obj -o "$o"; then
+            say "FAIL $t: rnetc failed"
+            status=1
+            continue
+        fi
+        took=$(secs "$t0" "$(now)")
+        size=$(llvm-size-14 "$o" | awk 'NR == 2 { printf "text %d, data %d, bss %d bytes", $1, $2, $3 }')
+        undef=$(llvm-nm-14 -u "$o" | awk '{ printf " %s", $NF }')
+        say "$t: $o ($(file -b "$o" | cut -d, -f1-2)), $size, compiled in $took s"
+        [ -z "$undef" ] || say "$t: undefined symbols:$undef"
+    done
+    wasm_node_check "$weights" || status=1
+    return $status
+}
+
+# link the wasm32 object into a module and run rnm_<name>_infer in node on
+# test digits; compare the classes and logits with the host's
+wasm_node_check() { # WEIGHTS
+    o=$X/small/$NAME-wasm32-unknown-unknown.o
+    [ -e "$o" ] || return 0
+    ld=$(command -v wasm-ld-14 || command -v wasm-ld || true)
+    if [ -z "$ld" ] || ! command -v node >/dev/null 2>&1; then
+        say "note: wasm-ld or node missing; the wasm32 object is not run"
+        return 0
+    fi
+    wasm=$X/small/$NAME.wasm
+    "$ld" --no-entry --export-dynamic --allow-undefined -o "$wasm" "$o" ||
+        { say "FAIL wasm32: wasm-ld failed"; return 1; }
+    plain_data
+    n=20 i=0 args=""
+    while [ $i -lt $n ]; do args="$args $X/data/mnist/t10k-images-idx3-ubyte:$i"; i=$((i + 1)); done
+    # shellcheck disable=SC2086
+    "$(host_prog)" predict --weights "$1" --logits $args >"$X/small/host.logits" || return 1
+    t0=$(now)
+    node tools/wasm_infer.js "$wasm" "$NAME" "$X/data/mnist/t10k-images-idx3-ubyte" "$n" \
+        0.1307 0.3081 >"$X/small/wasm.logits" || { say "FAIL wasm32: node run failed"; return 1; }
+    took=$(secs "$t0" "$(now)")
+    if compare_logits "$X/small/host.logits" "$X/small/wasm.logits" "wasm32 (node)" >"$X/small/cmp"; then
+        say "$(cat "$X/small/cmp"), node $took s: ok"
+    else
+        say "FAIL $(cat "$X/small/cmp")"
+        return 1
+    fi
+}
+
+[ $# -ge 1 ] || { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -x "$RNETC" ] || die "$RNETC not found (run make)"
+cmd=$1
+shift
+case $cmd in
+runtime) for t in "$@"; do build_runtime "$t"; done ;;
+unit) cmd_unit "$@" ;;
+test) cmd_test "$@" ;;
+small) cmd_small "$@" ;;
+-h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' ;;
+*) echo "cross: unknown command '$cmd' (runtime, unit, test, small)" >&2; exit 2 ;;
+esac
