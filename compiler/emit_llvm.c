@@ -51,6 +51,7 @@ typedef struct {
     LLVMTypeRef f32, f64, i1, i8, i32, i64, lng, pf, pi8, exec_t, pexec;
     int vw;
     int standalone;                  /* --weights: no runtime, N = 1 */
+    float *const *weights;           /* standalone: per parameter, graph order */
     int grads;                       /* backward pass built */
     /* plan */
     LBuf *buf;
@@ -713,8 +714,42 @@ static void fwd_conv(L *E, const Node *n)
         add_bias(E, Y, param(E, n, 1, 0), K, NP);
 }
 
+/* a constant float array (standalone builds), as a pointer to its first */
+static LLVMValueRef const_floats(L *E, const char *name, const float *v, long n)
+{
+    LLVMValueRef *e = arena_alloc(sizeof(LLVMValueRef) * (size_t)n);
+    for (long i = 0; i < n; i++)
+        e[i] = cf(E, v[i]);
+    LLVMValueRef init = LLVMConstArray(E->f32, e, (unsigned)n);
+    LLVMValueRef gv = LLVMAddGlobal(E->m, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    return LLVMConstBitCast(gv, E->pf);
+}
+
 static void fwd_bn(L *E, const Node *n, LLVMValueRef train)
 {
+    if (E->standalone) {
+        /* the weights are known: scale and shift folded here, exactly as
+         * the inference branch below computes them (no sqrt on the target) */
+        int k = param_index(E->g, n, 0);
+        float *sc = arena_alloc(sizeof(float) * (size_t)n->c), *sh = arena_alloc(sizeof(float) * (size_t)n->c);
+        for (int c = 0; c < n->c; c++) {
+            sc[c] = E->weights[k][c] / sqrtf(E->weights[k + 3][c] + RN_BN_EPS);
+            sh[c] = E->weights[k + 1][c] - E->weights[k + 2][c] * sc[c];
+        }
+        LLVMValueRef S = const_floats(E, arena_printf("%s.scale", n->name), sc, n->c);
+        LLVMValueRef T = const_floats(E, arena_printf("%s.shift", n->name), sh, n->c);
+        long np = (long)n->h * n->w;
+        LLVMValueRef X = act(E, n->in[0]), Y = act(E, n);
+        Loop lc;
+        LLVMValueRef c = loop_open(E, &lc, ci(E, 0), ci(E, n->c), 1);
+        Map mp = { .k = M_AFFINE, .s = { ld(E, gep(E, S, c)), ld(E, gep(E, T, c)) } };
+        vmap(E, &mp, ci(E, np), gep(E, Y, mulc(E, c, np)), gep(E, X, mulc(E, c, np)), NULL, 0);
+        loop_close(E, &lc);
+        return;
+    }
     const Node *x = n->in[0];
     long np = (long)n->h * n->w;
     LLVMValueRef X = act(E, x), Y = act(E, n);
@@ -1532,11 +1567,17 @@ LLVMModuleRef emit_llvm_module(Graph *g, LlvmTarget *t, LLVMContextRef cx, int i
     L em = { .g = g, .t = t, .cx = cx, .vw = t->vw };
     L *E = &em;
     E->standalone = weights != NULL;
+    E->weights = weights;
     E->grads = !inference_only && !weights;
     E->prefix = arena_printf("rnm_%s", g->name);
     E->m = LLVMModuleCreateWithNameInContext(g->name, cx);
     LLVMSetTarget(E->m, t->triple);
     LLVMSetModuleDataLayout(E->m, t->td);
+    if (!strncmp(t->triple, "riscv64", 7) && strstr(t->features, "+d")) {
+        /* the float ABI of Linux on RISC-V: doubles in registers */
+        LLVMMetadataRef abi = LLVMMDStringInContext2(cx, "lp64d", 5);
+        LLVMAddModuleFlag(E->m, LLVMModuleFlagBehaviorError, "target-abi", 10, abi);
+    }
     E->b = LLVMCreateBuilderInContext(cx);
     E->ab = LLVMCreateBuilderInContext(cx);
     E->f32 = LLVMFloatTypeInContext(cx);

@@ -132,6 +132,30 @@ static int vector_width(const char *triple, const char *features)
     return 1;
 }
 
+/* A foreign triple's CPU when --cpu is not given: what clang picks for
+ * the M-profile triples (so that thumbv7em-none-eabihf gets its FPU), else
+ * LLVM's generic one. */
+static const char *default_cpu(const char *triple)
+{
+    static const char *const table[][2] = {
+        { "thumbv7em", "cortex-m4" }, { "thumbv7m", "cortex-m3" },    { "thumbv6m", "cortex-m0" },
+        { "thumbv8m.main", "cortex-m33" }, { "thumbv8m.base", "cortex-m23" },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strncmp(triple, table[i][0], strlen(table[i][0])))
+            return table[i][1];
+    return "generic";
+}
+
+/* a foreign triple's features when --features is not given: the ones a
+ * Linux distribution builds for (riscv64: rv64gc, with the lp64d ABI) */
+static const char *default_features(const char *triple)
+{
+    if (!strncmp(triple, "riscv64", 7) && strstr(triple, "linux"))
+        return "+m,+a,+f,+d,+c";
+    return "";
+}
+
 int llvm_target_open(LlvmTarget *t, const char *triple, const char *cpu, const char *features,
                      int opt)
 {
@@ -165,7 +189,7 @@ int llvm_target_open(LlvmTarget *t, const char *triple, const char *cpu, const c
         t->cpu = arena_strdup(c);
         LLVMDisposeMessage(c);
     } else {
-        t->cpu = "generic";
+        t->cpu = default_cpu(t->triple);
     }
     if (features) {
         t->features = arena_strdup(features);
@@ -174,7 +198,7 @@ int llvm_target_open(LlvmTarget *t, const char *triple, const char *cpu, const c
         t->features = arena_strdup(f);
         LLVMDisposeMessage(f);
     } else {
-        t->features = "";
+        t->features = default_features(t->triple);
     }
     LLVMCodeGenOptLevel level = opt <= 0   ? LLVMCodeGenLevelNone
                                 : opt == 1 ? LLVMCodeGenLevelLess
