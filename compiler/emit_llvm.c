@@ -233,7 +233,7 @@ static LLVMBasicBlockRef block(L *E, const char *name)
 typedef struct {
     LLVMValueRef i;
     long step;
-    int runtime;         /* the trip count depends on the batch */
+    int runtime;         /* the trip count depends on the batch (or: never unroll) */
     LLVMBasicBlockRef head, exit;
 } Loop;
 
@@ -584,6 +584,7 @@ static void im2col(L *E, const Node *n, LLVMValueRef col, LLVMValueRef x, int ba
             if (rlo < rhi) {
                 Loop lr;
                 LLVMValueRef oh = loop_open(E, &lr, ci(E, rlo), ci(E, rhi), 1);
+                lr.runtime = 1; /* rows stay a loop: taps x rows unrolled is too much code */
                 LLVMValueRef dr = gep(E, dn, mulc(E, oh, n->w));
                 LLVMValueRef row = add(E, mulc(E, oh, (long)n->stride * in->w),
                                        ci(E, (long)(kh - n->pad) * in->w));
