@@ -60,7 +60,7 @@ qemu_for() {
 # built for rv64gc with the lp64d ABI)
 llvm_flags_for() {
     case $1 in
-    riscv64-*) echo "--features +m,+a,+f,+d,+c" ;;
+    riscv64-*) echo "--cpu generic-rv64 --features +m,+a,+f,+d,+c" ;;
     *) echo "" ;;
     esac
 }
@@ -160,20 +160,20 @@ build_prog() { # TRIPLE BACKEND
     echo "$d/$NAME-$b"
 }
 
-# LLVM 14's C API cannot choose the RISC-V float ABI (no ABI name in
-# LLVMCreateTargetMachine): with +d the code follows lp64d only if the
-# module says so ("target-abi" flag), and even then the ELF header says
-# soft-float, which GNU ld refuses to link with Debian's lp64d libc.  When
-# the code is lp64d (it passes floats in fa registers) the header's float-ABI
-# bits (e_flags & 6) are set to double (4) here; otherwise nothing is done
-# and the link reports the mismatch.
+# LLVM 14's C API cannot choose the RISC-V float ABI (LLVMCreateTargetMachine
+# takes no ABI name).  rnetc makes the code follow lp64d, the ABI of
+# Debian's riscv64 libc, through the module's "target-abi" flag when +d is
+# on, but LLVM 14 still writes "soft-float ABI" into the ELF header
+# (e_flags, set from the target options only), and GNU ld refuses to link
+# that with lp64d objects.  So when the header says soft-float (float-ABI
+# bits e_flags & 6 == 0) and the object was built with +d, the bits are set
+# to double-float (4), which is what the code follows.
 fix_riscv_abi() { # TRIPLE OBJ
     case $1 in riscv64-*) ;; *) return 0 ;; esac
-    flags=$(readelf -h "$2" | awk '/Flags:/ { print $2 }')
-    case $flags in 0x1 | 0x0) ;; *) return 0 ;; esac
-    if riscv64-linux-gnu-objdump -d "$2" | grep -q -E '\bfa[0-7]\b'; then
-        printf "\\$(printf %03o $((flags | 4)))" | dd of="$2" bs=1 seek=48 conv=notrunc 2>/dev/null
-    fi
+    case $(llvm_flags_for "$1") in *+d*) ;; *) return 0 ;; esac
+    flags=$(readelf -h "$2" | awk '/Flags:/ { sub(/,/, "", $2); print $2 }')
+    [ $((flags & 6)) = 0 ] || return 0
+    printf "\\$(printf %03o $((flags | 4)))" | dd of="$2" bs=1 seek=48 conv=notrunc 2>/dev/null
 }
 
 # data/mnist, gunzipped, for runtimes without zlib
@@ -343,6 +343,17 @@ cmd_unit() {
     return $status
 }
 
+# section sizes of an object: "code C, constants K, data D, bss B bytes"
+# (ELF: .text* / .rodata* / .data* / .bss*; wasm: CODE / DATA)
+sections() { # OBJ
+    llvm-size-14 -A "$1" | awk '
+        $1 ~ /^\.text/ || $1 == "CODE" { code += $2 }
+        $1 ~ /^\.rodata/ { ro += $2 }
+        $1 ~ /^\.data/ || $1 == "DATA" { data += $2 }
+        $1 ~ /^\.bss/ { bss += $2 }
+        END { printf "code %d, constants %d, data %d, bss %d bytes", code, ro, data, bss }'
+}
+
 cmd_small() {
     weights=""
     while [ $# -gt 0 ]; do
@@ -357,6 +368,10 @@ cmd_small() {
     fi
     [ -n "$weights" ] || weights=$(host_weights)
     mkdir -p "$X/small"
+    "$RNETC" "$MODEL" --backend llvm --inference-only --weights "$weights" --emit h \
+        -o "$X/small/$NAME.h" || die "rnetc --emit h failed"
+    work=$(awk '/^#define .*_INFER_WORK_FLOATS/ { sub(/L$/, "", $3); print $3 }' "$X/small/$NAME.h")
+    say "rnm_${NAME}_infer needs a work buffer of $work floats ($((work * 4)) bytes)"
     status=0
     for t in thumbv7em-none-eabihf wasm32-unknown-unknown; do
         o=$X/small/$NAME-$t.o
@@ -368,18 +383,20 @@ cmd_small() {
             continue
         fi
         took=$(secs "$t0" "$(now)")
-        size=$(llvm-size-14 "$o" | awk 'NR == 2 { printf "text %d, data %d, bss %d bytes", $1, $2, $3 }')
+        say "$t: $o ($(file -b "$o" | cut -d, -f1-2)), compiled in $took s"
+        say "$t: $(sections "$o")"
+        say "$t: llvm-size: $(llvm-size-14 "$o" | awk 'NR == 2 { printf "text %d, data %d, bss %d", $1, $2, $3 }')"
         undef=$(llvm-nm-14 -u "$o" | awk '{ printf " %s", $NF }')
-        say "$t: $o ($(file -b "$o" | cut -d, -f1-2)), $size, compiled in $took s"
-        [ -z "$undef" ] || say "$t: undefined symbols:$undef"
+        [ -z "$undef" ] && say "$t: no undefined symbols (needs no libc, no runtime)" ||
+            say "$t: undefined symbols:$undef"
     done
-    wasm_node_check "$weights" || status=1
+    wasm_node_check "$weights" "$work" || status=1
     return $status
 }
 
 # link the wasm32 object into a module and run rnm_<name>_infer in node on
 # test digits; compare the classes and logits with the host's
-wasm_node_check() { # WEIGHTS
+wasm_node_check() { # WEIGHTS WORK_FLOATS
     o=$X/small/$NAME-wasm32-unknown-unknown.o
     [ -e "$o" ] || return 0
     ld=$(command -v wasm-ld-14 || command -v wasm-ld || true)
@@ -388,19 +405,23 @@ wasm_node_check() { # WEIGHTS
         return 0
     fi
     wasm=$X/small/$NAME.wasm
-    "$ld" --no-entry --export-dynamic --allow-undefined -o "$wasm" "$o" ||
-        { say "FAIL wasm32: wasm-ld failed"; return 1; }
+    "$ld" --no-entry --export-dynamic --export=__heap_base -o "$wasm" "$o" || { say "FAIL wasm32: wasm-ld failed"; return 1; }
+    say "wasm32: $wasm, $(wc -c <"$wasm") bytes"
     plain_data
-    n=20 i=0 args=""
-    while [ $i -lt $n ]; do args="$args $X/data/mnist/t10k-images-idx3-ubyte:$i"; i=$((i + 1)); done
+    host=$(host_prog)
+    norm=$("$host" info | awk '/normalize/ { for (i = 1; i < NF; i++) { if ($i == "mean") m = $(i + 1); if ($i == "std") s = $(i + 1) } }
+        END { print (m == "" ? 0 : m), (s == "" ? 1 : s) }')
+    n=${WASM_DIGITS:-100} i=0 args=""
+    img=$X/data/mnist/t10k-images-idx3-ubyte
+    while [ $i -lt "$n" ]; do args="$args $img:$i"; i=$((i + 1)); done
     # shellcheck disable=SC2086
-    "$(host_prog)" predict --weights "$1" --logits $args >"$X/small/host.logits" || return 1
-    t0=$(now)
-    node tools/wasm_infer.js "$wasm" "$NAME" "$X/data/mnist/t10k-images-idx3-ubyte" "$n" \
-        0.1307 0.3081 >"$X/small/wasm.logits" || { say "FAIL wasm32: node run failed"; return 1; }
-    took=$(secs "$t0" "$(now)")
-    if compare_logits "$X/small/host.logits" "$X/small/wasm.logits" "wasm32 (node)" >"$X/small/cmp"; then
-        say "$(cat "$X/small/cmp"), node $took s: ok"
+    "$host" predict --weights "$1" --logits $args >"$X/small/host.logits" || return 1
+    # shellcheck disable=SC2086
+    node tools/wasm_infer.js "$wasm" "$NAME" "$img" "$n" $norm "$2" >"$X/small/wasm.logits" \
+        2>"$X/small/wasm.err" || { cat "$X/small/wasm.err" >&2; say "FAIL wasm32: node run failed"; return 1; }
+    took=$(sed -n 's/.* in \([0-9]*\) ms.*/\1/p' "$X/small/wasm.err")
+    if compare_logits "$X/small/host.logits" "$X/small/wasm.logits" "wasm32 in node" >"$X/small/cmp"; then
+        say "$(cat "$X/small/cmp"), $took ms: ok"
     else
         say "FAIL $(cat "$X/small/cmp")"
         return 1
