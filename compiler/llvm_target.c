@@ -4,19 +4,30 @@
  *
  * LLVM reports an unknown CPU or feature only as a warning on standard
  * error ("'x' is not a recognized processor for this target (ignoring
- * processor)") when the subtarget is first built, and carries on.  rnetc
- * makes that an error: it builds the subtarget once, on an empty module,
- * with standard error captured, and looks for those warnings.
+ * processor)") when the subtarget is first built, and carries on (or, for
+ * some, stops the process).  rnetc makes that an error: it first builds
+ * the target machine and emits an empty module in a child process with
+ * standard error captured, and looks for those warnings.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <llvm-c/Analysis.h>
+#include <llvm-c/ErrorHandling.h>
 #include <llvm-c/BitWriter.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 #include "llvm_be.h"
+
+/* LLVM's fatal errors (report_fatal_error) as rnetc errors, never an abort */
+static void fatal_handler(const char *reason)
+{
+    fprintf(stderr, "rnetc: error: LLVM: %s\n", reason);
+    fflush(stderr);
+    _exit(1);
+}
 
 static void init_llvm(void)
 {
@@ -28,6 +39,7 @@ static void init_llvm(void)
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();
     LLVMInitializeAllAsmPrinters();
+    LLVMInstallFatalErrorHandler(fatal_handler);
 }
 
 /* a copy of an LLVM-allocated message in the arena, trimmed, first line only */
@@ -42,48 +54,73 @@ static const char *first_line(const char *msg)
     return s;
 }
 
-/* Run LLVM's subtarget construction with standard error going to a
- * temporary file; returns what it printed (arena), "" when nothing. */
-static const char *probe_subtarget(LLVMTargetMachineRef tm)
+/* Build the subtarget once, in a child process with its standard error
+ * captured: LLVM only warns about an unknown CPU or feature, and for some
+ * (x86-64 with a 32-bit CPU name) then stops the process.  Returns what the
+ * child printed (arena), and in *died whether it failed. */
+static const char *probe_subtarget(LLVMTargetRef target, const char *triple, const char *cpu,
+                                   const char *features, int *died)
 {
+    int fd[2];
+    *died = 0;
+    fflush(stdout);
     fflush(stderr);
-    FILE *tmp = tmpfile();
-    int saved = tmp ? dup(2) : -1;
-    if (saved >= 0)
-        dup2(fileno(tmp), 2);
-    LLVMModuleRef m = LLVMModuleCreateWithName("probe");
-    LLVMSetTarget(m, "");
-    char *err = NULL;
-    LLVMMemoryBufferRef buf = NULL;
-    /* emitting a module with one function builds the subtarget */
-    LLVMTypeRef fty = LLVMFunctionType(LLVMVoidType(), NULL, 0, 0);
-    LLVMValueRef f = LLVMAddFunction(m, "rnet_probe", fty);
-    LLVMBuilderRef b = LLVMCreateBuilder();
-    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlock(f, "entry"));
-    LLVMBuildRetVoid(b);
-    LLVMDisposeBuilder(b);
-    if (!LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMAssemblyFile, &err, &buf))
-        LLVMDisposeMemoryBuffer(buf);
-    else
-        LLVMDisposeMessage(err);
-    LLVMDisposeModule(m);
-    if (saved < 0)
+    if (pipe(fd) != 0)
         return "";
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    long n = ftell(tmp);
-    if (n <= 0) {
-        fclose(tmp);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
         return "";
     }
-    char *s = arena_alloc((size_t)n + 1);
-    rewind(tmp);
-    size_t got = fread(s, 1, (size_t)n, tmp);
-    s[got] = 0;
-    fclose(tmp);
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 2);
+        LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features,
+                                                          LLVMCodeGenLevelNone, LLVMRelocDefault,
+                                                          LLVMCodeModelDefault);
+        if (!tm)
+            _exit(1);
+        LLVMModuleRef m = LLVMModuleCreateWithName("probe");
+        LLVMTypeRef fty = LLVMFunctionType(LLVMVoidType(), NULL, 0, 0);
+        LLVMValueRef f = LLVMAddFunction(m, "rnet_probe", fty);
+        LLVMBuilderRef b = LLVMCreateBuilder();
+        LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlock(f, "entry"));
+        LLVMBuildRetVoid(b);
+        char *err = NULL;
+        LLVMMemoryBufferRef buf = NULL;
+        int bad = LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMObjectFile, &err, &buf);
+        if (bad && err)
+            fprintf(stderr, "%s\n", err);
+        fflush(stderr);
+        _exit(bad ? 1 : 0);
+    }
+    close(fd[1]);
+    size_t cap = 4096, n = 0;
+    char *s = arena_alloc(cap);
+    for (;;) {
+        if (n + 1 == cap) {
+            char *t = arena_alloc(cap * 2);
+            memcpy(t, s, n);
+            s = t;
+            cap *= 2;
+        }
+        ssize_t r = read(fd[0], s + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    s[n] = 0;
+    close(fd[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    *died = !WIFEXITED(st) || WEXITSTATUS(st) != 0;
     return s;
 }
+
 
 /* "'+foo' is not a recognized feature ..." -> "+foo" */
 static const char *quoted_before(const char *text, const char *what)
@@ -206,14 +243,9 @@ int llvm_target_open(LlvmTarget *t, const char *triple, const char *cpu, const c
                                            : LLVMCodeGenLevelAggressive;
     /* position-independent where a hosted linker may want a PIE */
     LLVMRelocMode reloc = t->host || strstr(t->triple, "linux") ? LLVMRelocPIC : LLVMRelocDefault;
-    t->tm = LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features, level, reloc,
-                                    LLVMCodeModelDefault);
-    if (!t->tm) {
-        error_plain("LLVM cannot make a target machine for '%s' (cpu '%s', features '%s')",
-                    t->triple, t->cpu, t->features);
-        return 1;
-    }
-    const char *said = probe_subtarget(t->tm);
+    int died;
+    const char *said = probe_subtarget(target, t->triple, t->cpu, t->features, &died);
+
     const char *bad;
     if ((bad = quoted_before(said, "is not a recognized processor"))) {
         error_plain("unknown CPU '%s' for target '%s' (llc -mtriple=%s -mcpu=help lists them)",
@@ -227,8 +259,25 @@ int llvm_target_open(LlvmTarget *t, const char *triple, const char *cpu, const c
         llvm_target_close(t);
         return 1;
     }
+    if (died) {
+        /* the last line the child printed says why */
+        char *last = arena_strdup(said), *nl;
+        while ((nl = strrchr(last, '\n')) && !nl[1])
+            *nl = 0;
+        error_plain("LLVM cannot generate code for '%s' (cpu '%s', features '%s'): %s", t->triple,
+                    t->cpu, t->features, strrchr(last, '\n') ? strrchr(last, '\n') + 1 : last);
+        llvm_target_close(t);
+        return 1;
+    }
     if (*said)
         fputs(said, stderr); /* some other warning: pass it on */
+    t->tm = LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features, level, reloc,
+                                    LLVMCodeModelDefault);
+    if (!t->tm) {
+        error_plain("LLVM cannot make a target machine for '%s' (cpu '%s', features '%s')",
+                    t->triple, t->cpu, t->features);
+        return 1;
+    }
     t->td = LLVMCreateTargetDataLayout(t->tm);
     t->ptr_bits = (int)LLVMPointerSize(t->td) * 8;
     t->long_bits = t->ptr_bits == 64 && !strstr(t->triple, "windows") ? 64 : 32;
