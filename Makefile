@@ -112,6 +112,24 @@ fashion: all
 	$(O)/mnist train --data data/fashion-mnist --threads $(THREADS) --log-dir runs/fashion
 	$(O)/mnist eval --data data/fashion-mnist --threads $(THREADS) --weights runs/fashion/model.safetensors
 
+# make cross: the cross targets (docs/cross.md).  Installs Debian's cross
+# compilers, qemu-user and wasm-ld (tools/setup.sh --cross), runs the
+# runtime's unit tests under qemu, compares models/mnist.rnet's predictions
+# with the host's under qemu with both backends, on every test digit for
+# aarch64 and on CROSS_RV_DIGITS for riscv64 (qemu's RISC-V floating point
+# is slow: about 0.5 s a digit), and builds the wasm32 and Cortex-M4F
+# inference-only objects (sizes; the wasm32 one runs in node).
+CROSS_DIGITS    ?= 0
+CROSS_RV_DIGITS ?= 200
+.PHONY: cross
+cross: all
+	@tools/setup.sh --cross
+	@tools/fetch_data.sh mnist
+	tools/cross.sh unit aarch64-linux-gnu riscv64-linux-gnu
+	tools/cross.sh test --triples aarch64-linux-gnu --digits $(CROSS_DIGITS)
+	tools/cross.sh test --triples riscv64-linux-gnu --digits $(CROSS_RV_DIGITS)
+	tools/cross.sh small
+
 fuzz: | setup
 	@tools/fuzz.sh
 
