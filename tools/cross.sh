@@ -12,8 +12,9 @@
 # build's output: every predicted class must be equal and every logit within
 # 1e-4 relative (|a - b| / max |b| over the image's ten logits).  The small
 # targets (wasm32, thumbv7em-none-eabihf) get inference-only objects with
-# embedded weights; their sizes are reported, and the wasm one is run in
-# node when node and wasm-ld are here.
+# embedded weights; their sizes are reported, the Cortex-M one is run under
+# qemu-arm (linked into an ARM Linux program by tools/infer_main.c) and the
+# wasm one in node (tools/wasm_infer.js), against the host's logits.
 #
 # Debian has no cross zlib, so the cross runtimes are built with
 # -DRN_NO_ZLIB (plain IDX files only; a .gz is refused with a message) and
@@ -27,7 +28,7 @@
 #       --digits N          the first N test digits (default: all)
 #       --weights FILE      trained weights (default: train a quick host model)
 #       --eval              also compare `eval` (accuracy, loss) on the test set
-#   tools/cross.sh small [--weights FILE]   wasm32 and Cortex-M4F objects, sizes
+#   tools/cross.sh small [--weights FILE]   wasm32 and Cortex-M4F objects: sizes, runs
 #
 # Exit status: 0 all passed, 1 a comparison or a build failed, 2 usage,
 # 3 the tools for a triple are missing (`make cross` installs them).
@@ -424,37 +425,95 @@ cmd_small() {
         [ -z "$undef" ] && say "$t: no undefined symbols (needs no libc, no runtime)" ||
             say "$t: undefined symbols:$undef"
     done
-    wasm_node_check "$weights" "$work" || status=1
+    cortex_m_qemu_check "$weights" "$work" || status=1
+    wasm_node_check "$weights" "$work" "" || status=1
+    # and with 128-bit SIMD (4-wide vectors), which node 20 and browsers run
+    o=$X/small/$NAME-wasm32-simd128.o
+    if "$RNETC" "$MODEL" --backend llvm --inference-only --weights "$weights" --target wasm32-unknown-unknown \
+        --features +simd128 --emit obj -o "$o"; then
+        say "wasm32 +simd128: $(sections "$o")"
+        wasm_node_check "$weights" "$work" -simd128 || status=1
+    else
+        say "FAIL wasm32 +simd128: rnetc failed"
+        status=1
+    fi
     return $status
 }
 
-# link the wasm32 object into a module and run rnm_<name>_infer in node on
-# test digits; compare the classes and logits with the host's
-wasm_node_check() { # WEIGHTS WORK_FLOATS
-    o=$X/small/$NAME-wasm32-unknown-unknown.o
+# the model's input normalisation, from the host program's `info`: "MEAN STD"
+host_norm() {
+    "$(host_prog)" info | awk '/normalize/ { for (i = 1; i < NF; i++) { if ($i == "mean") m = $(i + 1); if ($i == "std") s = $(i + 1) } }
+        END { print (m == "" ? 0 : m), (s == "" ? 1 : s) }'
+}
+
+# the host's logits for the first N test digits -> $X/small/host-N.logits
+host_logits() { # WEIGHTS N
+    plain_data
+    img=$X/data/mnist/t10k-images-idx3-ubyte
+    i=0 args=""
+    while [ $i -lt "$2" ]; do args="$args $img:$i"; i=$((i + 1)); done
+    # shellcheck disable=SC2086
+    "$(host_prog)" predict --weights "$1" --logits $args >"$X/small/host-$2.logits"
+}
+
+# The Cortex-M4F object, run: linked with tools/infer_main.c into an ARM
+# Linux program (the object is position-independent Thumb-2 code with the
+# hard-float AAPCS, which an ARMv7-A core runs too) and run under qemu-arm on
+# test digits, against the host's logits.  Needs arm-linux-gnueabihf-gcc.
+cortex_m_qemu_check() { # WEIGHTS WORK_FLOATS
+    o=$X/small/$NAME-thumbv7em-none-eabihf.o
+    [ -e "$o" ] || return 0
+    if ! command -v arm-linux-gnueabihf-gcc >/dev/null 2>&1 || ! command -v qemu-arm >/dev/null 2>&1; then
+        say "note: arm-linux-gnueabihf-gcc or qemu-arm missing; the Cortex-M4F object is not run"
+        return 0
+    fi
+    prog=$X/small/$NAME-cortex-m4f-harness
+    classes=$(awk '/^#define .*_CLASSES / { print $3 }' "$X/small/$NAME.h")
+    # GNU ld refuses to mix the M profile with the A profile of the Linux
+    # libc ("conflicting architecture profiles M/A"): a copy of the object
+    # without its build attributes links (code and data are untouched)
+    arm-linux-gnueabihf-objcopy --remove-section=.ARM.attributes "$o" "$X/small/cortex-m-noattr.o"
+    quiet_ld arm-linux-gnueabihf-gcc $WARN -O2 -static -DRN_INFER="rnm_${NAME}_infer" -DRN_WORK_FLOATS="$2" \
+        -DRN_CLASSES="$classes" -o "$prog" tools/infer_main.c "$X/small/cortex-m-noattr.o" || {
+        say "FAIL thumbv7em-none-eabihf: linking the qemu-arm harness failed"
+        return 1
+    }
+    n=${SMALL_DIGITS:-100}
+    host_logits "$1" "$n" || return 1
+    t0=$(now)
+    # shellcheck disable=SC2046
+    qemu-arm "$prog" "$X/data/mnist/t10k-images-idx3-ubyte" "$n" $(host_norm) >"$X/small/cortex-m.logits" ||
+        { say "FAIL thumbv7em-none-eabihf: the harness failed under qemu-arm"; return 1; }
+    took=$(secs "$t0" "$(now)")
+    if compare_logits "$X/small/host-$n.logits" "$X/small/cortex-m.logits" \
+        "thumbv7em-none-eabihf object under qemu-arm" >"$X/small/cmp"; then
+        say "$(cat "$X/small/cmp"), $took s: ok"
+    else
+        say "FAIL $(cat "$X/small/cmp")"
+        return 1
+    fi
+}
+
+# link a wasm32 object into a module and run rnm_<name>_infer in node on
+# test digits (tools/wasm_infer.js); compare with the host's logits
+wasm_node_check() { # WEIGHTS WORK_FLOATS SUFFIX ("" or -simd128)
+    o=$X/small/$NAME-wasm32${3:--unknown-unknown}.o
     [ -e "$o" ] || return 0
     ld=$(command -v wasm-ld-14 || command -v wasm-ld || true)
     if [ -z "$ld" ] || ! command -v node >/dev/null 2>&1; then
         say "note: wasm-ld or node missing; the wasm32 object is not run"
         return 0
     fi
-    wasm=$X/small/$NAME.wasm
+    wasm=$X/small/$NAME$3.wasm
     "$ld" --no-entry --export-dynamic --export=__heap_base -o "$wasm" "$o" || { say "FAIL wasm32: wasm-ld failed"; return 1; }
-    say "wasm32: $wasm, $(wc -c <"$wasm") bytes"
-    plain_data
-    host=$(host_prog)
-    norm=$("$host" info | awk '/normalize/ { for (i = 1; i < NF; i++) { if ($i == "mean") m = $(i + 1); if ($i == "std") s = $(i + 1) } }
-        END { print (m == "" ? 0 : m), (s == "" ? 1 : s) }')
-    n=${WASM_DIGITS:-100} i=0 args=""
-    img=$X/data/mnist/t10k-images-idx3-ubyte
-    while [ $i -lt "$n" ]; do args="$args $img:$i"; i=$((i + 1)); done
-    # shellcheck disable=SC2086
-    "$host" predict --weights "$1" --logits $args >"$X/small/host.logits" || return 1
-    # shellcheck disable=SC2086
-    node tools/wasm_infer.js "$wasm" "$NAME" "$img" "$n" $norm "$2" >"$X/small/wasm.logits" \
-        2>"$X/small/wasm.err" || { cat "$X/small/wasm.err" >&2; say "FAIL wasm32: node run failed"; return 1; }
+    say "wasm32$3: $wasm, $(wc -c <"$wasm") bytes"
+    n=${SMALL_DIGITS:-100}
+    host_logits "$1" "$n" || return 1
+    # shellcheck disable=SC2046
+    node tools/wasm_infer.js "$wasm" "$NAME" "$X/data/mnist/t10k-images-idx3-ubyte" "$n" $(host_norm) "$2" \
+        >"$X/small/wasm.logits" 2>"$X/small/wasm.err" || { cat "$X/small/wasm.err" >&2; say "FAIL wasm32$3: node run failed"; return 1; }
     took=$(sed -n 's/.* in \([0-9]*\) ms.*/\1/p' "$X/small/wasm.err")
-    if compare_logits "$X/small/host.logits" "$X/small/wasm.logits" "wasm32 in node" >"$X/small/cmp"; then
+    if compare_logits "$X/small/host-$n.logits" "$X/small/wasm.logits" "wasm32$3 in node" >"$X/small/cmp"; then
         say "$(cat "$X/small/cmp"), $took ms: ok"
     else
         say "FAIL $(cat "$X/small/cmp")"
