@@ -61,6 +61,9 @@ typedef struct {
     LLVMValueRef fn, e, w, N, xin;
     LLVMValueRef wconst;             /* standalone: the weights array (float*) */
     LLVMValueRef sgemm, optim_step, optim_decays;
+    LLVMValueRef parallel;           /* rn_llvm_parallel (runtime/rn_llvm_rt.c) */
+    LLVMTypeRef parallel_t, par_body_t, ctx_t;
+    int npar;
     LLVMMetadataRef loop_props[3];   /* vectorize.width 1, interleave.count 1, unroll.disable */
     LLVMTypeRef sgemm_t, optim_step_t, optim_decays_t;
     const char *prefix;
@@ -87,11 +90,84 @@ static int needs_flatten(const Node *n)
     return n->op == RN_OP_FC && n->in[0]->h * n->in[0]->w != 1;
 }
 
-/* Where every tensor lives.  The same layout as the C backend's: per node
- * an activation and (when gradients are built) a gradient buffer, each
- * size*N floats; then one im2col/flatten scratch; batch-norm saves in the
- * fixed part; parameters in graph order, each 16-float aligned.  A shared
- * memory planner replaces this function and nothing else. */
+/* Where every tensor lives.  With a backward pass, the C backend's layout:
+ * per node an activation and a gradient buffer, each size*N floats; then
+ * one im2col/flatten scratch; batch-norm saves in the fixed part.  Without
+ * one (inference-only, standalone) activations share space by liveness
+ * (plan_reuse).  Parameters in graph order, each 16-float aligned.  A
+ * shared memory planner replaces these functions and nothing else. */
+/* Without a backward pass an activation is dead after its last reader:
+ * first-fit reuse of freed space, in per-image floats.  A node's output
+ * is placed before its inputs are released, so no op reads and writes the
+ * same floats.  Returns the floats used. */
+typedef struct {
+    long off, size;
+} Span;
+
+static long take(Span *fr, int *nfr, long *top, long size)
+{
+    for (int i = 0; i < *nfr; i++)
+        if (fr[i].size >= size) {
+            long off = fr[i].off;
+            fr[i].off += size;
+            fr[i].size -= size;
+            return off;
+        }
+    long off = *top;
+    *top += size;
+    return off;
+}
+
+static void give(Span *fr, int *nfr, long off, long size)
+{
+    int i = 0;
+    while (i < *nfr && fr[i].off < off)
+        i++;
+    memmove(&fr[i + 1], &fr[i], sizeof(Span) * (size_t)(*nfr - i));
+    fr[i] = (Span){ off, size };
+    (*nfr)++;
+    /* merge neighbours */
+    for (int j = 0; j + 1 < *nfr;)
+        if (fr[j].off + fr[j].size == fr[j + 1].off) {
+            fr[j].size += fr[j + 1].size;
+            memmove(&fr[j + 1], &fr[j + 2], sizeof(Span) * (size_t)(*nfr - j - 2));
+            (*nfr)--;
+        } else {
+            j++;
+        }
+}
+
+static long plan_reuse(L *E)
+{
+    Graph *g = E->g;
+    int nn = g->nodes.n;
+    int *last = arena_alloc(sizeof(int) * (size_t)nn);
+    for (int i = 0; i < nn; i++) {
+        Node *n = g->nodes.v[i];
+        last[i] = n == g->output ? nn : i;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] && last[n->in[k]->id] < i)
+                last[n->in[k]->id] = i;
+    }
+    Span *fr = arena_alloc(sizeof(Span) * (size_t)(nn + 2));
+    int nfr = 0;
+    long top = 0;
+    for (int i = 0; i < nn; i++) {
+        LBuf *b = &E->buf[i];
+        /* standalone: the input is read in place from x */
+        long need = i == 0 && E->standalone ? 0 : b->size;
+        b->act = need ? take(fr, &nfr, &top, need) : 0;
+        Node *n = g->nodes.v[i];
+        for (int k = 0; k < n->nin; k++) {
+            Node *in = n->in[k];
+            if (in && last[in->id] == i && !(k == 1 && n->in[0] == in) &&
+                !(in->id == 0 && E->standalone))
+                give(fr, &nfr, E->buf[in->id].act, E->buf[in->id].size);
+        }
+    }
+    return top;
+}
+
 static void plan_buffers(L *E)
 {
     Graph *g = E->g;
@@ -120,6 +196,8 @@ static void plan_buffers(L *E)
                 col = f;
         }
     }
+    if (!E->grads)
+        off = plan_reuse(E);
     E->col = off;
     E->per_image = off + col;
     E->fixed = fixed;
@@ -469,6 +547,66 @@ static void zero(L *E, LLVMValueRef dst, long count)
         vmap_c(E, M_ZERO, ci(E, count), dst, NULL, NULL, 0);
 }
 
+/* ---- parallel loops ----
+ * for (i = 0; i < count; i++) body(i), with the iterations spread over the
+ * runtime's OpenMP threads: the body goes into its own function
+ * void F.parK(ctx, lo, hi) (ctx holds e, w and N, everything the body
+ * derives its pointers from), called through rn_llvm_parallel, which runs
+ * it on one thread when the work (floats touched) is under 32768 as the C
+ * backend's RN_OMP_FOR does.  Standalone builds (no runtime) and
+ * single-iteration loops stay inline. */
+
+typedef struct {
+    const Node *n;
+    int flag;
+} ParArg;
+typedef void (*ParBody)(L *E, LLVMValueRef i, const ParArg *a);
+
+static LLVMValueRef fn_begin(L *E, const char *name, LLVMTypeRef ty, int internal);
+static void fn_end(L *E);
+
+static void par_for(L *E, long count, long work_per_image, ParBody body, ParArg a)
+{
+    if (E->standalone || count < 2) {
+        Loop l;
+        LLVMValueRef i = loop_open(E, &l, ci(E, 0), ci(E, count), 1);
+        body(E, i, &a);
+        loop_close(E, &l);
+        return;
+    }
+    LLVMValueRef pfn = E->fn, pe = E->e, pw = E->w, pN = E->N;
+    LLVMBasicBlockRef pblk = LLVMGetInsertBlock(E->b);
+    size_t nl;
+    const char *pname = LLVMGetValueName2(pfn, &nl);
+    LLVMValueRef ctx = LLVMBuildAlloca(E->ab, E->ctx_t, "ctx");
+    LLVMValueRef fields[3] = { pe, pw, pN };
+    for (int k = 0; k < 3; k++)
+        LLVMBuildStore(E->b, fields[k], LLVMBuildStructGEP2(E->b, E->ctx_t, ctx, (unsigned)k, ""));
+    /* the body, outlined */
+    LLVMValueRef fn = fn_begin(E, arena_printf("%s.par%d", pname, ++E->npar), E->par_body_t, 1);
+    LLVMValueRef c = LLVMBuildBitCast(E->b, LLVMGetParam(fn, 0), LLVMPointerType(E->ctx_t, 0), "");
+    E->e = LLVMBuildLoad2(E->b, E->pexec, LLVMBuildStructGEP2(E->b, E->ctx_t, c, 0, ""), "e");
+    E->w = LLVMBuildLoad2(E->b, E->pf, LLVMBuildStructGEP2(E->b, E->ctx_t, c, 1, ""), "w");
+    E->N = LLVMBuildLoad2(E->b, E->i64, LLVMBuildStructGEP2(E->b, E->ctx_t, c, 2, ""), "N");
+    Loop l;
+    LLVMValueRef i = loop_open(E, &l, LLVMBuildIntCast2(E->b, LLVMGetParam(fn, 1), E->i64, 1, ""),
+                               LLVMBuildIntCast2(E->b, LLVMGetParam(fn, 2), E->i64, 1, ""), 1);
+    body(E, i, &a);
+    loop_close(E, &l);
+    fn_end(E);
+    /* back in the caller */
+    E->fn = pfn;
+    E->e = pe;
+    E->w = pw;
+    E->N = pN;
+    LLVMPositionBuilderAtEnd(E->b, pblk);
+    LLVMPositionBuilderAtEnd(E->ab, LLVMGetEntryBasicBlock(pfn));
+    LLVMValueRef work = LLVMBuildIntCast2(E->b, mulc(E, pN, work_per_image), E->lng, 1, "");
+    LLVMValueRef args[] = { LLVMConstBitCast(fn, E->pi8), LLVMBuildBitCast(E->b, ctx, E->pi8, ""),
+                            clong(E, count), work };
+    LLVMBuildCall2(E->b, E->parallel_t, E->parallel, args, 4, "");
+}
+
 /* ---- tensors of the function being built ---- */
 
 static LLVMValueRef exec_field(L *E, int idx)
@@ -559,14 +697,14 @@ static void tap_range(int W, int OW, int S, int P, int k, int *lo, int *hi)
     *hi = h;
 }
 
-/* im2col (C*KH*KW, N*OH*OW) <- x (C, N, H, W), every tap unrolled; with
- * back, the adjoint: dx += col2im(col) */
-static void im2col(L *E, const Node *n, LLVMValueRef col, LLVMValueRef x, int back)
+/* im2col (C*KH*KW, N*OH*OW) in the scratch <- x (C, N, H, W), channel c,
+ * every tap unrolled; with back (flag), the adjoint: dx += col2im(col) */
+static void im2col_channel(L *E, LLVMValueRef c, const ParArg *a)
 {
-    const Node *in = n->in[0];
+    const Node *n = a->n, *in = n->in[0];
+    int back = a->flag;
+    LLVMValueRef col = colbuf(E), x = back ? dact(E, in) : act(E, in);
     long np = (long)n->h * n->w, hw = (long)in->h * in->w;
-    Loop lc;
-    LLVMValueRef c = loop_open(E, &lc, ci(E, 0), ci(E, in->c), 1);
     LLVMValueRef src = gep(E, x, mul(E, c, mulc(E, E->N, hw)));
     LLVMValueRef dst = gep(E, col, mul(E, c, mulc(E, E->N, (long)n->kh * n->kw * np)));
     for (int kh = 0; kh < n->kh; kh++)
@@ -602,7 +740,11 @@ static void im2col(L *E, const Node *n, LLVMValueRef col, LLVMValueRef x, int ba
                 zero(E, gepc(E, dn, (long)rhi * n->w), (long)(n->h - rhi) * n->w);
             loop_close(E, &ln);
         }
-    loop_close(E, &lc);
+}
+
+static void im2col(L *E, const Node *n, int back)
+{
+    par_for(E, n->in[0]->c, (long)n->kh * n->kw * n->h * n->w, im2col_channel, (ParArg){ n, back });
 }
 
 /* y (K, NP) += b[k] per row */
@@ -698,7 +840,7 @@ static void fwd_conv(L *E, const Node *n)
     LLVMValueRef B = X;
     if (conv_col(n)) {
         B = colbuf(E);
-        im2col(E, n, B, X, 0);
+        im2col(E, n, 0);
     }
     LLVMValueRef NP = mulc(E, E->N, np);
     Loop lg;
@@ -729,6 +871,67 @@ static LLVMValueRef const_floats(L *E, const char *name, const float *v, long n)
     return LLVMConstBitCast(gv, E->pf);
 }
 
+/* batch norm, training mode, channel c: batch statistics (in double, as
+ * rn_bn_train_channel), normalise, save mean/invstd, update running stats */
+static void bn_train_channel(L *E, LLVMValueRef c, const ParArg *a)
+{
+    const Node *n = a->n;
+    long np = (long)n->h * n->w;
+    LLVMValueRef X = act(E, n->in[0]), Y = act(E, n);
+    LLVMValueRef gamma = param(E, n, 0, 0), beta = param(E, n, 1, 0);
+    LLVMValueRef rmean = param(E, n, 2, 0), rvar = param(E, n, 3, 0);
+    LLVMValueRef M = mulc(E, E->N, np);
+    LLVMValueRef save = gep(E, E->w, add(E, mulc(E, E->N, E->per_image), ci(E, E->buf[n->id].save)));
+    LLVMValueRef o = mul(E, c, M);
+    LLVMValueRef xs = gep(E, X, o), ys = gep(E, Y, o);
+    LLVMValueRef Md = LLVMBuildSIToFP(E->b, M, E->f64, "");
+    LLVMValueRef mean = fdiv_(E, dsum(E, xs, M), Md);
+    LLVMValueRef ss = local(E, E->f64, cd(E, 0));
+    Loop li;
+    LLVMValueRef i = loop_open(E, &li, ci(E, 0), M, 1);
+    LLVMValueRef d = fsub_(E, LLVMBuildFPExt(E->b, ld(E, gep(E, xs, i)), E->f64, ""), mean);
+    LLVMBuildStore(E->b, fadd_(E, get(E, ss, E->f64), fmul_(E, d, d)), ss);
+    loop_close(E, &li);
+    LLVMValueRef ssv = get(E, ss, E->f64);
+    LLVMValueRef var = fdiv_(E, ssv, Md);
+    LLVMValueRef sq = intrinsic(E, "llvm.sqrt.f64", E->f64, fadd_(E, var, cd(E, (double)RN_BN_EPS)));
+    LLVMValueRef invstd = LLVMBuildFPTrunc(E->b, fdiv_(E, cd(E, 1.0), sq), E->f32, "");
+    LLVMValueRef fm = LLVMBuildFPTrunc(E->b, mean, E->f32, "");
+    LLVMValueRef scale = fmul_(E, ld(E, gep(E, gamma, c)), invstd);
+    LLVMValueRef shift = fsub_(E, ld(E, gep(E, beta, c)), fmul_(E, fm, scale));
+    Map mp = { .k = M_AFFINE, .s = { scale, shift } };
+    vmap(E, &mp, M, ys, xs, NULL, 0);
+    st(E, fm, gep(E, save, c));
+    st(E, invstd, gep(E, save, add(E, c, ci(E, n->c))));
+    LLVMValueRef gt1 = LLVMBuildICmp(E->b, LLVMIntSGT, M, ci(E, 1), "");
+    LLVMValueRef unb = LLVMBuildSelect(
+        E->b, gt1, fdiv_(E, ssv, LLVMBuildSIToFP(E->b, add(E, M, ci(E, -1)), E->f64, "")), var, "");
+    float keep = 1.0f - RN_BN_MOMENTUM;
+    LLVMValueRef pm = gep(E, rmean, c), pv = gep(E, rvar, c);
+    st(E, fadd_(E, fmul_(E, cf(E, keep), ld(E, pm)), fmul_(E, cf(E, RN_BN_MOMENTUM), fm)), pm);
+    st(E, fadd_(E, fmul_(E, cf(E, keep), ld(E, pv)),
+                fmul_(E, cf(E, RN_BN_MOMENTUM), LLVMBuildFPTrunc(E->b, unb, E->f32, ""))),
+       pv);
+}
+
+/* batch norm, inference mode, channel c (as rn_bn_infer_channel) */
+static void bn_infer_channel(L *E, LLVMValueRef c, const ParArg *a)
+{
+    const Node *n = a->n;
+    long np = (long)n->h * n->w;
+    LLVMValueRef X = act(E, n->in[0]), Y = act(E, n);
+    LLVMValueRef gamma = param(E, n, 0, 0), beta = param(E, n, 1, 0);
+    LLVMValueRef rmean = param(E, n, 2, 0), rvar = param(E, n, 3, 0);
+    LLVMValueRef M = mulc(E, E->N, np);
+    LLVMValueRef o = mul(E, c, M);
+    LLVMValueRef sq = intrinsic(E, "llvm.sqrt.f32", E->f32,
+                                fadd_(E, ld(E, gep(E, rvar, c)), cf(E, RN_BN_EPS)));
+    LLVMValueRef scale = fdiv_(E, ld(E, gep(E, gamma, c)), sq);
+    LLVMValueRef shift = fsub_(E, ld(E, gep(E, beta, c)), fmul_(E, ld(E, gep(E, rmean, c)), scale));
+    Map mp = { .k = M_AFFINE, .s = { scale, shift } };
+    vmap(E, &mp, M, gep(E, Y, o), gep(E, X, o), NULL, 0);
+}
+
 static void fwd_bn(L *E, const Node *n, LLVMValueRef train)
 {
     if (E->standalone) {
@@ -751,72 +954,26 @@ static void fwd_bn(L *E, const Node *n, LLVMValueRef train)
         loop_close(E, &lc);
         return;
     }
-    const Node *x = n->in[0];
-    long np = (long)n->h * n->w;
-    LLVMValueRef X = act(E, x), Y = act(E, n);
-    LLVMValueRef gamma = param(E, n, 0, 0), beta = param(E, n, 1, 0);
-    LLVMValueRef rmean = param(E, n, 2, 0), rvar = param(E, n, 3, 0);
-    LLVMValueRef M = mulc(E, E->N, np);
     If f = { 0 };
     if (train) {
         if_open(E, &f, LLVMBuildICmp(E->b, LLVMIntNE, train, ci32(E, 0), ""));
-        LLVMValueRef save = gep(E, E->w, add(E, mulc(E, E->N, E->per_image), ci(E, E->buf[n->id].save)));
-        Loop lc;
-        LLVMValueRef c = loop_open(E, &lc, ci(E, 0), ci(E, n->c), 1);
-        LLVMValueRef o = mul(E, c, M);
-        LLVMValueRef xs = gep(E, X, o), ys = gep(E, Y, o);
-        LLVMValueRef Md = LLVMBuildSIToFP(E->b, M, E->f64, "");
-        LLVMValueRef mean = fdiv_(E, dsum(E, xs, M), Md);
-        LLVMValueRef ss = local(E, E->f64, cd(E, 0));
-        Loop li;
-        LLVMValueRef i = loop_open(E, &li, ci(E, 0), M, 1);
-        LLVMValueRef d = fsub_(E, LLVMBuildFPExt(E->b, ld(E, gep(E, xs, i)), E->f64, ""), mean);
-        LLVMBuildStore(E->b, fadd_(E, get(E, ss, E->f64), fmul_(E, d, d)), ss);
-        loop_close(E, &li);
-        LLVMValueRef ssv = get(E, ss, E->f64);
-        LLVMValueRef var = fdiv_(E, ssv, Md);
-        LLVMValueRef sq = intrinsic(E, "llvm.sqrt.f64", E->f64, fadd_(E, var, cd(E, (double)RN_BN_EPS)));
-        LLVMValueRef invstd = LLVMBuildFPTrunc(E->b, fdiv_(E, cd(E, 1.0), sq), E->f32, "");
-        LLVMValueRef fm = LLVMBuildFPTrunc(E->b, mean, E->f32, "");
-        LLVMValueRef scale = fmul_(E, ld(E, gep(E, gamma, c)), invstd);
-        LLVMValueRef shift = fsub_(E, ld(E, gep(E, beta, c)), fmul_(E, fm, scale));
-        Map mp = { .k = M_AFFINE, .s = { scale, shift } };
-        vmap(E, &mp, M, ys, xs, NULL, 0);
-        st(E, fm, gep(E, save, c));
-        st(E, invstd, gep(E, save, add(E, c, ci(E, n->c))));
-        LLVMValueRef gt1 = LLVMBuildICmp(E->b, LLVMIntSGT, M, ci(E, 1), "");
-        LLVMValueRef unb = LLVMBuildSelect(
-            E->b, gt1, fdiv_(E, ssv, LLVMBuildSIToFP(E->b, add(E, M, ci(E, -1)), E->f64, "")), var, "");
-        float keep = 1.0f - RN_BN_MOMENTUM;
-        LLVMValueRef pm = gep(E, rmean, c), pv = gep(E, rvar, c);
-        st(E, fadd_(E, fmul_(E, cf(E, keep), ld(E, pm)), fmul_(E, cf(E, RN_BN_MOMENTUM), fm)), pm);
-        st(E, fadd_(E, fmul_(E, cf(E, keep), ld(E, pv)),
-                   fmul_(E, cf(E, RN_BN_MOMENTUM), LLVMBuildFPTrunc(E->b, unb, E->f32, ""))),
-           pv);
-        loop_close(E, &lc);
+        par_for(E, n->c, 3L * n->h * n->w, bn_train_channel, (ParArg){ n, 0 });
         if_else(E, &f);
     }
-    Loop lc;
-    LLVMValueRef c = loop_open(E, &lc, ci(E, 0), ci(E, n->c), 1);
-    LLVMValueRef o = mul(E, c, M);
-    LLVMValueRef sq = intrinsic(E, "llvm.sqrt.f32", E->f32,
-                                fadd_(E, ld(E, gep(E, rvar, c)), cf(E, RN_BN_EPS)));
-    LLVMValueRef scale = fdiv_(E, ld(E, gep(E, gamma, c)), sq);
-    LLVMValueRef shift = fsub_(E, ld(E, gep(E, beta, c)), fmul_(E, ld(E, gep(E, rmean, c)), scale));
-    Map mp = { .k = M_AFFINE, .s = { scale, shift } };
-    vmap(E, &mp, M, gep(E, Y, o), gep(E, X, o), NULL, 0);
-    loop_close(E, &lc);
+    par_for(E, n->c, (long)n->h * n->w, bn_infer_channel, (ParArg){ n, 0 });
     if (train)
         if_close(E, &f);
 }
 
-static void fwd_pool(L *E, const Node *n)
+/* max or average pool over channel c of every image */
+static void pool_channel(L *E, LLVMValueRef c, const ParArg *a)
 {
-    const Node *x = n->in[0];
+    const Node *n = a->n, *x = n->in[0];
     long np = (long)n->h * n->w, hw = (long)x->h * x->w;
     LLVMValueRef X = act(E, x), Y = act(E, n);
-    Loop lp, lh, lw;
-    LLVMValueRef p = loop_open(E, &lp, ci(E, 0), mulc(E, E->N, n->c), 1);
+    Loop lb, lh, lw;
+    LLVMValueRef b = loop_open(E, &lb, ci(E, 0), E->N, 1);
+    LLVMValueRef p = add(E, mul(E, c, E->N), b);
     LLVMValueRef xp = gep(E, X, mulc(E, p, hw)), yp = gep(E, Y, mulc(E, p, np));
     LLVMValueRef oh = loop_open(E, &lh, ci(E, 0), ci(E, n->h), 1);
     LLVMValueRef ow = loop_open(E, &lw, ci(E, 0), ci(E, n->w), 1);
@@ -827,7 +984,12 @@ static void fwd_pool(L *E, const Node *n)
     st(E, v, gep(E, yp, add(E, mulc(E, oh, n->w), ow)));
     loop_close(E, &lw);
     loop_close(E, &lh);
-    loop_close(E, &lp);
+    loop_close(E, &lb);
+}
+
+static void fwd_pool(L *E, const Node *n)
+{
+    par_for(E, n->c, (long)n->h * n->w * n->kh * n->kw, pool_channel, (ParArg){ n, 0 });
 }
 
 static void fwd_gap(L *E, const Node *n)
@@ -908,6 +1070,29 @@ static void fwd_fc(L *E, const Node *n)
     add_bias(E, Y, b, n->c, E->N);
 }
 
+/* elementwise ops, channel c of every image (flag: 0 relu, 1 add, 2 relu
+ * backward, 3 add backward into the first input, 4 into the second) */
+static void ew_channel(L *E, LLVMValueRef c, const ParArg *a)
+{
+    const Node *n = a->n, *x = n->in[0], *y = n->in[1];
+    LLVMValueRef cnt = mulc(E, E->N, (long)n->h * n->w);
+    LLVMValueRef o = mul(E, c, cnt);
+    switch (a->flag) {
+    case 0:
+        vmap_c(E, M_RELU, cnt, gep(E, act(E, n), o), gep(E, act(E, x), o), NULL, 0);
+        break;
+    case 1:
+        vmap_c(E, M_ADD, cnt, gep(E, act(E, n), o), gep(E, act(E, x), o), gep(E, act(E, y), o), 0);
+        break;
+    case 2:
+        vmap_c(E, M_RELU_BWD, cnt, gep(E, dact(E, x), o), gep(E, dact(E, n), o), gep(E, act(E, n), o), 1);
+        break;
+    default:
+        vmap_c(E, M_COPY, cnt, gep(E, dact(E, a->flag == 3 ? x : y), o), gep(E, dact(E, n), o), NULL, 1);
+        break;
+    }
+}
+
 /* the forward pass of one node; train is the i32 flag (NULL: inference) */
 static void forward_node(L *E, Node *n, LLVMValueRef train)
 {
@@ -923,7 +1108,7 @@ static void forward_node(L *E, Node *n, LLVMValueRef train)
         fwd_bn(E, n, train);
         break;
     case RN_OP_RELU:
-        vmap_c(E, M_RELU, mulc(E, E->N, n->c * np), act(E, n), act(E, x), NULL, 0);
+        par_for(E, n->c, np, ew_channel, (ParArg){ n, 0 });
         break;
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
@@ -933,7 +1118,7 @@ static void forward_node(L *E, Node *n, LLVMValueRef train)
         fwd_gap(E, n);
         break;
     case RN_OP_ADD:
-        vmap_c(E, M_ADD, mulc(E, E->N, n->c * np), act(E, n), act(E, x), act(E, y), 0);
+        par_for(E, n->c, np, ew_channel, (ParArg){ n, 1 });
         break;
     case RN_OP_CONCAT: {
         /* CNHW: a concat along channels is two copies */
@@ -969,7 +1154,7 @@ static void bwd_conv(L *E, const Node *n, int want_dx)
     LLVMValueRef B = X;
     if (conv_col(n)) {
         B = colbuf(E);
-        im2col(E, n, B, X, 0);
+        im2col(E, n, 0);
     }
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1 && !want_dx)
@@ -992,19 +1177,19 @@ static void bwd_conv(L *E, const Node *n, int want_dx)
         loop_close(E, &lg);
     }
     if (want_dx && conv_col(n))
-        im2col(E, n, B, dact(E, x), 1);
+        im2col(E, n, 1);
 }
 
-static void bwd_bn(L *E, const Node *n, int want_dx)
+/* batch norm backward, channel c (as rn_bn_backward_channel) */
+static void bn_bwd_channel(L *E, LLVMValueRef c, const ParArg *pa)
 {
-    const Node *x = n->in[0];
+    const Node *n = pa->n, *x = n->in[0];
+    int want_dx = pa->flag;
     long np = (long)n->h * n->w;
     LLVMValueRef X = act(E, x), dY = dact(E, n);
     LLVMValueRef gamma = param(E, n, 0, 0), dgamma = param(E, n, 0, 1), dbeta = param(E, n, 1, 1);
     LLVMValueRef save = gep(E, E->w, add(E, mulc(E, E->N, E->per_image), ci(E, E->buf[n->id].save)));
     LLVMValueRef M = mulc(E, E->N, np);
-    Loop lc;
-    LLVMValueRef c = loop_open(E, &lc, ci(E, 0), ci(E, n->c), 1);
     LLVMValueRef o = mul(E, c, M);
     LLVMValueRef xs = gep(E, X, o), dys = gep(E, dY, o);
     LLVMValueRef mean = ld(E, gep(E, save, c)), invstd = ld(E, gep(E, save, add(E, c, ci(E, n->c))));
@@ -1028,16 +1213,21 @@ static void bwd_bn(L *E, const Node *n, int want_dx)
         Map mp = { .k = M_BN_BWD, .s = { k, Mf, a, mean, invstd, bb } };
         vmap(E, &mp, M, gep(E, dact(E, x), o), dys, xs, 1);
     }
-    loop_close(E, &lc);
 }
 
-static void bwd_pool(L *E, const Node *n)
+static void bwd_bn(L *E, const Node *n, int want_dx)
 {
-    const Node *x = n->in[0];
+    par_for(E, n->c, 2L * n->h * n->w, bn_bwd_channel, (ParArg){ n, want_dx });
+}
+
+static void pool_bwd_channel(L *E, LLVMValueRef c, const ParArg *pa)
+{
+    const Node *n = pa->n, *x = n->in[0];
     long np = (long)n->h * n->w, hw = (long)x->h * x->w;
     LLVMValueRef X = act(E, x), dX = dact(E, x), dY = dact(E, n);
     Loop lp, lh, lw;
-    LLVMValueRef p = loop_open(E, &lp, ci(E, 0), mulc(E, E->N, n->c), 1);
+    LLVMValueRef b = loop_open(E, &lp, ci(E, 0), E->N, 1);
+    LLVMValueRef p = add(E, mul(E, c, E->N), b);
     LLVMValueRef xp = gep(E, X, mulc(E, p, hw)), dxp = gep(E, dX, mulc(E, p, hw));
     LLVMValueRef dyp = gep(E, dY, mulc(E, p, np));
     LLVMValueRef oh = loop_open(E, &lh, ci(E, 0), ci(E, n->h), 1);
@@ -1076,6 +1266,11 @@ static void bwd_pool(L *E, const Node *n)
     loop_close(E, &lw);
     loop_close(E, &lh);
     loop_close(E, &lp);
+}
+
+static void bwd_pool(L *E, const Node *n)
+{
+    par_for(E, n->c, (long)n->h * n->w * n->kh * n->kw, pool_bwd_channel, (ParArg){ n, 0 });
 }
 
 static void bwd_fc(L *E, const Node *n, int want_dx)
@@ -1118,7 +1313,7 @@ static void backward_node(L *E, Node *n)
         break;
     case RN_OP_RELU:
         if (want_dx)
-            vmap_c(E, M_RELU_BWD, mulc(E, E->N, n->c * np), dact(E, x), dact(E, n), act(E, n), 1);
+            par_for(E, n->c, np, ew_channel, (ParArg){ n, 2 });
         break;
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
@@ -1139,9 +1334,9 @@ static void backward_node(L *E, Node *n)
     }
     case RN_OP_ADD:
         if (want_dx)
-            vmap_c(E, M_COPY, mulc(E, E->N, n->c * np), dact(E, x), dact(E, n), NULL, 1);
+            par_for(E, n->c, np, ew_channel, (ParArg){ n, 3 });
         if (want_dy)
-            vmap_c(E, M_COPY, mulc(E, E->N, n->c * np), dact(E, y), dact(E, n), NULL, 1);
+            par_for(E, n->c, np, ew_channel, (ParArg){ n, 4 });
         break;
     case RN_OP_CONCAT:
         if (want_dx)
@@ -1240,6 +1435,8 @@ static void relayout(L *E, LLVMValueRef y, LLVMValueRef x, int C, long hw, int t
     loop_close(E, &lc);
 }
 
+static LLVMTypeRef named_struct(L *E, const char *name, LLVMTypeRef *f, int n);
+
 static void declare_runtime(L *E)
 {
     LLVMTypeRef v = LLVMVoidTypeInContext(E->cx);
@@ -1255,6 +1452,10 @@ static void declare_runtime(L *E)
     LLVMTypeRef od[] = { E->pi8, E->i32 };
     E->optim_decays_t = LLVMFunctionType(E->i32, od, 2, 0);
     E->optim_decays = LLVMAddFunction(E->m, "rn_optim_decays", E->optim_decays_t);
+    E->par_body_t = LLVMFunctionType(v, (LLVMTypeRef[]){ E->pi8, E->lng, E->lng }, 3, 0);
+    E->parallel_t = LLVMFunctionType(v, (LLVMTypeRef[]){ E->pi8, E->pi8, E->lng, E->lng }, 4, 0);
+    E->parallel = LLVMAddFunction(E->m, "rn_llvm_parallel", E->parallel_t);
+    E->ctx_t = named_struct(E, "RnLlvmCtx", (LLVMTypeRef[]){ E->pexec, E->pf, E->i64 }, 3);
     add_signext(E, E->optim_decays, (const unsigned[]){ 0, 2 }, 2);
 }
 
