@@ -14,7 +14,10 @@
  *     rn_optim_step (runtime functions); everything else (im2col taps,
  *     batch norm, pools, relu, add, layout changes) as loops built here:
  *     trip counts constant but for the batch, window taps unrolled, inner
- *     elementwise loops on <vw x float> vectors with a scalar tail.
+ *     elementwise loops on <vw x float> vectors with a scalar tail;
+ *   - per-channel loops outlined and spread over the runtime's OpenMP
+ *     threads by rn_llvm_parallel (runtime/rn_llvm_rt.c), where the C
+ *     backend writes RN_OMP_FOR.
  *
  * With --inference-only the backward pass and the update are left out (the
  * descriptor's pointers are NULL).  With --weights the module is instead

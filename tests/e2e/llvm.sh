@@ -31,6 +31,8 @@ for m in models/tiny.rnet tests/e2e/small.rnet "$T/mix.rnet" models/mnist.rnet; 
     "$T/$b.llvm" info >"$T/info" 2>&1 && grep -q 'backend *llvm' "$T/info" || fail "$b: info does not say llvm"
     "$T/$b.llvm" check --batch 2 --seed 3 >"$T/out" 2>&1 || { fail "llvm check $b"; cat "$T/out"; }
 done
+# a batch big enough that the per-channel loops run on two threads
+OMP_NUM_THREADS=2 "$T/small.llvm" check --batch 16 >"$T/out" 2>&1 || { fail "llvm check small, 2 threads"; cat "$T/out"; }
 # -O0 (no pass pipeline) and a narrower vector width give the same program
 $RNETC models/tiny.rnet --backend llvm -O0 -o "$T/tiny0" && "$T/tiny0" check --batch 3 >"$T/out" 2>&1 ||
     { fail "llvm -O0 check tiny"; cat "$T/out"; }
