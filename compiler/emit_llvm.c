@@ -555,7 +555,7 @@ static void zero(L *E, LLVMValueRef dst, long count)
  * runtime's OpenMP threads: the body goes into its own function
  * void F.parK(ctx, lo, hi) (ctx holds e, w and N, everything the body
  * derives its pointers from), called through rn_llvm_parallel, which runs
- * it on one thread when the work (floats touched) is under 32768 as the C
+ * it on one thread when the work (floats touched, all iterations) is under 32768 as the C
  * backend's RN_OMP_FOR does.  Standalone builds (no runtime) and
  * single-iteration loops stay inline. */
 
@@ -604,7 +604,7 @@ static void par_for(L *E, long count, long work_per_image, ParBody body, ParArg 
     E->N = pN;
     LLVMPositionBuilderAtEnd(E->b, pblk);
     LLVMPositionBuilderAtEnd(E->ab, LLVMGetEntryBasicBlock(pfn));
-    LLVMValueRef work = LLVMBuildIntCast2(E->b, mulc(E, pN, work_per_image), E->lng, 1, "");
+    LLVMValueRef work = LLVMBuildIntCast2(E->b, mulc(E, pN, work_per_image * count), E->lng, 1, "");
     LLVMValueRef args[] = { LLVMConstBitCast(fn, E->pi8), LLVMBuildBitCast(E->b, ctx, E->pi8, ""),
                             clong(E, count), work };
     LLVMBuildCall2(E->b, E->parallel_t, E->parallel, args, 4, "");
@@ -960,7 +960,7 @@ static void fwd_bn(L *E, const Node *n, LLVMValueRef train)
     If f = { 0 };
     if (train) {
         if_open(E, &f, LLVMBuildICmp(E->b, LLVMIntNE, train, ci32(E, 0), ""));
-        par_for(E, n->c, 3L * n->h * n->w, bn_train_channel, (ParArg){ n, 0 });
+        par_for(E, n->c, (long)n->h * n->w, bn_train_channel, (ParArg){ n, 0 });
         if_else(E, &f);
     }
     par_for(E, n->c, (long)n->h * n->w, bn_infer_channel, (ParArg){ n, 0 });
@@ -1220,7 +1220,7 @@ static void bn_bwd_channel(L *E, LLVMValueRef c, const ParArg *pa)
 
 static void bwd_bn(L *E, const Node *n, int want_dx)
 {
-    par_for(E, n->c, 2L * n->h * n->w, bn_bwd_channel, (ParArg){ n, want_dx });
+    par_for(E, n->c, (long)n->h * n->w, bn_bwd_channel, (ParArg){ n, want_dx });
 }
 
 static void pool_bwd_channel(L *E, LLVMValueRef c, const ParArg *pa)
