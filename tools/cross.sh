@@ -42,10 +42,23 @@ NAME=mnist
 TOL=1e-4
 WARN="-std=c11 -Wall -Wextra -Werror"
 
+# Build products are cached in $X (rebuilt when older than what they come
+# from) and always written under a temporary name and renamed, so that two
+# runs at once (make cross and make test) never see half a file; what one
+# run produces (logits, logs) goes to its own directory, $RUN.
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/rnet-cross.XXXXXX")
+trap 'rm -rf "$RUN"' EXIT
+
 say() { printf 'cross: %s\n' "$*"; }
 die() { printf 'cross: error: %s\n' "$*" >&2; exit 1; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+# cpu: user + system seconds of this shell's finished children so far (all
+# their threads) into $cpu_s; `times` must run in this shell, not in $(...)
+cpu() {
+    times >"$RUN/times"
+    cpu_s=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, k, /[ms]/); print u[1] * 60 + u[2] + k[1] * 60 + k[2] }' "$RUN/times")
+}
 
 # the qemu-user binary for a triple
 qemu_for() {
@@ -117,8 +130,10 @@ build_runtime() { # TRIPLE
     zf=$(zlib_flags "$t")
     stamp=$d/flags
     flags="$WARN -O3 -fopenmp -D_POSIX_C_SOURCE=200809L $zf -Iruntime"
-    [ "$(cat "$stamp" 2>/dev/null)" = "$flags" ] || rm -f "$d"/*.o
-    printf '%s\n' "$flags" >"$stamp"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$flags" ]; then
+        rm -f "$d"/*.o
+        printf '%s\n' "$flags" >"$stamp"
+    fi
     newest_h=$(ls -t runtime/*.h runtime/*.inc | head -1)
     objs="" built=0 pids=""
     for src in runtime/*.c; do
@@ -126,7 +141,7 @@ build_runtime() { # TRIPLE
         objs="$objs $o"
         if stale "$o" "$src" "$newest_h"; then
             # shellcheck disable=SC2086
-            "$t-gcc" $flags $(file_flags "$t" "$src") -c -o "$o" "$src" &
+            { "$t-gcc" $flags $(file_flags "$t" "$src") -c -o "$o.$$" "$src" && mv -f "$o.$$" "$o"; } &
             pids="$pids $!"
             built=$((built + 1))
             # as many compilers at a time as there are cores
@@ -135,9 +150,8 @@ build_runtime() { # TRIPLE
     done
     wait_all $pids || die "$t: compiling the runtime failed"
     if [ "$built" -gt 0 ] || [ ! -e "$X/$t/librnet.a" ]; then
-        rm -f "$X/$t/librnet.a"
         # shellcheck disable=SC2086
-        "$t-ar" rcs "$X/$t/librnet.a" $objs
+        "$t-ar" rcs "$RUN/librnet.a" $objs && mv -f "$RUN/librnet.a" "$X/$t/librnet.a"
         say "$t: runtime $X/$t/librnet.a ($built objects rebuilt${zf:+, $zf})"
     fi
 }
@@ -147,15 +161,16 @@ link_prog() { # TRIPLE OUT OBJ...
     t=$1 out=$2
     shift 2
     # shellcheck disable=SC2046
-    quiet_ld "$t-gcc" -static -fopenmp -o "$out" "$@" "$X/$t/librnet.a" $(zlib_libs "$t") -lm
+    quiet_ld "$t-gcc" -static -fopenmp -o "$out.$$" "$@" "$X/$t/librnet.a" $(zlib_libs "$t") -lm &&
+        mv -f "$out.$$" "$out"
 }
 
 # run a link, leaving out of its messages the one warning every static
 # OpenMP program gets (libgomp's OpenACC profiling hook calls dlopen)
 quiet_ld() {
-    "$@" 2>"$X/ld.err" && st=0 || st=$?
+    "$@" 2>"$RUN/ld.err" && st=0 || st=$?
     grep -v -e "requires at runtime the shared libraries" -e "in function .goacc_profiling_initialize" \
-        -e "oacc-profiling.o): in function" "$X/ld.err" >&2 || true
+        -e "oacc-profiling.o): in function" "$RUN/ld.err" >&2 || true
     return $st
 }
 
@@ -175,19 +190,22 @@ build_prog() { # TRIPLE BACKEND
     c)
         # the generated C, once for every triple: it is portable
         if stale "$X/$NAME.c" "$MODEL" "$RNETC"; then
-            "$RNETC" "$MODEL" --emit c -o "$X/$NAME.c" >&2 || die "rnetc --emit c failed"
+            "$RNETC" "$MODEL" --emit c -o "$RUN/$NAME.c" >&2 || die "rnetc --emit c failed"
+            mv -f "$RUN/$NAME.h" "$X/$NAME.h" && mv -f "$RUN/$NAME.c" "$X/$NAME.c"
         fi
         if stale "$d/$NAME-c.o" "$X/$NAME.c" "$X/$NAME.h" runtime/rn_gen.h runtime/rn_model.h; then
-            "$t-gcc" -std=c11 -O2 -fopenmp -Iruntime -c -o "$d/$NAME-c.o" "$X/$NAME.c" ||
+            "$t-gcc" -std=c11 -O2 -fopenmp -Iruntime -c -o "$RUN/$NAME-c.o" "$X/$NAME.c" ||
                 die "$t: compiling the generated C failed"
+            mv -f "$RUN/$NAME-c.o" "$d/$NAME-c.o"
         fi
         ;;
     llvm)
         if stale "$d/$NAME-llvm.o" "$RNETC" "$MODEL"; then
             # shellcheck disable=SC2046
             "$RNETC" "$MODEL" --backend llvm --target "$t" $(llvm_flags_for "$t") --emit obj \
-                -o "$d/$NAME-llvm.o" >&2 || die "$t: rnetc --backend llvm failed"
-            fix_riscv_abi "$t" "$d/$NAME-llvm.o"
+                -o "$RUN/$NAME-llvm.o" >&2 || die "$t: rnetc --backend llvm failed"
+            fix_riscv_abi "$t" "$RUN/$NAME-llvm.o"
+            mv -f "$RUN/$NAME-llvm.o" "$d/$NAME-llvm.o"
         fi
         ;;
     esac
@@ -216,7 +234,8 @@ plain_data() {
     [ -e data/mnist/t10k-images-idx3-ubyte.gz ] || tools/fetch_data.sh mnist >&2
     mkdir -p "$X/data/mnist"
     for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-        [ "$X/data/mnist/$f" -nt "data/mnist/$f.gz" ] || gzip -dc "data/mnist/$f.gz" >"$X/data/mnist/$f"
+        [ "$X/data/mnist/$f" -nt "data/mnist/$f.gz" ] ||
+            { gzip -dc "data/mnist/$f.gz" >"$RUN/$f" && mv -f "$RUN/$f" "$X/data/mnist/$f"; }
     done
 }
 
@@ -227,11 +246,11 @@ host_weights() { # -> path
         host_prog >/dev/null
         [ -e data/mnist/train-images-idx3-ubyte.gz ] || tools/fetch_data.sh mnist >&2
         "$X/host/$NAME" train --data data/mnist --limit 2000 --epochs 1 --threads 2 \
-            --no-progress --save "$w" >"$X/train.log" 2>&1 || {
-            cat "$X/train.log" >&2
+            --no-progress --save "$w" >"$RUN/train.log" 2>&1 || {
+            cat "$RUN/train.log" >&2
             die "training the host model failed"
         }
-        say "host: trained $w ($(grep -o 'test acc *[0-9.]*%' "$X/train.log" | tail -1))" >&2
+        say "host: trained $w ($(grep -o 'test acc *[0-9.]*%' "$RUN/train.log" | tail -1))" >&2
     fi
     echo "$w"
 }
@@ -239,7 +258,8 @@ host_weights() { # -> path
 host_prog() { # the host's own C build -> path
     mkdir -p "$X/host"
     if stale "$X/host/$NAME" "$MODEL" "$RNETC" out/librnet.a; then
-        "$RNETC" "$MODEL" -o "$X/host/$NAME" >&2 || die "host build failed"
+        "$RNETC" "$MODEL" -o "$RUN/host" >&2 || die "host build failed"
+        mv -f "$RUN/host" "$X/host/$NAME"
     fi
     echo "$X/host/$NAME"
 }
@@ -303,10 +323,10 @@ cmd_test() {
     while [ $i -lt "$digits" ]; do args="$args $img:$i"; i=$((i + 1)); done
     t0=$(now)
     # shellcheck disable=SC2086
-    "$host" predict --weights "$weights" --logits $args >"$X/host.logits" || die "host predict failed"
+    "$host" predict --weights "$weights" --logits $args >"$RUN/host.logits" || die "host predict failed"
     say "host: $digits digits in $(secs "$t0" "$(now)") s"
     if [ "$do_eval" = 1 ]; then
-        "$host" eval --data "$X/data/mnist" --weights "$weights" >"$X/host.eval" 2>&1 ||
+        "$host" eval --data "$X/data/mnist" --weights "$weights" >"$RUN/host.eval" 2>&1 ||
             die "host eval failed"
     fi
     status=0
@@ -316,27 +336,30 @@ cmd_test() {
         for b in $backends; do
             prog=$(build_prog "$t" "$b")
             t0=$(now)
+            cpu
+            c0=$cpu_s
             # shellcheck disable=SC2086
-            if ! "$q" "$prog" predict --weights "$weights" --logits $args >"$X/$t/$b.logits" 2>"$X/$t/$b.err"; then
-                cat "$X/$t/$b.err" >&2
+            if ! "$q" "$prog" predict --weights "$weights" --logits $args >"$RUN/$t-$b.logits" 2>"$RUN/$t-$b.err"; then
+                cat "$RUN/$t-$b.err" >&2
                 say "FAIL $t $b: predict under $q failed"
                 status=1
                 continue
             fi
-            took=$(secs "$t0" "$(now)")
-            if compare_logits "$X/host.logits" "$X/$t/$b.logits" "$t $b" >"$X/$t/$b.cmp"; then
-                say "$(cat "$X/$t/$b.cmp"), $q $took s: ok"
+            cpu
+            took="$(secs "$t0" "$(now)") s (CPU $(secs "$c0" "$cpu_s") s)"
+            if compare_logits "$RUN/host.logits" "$RUN/$t-$b.logits" "$t $b" >"$RUN/$t-$b.cmp"; then
+                say "$(cat "$RUN/$t-$b.cmp"), $q $took: ok"
             else
-                say "FAIL $(cat "$X/$t/$b.cmp"), $q $took s"
+                say "FAIL $(cat "$RUN/$t-$b.cmp"), $q $took"
                 status=1
             fi
             if [ "$do_eval" = 1 ]; then
                 t0=$(now)
-                "$q" "$prog" eval --data "$X/data/mnist" --weights "$weights" >"$X/$t/$b.eval" 2>&1 ||
-                    { cat "$X/$t/$b.eval" >&2; say "FAIL $t $b: eval under $q failed"; status=1; continue; }
+                "$q" "$prog" eval --data "$X/data/mnist" --weights "$weights" >"$RUN/$t-$b.eval" 2>&1 ||
+                    { cat "$RUN/$t-$b.eval" >&2; say "FAIL $t $b: eval under $q failed"; status=1; continue; }
                 took=$(secs "$t0" "$(now)")
-                hl=$(grep -i 'acc' "$X/host.eval" | head -1)
-                cl=$(grep -i 'acc' "$X/$t/$b.eval" | head -1)
+                hl=$(grep -i 'acc' "$RUN/host.eval" | head -1)
+                cl=$(grep -i 'acc' "$RUN/$t-$b.eval" | head -1)
                 if [ "$hl" = "$cl" ]; then
                     say "$t $b eval: same as the host ($cl), $q $took s: ok"
                 else
@@ -355,9 +378,8 @@ cmd_unit() {
     status=0
     for t in "$@"; do
         build_runtime "$t"
-        mkdir -p "$X/$t/tests"
         for u in $UNIT_TESTS; do
-            bin=$X/$t/tests/$u
+            bin=$RUN/$t-$u
             # shellcheck disable=SC2046
             quiet_ld "$t-gcc" $WARN -O2 -fopenmp -D_POSIX_C_SOURCE=200809L $(zlib_flags "$t") $(file_flags "$t" "tests/unit/$u.c") -Iruntime -Itests/unit \
                 -static -o "$bin" "tests/unit/$u.c" "$X/$t/librnet.a" $(zlib_libs "$t") -lm ||
@@ -404,19 +426,20 @@ cmd_small() {
     [ -n "$weights" ] || weights=$(host_weights)
     mkdir -p "$X/small"
     "$RNETC" "$MODEL" --backend llvm --inference-only --weights "$weights" --emit h \
-        -o "$X/small/$NAME.h" || die "rnetc --emit h failed"
-    work=$(awk '/^#define .*_INFER_WORK_FLOATS/ { sub(/L$/, "", $3); print $3 }' "$X/small/$NAME.h")
+        -o "$RUN/$NAME.h" || die "rnetc --emit h failed"
+    work=$(awk '/^#define .*_INFER_WORK_FLOATS/ { sub(/L$/, "", $3); print $3 }' "$RUN/$NAME.h")
     say "rnm_${NAME}_infer needs a work buffer of $work floats ($((work * 4)) bytes)"
     status=0
     for t in thumbv7em-none-eabihf wasm32-unknown-unknown; do
         o=$X/small/$NAME-$t.o
         t0=$(now)
         if ! "$RNETC" "$MODEL" --backend llvm --inference-only --weights "$weights" --target "$t" \
-            --emit obj -o "$o"; then
+            --emit obj -o "$RUN/small.o"; then
             say "FAIL $t: rnetc failed"
             status=1
             continue
         fi
+        mv -f "$RUN/small.o" "$o"
         took=$(secs "$t0" "$(now)")
         say "$t: $o ($(file -b "$o" | cut -d, -f1-2)), compiled in $took s"
         say "$t: $(sections "$o")"
@@ -430,7 +453,7 @@ cmd_small() {
     # and with 128-bit SIMD (4-wide vectors), which node 20 and browsers run
     o=$X/small/$NAME-wasm32-simd128.o
     if "$RNETC" "$MODEL" --backend llvm --inference-only --weights "$weights" --target wasm32-unknown-unknown \
-        --features +simd128 --emit obj -o "$o"; then
+        --features +simd128 --emit obj -o "$RUN/small.o" && mv -f "$RUN/small.o" "$o"; then
         say "wasm32 +simd128: $(sections "$o")"
         wasm_node_check "$weights" "$work" -simd128 || status=1
     else
@@ -453,7 +476,7 @@ host_logits() { # WEIGHTS N
     i=0 args=""
     while [ $i -lt "$2" ]; do args="$args $img:$i"; i=$((i + 1)); done
     # shellcheck disable=SC2086
-    "$(host_prog)" predict --weights "$1" --logits $args >"$X/small/host-$2.logits"
+    "$(host_prog)" predict --weights "$1" --logits $args >"$RUN/host-$2.logits"
 }
 
 # The Cortex-M4F object, run: linked with tools/infer_main.c into an ARM
@@ -467,14 +490,14 @@ cortex_m_qemu_check() { # WEIGHTS WORK_FLOATS
         say "note: arm-linux-gnueabihf-gcc or qemu-arm missing; the Cortex-M4F object is not run"
         return 0
     fi
-    prog=$X/small/$NAME-cortex-m4f-harness
-    classes=$(awk '/^#define .*_CLASSES / { print $3 }' "$X/small/$NAME.h")
+    prog=$RUN/$NAME-cortex-m4f-harness
+    classes=$(awk '/^#define .*_CLASSES / { print $3 }' "$RUN/$NAME.h")
     # GNU ld refuses to mix the M profile with the A profile of the Linux
     # libc ("conflicting architecture profiles M/A"): a copy of the object
     # without its build attributes links (code and data are untouched)
-    arm-linux-gnueabihf-objcopy --remove-section=.ARM.attributes "$o" "$X/small/cortex-m-noattr.o"
+    arm-linux-gnueabihf-objcopy --remove-section=.ARM.attributes "$o" "$RUN/cortex-m-noattr.o"
     quiet_ld arm-linux-gnueabihf-gcc $WARN -O2 -static -DRN_INFER="rnm_${NAME}_infer" -DRN_WORK_FLOATS="$2" \
-        -DRN_CLASSES="$classes" -o "$prog" tools/infer_main.c "$X/small/cortex-m-noattr.o" || {
+        -DRN_CLASSES="$classes" -o "$prog" tools/infer_main.c "$RUN/cortex-m-noattr.o" || {
         say "FAIL thumbv7em-none-eabihf: linking the qemu-arm harness failed"
         return 1
     }
@@ -482,14 +505,14 @@ cortex_m_qemu_check() { # WEIGHTS WORK_FLOATS
     host_logits "$1" "$n" || return 1
     t0=$(now)
     # shellcheck disable=SC2046
-    qemu-arm "$prog" "$X/data/mnist/t10k-images-idx3-ubyte" "$n" $(host_norm) >"$X/small/cortex-m.logits" ||
+    qemu-arm "$prog" "$X/data/mnist/t10k-images-idx3-ubyte" "$n" $(host_norm) >"$RUN/cortex-m.logits" ||
         { say "FAIL thumbv7em-none-eabihf: the harness failed under qemu-arm"; return 1; }
     took=$(secs "$t0" "$(now)")
-    if compare_logits "$X/small/host-$n.logits" "$X/small/cortex-m.logits" \
-        "thumbv7em-none-eabihf object under qemu-arm" >"$X/small/cmp"; then
-        say "$(cat "$X/small/cmp"), $took s: ok"
+    if compare_logits "$RUN/host-$n.logits" "$RUN/cortex-m.logits" \
+        "thumbv7em-none-eabihf object under qemu-arm" >"$RUN/cmp"; then
+        say "$(cat "$RUN/cmp"), $took s: ok"
     else
-        say "FAIL $(cat "$X/small/cmp")"
+        say "FAIL $(cat "$RUN/cmp")"
         return 1
     fi
 }
@@ -505,18 +528,19 @@ wasm_node_check() { # WEIGHTS WORK_FLOATS SUFFIX ("" or -simd128)
         return 0
     fi
     wasm=$X/small/$NAME$3.wasm
-    "$ld" --no-entry --export-dynamic --export=__heap_base -o "$wasm" "$o" || { say "FAIL wasm32: wasm-ld failed"; return 1; }
+    "$ld" --no-entry --export-dynamic --export=__heap_base -o "$RUN/m.wasm" "$o" && mv -f "$RUN/m.wasm" "$wasm" ||
+        { say "FAIL wasm32: wasm-ld failed"; return 1; }
     say "wasm32$3: $wasm, $(wc -c <"$wasm") bytes"
     n=${SMALL_DIGITS:-100}
     host_logits "$1" "$n" || return 1
     # shellcheck disable=SC2046
     node tools/wasm_infer.js "$wasm" "$NAME" "$X/data/mnist/t10k-images-idx3-ubyte" "$n" $(host_norm) "$2" \
-        >"$X/small/wasm.logits" 2>"$X/small/wasm.err" || { cat "$X/small/wasm.err" >&2; say "FAIL wasm32$3: node run failed"; return 1; }
-    took=$(sed -n 's/.* in \([0-9]*\) ms.*/\1/p' "$X/small/wasm.err")
-    if compare_logits "$X/small/host-$n.logits" "$X/small/wasm.logits" "wasm32$3 in node" >"$X/small/cmp"; then
-        say "$(cat "$X/small/cmp"), $took ms: ok"
+        >"$RUN/wasm.logits" 2>"$RUN/wasm.err" || { cat "$RUN/wasm.err" >&2; say "FAIL wasm32$3: node run failed"; return 1; }
+    took=$(sed -n 's/.* in \([0-9]*\) ms.*/\1/p' "$RUN/wasm.err")
+    if compare_logits "$RUN/host-$n.logits" "$RUN/wasm.logits" "wasm32$3 in node" >"$RUN/cmp"; then
+        say "$(cat "$RUN/cmp"), $took ms: ok"
     else
-        say "FAIL $(cat "$X/small/cmp")"
+        say "FAIL $(cat "$RUN/cmp")"
         return 1
     fi
 }
