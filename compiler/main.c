@@ -127,7 +127,7 @@ int main(int argc, char **argv)
                        !strcmp(v, "obj") || !strcmp(v, "h"))
                 emit = v;
             else
-                return bad_usage("unknown --emit kind '%s' (expected exe, c, dot, llvm, bc, asm, obj or h)", v);
+                return bad_usage("unknown --emit kind '%s' (expected exe, c or dot; with --backend llvm also llvm, bc, asm, obj or h)", v);
         } else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") ||
                    !strcmp(a, "-O3") || !strcmp(a, "-Os")) {
             bo.opt = a;
