@@ -181,6 +181,11 @@ static const char *default_cpu(const char *triple)
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (!strncmp(triple, table[i][0], strlen(table[i][0])))
             return table[i][1];
+    /* RISC-V has no plain "generic" (LLVM stops on it) */
+    if (!strncmp(triple, "riscv64", 7))
+        return "generic-rv64";
+    if (!strncmp(triple, "riscv32", 7))
+        return "generic-rv32";
     return "generic";
 }
 
@@ -264,8 +269,11 @@ int llvm_target_open(LlvmTarget *t, const char *triple, const char *cpu, const c
         char *last = arena_strdup(said), *nl;
         while ((nl = strrchr(last, '\n')) && !nl[1])
             *nl = 0;
+        const char *why = strrchr(last, '\n') ? strrchr(last, '\n') + 1 : last;
+        if (!strncmp(why, "rnetc: error: ", 14)) /* from fatal_handler in the child */
+            why += 14;
         error_plain("LLVM cannot generate code for '%s' (cpu '%s', features '%s'): %s", t->triple,
-                    t->cpu, t->features, strrchr(last, '\n') ? strrchr(last, '\n') + 1 : last);
+                    t->cpu, t->features, why);
         llvm_target_close(t);
         return 1;
     }
@@ -293,6 +301,39 @@ void llvm_target_close(LlvmTarget *t)
         LLVMDisposeTargetMachine(t->tm);
     t->td = NULL;
     t->tm = NULL;
+}
+
+/* LLVM 14 takes the ELF float-ABI flags of a RISC-V object from options
+ * LLVM-C cannot set, so an object whose code uses lp64d (the module's
+ * target-abi flag, see emit_llvm.c) says "soft float" in its header, and
+ * GNU ld refuses to link it with the distribution's lp64d libraries.  Set
+ * EF_RISCV_FLOAT_ABI to double in e_flags (ELF64, little-endian). */
+static int riscv_float_abi_fixup(const LlvmTarget *t, const char *path)
+{
+    if (strncmp(t->triple, "riscv64", 7) || !has_feature(t->features, "+d"))
+        return 0;
+    FILE *f = fopen(path, "r+b");
+    unsigned char h[52];
+    if (!f || fread(h, 1, sizeof h, f) != sizeof h) {
+        if (f)
+            fclose(f);
+        error_plain("cannot read back '%s' to set its float ABI", path);
+        return 1;
+    }
+    int ok = !memcmp(h, "\177ELF", 4) && h[4] == 2 && h[5] == 1 && (h[18] | h[19] << 8) == 243;
+    if (ok) {
+        unsigned flags = (unsigned)h[48] | (unsigned)h[49] << 8 | (unsigned)h[50] << 16 |
+                         (unsigned)h[51] << 24;
+        flags = (flags & ~0x6u) | 0x4u; /* EF_RISCV_FLOAT_ABI_DOUBLE */
+        unsigned char b[4] = { (unsigned char)flags, (unsigned char)(flags >> 8),
+                               (unsigned char)(flags >> 16), (unsigned char)(flags >> 24) };
+        ok = fseek(f, 48, SEEK_SET) == 0 && fwrite(b, 1, 4, f) == 4;
+    }
+    if (fclose(f) != 0 || !ok) {
+        error_plain("cannot set the float ABI of '%s'", path);
+        return 1;
+    }
+    return 0;
 }
 
 /* LLVMVerifyModule's report, with the first function that fails named */
@@ -362,6 +403,8 @@ int llvm_target_finish(LlvmTarget *t, LLVMModuleRef m, int opt, const char *emit
             LLVMDisposeMessage(err);
         return 1;
     }
+    if (!strcmp(emit, "obj"))
+        return riscv_float_abi_fixup(t, path);
     return 0;
 }
 

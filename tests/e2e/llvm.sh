@@ -124,6 +124,10 @@ $RNETC tests/e2e/small.rnet --backend llvm --inference-only --weights "$T/w.llvm
 # a foreign training object: AArch64 ELF, calling only the runtime
 $RNETC models/tiny.rnet --backend llvm -O1 --target aarch64-linux-gnu --emit obj -o "$T/a64.o" || fail "aarch64 object"
 head -c 20 "$T/a64.o" | od -An -tx1 | tr -d ' \n' | grep -q '^7f454c46020101.*b700$' || fail "aarch64 object is not AArch64 ELF"
+# riscv64 Linux: rv64gc, lp64d, and the ELF header says double-float ABI (e_flags bits 1-2 = 2)
+$RNETC models/tiny.rnet --backend llvm -O1 --target riscv64-linux-gnu --emit obj -o "$T/rv.o" || fail "riscv64 object"
+fl=$(od -An -tu1 -j48 -N1 "$T/rv.o" | tr -d ' ')
+[ $((fl & 6)) = 4 ] || fail "riscv64 object: e_flags $fl, want the double-float ABI"
 $RNETC models/tiny.rnet --backend llvm -O0 --target aarch64-linux-gnu --emit asm -o "$T/a64.s" && grep -q 'rnm_tiny_forward' "$T/a64.s" || fail "aarch64 asm"
 $RNETC models/tiny.rnet --backend llvm -O0 --emit bc -o "$T/t.bc" && [ -s "$T/t.bc" ] || fail "--emit bc"
 $RNETC models/tiny.rnet --backend llvm -O0 --emit llvm -o "$T/t.ll" && grep -q 'c"llvm\\00"' "$T/t.ll" || fail "--emit llvm"
