@@ -1506,7 +1506,7 @@ static void build_entries(L *E, LLVMValueRef *fwd, LLVMValueRef *bwd)
     LLVMValueRef o = LLVMGetParam(fn, 1), lr = LLVMGetParam(fn, 2), t = LLVMGetParam(fn, 3);
     LLVMValueRef mm = LLVMGetParam(fn, 4), vv = LLVMGetParam(fn, 5);
     LLVMValueRef P = exec_field(E, 0), G = exec_field(E, 1);
-    LLVMValueRef hasv = LLVMBuildIsNotNull(E->b, vv, "");
+    LLVMValueRef hasv = LLVMBuildIsNotNull(E->b, vv, ""), hasm = LLVMBuildIsNotNull(E->b, mm, "");
     int k = 0;
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
@@ -1517,8 +1517,10 @@ static void build_entries(L *E, LLVMValueRef *fwd, LLVMValueRef *bwd)
             long off = E->poff[k];
             LLVMValueRef dec = LLVMBuildCall2(E->b, E->optim_decays_t, E->optim_decays,
                                               (LLVMValueRef[]){ o, ci32(E, p->no_decay) }, 2, "");
+            /* state buffers may be NULL (v for SGD, m without momentum): stay NULL */
             LLVMValueRef vp = LLVMBuildSelect(E->b, hasv, gepc(E, vv, off), LLVMConstNull(E->pf), "");
-            LLVMValueRef args[] = { o, lr, t, gepc(E, P, off), gepc(E, G, off), gepc(E, mm, off), vp,
+            LLVMValueRef mp = LLVMBuildSelect(E->b, hasm, gepc(E, mm, off), LLVMConstNull(E->pf), "");
+            LLVMValueRef args[] = { o, lr, t, gepc(E, P, off), gepc(E, G, off), mp, vp,
                                     clong(E, p->numel), dec };
             LLVMValueRef c = LLVMBuildCall2(E->b, E->optim_step_t, E->optim_step, args, 9, "");
             LLVMAddCallSiteAttribute(c, 9, LLVMCreateEnumAttribute(E->cx, LLVMGetEnumAttributeKindForName("signext", 7), 0));
