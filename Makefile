@@ -23,7 +23,15 @@ RT_CFLAGS ?= -O3 -march=native -fopenmp
 
 O := out
 
-COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
+# the LLVM backend: linked into rnetc only (unit tests and the fuzzer do not
+# need LLVM); llvm-c headers as system headers, so -Werror stays ours
+LLVM_CONFIG ?= $(shell command -v llvm-config-14 2>/dev/null || echo llvm-config)
+LLVM_CFLAGS := $(patsubst -I%,-isystem %,$(shell $(LLVM_CONFIG) --cflags 2>/dev/null))
+LLVM_LIBS   := $(shell $(LLVM_CONFIG) --ldflags --libs core analysis target passes bitwriter all-targets --system-libs 2>/dev/null)
+LLVM_SRC     := compiler/emit_llvm.c compiler/llvm_target.c
+LLVM_OBJ     := $(patsubst compiler/%.c,$(O)/obj/compiler/%.o,$(LLVM_SRC))
+
+COMPILER_SRC := $(filter-out compiler/main.c $(LLVM_SRC),$(wildcard compiler/*.c))
 COMPILER_OBJ := $(patsubst compiler/%.c,$(O)/obj/compiler/%.o,$(COMPILER_SRC)) \
                 $(O)/obj/gen/rnet.tab.o $(O)/obj/gen/rnet.lex.o
 RUNTIME_SRC  := $(wildcard runtime/*.c)
@@ -53,6 +61,10 @@ $(O)/obj/compiler/%.o: compiler/%.c $(wildcard compiler/*.h) $(O)/gen/rnet.tab.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
+$(LLVM_OBJ): $(O)/obj/compiler/%.o: compiler/%.c $(wildcard compiler/*.h) $(O)/gen/rnet.tab.h $(O)/gen/rnet.lex.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) $(LLVM_CFLAGS) -c -o $@ $<
+
 $(O)/obj/runtime/%.o: runtime/%.c $(wildcard runtime/*.h runtime/*.inc) | setup
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(RT_CFLAGS) -c -o $@ $<
@@ -65,8 +77,8 @@ $(O)/librnet.a: $(RUNTIME_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(O)/rnetc: compiler/main.c $(O)/librnetc.a $(O)/obj/runtime/rn_ops.o
-	$(CC) $(ALLCFLAGS) -o $@ $< $(O)/librnetc.a $(O)/obj/runtime/rn_ops.o $(LDLIBS)
+$(O)/rnetc: compiler/main.c $(LLVM_OBJ) $(O)/librnetc.a $(O)/obj/runtime/rn_ops.o
+	$(CC) $(ALLCFLAGS) -o $@ $< $(LLVM_OBJ) $(O)/librnetc.a $(O)/obj/runtime/rn_ops.o $(LDLIBS) $(LLVM_LIBS)
 
 $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/librnetc.a $(O)/librnet.a
 	@mkdir -p $(dir $@)
@@ -99,6 +111,24 @@ fashion: all
 	$(O)/rnetc models/mnist.rnet -o $(O)/mnist
 	$(O)/mnist train --data data/fashion-mnist --threads $(THREADS) --log-dir runs/fashion
 	$(O)/mnist eval --data data/fashion-mnist --threads $(THREADS) --weights runs/fashion/model.safetensors
+
+# make cross: the cross targets (docs/cross.md).  Installs Debian's cross
+# compilers, qemu-user and wasm-ld (tools/setup.sh --cross), runs the
+# runtime's unit tests under qemu, compares models/mnist.rnet's predictions
+# with the host's under qemu with both backends, on every test digit for
+# aarch64 and on CROSS_RV_DIGITS for riscv64 (qemu's RISC-V floating point
+# is slow: about 0.5 s a digit), and builds the wasm32 and Cortex-M4F
+# inference-only objects (sizes; the wasm32 one runs in node).
+CROSS_DIGITS    ?= 0
+CROSS_RV_DIGITS ?= 200
+.PHONY: cross
+cross: all
+	@tools/setup.sh --cross
+	@tools/fetch_data.sh mnist
+	tools/cross.sh unit aarch64-linux-gnu riscv64-linux-gnu
+	tools/cross.sh test --triples aarch64-linux-gnu --digits $(CROSS_DIGITS)
+	tools/cross.sh test --triples riscv64-linux-gnu --digits $(CROSS_RV_DIGITS)
+	tools/cross.sh small
 
 fuzz: | setup
 	@tools/fuzz.sh

@@ -138,3 +138,22 @@ int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o)
     }
     return rc;
 }
+
+int link_object(const char *obj, const BuildOpts *o)
+{
+    char lib[PATH_MAX];
+    snprintf(lib, sizeof lib, "%s/out/librnet.a", rnet_home());
+    struct stat sb;
+    if (stat(lib, &sb) != 0) {
+        error_plain("runtime library not found at '%s' (run make, or set RNET_HOME)", lib);
+        return 1;
+    }
+    /* the runtime uses OpenMP threads, zlib and libm */
+    char *argv[] = { (char *)o->cc, "-o", (char *)o->out, (char *)obj, lib, "-fopenmp", "-lz", "-lm", NULL };
+    int st = run_command(argv, o->verbose);
+    if (st != 0) {
+        error_plain("the linker '%s' failed (status %d) on '%s'", o->cc, st, obj);
+        return 1;
+    }
+    return 0;
+}

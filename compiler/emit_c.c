@@ -44,10 +44,12 @@ static const char *buf_expr(Emit *E, const Graph *g, int b)
 {
     if (b < 0)
         die("no buffer");
+    /* the fixed region comes first, so that what outlives a call (the
+     * folded weights) stays put whatever the next call's batch */
     const Buf *B = g->plan->bufs.v[b];
     if (B->per_image)
-        return arena_printf("w + %ldL * N", B->offset);
-    return arena_printf("w + %ldL * N + %ld", E->pimg, B->offset);
+        return arena_printf("w + %ldL + %ldL * N", E->pfix, B->offset);
+    return arena_printf("w + %ldL", B->offset);
 }
 
 static void ptr_buf(Emit *E, const Graph *g, int b, const char *var, const char *what,

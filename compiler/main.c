@@ -14,26 +14,48 @@ static const char usage[] =
     "output:\n"
     "  -o PATH            output file (executable, the .c for --emit c, the .dot\n"
     "                     for --emit dot; - for standard output with dot)\n"
-    "  --emit exe|c|dot   what to produce (default: exe when -o is given)\n"
-    "                     c writes PATH and PATH with .h in place of .c;\n"
-    "                     dot writes a Graphviz graph of the layers (dot -Tsvg)\n"
+    "  --emit KIND        what to produce (default: exe when -o is given):\n"
+    "                     exe  a program (train, eval, predict, info, check)\n"
+    "                     c    PATH and PATH with .h in place of .c (C backend)\n"
+    "                     dot  a Graphviz graph of the layers (dot -Tsvg)\n"
+    "                     llvm, bc, asm, obj  LLVM IR text, bitcode, assembly\n"
+    "                          or an object file (LLVM backend)\n"
+    "                     h    a header for that object: sizes, prototypes\n"
     "  --print-shapes     print one row per layer: output shape, parameters, MACs\n"
     "  --dump-ir          print the graph IR as text\n"
     "  --check            only check the file (the default without -o)\n"
     "  --print-memory     print the memory plan (every buffer's offset and\n"
     "                     lifetime, the arena, the peak) for training and\n"
-    "                     inference at --batch N (default: the model's batch)\n"
+    "                     inference at --batch N (default: the model's batch);\n"
+    "                     the C backend's plan (the LLVM backend lays out its own)\n"
     "\n"
-    "passes (rnetc --list-passes names them):\n"
+    "passes (rnetc --list-passes names them; the C backend's):\n"
     "  --passes LIST      run only these optional passes (comma-separated;\n"
     "                     none: no optional pass); memory planning always runs\n"
     "  --print-after-all  print the IR after every pass, for both pipelines\n"
     "  --print-after=PASS print the IR after PASS\n"
     "  -O0                no optional pass and no buffer reuse (and cc -O0)\n"
     "\n"
+    "backends:\n"
+    "  --backend c|llvm   c (default): generate C and compile it with --cc;\n"
+    "                     llvm: build the module with LLVM 14 directly\n"
+    "  --target TRIPLE    LLVM target triple (default: the host), e.g.\n"
+    "                     aarch64-linux-gnu, wasm32, thumbv7em-none-eabihf\n"
+    "  --cpu NAME         target CPU (default: the host's, else generic)\n"
+    "  --features LIST    target features, e.g. +avx512f,-avx2 (default: the\n"
+    "                     host's when neither --target nor --cpu is given)\n"
+    "  --inference-only   leave out the backward pass and the update (LLVM\n"
+    "                     backend); the program then evaluates and predicts\n"
+    "  --weights FILE     with --inference-only: embed FILE.safetensors as\n"
+    "                     constants and build rnm_NAME_infer(x, logits, work)\n"
+    "                     for one image, calling nothing (no runtime, heap or\n"
+    "                     files; --emit h gives its work size); --emit obj|asm|\n"
+    "                     llvm|bc|h\n"
+    "\n"
     "building (--emit exe):\n"
     "  --cc CC            C compiler (default: $CC, else cc)\n"
-    "  -O0 -O1 -O2 -O3 -Os  optimisation level passed to it (default -O3)\n"
+    "  -O0 -O1 -O2 -O3 -Os  optimisation level passed to it (default -O3); with\n"
+    "                     llvm: LLVM's default<On> pipeline (-O0: none; -Os: O2)\n"
     "  --no-native        do not pass -march=native\n"
     "  --no-openmp        generated code without OpenMP (the runtime keeps its threads)\n"
     "  --save-temps       keep the generated C (its directory is printed)\n"
@@ -76,6 +98,8 @@ int main(int argc, char **argv)
     int print_shapes_flag = 0, dump_ir = 0, print_mem = 0, batch = 0;
     PassOpts po = { .optimize = 1 };
     BuildOpts bo = { .cc = NULL, .opt = "-O3", .native = 1, .openmp = 1 };
+    LlvmOpts lo = { 0 };
+    const char *backend = "c";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -111,7 +135,11 @@ int main(int argc, char **argv)
                     return bad_usage("--batch wants a number from 1 to 1000000, not '%s'", v);
                 batch = (int)b;
             }
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "--cc")) {
+        } else if (!strcmp(a, "--inference-only")) {
+            lo.inference_only = 1;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "--cc") ||
+                   !strcmp(a, "--backend") || !strcmp(a, "--target") || !strcmp(a, "--cpu") ||
+                   !strcmp(a, "--features") || !strcmp(a, "--weights")) {
             if (i + 1 >= argc)
                 return bad_usage("option '%s' needs a value", a);
             const char *v = argv[++i];
@@ -119,10 +147,24 @@ int main(int argc, char **argv)
                 bo.out = v;
             else if (!strcmp(a, "--cc"))
                 bo.cc = v;
-            else if (!strcmp(v, "exe") || !strcmp(v, "c") || !strcmp(v, "dot"))
+            else if (!strcmp(a, "--target"))
+                lo.triple = v;
+            else if (!strcmp(a, "--cpu"))
+                lo.cpu = v;
+            else if (!strcmp(a, "--features"))
+                lo.features = v;
+            else if (!strcmp(a, "--weights"))
+                lo.weights = v;
+            else if (!strcmp(a, "--backend")) {
+                if (strcmp(v, "c") && strcmp(v, "llvm"))
+                    return bad_usage("unknown backend '%s' (expected c or llvm)", v);
+                backend = v;
+            } else if (!strcmp(v, "exe") || !strcmp(v, "c") || !strcmp(v, "dot") ||
+                       !strcmp(v, "llvm") || !strcmp(v, "bc") || !strcmp(v, "asm") ||
+                       !strcmp(v, "obj") || !strcmp(v, "h"))
                 emit = v;
             else
-                return bad_usage("unknown --emit kind '%s' (expected exe, c or dot)", v);
+                return bad_usage("unknown --emit kind '%s' (expected exe, c or dot; with --backend llvm also llvm, bc, asm, obj or h)", v);
         } else if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") ||
                    !strcmp(a, "-O3") || !strcmp(a, "-Os")) {
             bo.opt = a;
@@ -152,6 +194,22 @@ int main(int argc, char **argv)
         return bad_usage("--emit %s needs -o PATH", emit);
     if (bo.out && !emit)
         emit = "exe";
+    int llvm = !strcmp(backend, "llvm");
+    if (emit && !llvm && (!strcmp(emit, "llvm") || !strcmp(emit, "bc") || !strcmp(emit, "asm") ||
+                          !strcmp(emit, "obj") || !strcmp(emit, "h")))
+        return bad_usage("--emit %s needs --backend llvm", emit);
+    if (emit && llvm && !strcmp(emit, "c"))
+        return bad_usage("--emit %s is the C backend's (drop --backend llvm)", emit);
+    if (!llvm && (lo.triple || lo.cpu || lo.features || lo.inference_only || lo.weights))
+        return bad_usage("%s needs --backend llvm",
+                         lo.triple ? "--target" : lo.cpu ? "--cpu" : lo.features ? "--features"
+                         : lo.inference_only ? "--inference-only" : "--weights");
+    if (lo.weights && !lo.inference_only)
+        return bad_usage("--weights %s needs --inference-only", lo.weights);
+    if (lo.weights && emit && !strcmp(emit, "exe"))
+        return bad_usage("--weights builds a standalone object, not a program: use --emit obj, asm, llvm, bc or h%s", "");
+    lo.opt = bo.opt[2] == 's' ? 2 : bo.opt[2] - '0';
+    lo.emit = emit;
     if (!bo.cc) {
         const char *env = getenv("CC");
         bo.cc = env && *env ? env : "cc";
@@ -183,6 +241,8 @@ int main(int argc, char **argv)
     }
     if (emit && !strcmp(emit, "dot"))
         return write_dot(g, bo.out);
+    if (emit && llvm)
+        return llvm_build(g, &lo, &bo) ? 1 : 0;
     if (emit)
         return build_executable(g, &pl, &bo) ? 1 : 0;
     return 0;

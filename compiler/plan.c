@@ -16,9 +16,11 @@
  * An in-place node shares its input's buffer.  Buffers whose lifetimes
  * overlap never share bytes; the rest are placed first-fit, largest first.
  *
- * There are two regions: what scales with the batch (per image, times N)
- * and what does not (fixed); the workspace is per_image * N + fixed floats,
- * so the plan holds at every batch size.  Offsets are 16-float aligned.
+ * There are two regions: what does not scale with the batch (fixed) first,
+ * then what does (per image, times N); the workspace is fixed + per_image *
+ * N floats, so the plan holds at every batch size, and a fixed buffer that
+ * outlives a call (folded weights) stays at the same address whatever the
+ * next call's batch.  Offsets are 16-float aligned.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -316,7 +318,7 @@ void print_memory(const Pipeline *pl, int N, FILE *out)
         for (int i = 0; i < p->bufs.n; i++) {
             const Buf *b = p->bufs.v[i];
             long size = b->per_image ? b->size * N : b->size;
-            long off = b->per_image ? b->offset * N : base + b->offset;
+            long off = b->per_image ? fx + b->offset * N : b->offset;
             fprintf(out, "  %-34s %-8s %14s %14s  %d..%d\n", b->name, kinds[b->kind],
                     fmt_commas(size * 4, c1), fmt_commas(off * 4, c2), b->from, b->to);
         }

@@ -385,4 +385,26 @@ int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o);
 Graph *compile_file(const char *path);
 Graph *compile_text(const char *name, const char *text, size_t len);
 
+/* ---- weights.c: a .safetensors checkpoint as the graph's parameters ----
+ * One float array per parameter in graph order (node by node, parameter by
+ * parameter), checked against the graph (names, F32, shapes); NULL after
+ * reporting every problem, each naming the file and the tensor. */
+float **weights_read(Graph *g, const char *path);
+
+/* ---- the LLVM backend: emit_llvm.c (the module), llvm_target.c (target,
+ * optimisation, output); linked into rnetc only, so nothing else needs
+ * LLVM ---- */
+typedef struct {
+    const char *triple, *cpu, *features; /* NULL: the host's */
+    int opt;                             /* 0..3: -O level */
+    int inference_only;                  /* no backward, no update */
+    const char *weights;                 /* embed these; standalone rnm_X_infer */
+    const char *emit;                    /* llvm, bc, asm, obj, exe or h */
+} LlvmOpts;
+int llvm_build(Graph *g, const LlvmOpts *lo, const BuildOpts *bo); /* 0 ok, 1 reported */
+
+/* driver.c: link an object file (the LLVM backend's) into a program, with
+ * the C compiler against out/librnet.a, as build_executable does */
+int link_object(const char *obj, const BuildOpts *o);
+
 #endif

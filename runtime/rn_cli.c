@@ -378,6 +378,17 @@ static int train_spec(RnTrainArgs *a, ArgSpec *spec)
     return n;
 }
 
+/* a program built with rnetc --inference-only has no backward pass and no
+ * update: train and check cannot run (eval, predict and info can) */
+static int need_backward(const RnModel *m, const char *cmd)
+{
+    if (m->backward && m->update)
+        return 0;
+    rn_errorf("%s: this program was built with --inference-only: it has no backward pass "
+              "or update, so it cannot %s (eval, predict and info work)", cmd, cmd);
+    return 1;
+}
+
 static int cmd_train(const RnModel *m, int argc, char **argv)
 {
     RnTrainArgs a;
@@ -446,6 +457,8 @@ static int cmd_train(const RnModel *m, int argc, char **argv)
               (g.log_every != INT_MIN ? RN_GIVEN_LOG_EVERY : 0);
     if (!a.resume && (rc = require("train", "--data", a.data)))
         return rc;
+    if (need_backward(m, "train"))
+        return 1;
     return rn_train_run(m, &a);
 }
 
@@ -551,6 +564,8 @@ static int cmd_check(const RnModel *m, int argc, char **argv)
     int npos = 0, rc = parse_args(&t, argc, argv, NULL, &npos);
     if (rc)
         return rc < 0 ? 0 : rc;
+    if (need_backward(m, "check"))
+        return 1;
     return rn_check_run(m, &a);
 }
 

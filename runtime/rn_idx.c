@@ -20,7 +20,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef RN_NO_ZLIB
+#include "rn_nozlib.h" /* plain files only (cross builds) */
+#else
 #include <zlib.h>
+#endif
 
 
 static const char *type_name(int code)
@@ -105,6 +109,15 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
         return rn_fail(err, errlen, "%s: cannot open: %s", path,
                     errno ? strerror(errno) : "out of memory");
     gzbuffer(f, 1 << 17);
+#ifdef RN_NO_ZLIB
+    if (rn_nozlib_is_gzip(f)) {
+        gzclose(f);
+        return rn_fail(err, errlen,
+                       "%s: gzip-compressed, and this runtime was built without zlib "
+                       "(RN_NO_ZLIB): gunzip it first (gunzip -k %s)",
+                       path, path);
+    }
+#endif
 
     int rc = -1;
     uint8_t *data = NULL;
@@ -307,6 +320,14 @@ int rn_idx_save(const char *path, int ndims, const uint32_t *dims, const uint8_t
     snprintf(tmp, tlen, "%s.tmp%ld", path, (long)getpid());
 
     int ok = 1;
+#ifdef RN_NO_ZLIB
+    if (gzip) {
+        free(tmp);
+        return rn_fail(err, errlen,
+                       "%s: cannot write gzip: this runtime was built without zlib (RN_NO_ZLIB)",
+                       path);
+    }
+#endif
     if (gzip) {
         errno = 0;
         gzFile f = gzopen(tmp, "wb6");

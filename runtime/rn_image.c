@@ -21,7 +21,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef RN_NO_ZLIB
+#include "rn_nozlib.h" /* crc32 only: PNG is refused (cross builds) */
+#else
 #include <zlib.h>
+#endif
 
 #if defined(__GNUC__)
 #define IM_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -293,6 +297,12 @@ static int png_ihdr(png_info *I, const uint8_t *d, uint32_t n, const char *label
 static int png_inflate(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
                        const char *label, char *err, size_t errlen)
 {
+#ifdef RN_NO_ZLIB
+    (void)src, (void)src_len, (void)dst, (void)dst_len;
+    return im_err_at(err, errlen, label,
+                     "PNG image data is zlib-compressed, and this runtime was built without "
+                     "zlib (RN_NO_ZLIB): use a PGM image");
+#else
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit(&zs) != Z_OK)
@@ -336,6 +346,7 @@ static int png_inflate(const uint8_t *src, size_t src_len, uint8_t *dst, size_t 
         return im_err_at(err, errlen, label, "truncated image data (%zu of %zu bytes after inflating)",
                       out, dst_len);
     return 0;
+#endif
 }
 
 static int png_decode(const uint8_t *b, size_t len, const char *label, rn_image *img, char *err,

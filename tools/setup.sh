@@ -16,6 +16,19 @@ need_file /usr/include/zlib.h zlib1g-dev
 need_cmd llvm-config-14 llvm-dev
 need_file /usr/include/llvm-c-14/llvm-c/Core.h llvm-dev
 
+# --cross (make cross): Debian's cross compilers (they bring the cross libc,
+# libgcc and libgomp; there is no cross zlib; the armhf one links the
+# Cortex-M4F object into a program qemu-arm runs), qemu-user to run what
+# they build, and lld for wasm-ld (linking the wasm32 module)
+if [ "${1:-}" = --cross ]; then
+    need_cmd aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
+    need_cmd riscv64-linux-gnu-gcc gcc-riscv64-linux-gnu
+    need_cmd arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf
+    need_cmd qemu-aarch64 qemu-user
+    need_cmd qemu-riscv64 qemu-user
+    need_cmd wasm-ld-14 lld-14
+fi
+
 [ -z "$missing" ] && exit 0
 
 # de-duplicate

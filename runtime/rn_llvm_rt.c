@@ -1,0 +1,38 @@
+/* rn_llvm_rt.c - what the LLVM backend's modules call besides the GEMM
+ * and the optimizer: a parallel loop.
+ *
+ * Generated C spreads its per-channel loops over OpenMP threads with a
+ * pragma; an LLVM module cannot, so rnetc --backend llvm outlines each such
+ * loop body into a function body(ctx, lo, hi) over iterations [lo, hi) and
+ * calls rn_llvm_parallel, which splits [0, n) into one contiguous range per
+ * thread (OpenMP's static schedule), or runs it all on the calling thread
+ * when the work (floats touched) is under RN_OMP_FOR's threshold, the
+ * runtime was built without OpenMP, or it is called inside a parallel
+ * region.  Each iteration writes its own channel, so the results do not
+ * depend on the thread count.
+ */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void rn_llvm_parallel(void (*body)(void *ctx, long lo, long hi), void *ctx, long n, long work);
+
+void rn_llvm_parallel(void (*body)(void *ctx, long lo, long hi), void *ctx, long n, long work)
+{
+#ifdef _OPENMP
+    if (work >= 32768 && n > 1 && !omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel
+        {
+            long t = omp_get_thread_num(), nt = omp_get_num_threads();
+            long lo = n / nt * t + (t < n % nt ? t : n % nt);
+            long hi = lo + n / nt + (t < n % nt);
+            if (lo < hi)
+                body(ctx, lo, hi);
+        }
+        return;
+    }
+#else
+    (void)work;
+#endif
+    body(ctx, 0, n);
+}
