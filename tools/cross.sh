@@ -480,8 +480,8 @@ host_logits() { # WEIGHTS N
 }
 
 # The Cortex-M4F object, run: linked with tools/infer_main.c into an ARM
-# Linux program (the object is position-independent Thumb-2 code with the
-# hard-float AAPCS, which an ARMv7-A core runs too) and run under qemu-arm on
+# Linux program (the object is Thumb-2 code with the hard-float AAPCS, which
+# an ARMv7-A core runs too; it calls nothing) and run under qemu-arm on
 # test digits, against the host's logits.  Needs arm-linux-gnueabihf-gcc.
 cortex_m_qemu_check() { # WEIGHTS WORK_FLOATS
     o=$X/small/$NAME-thumbv7em-none-eabihf.o
