@@ -220,7 +220,8 @@ build_prog() { # TRIPLE BACKEND
 # (e_flags, set from the target options only), and GNU ld refuses to link
 # that with lp64d objects.  So when the header says soft-float (float-ABI
 # bits e_flags & 6 == 0) and the object was built with +d, the bits are set
-# to double-float (4), which is what the code follows.
+# to double-float (4), which is what the code follows.  (rnetc now sets
+# them itself; this stays as a fallback and does nothing then.)
 fix_riscv_abi() { # TRIPLE OBJ
     case $1 in riscv64-*) ;; *) return 0 ;; esac
     case $(llvm_flags_for "$1") in *+d*) ;; *) return 0 ;; esac
