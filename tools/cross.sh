@@ -220,7 +220,8 @@ build_prog() { # TRIPLE BACKEND
 # (e_flags, set from the target options only), and GNU ld refuses to link
 # that with lp64d objects.  So when the header says soft-float (float-ABI
 # bits e_flags & 6 == 0) and the object was built with +d, the bits are set
-# to double-float (4), which is what the code follows.
+# to double-float (4), which is what the code follows.  (rnetc now sets
+# them itself; this stays as a fallback and does nothing then.)
 fix_riscv_abi() { # TRIPLE OBJ
     case $1 in riscv64-*) ;; *) return 0 ;; esac
     case $(llvm_flags_for "$1") in *+d*) ;; *) return 0 ;; esac
@@ -480,8 +481,8 @@ host_logits() { # WEIGHTS N
 }
 
 # The Cortex-M4F object, run: linked with tools/infer_main.c into an ARM
-# Linux program (the object is position-independent Thumb-2 code with the
-# hard-float AAPCS, which an ARMv7-A core runs too) and run under qemu-arm on
+# Linux program (the object is Thumb-2 code with the hard-float AAPCS, which
+# an ARMv7-A core runs too; it calls nothing) and run under qemu-arm on
 # test digits, against the host's logits.  Needs arm-linux-gnueabihf-gcc.
 cortex_m_qemu_check() { # WEIGHTS WORK_FLOATS
     o=$X/small/$NAME-thumbv7em-none-eabihf.o
