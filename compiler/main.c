@@ -44,8 +44,8 @@ static const char usage[] =
     "  --cpu NAME         target CPU (default: the host's, else generic)\n"
     "  --features LIST    target features, e.g. +avx512f,-avx2 (default: the\n"
     "                     host's when neither --target nor --cpu is given)\n"
-    "  --inference-only   leave out the backward pass and the update (LLVM\n"
-    "                     backend); the program then evaluates and predicts\n"
+    "  --inference-only   leave out the backward pass and the update (both\n"
+    "                     backends); the program then evaluates and predicts\n"
     "  --weights FILE     with --inference-only: embed FILE.safetensors as\n"
     "                     constants and build rnm_NAME_infer(x, logits, work)\n"
     "                     for one image, calling nothing (no runtime, heap or\n"
@@ -200,10 +200,11 @@ int main(int argc, char **argv)
         return bad_usage("--emit %s needs --backend llvm", emit);
     if (emit && llvm && !strcmp(emit, "c"))
         return bad_usage("--emit %s is the C backend's (drop --backend llvm)", emit);
-    if (!llvm && (lo.triple || lo.cpu || lo.features || lo.inference_only || lo.weights))
+    if (!llvm && (lo.triple || lo.cpu || lo.features || lo.weights))
         return bad_usage("%s needs --backend llvm",
                          lo.triple ? "--target" : lo.cpu ? "--cpu" : lo.features ? "--features"
-                         : lo.inference_only ? "--inference-only" : "--weights");
+                         : "--weights");
+    po.inference_only = lo.inference_only;
     if (lo.weights && !lo.inference_only)
         return bad_usage("--weights %s needs --inference-only", lo.weights);
     if (lo.weights && emit && !strcmp(emit, "exe"))

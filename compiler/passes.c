@@ -342,7 +342,7 @@ int run_pipeline(Graph *src, const PassOpts *o, Pipeline *out)
         }
     }
     param_layout(src);
-    out->train = run_mode(src, MODE_TRAIN, o);
+    out->train = o->inference_only ? NULL : run_mode(src, MODE_TRAIN, o);
     out->infer = run_mode(src, MODE_INFER, o);
     return 0;
 }

@@ -273,7 +273,7 @@ void plan_check(const MemPlan *p)
 
 void plan_workspace(const Pipeline *pl, long *per_image, long *fixed)
 {
-    const MemPlan *a = pl->train->plan, *b = pl->infer->plan;
+    const MemPlan *b = pl->infer->plan, *a = pl->train ? pl->train->plan : b;
     *per_image = a->per_image > b->per_image ? a->per_image : b->per_image;
     *fixed = a->fixed > b->fixed ? a->fixed : b->fixed;
 }
@@ -308,7 +308,7 @@ void print_memory(const Pipeline *pl, int N, FILE *out)
     char b1[32], b2[32], b3[32], c1[32], c2[32];
     long pi, fx;
     plan_workspace(pl, &pi, &fx);
-    for (int m = 0; m < 2; m++) {
+    for (int m = pl->train ? 0 : 1; m < 2; m++) {
         const Graph *g = m ? pl->infer : pl->train;
         const MemPlan *p = g->plan;
         fprintf(out, "%s plan, batch %d (%s):\n", m ? "inference" : "training", N,

@@ -327,12 +327,13 @@ long param_layout(Graph *g);
 typedef struct {
     int optimize;              /* 0 (-O0 / --passes none): no optional pass */
     const char *only;          /* comma-separated optional passes to run, or NULL: all */
+    int inference_only;        /* no training pipeline (Pipeline.train NULL) */
     int print_all;             /* --print-after-all */
     const char *print_after;   /* --print-after=PASS */
     FILE *print_to;
 } PassOpts;
 typedef struct {
-    Graph *train, *infer;
+    Graph *train, *infer;      /* train is NULL for --inference-only */
 } Pipeline;
 /* 0 and *out filled, or -1 after an error (an unknown pass name) */
 int run_pipeline(Graph *src, const PassOpts *o, Pipeline *out);
