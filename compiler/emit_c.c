@@ -705,30 +705,10 @@ static void emit_fold(Emit *E, Graph *g)
 
 /* ---- the descriptor ---- */
 
-static const char *pkind(const Node *n, int j)
-{
-    switch (n->op) {
-    case RN_OP_CONV:
-        return j == 0 ? "RN_P_CONV_W" : "RN_P_CONV_B";
-    case RN_OP_BN: {
-        static const char *const k[] = { "RN_P_BN_W", "RN_P_BN_B", "RN_P_BN_MEAN", "RN_P_BN_VAR" };
-        return k[j];
-    }
-    case RN_OP_FC:
-        return j == 0 ? "RN_P_FC_W" : "RN_P_FC_B";
-    case RN_OP_INPUT:
-    case RN_OP_RELU:
-    case RN_OP_MAXPOOL:
-    case RN_OP_AVGPOOL:
-    case RN_OP_GAP:
-    case RN_OP_ADD:
-    case RN_OP_CONCAT:
-    case RN_OP_PADSHORT:
-    case RN_OP_COUNT:
-        break;
-    }
-    die("op %s has no parameters", rn_op_names[n->op]);
-}
+/* RnParamKind's spellings, in its order (runtime/rn_model.h) */
+static const char *const pkind_names[] = { "RN_P_CONV_W", "RN_P_CONV_B", "RN_P_BN_W",
+                                           "RN_P_BN_B",   "RN_P_BN_MEAN", "RN_P_BN_VAR",
+                                           "RN_P_FC_W",   "RN_P_FC_B" };
 
 static unsigned long long fnv1a(const char *s, size_t n)
 {
@@ -762,18 +742,10 @@ static void emit_descriptor(Emit *E, const char *prefix)
         Node *n = g->nodes.v[i];
         for (int j = 0; j < n->nparam; j++, k++) {
             const ParamT *p = &n->param[j];
-            int fan_in = 1, fan_out = 1;
-            if (p->ndim >= 2) {
-                int rf = 1;
-                for (int d = 2; d < p->ndim; d++)
-                    rf *= p->shape[d];
-                fan_in = p->shape[1] * rf;
-                fan_out = p->shape[0] * rf;
-            } else if (n->op == RN_OP_FC) {
-                fan_in = n->in[0]->c * n->in[0]->h * n->in[0]->w;
-            }
+            int fan_in, fan_out;
+            param_fans(n, p, &fan_in, &fan_out);
             P("    { \"%s\", %s, %d, { %d, %d, %d, %d }, %ldL, %ldL, %d, %d, %d, %d },\n", p->name,
-              pkind(n, j), p->ndim, p->shape[0], p->ndim > 1 ? p->shape[1] : 0,
+              pkind_names[param_kind(n, j)], p->ndim, p->shape[0], p->ndim > 1 ? p->shape[1] : 0,
               p->ndim > 2 ? p->shape[2] : 0, p->ndim > 3 ? p->shape[3] : 0, p->numel, p->offset,
               p->is_buffer, p->no_decay, fan_in, fan_out);
         }

@@ -204,20 +204,17 @@ static void plan_buffers(L *E)
     E->col = off;
     E->per_image = off + col;
     E->fixed = fixed;
+    /* parameter offsets: the same layout as the C backend's (ir.c) */
     int np = 0;
     for (int i = 0; i < g->nodes.n; i++)
         np += ((Node *)g->nodes.v[i])->nparam;
     E->poff = arena_alloc(sizeof(long) * (size_t)(np + 1));
-    long p = 0;
-    int k = 0;
+    E->nparam_floats = param_layout(g);
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
-        for (int j = 0; j < n->nparam; j++) {
-            E->poff[k++] = p;
-            p += (n->param[j].numel + 15) & ~15L;
-        }
+        for (int j = 0; j < n->nparam; j++)
+            E->poff[n->param[j].index] = n->param[j].offset;
     }
-    E->nparam_floats = p;
 }
 
 static int param_index(Graph *g, const Node *n, int j)
@@ -1589,29 +1586,6 @@ static unsigned long long fnv1a(const char *s, size_t n)
     return h;
 }
 
-static int pkind(const Node *n, int j)
-{
-    switch (n->op) {
-    case RN_OP_CONV:
-        return j == 0 ? RN_P_CONV_W : RN_P_CONV_B;
-    case RN_OP_BN:
-        return RN_P_BN_W + j;
-    case RN_OP_FC:
-        return j == 0 ? RN_P_FC_W : RN_P_FC_B;
-    case RN_OP_INPUT:
-    case RN_OP_RELU:
-    case RN_OP_MAXPOOL:
-    case RN_OP_AVGPOOL:
-    case RN_OP_GAP:
-    case RN_OP_ADD:
-    case RN_OP_CONCAT:
-    case RN_OP_PADSHORT:
-    case RN_OP_COUNT:
-        break;
-    }
-    die("op %s has no parameters", rn_op_names[n->op]);
-}
-
 static LLVMValueRef fptr(L *E, LLVMValueRef f)
 {
     return f ? LLVMConstBitCast(f, E->pi8) : LLVMConstNull(E->pi8);
@@ -1649,19 +1623,11 @@ static void build_descriptor(L *E, LLVMValueRef *fwd, LLVMValueRef *bwd, LLVMVal
         Node *n = g->nodes.v[i];
         for (int j = 0; j < n->nparam; j++, k++) {
             const ParamT *pt = &n->param[j];
-            int fan_in = 1, fan_out = 1;
-            if (pt->ndim >= 2) {
-                int rf = 1;
-                for (int d = 2; d < pt->ndim; d++)
-                    rf *= pt->shape[d];
-                fan_in = pt->shape[1] * rf;
-                fan_out = pt->shape[0] * rf;
-            } else if (n->op == RN_OP_FC) {
-                fan_in = n->in[0]->c * n->in[0]->h * n->in[0]->w;
-            }
+            int fan_in, fan_out;
+            param_fans(n, pt, &fan_in, &fan_out);
             int sh[4] = { pt->shape[0], pt->ndim > 1 ? pt->shape[1] : 0, pt->ndim > 2 ? pt->shape[2] : 0,
                           pt->ndim > 3 ? pt->shape[3] : 0 };
-            LLVMValueRef fv[] = { cstr(E, pt->name), ci32(E, pkind(n, j)), ci32(E, pt->ndim), carr_i32(E, sh, 4),
+            LLVMValueRef fv[] = { cstr(E, pt->name), ci32(E, param_kind(n, j)), ci32(E, pt->ndim), carr_i32(E, sh, 4),
                                   clong(E, pt->numel), clong(E, E->poff[k]), ci32(E, pt->is_buffer),
                                   ci32(E, pt->no_decay), ci32(E, fan_in), ci32(E, fan_out) };
             pv[k] = LLVMConstNamedStruct(pinfo_t, fv, 10);

@@ -4,6 +4,7 @@
  * every pass may rely on and ir_validate checks.  Shapes are per image; the
  * batch size is a symbol the backends supply. */
 #include <string.h>
+#include "rn_model.h"
 #include "rnet.h"
 
 Graph *graph_new(Model *m)
@@ -79,6 +80,43 @@ long param_layout(Graph *g)
         }
     }
     return off;
+}
+
+int param_kind(const Node *n, int j)
+{
+    switch (n->op) {
+    case RN_OP_CONV:
+        return j == 0 ? RN_P_CONV_W : RN_P_CONV_B;
+    case RN_OP_BN:
+        return RN_P_BN_W + j; /* weight, bias, running mean, running var */
+    case RN_OP_FC:
+        return j == 0 ? RN_P_FC_W : RN_P_FC_B;
+    case RN_OP_INPUT:
+    case RN_OP_RELU:
+    case RN_OP_MAXPOOL:
+    case RN_OP_AVGPOOL:
+    case RN_OP_GAP:
+    case RN_OP_ADD:
+    case RN_OP_CONCAT:
+    case RN_OP_PADSHORT:
+    case RN_OP_COUNT:
+        break;
+    }
+    die("op %s has no parameters", rn_op_names[n->op]);
+}
+
+void param_fans(const Node *n, const ParamT *p, int *fan_in, int *fan_out)
+{
+    *fan_in = *fan_out = 1;
+    if (p->ndim >= 2) {
+        int rf = 1;
+        for (int d = 2; d < p->ndim; d++)
+            rf *= p->shape[d];
+        *fan_in = p->shape[1] * rf;
+        *fan_out = p->shape[0] * rf;
+    } else if (n->op == RN_OP_FC) {
+        *fan_in = n->in[0]->c * n->in[0]->h * n->in[0]->w;
+    }
 }
 
 long node_macs(const Node *n)

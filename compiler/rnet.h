@@ -318,6 +318,10 @@ long node_params(const Node *n); /* trainable scalars */
 Graph *graph_clone(Graph *g);      /* nodes copied, edges remapped */
 /* parameter offsets (16-float aligned, graph order) and the total floats */
 long param_layout(Graph *g);
+/* the descriptor's facts about node n's j-th parameter: its RnParamKind
+ * (runtime/rn_model.h) and the fans its initialisation uses */
+int param_kind(const Node *n, int j);
+void param_fans(const Node *n, const ParamT *p, int *fan_in, int *fan_out);
 
 /* ---- passes.c: the pass pipeline ----
  * One flat table of passes, each a function over a graph that states what
