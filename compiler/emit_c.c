@@ -203,7 +203,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         /* the epilogue: bias and relu, or the batch-norm sums */
         const char *bias = NULL;
         if (n->fold) {
-            P("    const float *b = wt + %ldL;  /* folded bias */\n", K * ckk_full);
+            P("    const float *b = wt + %ldL;  /* folded bias */\n", K * (n->ntaps ? ckk : ckk_full));
             bias = "b";
         } else if (n->bias) {
             ptr_param(E, n, 1, "b", "params");
@@ -237,7 +237,10 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
               buf_expr(E, g, n->b_col), epi ? "&ep" : "NULL");
         } else {
         const char *A = "wt";
-        if (n->ntaps) {
+        if (n->ntaps && n->fold) {
+            P("    /* only %d of the %d taps ever read inside the input: the folded\n"
+              "     * weights hold those alone */\n", n->ntaps, n->kh * n->kw);
+        } else if (n->ntaps) {
             P("    /* only %d of the %d taps ever read inside the input */\n", n->ntaps,
               n->kh * n->kw);
             P("    float *wl = %s;  /* (%ld, %ld) */\n", buf_expr(E, g, n->b_taps[0]), K, ckk);
@@ -676,10 +679,12 @@ static void emit_fold(Emit *E, Graph *g)
         if (!n->fold)
             continue;
         Node *b = n->bn;
-        long K = n->filters, ckk = n->param[0].numel / K;
+        long K = n->filters, ckk = n->param[0].numel / K, kk = n->kh * n->kw;
+        /* with dead taps only the live ones are kept: (K, C/G * ntaps) */
+        long fck = n->ntaps ? ckk / kk * n->ntaps : ckk;
         P("    {\n");
-        P("    float *f = %s;  /* %s: (%ld, %ld) weights, then %ld biases */\n",
-          buf_expr(E, g, n->b_fold), n->name, K, ckk, K);
+        P("    float *f = %s;  /* %s: (%ld, %ld) weights%s, then %ld biases */\n",
+          buf_expr(E, g, n->b_fold), n->name, K, fck, n->ntaps ? " of the live taps" : "", K);
         ptr_param(E, n, 0, "wt", "params");
         if (n->bias)
             ptr_param(E, n, 1, "cb", "params");
@@ -690,9 +695,19 @@ static void emit_fold(Emit *E, Graph *g)
         P("    RN_OMP_FOR(%ld)\n", K * ckk);
         P("    for (int k = 0; k < %ld; k++) {\n", K);
         P("        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);\n");
-        P("        for (int i = 0; i < %ld; i++)\n", ckk);
-        P("            f[(long)k * %ld + i] = wt[(long)k * %ld + i] * s;\n", ckk, ckk);
-        P("        f[%ldL + k] = (%s - rmean[k]) * s + beta[k];\n", K * ckk,
+        if (n->ntaps) {
+            P("        for (int c = 0; c < %ld; c++) {\n", ckk / kk);
+            int l = 0;
+            for (int t = 0; t < kk; t++)
+                if (n->tap_live[t])
+                    P("            f[((long)k * %ld + c) * %d + %d] = wt[((long)k * %ld + c) * %ld + %d] * s;\n",
+                      ckk / kk, n->ntaps, l++, ckk / kk, kk, t);
+            P("        }\n");
+        } else {
+            P("        for (int i = 0; i < %ld; i++)\n", ckk);
+            P("            f[(long)k * %ld + i] = wt[(long)k * %ld + i] * s;\n", ckk, ckk);
+        }
+        P("        f[%ldL + k] = (%s - rmean[k]) * s + beta[k];\n", K * fck,
           n->bias ? "cb[k]" : "0.0f");
         P("    }\n");
         if (n->wino)

@@ -198,14 +198,18 @@ void plan_memory(Graph *g, int reuse)
         x->b_wino[0] = x->b_wino[1] = x->b_taps[0] = x->b_taps[1] = -1;
         if (x->ntaps) {
             long wl = (long)x->c * (x->in[0]->c / x->groups) * x->ntaps;
-            x->b_taps[0] = add_buf(p, x->name, BUF_COL, 0, wl, i, i);
+            if (!x->fold)
+                x->b_taps[0] = add_buf(p, x->name, BUF_COL, 0, wl, i, i);
             if (train)
                 x->b_taps[1] = add_buf(p, x->name, BUF_COL, 0, 2 * wl, BWD(i), BWD(i));
         }
-        /* folded weights and bias, then (Winograd) their transform */
+        /* folded weights (of the live taps only, with dead taps) and bias,
+         * then (Winograd) their transform */
         if (x->fold)
             x->b_fold = add_buf(p, x->name, BUF_FOLD, 0,
-                                x->param[0].numel + x->c + (x->wino ? 16L * x->c * x->in[0]->c : 0),
+                                (x->ntaps ? x->param[0].numel / (x->kh * x->kw) * x->ntaps
+                                          : x->param[0].numel) +
+                                    x->c + (x->wino ? 16L * x->c * x->in[0]->c : 0),
                                 0, p->nsteps - 1);
         long col = conv_col_floats(x), wcol = 0;
         if (x->wino) {
