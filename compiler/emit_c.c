@@ -30,11 +30,7 @@ typedef struct {
 
 static const char *cname(const Node *n)
 {
-    char *s = arena_strdup(n->name);
-    for (char *p = s; *p; p++)
-        if (*p == '.')
-            *p = '_';
-    return s;
+    return node_cname(n);
 }
 
 #define P(...) fprintf(E->o, __VA_ARGS__)

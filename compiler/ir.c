@@ -67,6 +67,15 @@ Graph *graph_clone(Graph *g)
     return c;
 }
 
+const char *node_cname(const Node *n)
+{
+    char *s = arena_strdup(n->name);
+    for (char *p = s; *p; p++)
+        if (*p == '.')
+            *p = '_';
+    return s;
+}
+
 long param_layout(Graph *g)
 {
     long off = 0;

@@ -316,6 +316,7 @@ long node_macs(const Node *n);
 long node_params(const Node *n); /* trainable scalars */
 
 Graph *graph_clone(Graph *g);      /* nodes copied, edges remapped */
+const char *node_cname(const Node *n); /* "layer1.0.conv1" -> "layer1_0_conv1" */
 /* parameter offsets (16-float aligned, graph order) and the total floats */
 long param_layout(Graph *g);
 /* the descriptor's facts about node n's j-th parameter: its RnParamKind

@@ -111,6 +111,20 @@ static inline void rn_bias_grad(float *restrict db, const float *restrict dy, in
     }
 }
 
+/* y = x * scale + shift over M values, then max(0, y) when relu (y may be x) */
+static inline void rn_scale_shift(float *y, const float *x, long M, float scale, float shift,
+                                  int relu)
+{
+    if (relu)
+        for (long i = 0; i < M; i++) {
+            float v = x[i] * scale + shift;
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    else
+        for (long i = 0; i < M; i++)
+            y[i] = x[i] * scale + shift;
+}
+
 /* batch norm, training mode, one channel of M values x whose sum s and sum
  * of squares ss (in double) are known, e.g. from the conv's GEMM epilogue;
  * then a relu when asked (a fused relu: y = max(0, bn(x))). */
@@ -126,14 +140,7 @@ static inline void rn_bn_train_from_sums(float *restrict y, const float *restric
     float invstd = (float)(1.0 / sqrt(var + (double)RN_BN_EPS));
     float fm = (float)mean;
     float scale = gamma * invstd, shift = beta - fm * scale;
-    if (relu)
-        for (long i = 0; i < M; i++) {
-            float v = x[i] * scale + shift;
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
-    else
-        for (long i = 0; i < M; i++)
-            y[i] = x[i] * scale + shift;
+    rn_scale_shift(y, x, M, scale, shift, relu);
     *save_mean = fm;
     *save_invstd = invstd;
     double unbiased = M > 1 ? var * (double)M / (double)(M - 1) : var;
@@ -160,14 +167,7 @@ static inline void rn_bn_infer_channel(float *y, const float *x, long M, float g
                                        float mean, float var, int relu)
 {
     float scale = gamma / sqrtf(var + RN_BN_EPS), shift = beta - mean * scale;
-    if (relu)
-        for (long i = 0; i < M; i++) {
-            float v = x[i] * scale + shift;
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
-    else
-        for (long i = 0; i < M; i++)
-            y[i] = x[i] * scale + shift;
+    rn_scale_shift(y, x, M, scale, shift, relu);
 }
 
 /* batch norm backward for one channel.  With relu, dy is first masked by
