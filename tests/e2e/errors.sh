@@ -56,4 +56,8 @@ expect 1 "NaN\|nan\|not finite" "$T/a" train --data data/mnist --epochs 1 --limi
 printf 'P5\n5 5\n255\n' >"$T/small.pgm"
 head -c 25 /dev/zero >>"$T/small.pgm"
 expect 1 "small.pgm" "$T/a" predict --weights "$T/a.safetensors" "$T/small.pgm"
+# the pass pipeline's flags
+expect 1 "unknown pass 'fuse-relux'; did you mean 'fuse-relu'?" $RNETC models/tiny.rnet --passes fuse-relux -o "$T/x"
+expect 1 "unknown pass 'bogus'" $RNETC models/tiny.rnet --print-after=bogus
+expect 2 "--batch wants a number from 1 to 1000000, not '0'" $RNETC models/tiny.rnet --batch 0 --print-memory
 finish
