@@ -76,10 +76,48 @@ static void ptr_param(Emit *E, const Node *n, int j, const char *var, const char
 
 /* ---- forward, one function per layer ---- */
 
+/* Small planes (up to 8x8 outputs): each live tap's input index per output
+ * position, -1 where it reads padding, as a table in the generated code;
+ * the im2col and col2im loops are then straight copies with constant
+ * offsets instead of a row loop with range checks per image. */
+enum { SMALL_PLANE = 64 };
+
+static void emit_tap_tables(Emit *E, const Node *n)
+{
+    const Node *x = n->in[0];
+    int l = 0;
+    for (int kh = 0; kh < n->kh; kh++)
+        for (int kw = 0; kw < n->kw; kw++) {
+            if (n->ntaps && !n->tap_live[kh * n->kw + kw])
+                continue;
+            P("    static const int tap%d[%d] = {", l++, n->h * n->w);
+            for (int oh = 0; oh < n->h; oh++)
+                for (int ow = 0; ow < n->w; ow++) {
+                    int ih = oh * n->stride - n->pad + kh, iw = ow * n->stride - n->pad + kw;
+                    int in = ih >= 0 && ih < x->h && iw >= 0 && iw < x->w;
+                    P("%s%d", oh + ow ? ", " : " ", in ? ih * x->w + iw : -1);
+                }
+            P(" };  /* tap %d,%d */\n", kh, kw);
+        }
+}
+
 static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char *in)
 {
     const Node *x = n->in[0];
     long np = (long)n->h * n->w;
+    if (np <= SMALL_PLANE) {
+        int L = n->ntaps ? n->ntaps : n->kh * n->kw;
+        emit_tap_tables(E, n);
+        P("    RN_OMP_FOR(N * %ld)\n", (long)x->c * L * np);
+        P("    for (int c = 0; c < %d; c++) {\n", x->c);
+        P("        const float *src = %s + (long)c * N * %ld;\n", in, (long)x->h * x->w);
+        P("        float *dst = %s + (long)c * %d * N * %ld;\n", col, L, np);
+        for (int l = 0; l < L; l++)
+            P("        rn_im2col_idx(dst + %dL * N * %ld, src, N, %d, %ld, tap%d);\n", l, np,
+              x->h * x->w, np, l);
+        P("    }\n");
+        return;
+    }
     P("    RN_OMP_FOR(N * %ld)\n", (long)x->c * n->kh * n->kw * np);
     P("    for (int c = 0; c < %d; c++) {\n", x->c);
     P("        const float *src = %s + (long)c * N * %ld;\n", in, (long)x->h * x->w);
@@ -106,6 +144,14 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
       n->ntaps ? n->ntaps : n->kh * n->kw, np);
     if (set)
         P("        memset(dsrc, 0, sizeof(float) * N * %ld);\n", (long)x->h * x->w);
+    if (np <= SMALL_PLANE) {
+        int L = n->ntaps ? n->ntaps : n->kh * n->kw;
+        for (int t = 0; t < L; t++)
+            P("        rn_col2im_idx(dsrc, d + %dL * N * %ld, N, %d, %ld, tap%d);\n", t, np,
+              x->h * x->w, np, t);
+        P("    }\n");
+        return;
+    }
     int l = 0;
     for (int kh = 0; kh < n->kh; kh++)
         for (int kw = 0; kw < n->kw; kw++)

@@ -92,6 +92,33 @@ static inline void rn_col2im_tap(float *restrict dsrc, const float *restrict dds
         }
 }
 
+/* im2col of one tap for small planes: dst (N, P) = src (N, HW) at idx[p],
+ * 0 where idx[p] < 0 (padding).  P, HW and the table are constants at the
+ * call site, so the p loop unrolls into plain copies. */
+static inline void rn_im2col_idx(float *restrict dst, const float *restrict src, int N, int HW,
+                                 int P, const int *restrict idx)
+{
+    for (int n = 0; n < N; n++) {
+        const float *s = src + (long)n * HW;
+        float *d = dst + (long)n * P;
+        for (int p = 0; p < P; p++)
+            d[p] = idx[p] >= 0 ? s[idx[p]] : 0.0f;
+    }
+}
+
+/* its adjoint: dsrc (N, HW) at idx[p] += ddst (N, P) */
+static inline void rn_col2im_idx(float *restrict dsrc, const float *restrict ddst, int N, int HW,
+                                 int P, const int *restrict idx)
+{
+    for (int n = 0; n < N; n++) {
+        float *s = dsrc + (long)n * HW;
+        const float *d = ddst + (long)n * P;
+        for (int p = 0; p < P; p++)
+            if (idx[p] >= 0)
+                s[idx[p]] += d[p];
+    }
+}
+
 /* y[k][i] += b[k] over (K, NP) */
 static inline void rn_add_bias(float *restrict y, const float *restrict b, int K, long NP)
 {
