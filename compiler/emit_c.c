@@ -28,11 +28,6 @@ typedef struct {
     long nparam_floats;
 } Emit;
 
-static const char *cname(const Node *n)
-{
-    return node_cname(n);
-}
-
 #define P(...) fprintf(E->o, __VA_ARGS__)
 
 /* the expression for buffer b of graph g */
@@ -206,7 +201,7 @@ static void emit_tap_gather(Emit *E, const Node *n, const char *dst, const char 
 
 static void emit_forward_layer(Emit *E, Graph *g, Node *n)
 {
-    const char *nm = cname(n);
+    const char *nm = node_cname(n);
     int train = g->mode == MODE_TRAIN;
     if (n->op == RN_OP_INPUT)
         return; /* the entry point fills the input */
@@ -452,7 +447,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
 
 static void emit_backward_layer(Emit *E, Graph *g, Node *n)
 {
-    const char *nm = cname(n);
+    const char *nm = node_cname(n);
     Node *x = n->in[0], *y = n->in[1];
     long np = (long)n->h * n->w;
     int want_dx = x && x->op != RN_OP_INPUT;
@@ -835,7 +830,7 @@ static void emit_descriptor(Emit *E, const char *prefix)
         if (n->op == RN_OP_CONV || n->op == RN_OP_FC)
             fb = n->in[0]->op == RN_OP_INPUT ? f : 2 * f;
         P("    { \"%s\", \"%s\", %s_%s, %s%s, %ldL, %ldL },\n", n->name, describe(n),
-          io ? "inf" : "fwd", cname(n), io ? "NULL" : "bwd_", io ? "" : cname(n), f, io ? 0 : fb);
+          io ? "inf" : "fwd", node_cname(n), io ? "NULL" : "bwd_", io ? "" : node_cname(n), f, io ? 0 : fb);
     }
     P("};\n\n");
     P("const RnModel rn_model = {\n");
@@ -943,7 +938,7 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("        rn_nchw_to_cnhw(%s, x, N, %d, %ld);\n", buf_expr(E, tg, ((Node *)tg->nodes.v[0])->b_act),
       m->in_c, (long)m->in_h * m->in_w);
     for (int i = 1; i < tg->nodes.n; i++)
-        P("        fwd_%s(e, w, N, 1);\n", cname(tg->nodes.v[i]));
+        P("        fwd_%s(e, w, N, 1);\n", node_cname(tg->nodes.v[i]));
     P("        rn_cnhw_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, tg, tg->output->b_act),
       m->classes);
     P("        return;\n    }\n");
@@ -952,7 +947,7 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("    rn_nchw_to_cnhw(%s, x, N, %d, %ld);\n", buf_expr(E, ig, ((Node *)ig->nodes.v[0])->b_act),
       m->in_c, (long)m->in_h * m->in_w);
     for (int i = 1; i < ig->nodes.n; i++)
-        P("    inf_%s(e, w, N, 0);\n", cname(ig->nodes.v[i]));
+        P("    inf_%s(e, w, N, 0);\n", node_cname(ig->nodes.v[i]));
     P("    rn_cnhw_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->b_act),
       m->classes);
     P("}\n");
@@ -966,7 +961,7 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("    rn_nchw_to_cnhw(%s, dlogits, N, %d, 1);\n", buf_expr(E, tg, tg->output->b_dact),
       m->classes);
     for (int i = tg->nodes.n - 1; i >= 1; i--)
-        P("    bwd_%s(e, w, N);\n", cname(tg->nodes.v[i]));
+        P("    bwd_%s(e, w, N);\n", node_cname(tg->nodes.v[i]));
     P("}\n\n");
     P("void %s_update(RnExec *e, const struct RnOptim *o, float lr, long t, float *m, float *v)\n{\n",
       prefix);

@@ -72,11 +72,6 @@ typedef struct {
     const char *prefix;
 } L;
 
-static const char *cname(const Node *n)
-{
-    return node_cname(n);
-}
-
 static long conv_col(const Node *n)
 {
     if (n->kh == 1 && n->kw == 1 && n->stride == 1 && n->pad == 0)
@@ -1402,7 +1397,7 @@ static LLVMTypeRef bwd_type(L *E)
 
 static LLVMValueRef build_layer(L *E, Node *n, int back)
 {
-    const char *nm = arena_printf("%s_%s", back ? "bwd" : "fwd", cname(n));
+    const char *nm = arena_printf("%s_%s", back ? "bwd" : "fwd", node_cname(n));
     LLVMValueRef fn = fn_begin(E, nm, back ? bwd_type(E) : fwd_type(E), 1);
     add_signext(E, fn, (const unsigned[]){ 3, 4 }, back ? 1 : 2);
     E->e = LLVMGetParam(fn, 0);

@@ -23,7 +23,7 @@ typedef struct {
     int optional;       /* skipped at -O0 / by --passes */
     const char *requires;
     const char *does;
-    void (*run)(Graph *g);
+    void (*run)(Graph *g, const PassOpts *o);
 } Pass;
 
 void pass_uses(Graph *g)
@@ -100,13 +100,15 @@ static void merge_conv_bn(Graph *g, int fold)
     compact(g);
 }
 
-static void fuse_conv_bn(Graph *g)
+static void fuse_conv_bn(Graph *g, const PassOpts *o)
 {
+    (void)o;
     merge_conv_bn(g, 0);
 }
 
-static void fold_bn(Graph *g)
+static void fold_bn(Graph *g, const PassOpts *o)
 {
+    (void)o;
     merge_conv_bn(g, 1);
 }
 
@@ -114,8 +116,9 @@ static void fold_bn(Graph *g)
 
 /* requires: shapes; a relu whose input (a conv, add or bn) has no other
  * reader and no relu yet.  Training keeps the output for the mask. */
-static void fuse_relu(Graph *g)
+static void fuse_relu(Graph *g, const PassOpts *o)
 {
+    (void)o;
     pass_uses(g);
     for (int i = 0; i < g->nodes.n; i++) {
         Node *r = g->nodes.v[i], *p = r->in[0];
@@ -142,8 +145,9 @@ static int bwd_reads_output(const Node *x)
 /* requires: fusions done.  A relu or add may write over an input that has
  * no other reader, whose value the backward pass does not need, and which
  * is not the network's input in training (conv1's backward reads it). */
-static void inplace(Graph *g)
+static void inplace(Graph *g, const PassOpts *o)
 {
+    (void)o;
     pass_uses(g);
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
@@ -176,8 +180,9 @@ static void inplace(Graph *g)
  * planes with 64 channels the transforms cost more than the multiplications
  * they save; from 14x14 the convolution is 1.3-1.6x faster, measured with
  * one thread on this machine's Zen 4 cores). */
-static void winograd(Graph *g)
+static void winograd(Graph *g, const PassOpts *o)
 {
+    (void)o;
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
         if (n->op == RN_OP_CONV && n->kh == 3 && n->kw == 3 && n->stride == 1 && n->pad == 1 &&
@@ -192,8 +197,9 @@ static void winograd(Graph *g)
  * that lands in the padding for every output position (a 3x3 conv on a
  * 1x1 plane has one live tap, the centre) multiplies zeros: the conv
  * keeps only its live taps in the im2col matrix and the GEMM. */
-static void dead_taps(Graph *g)
+static void dead_taps(Graph *g, const PassOpts *o)
 {
+    (void)o;
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
         if (n->op != RN_OP_CONV || n->wino || n->ntaps || conv_col_floats(n) == 0)
@@ -213,8 +219,9 @@ static void dead_taps(Graph *g)
 /* ---- dead nodes ---- */
 
 /* requires: nothing.  Removes every node the output does not depend on. */
-static void dce(Graph *g)
+static void dce(Graph *g, const PassOpts *o)
 {
+    (void)o;
     if (!g->output)
         return;
     for (int i = 0; i < g->nodes.n; i++)
@@ -231,10 +238,10 @@ static void dce(Graph *g)
     compact(g);
 }
 
-static int plan_reuse;
-static void plan(Graph *g)
+/* -O0 plans without reuse: every buffer its own space */
+static void plan(Graph *g, const PassOpts *o)
 {
-    plan_memory(g, plan_reuse);
+    plan_memory(g, o->optimize);
 }
 
 static const Pass passes[] = {
@@ -303,8 +310,7 @@ static Graph *run_mode(Graph *src, PipeMode mode, const PassOpts *o)
             continue;
         if (p->optional && (!o->optimize || (o->only && !in_list(o->only, p->name))))
             continue;
-        plan_reuse = o->optimize;
-        p->run(g);
+        p->run(g, o);
 #ifndef NDEBUG
         ir_validate(g);
         if (g->plan)

@@ -41,7 +41,6 @@ static int add_buf(MemPlan *p, const char *name, BufKind kind, int per_image, lo
     b->size = align16(size);
     b->from = from;
     b->to = to;
-    b->alias = -1;
     vec_push(&p->bufs, b);
     return p->bufs.n - 1;
 }
@@ -109,7 +108,7 @@ static long place(MemPlan *p, int per_image, int reuse)
         die("out of memory");
     for (int i = 0; i < p->bufs.n; i++) {
         Buf *b = p->bufs.v[i];
-        if (b->per_image == per_image && b->alias < 0)
+        if (b->per_image == per_image)
             v[n++] = b;
     }
     long top = 0;
@@ -178,7 +177,7 @@ void plan_memory(Graph *g, int reuse)
     for (int i = 0; i < n; i++) {
         Node *x = g->nodes.v[i];
         long sz = (long)x->c * x->h * x->w;
-        x->b_act = x->b_pre = x->b_dact = x->b_dpre = x->b_save = x->b_col = x->b_bcol = x->b_fold = -1;
+        x->b_act = x->b_pre = x->b_dact = x->b_save = x->b_col = x->b_bcol = x->b_fold = -1;
         x->dx_set[0] = x->dx_set[1] = 0;
         if (x->inplace) {
             Node *src = x->in[x->inplace - 1];

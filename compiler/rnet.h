@@ -261,7 +261,6 @@ struct Node {
     int b_act;         /* the output */
     int b_pre;         /* conv + bn, training: the conv output before bn */
     int b_dact;        /* gradient of the output */
-    int b_dpre;        /* gradient of the pre-bn output */
     int b_save;        /* batch norm: mean and inverse std (2 x channels) */
     int b_col;         /* conv: im2col columns; fc: flattened input */
     int b_bcol;        /* the same for the backward step */
@@ -282,7 +281,6 @@ typedef struct {
     int per_image;     /* the size is per image: times the batch N */
     long size;         /* floats (per image when per_image) */
     int from, to;      /* live over steps [from, to] */
-    int alias;         /* shares this buffer's space (in place), or -1 */
     long offset;       /* floats, in its region (per image when per_image) */
 } Buf;
 
