@@ -10,11 +10,11 @@
  *     giving its shapes, every size a literal;
  *   - NAME_forward / NAME_backward / NAME_update that call them in order.
  *
- * Activations are CNHW inside (see runtime/rn_gen.h): a convolution is one
- * GEMM over the whole batch; the batch N is the only runtime size.  Each
- * node gets its own activation and gradient buffer in the workspace, at an
- * offset that is a constant times N; a shared im2col buffer serves every
- * convolution.  Memory planning (issue 5) will let buffers share space.
+ * Activations are CHWN inside, batch innermost (see runtime/rn_gen.h): a
+ * convolution is one GEMM over the whole batch, or a direct convolution
+ * over batch vectors (runtime/rn_conv.h); the batch N is the only runtime
+ * size.  Buffers live in the workspace at offsets the memory plan
+ * (compiler/plan.c) fixed: constants, or constants times N.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +46,7 @@ static const char *buf_expr(Emit *E, const Graph *g, int b)
 static void ptr_buf(Emit *E, const Graph *g, int b, const char *var, const char *what,
                     const Node *n)
 {
-    P("    float *%s = %s;  /* %s %s (%d, N, %d, %d) */\n", var, buf_expr(E, g, b), what, n->name,
+    P("    float *%s = %s;  /* %s %s (%d, %d, %d, N) */\n", var, buf_expr(E, g, b), what, n->name,
       n->c, n->h, n->w);
 }
 
@@ -71,46 +71,28 @@ static void ptr_param(Emit *E, const Node *n, int j, const char *var, const char
 
 /* ---- forward, one function per layer ---- */
 
-/* Small planes (up to 8x8 outputs): each live tap's input index per output
- * position, -1 where it reads padding, as a table in the generated code;
- * the im2col and col2im loops are then straight copies with constant
- * offsets instead of a row loop with range checks per image. */
-enum { SMALL_PLANE = 64 };
-
-static void emit_tap_tables(Emit *E, const Node *n)
-{
-    const Node *x = n->in[0];
-    int l = 0;
-    for (int kh = 0; kh < n->kh; kh++)
-        for (int kw = 0; kw < n->kw; kw++) {
-            if (n->ntaps && !n->tap_live[kh * n->kw + kw])
-                continue;
-            P("    static const int tap%d[%d] = {", l++, n->h * n->w);
-            for (int oh = 0; oh < n->h; oh++)
-                for (int ow = 0; ow < n->w; ow++) {
-                    int ih = oh * n->stride - n->pad + kh, iw = ow * n->stride - n->pad + kw;
-                    int in = ih >= 0 && ih < x->h && iw >= 0 && iw < x->w;
-                    P("%s%d", oh + ow ? ", " : " ", in ? ih * x->w + iw : -1);
-                }
-            P(" };  /* tap %d,%d */\n", kh, kw);
-        }
-}
+static void emit_int_table(Emit *E, const char *name, const int *v, long len);
 
 static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char *in)
 {
     const Node *x = n->in[0];
     long np = (long)n->h * n->w;
-    if (np <= SMALL_PLANE) {
-        int L = n->ntaps ? n->ntaps : n->kh * n->kw;
-        emit_tap_tables(E, n);
+    int L = n->ntaps ? n->ntaps : n->kh * n->kw;
+    if (x->c < 16) {
+        /* few channels (a stem): the threads share the (channel, tap) rows */
+        int *kh = arena_alloc(sizeof(int) * (size_t)L), *kw = arena_alloc(sizeof(int) * (size_t)L);
+        int l = 0;
+        for (int t = 0; t < n->kh * n->kw; t++)
+            if (!n->ntaps || n->tap_live[t]) {
+                kh[l] = t / n->kw;
+                kw[l++] = t % n->kw;
+            }
+        emit_int_table(E, "tkh", kh, L);
+        emit_int_table(E, "tkw", kw, L);
         P("    RN_OMP_FOR(N * %ld)\n", (long)x->c * L * np);
-        P("    for (int c = 0; c < %d; c++) {\n", x->c);
-        P("        const float *src = %s + (long)c * N * %ld;\n", in, (long)x->h * x->w);
-        P("        float *dst = %s + (long)c * %d * N * %ld;\n", col, L, np);
-        for (int l = 0; l < L; l++)
-            P("        rn_im2col_idx(dst + %dL * N * %ld, src, N, %d, %ld, tap%d);\n", l, np,
-              x->h * x->w, np, l);
-        P("    }\n");
+        P("    for (int ct = 0; ct < %d; ct++)\n", x->c * L);
+        P("        rn_im2col_tap(%s + (long)ct * N * %ld, %s + (long)(ct / %d) * N * %ld, N, %d, %d, %d, %d, %d, %d, tkh[ct %% %d], tkw[ct %% %d]);\n",
+          col, np, in, L, (long)x->h * x->w, x->h, x->w, n->h, n->w, n->stride, n->pad, L, L);
         return;
     }
     P("    RN_OMP_FOR(N * %ld)\n", (long)x->c * n->kh * n->kw * np);
@@ -139,14 +121,6 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
       n->ntaps ? n->ntaps : n->kh * n->kw, np);
     if (set)
         P("        memset(dsrc, 0, sizeof(float) * N * %ld);\n", (long)x->h * x->w);
-    if (np <= SMALL_PLANE) {
-        int L = n->ntaps ? n->ntaps : n->kh * n->kw;
-        for (int t = 0; t < L; t++)
-            P("        rn_col2im_idx(dsrc, d + %dL * N * %ld, N, %d, %ld, tap%d);\n", t, np,
-              x->h * x->w, np, t);
-        P("    }\n");
-        return;
-    }
     int l = 0;
     for (int kh = 0; kh < n->kh; kh++)
         for (int kw = 0; kw < n->kw; kw++)
@@ -154,6 +128,115 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
                 P("        rn_col2im_tap(dsrc, d + %dL * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
                   l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
     P("    }\n");
+}
+
+/* ---- direct convolution (rn_conv_direct) ----
+ * Each output position's entries (tap, input position) that read inside
+ * the input, as constant tables; taps numbered as packed: the live ones
+ * alone with dead taps. */
+
+static int packed_taps(const Node *n) { return n->ntaps ? n->ntaps : n->kh * n->kw; }
+
+/* the packed number of tap t, or -1 when t is dead */
+static int packed_tap(const Node *n, int t)
+{
+    if (!n->ntaps)
+        return t;
+    if (!n->tap_live[t])
+        return -1;
+    int l = 0;
+    for (int u = 0; u < t; u++)
+        l += n->tap_live[u];
+    return l;
+}
+
+static void emit_int_table(Emit *E, const char *name, const int *v, long len)
+{
+    P("    static const int %s[%ld] = {", name, len);
+    for (long i = 0; i < len; i++)
+        P("%s%s%d", i ? "," : "", i % 24 == 0 ? "\n        " : " ", v[i]);
+    P("\n    };\n");
+}
+
+/* forward (bwd 0): per output position; input gradient (bwd 1): per input
+ * position, the (tap, output position) pairs that read it */
+static void emit_direct_tables(Emit *E, const Node *n, int bwd, const char *pos, const char *tq)
+{
+    const Node *x = n->in[0];
+    int S = n->stride, Pd = n->pad, P = bwd ? x->h * x->w : n->h * n->w, e = 0;
+    int *vp = arena_alloc(sizeof(int) * (size_t)(P + 1));
+    int *vt = arena_alloc(sizeof(int) * 2 * (size_t)P * n->kh * n->kw + 2);
+    for (int p = 0; p < P; p++) {
+        vp[p] = e;
+        for (int kh = 0; kh < n->kh; kh++)
+            for (int kw = 0; kw < n->kw; kw++) {
+                int l = packed_tap(n, kh * n->kw + kw), q;
+                if (l < 0)
+                    continue;
+                if (!bwd) {
+                    int ih = p / n->w * S - Pd + kh, iw = p % n->w * S - Pd + kw;
+                    if (ih < 0 || ih >= x->h || iw < 0 || iw >= x->w)
+                        continue;
+                    q = ih * x->w + iw;
+                } else {
+                    int a = p / x->w + Pd - kh, b = p % x->w + Pd - kw;
+                    if (a < 0 || b < 0 || a % S || b % S || a / S >= n->h || b / S >= n->w)
+                        continue;
+                    q = a / S * n->w + b / S;
+                }
+                vt[2 * e] = l;
+                vt[2 * e + 1] = q;
+                e++;
+            }
+    }
+    vp[P] = e;
+    P("    /* %s: per %s position, its entries (tap, %s position): %d of %ld */\n",
+      bwd ? "input gradient" : "forward", bwd ? "input" : "output", bwd ? "output" : "input", e,
+      (long)P * n->kh * n->kw);
+    emit_int_table(E, pos, vp, P + 1);
+    emit_int_table(E, tq, vt, e ? 2L * e : 2);
+}
+
+/* weight gradient: per packed tap, its (output position, input position)
+ * pairs inside the input */
+static void emit_wgrad_tables(Emit *E, const Node *n)
+{
+    const Node *x = n->in[0];
+    int S = n->stride, Pd = n->pad, P = n->h * n->w, T = packed_taps(n), e = 0;
+    int *vp = arena_alloc(sizeof(int) * (size_t)(T + 1));
+    int *vt = arena_alloc(sizeof(int) * 2 * (size_t)P * T + 2);
+    for (int t = 0; t < n->kh * n->kw; t++) {
+        int l = packed_tap(n, t);
+        if (l < 0)
+            continue;
+        vp[l] = e;
+        for (int p = 0; p < P; p++) {
+            int ih = p / n->w * S - Pd + t / n->kw, iw = p % n->w * S - Pd + t % n->kw;
+            if (ih < 0 || ih >= x->h || iw < 0 || iw >= x->w)
+                continue;
+            vt[2 * e] = p;
+            vt[2 * e + 1] = ih * x->w + iw;
+            e++;
+        }
+    }
+    vp[T] = e;
+    P("    /* weight gradient: per tap, its (output, input) position pairs: %d of %ld */\n", e,
+      (long)P * n->kh * n->kw);
+    emit_int_table(E, "wpos", vp, T + 1);
+    emit_int_table(E, "wpq", vt, e ? 2L * e : 2);
+}
+
+/* the live taps of the full filter, for rn_conv_pack; "NULL" without dead taps */
+static const char *emit_live_taps(Emit *E, const Node *n)
+{
+    if (!n->ntaps)
+        return "NULL";
+    int *v = arena_alloc(sizeof(int) * (size_t)n->ntaps), l = 0;
+    for (int t = 0; t < n->kh * n->kw; t++)
+        if (n->tap_live[t])
+            v[l++] = t;
+    emit_int_table(E, "live", v, n->ntaps);
+    return "live";
 }
 
 /* "conv 3x3/1 pad 1 +bn +relu" */
@@ -232,9 +315,8 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         conv_weights(E, g, n);
         const char *B = "x";
         if (n->b_col >= 0 && !n->wino) {
-            P("    float *col = %s;  /* im2col (%ld, N*%ld) */\n", buf_expr(E, g, n->b_col),
+            P("    float *col = %s;  /* im2col (%ld, %ld*N) */\n", buf_expr(E, g, n->b_col),
               C * n->kh * n->kw, np);
-            emit_conv_im2col(E, n, "col", "x");
             B = "col";
         }
         /* the epilogue: bias and relu, or the batch-norm sums */
@@ -273,6 +355,29 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
             P("    rn_wino_conv(%s, x, %s, N, %ld, %ld, %d, %d, %s, %s, 0);\n", Z, U, C, K, n->h, n->w,
               buf_expr(E, g, n->b_col), epi ? "&ep" : "NULL");
         } else {
+        int relu_ep = n->relu && (!n->bn || n->fold);
+        if (n->direct) {
+            long T = packed_taps(n);
+            emit_direct_tables(E, n, 0, "pos", "tq");
+            P("    if (N >= RN_DIRECT_MIN_N) {\n");
+            if (n->fold) {
+                P("        const float *ap = %s;  /* packed at fold time */\n",
+                  buf_expr(E, g, n->b_pack[0]));
+            } else {
+                const char *live = emit_live_taps(E, n);
+                P("        float *ap = %s;\n", buf_expr(E, g, n->b_pack[0]));
+                P("        rn_conv_pack(ap, wt, %ld, %ld, %d, %ld, %s, 0);\n", K, C,
+                  n->kh * n->kw, T, live);
+            }
+            if (epi)
+                P("        RnEpilogue ep = { %s, %d, %s, %s };\n", bias ? "b" : "NULL", relu_ep,
+                  stats ? "sum" : "NULL", stats ? "sumsq" : "NULL");
+            P("        rn_conv_direct(%ld, %ld, N, %ld, %ld, pos, tq, ap, x, N * %ldL, %s, 0.0f, %s);\n",
+              K, C, np, T, (long)x->h * x->w, Z, epi ? "&ep" : "NULL");
+            P("    } else {\n");
+        }
+        if (n->b_col >= 0)
+            emit_conv_im2col(E, n, "col", "x");
         const char *A = "wt";
         if (n->ntaps && n->fold) {
             P("    /* only %d of the %d taps ever read inside the input: the folded\n"
@@ -289,7 +394,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         P("    for (int g = 0; g < %ld; g++) {\n", G);
         if (epi) {
             long kg = K / G;
-            int relu = n->relu && (!n->bn || n->fold);
+            int relu = relu_ep;
             P("        RnEpilogue ep = { %s, %d, %s, %s };\n",
               bias ? arena_printf("b + (long)g * %ld", kg) : "NULL", relu,
               stats ? arena_printf("sum + (long)g * %ld", kg) : "NULL",
@@ -300,6 +405,8 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         P("                    %s + (long)g * %ld * N * %ld, N * %ld, 0.0f, %s + (long)g * %ld * N * %ld, N * %ld, %s);\n",
           B, ckk, np, np, Z, K / G, np, np, epi ? "&ep" : "NULL");
         P("    }\n");
+        if (n->direct)
+            P("    }\n");
         }
         if (n->bn && !n->fold) {
             Node *b = n->bn;
@@ -363,8 +470,8 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         ptr_act(E, g, x, "x");
         ptr_act(E, g, n, "y");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np * n->kh * n->kw);
-        P("    for (long p = 0; p < %dL * N; p++)\n", n->c);
-        P("        rn_%s_plane(y + p * %ld, x + p * %ld, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+        P("    for (int c = 0; c < %d; c++)\n", n->c);
+        P("        rn_%s_chwn(y + (long)c * N * %ld, x + (long)c * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
           n->op == RN_OP_MAXPOOL ? "maxpool" : "avgpool", np, (long)x->h * x->w, x->h, x->w,
           n->h, n->w, n->kh, n->kw, n->stride, n->pad);
         break;
@@ -373,11 +480,16 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         ptr_act(E, g, x, "x");
         ptr_act(E, g, n, "y");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * hw);
-        P("    for (long p = 0; p < %dL * N; p++) {\n", n->c);
-        P("        float s = 0;\n");
-        P("        for (int i = 0; i < %ld; i++)\n", hw);
-        P("            s += x[p * %ld + i];\n", hw);
-        P("        y[p] = s * (1.0f / %ld);\n", hw);
+        P("    for (int c = 0; c < %d; c++) {\n", n->c);
+        P("        float *restrict yc = y + (long)c * N;\n");
+        P("        const float *restrict xc = x + (long)c * %ld * N;\n", hw);
+        P("        for (int i = 0; i < N; i++)\n");
+        P("            yc[i] = 0.0f;\n");
+        P("        for (int p = 0; p < %ld; p++)\n", hw);
+        P("            for (int i = 0; i < N; i++)\n");
+        P("                yc[i] += xc[(long)p * N + i];\n");
+        P("        for (int i = 0; i < N; i++)\n");
+        P("            yc[i] *= 1.0f / %ld;\n", hw);
         P("    }\n");
         break;
     }
@@ -397,7 +509,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         ptr_act(E, g, x, "a");
         ptr_act(E, g, y, "b");
         ptr_act(E, g, n, "y");
-        P("    /* CNHW: a concat along channels is two copies */\n");
+        P("    /* CHWN: a concat along channels is two copies */\n");
         P("    memcpy(y, a, sizeof(float) * N * %ld);\n", (long)x->c * np);
         P("    memcpy(y + N * %ldL, b, sizeof(float) * N * %ld);\n", (long)x->c * np,
           (long)y->c * np);
@@ -410,12 +522,11 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
           lo + x->c - 1, n->stride);
         P("    memset(y, 0, sizeof(float) * N * %ld);\n", (long)n->c * np);
         P("    for (int c = 0; c < %d; c++)\n", x->c);
-        P("        for (int n = 0; n < N; n++)\n");
-        P("            for (int oh = 0; oh < %d; oh++)\n", n->h);
-        P("                for (int ow = 0; ow < %d; ow++)\n", n->w);
-        P("                    y[(((long)(c + %d) * N + n) * %d + oh) * %d + ow] =\n", lo, n->h, n->w);
-        P("                        x[(((long)c * N + n) * %d + oh * %d) * %d + ow * %d];\n", x->h,
-          n->stride, x->w, n->stride);
+        P("        for (int oh = 0; oh < %d; oh++)\n", n->h);
+        P("            for (int ow = 0; ow < %d; ow++)\n", n->w);
+        P("                memcpy(y + (((long)(c + %d) * %d + oh) * %d + ow) * N,\n", lo, n->h, n->w);
+        P("                       x + (((long)c * %d + oh * %d) * %d + ow * %d) * N, sizeof(float) * N);\n",
+          x->h, n->stride, x->w, n->stride);
         break;
     }
     case RN_OP_FC: {
@@ -424,12 +535,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         ptr_act(E, g, n, "y");
         ptr_param(E, n, 0, "wt", "params");
         ptr_param(E, n, 1, "b", "params");
-        const char *X = "x";
-        if (n->b_col >= 0) {
-            P("    float *xf = %s;  /* (%ld, N) */\n", buf_expr(E, g, n->b_col), in);
-            P("    rn_flatten_cols(xf, x, N, %d, %ld);\n", x->c, (long)x->h * x->w);
-            X = "xf";
-        }
+        const char *X = "x";  /* CHWN: already the (C*H*W, N) matrix */
         P("    /* y (%d, N) = W (%d, %ld) x %s (%ld, N) + b */\n", n->c, n->c, in, X, in);
         P("    rn_sgemm(0, 0, %d, N, %ld, 1.0f, wt, %ld, %s, N, 0.0f, y, N);\n", n->c, in, in, X);
         P("    rn_add_bias(y, b, %d, N);\n", n->c);
@@ -468,16 +574,6 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         ptr_act(E, g, x, "x");
         ptr_param(E, n, 0, "wt", "params");
         ptr_param(E, n, 0, "dwt", "grads");
-        const char *A = "wt", *DW = "dwt";
-        if (n->ntaps) {
-            P("    /* only %d of the %d taps ever read inside the input */\n", n->ntaps,
-              n->kh * n->kw);
-            P("    float *wl = %s, *dwl = wl + %ldL;  /* (%ld, %ld) each */\n",
-              buf_expr(E, g, n->b_taps[1]), K * ckk, K, ckk);
-            emit_tap_gather(E, n, "wl", "wt", 0);
-            A = "wl";
-            DW = "dwl";
-        }
         if (want_dx)
             ptr_dact(E, g, x, "dx");
         if (n->bn) {
@@ -508,6 +604,42 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         if (n->bias) {
             ptr_param(E, n, 1, "db", "grads");
             P("    rn_bias_grad(db, dy, %ld, N * %ld);\n", K, np);
+        }
+        if (n->direct) {
+            /* batches of 16+: the weight gradient and the input gradient
+             * as direct convolutions, padding skipped; smaller batches
+             * take the im2col GEMMs below */
+            long T = packed_taps(n);
+            const char *live = emit_live_taps(E, n);
+            emit_wgrad_tables(E, n);
+            if (want_dx)
+                emit_direct_tables(E, n, 1, "bpos", "btq");
+            P("    if (N >= RN_DIRECT_MIN_N) {\n");
+            P("        /* dW (%ld, %ld, %d taps) += dy x the input, per tap */\n", K, C, n->kh * n->kw);
+            P("        rn_conv_wgrad(%ld, %ld, N, %ld, %ld, %ld, wpos, wpq, dy, x, dwt, %d, %s, %s, %s);\n",
+              K, C, np, (long)x->h * x->w, T, n->kh * n->kw, live, buf_expr(E, g, n->b_wg[0]),
+              buf_expr(E, g, n->b_wg[1]));
+            if (want_dx) {
+                P("        /* dx %s the direct convolution of dy with the transposed filter */\n",
+                  sx ? "=" : "+=");
+                P("        float *ap = %s;\n", buf_expr(E, g, n->b_pack[1]));
+                P("        rn_conv_pack(ap, wt, %ld, %ld, %d, %ld, %s, 1);\n", C, K, n->kh * n->kw,
+                  T, live);
+                P("        rn_conv_direct(%ld, %ld, N, %ld, %ld, bpos, btq, ap, dy, N * %ldL, dx, %s, NULL);\n",
+                  C, K, (long)x->h * x->w, T, np, sx ? "0.0f" : "1.0f");
+            }
+            P("        return;\n");
+            P("    }\n");
+        }
+        const char *A = "wt", *DW = "dwt";
+        if (n->ntaps) {
+            P("    /* only %d of the %d taps ever read inside the input */\n", n->ntaps,
+              n->kh * n->kw);
+            P("    float *wl = %s, *dwl = wl + %ldL;  /* (%ld, %ld) each */\n",
+              buf_expr(E, g, n->b_taps[1]), K * ckk, K, ckk);
+            emit_tap_gather(E, n, "wl", "wt", 0);
+            A = "wl";
+            DW = "dwl";
         }
         const char *B = "x";
         if (n->b_bcol >= 0) {
@@ -594,15 +726,16 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         ptr_dact(E, g, x, "dx");
         P("    (void)x;\n");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np * n->kh * n->kw);
-        P("    for (long p = 0; p < %dL * N; p++) {\n", n->c);
+        P("    for (int c = 0; c < %d; c++) {\n", n->c);
+        P("        long i = (long)c * N * %ld, o = (long)c * N * %ld;\n", hw, np);
         if (sx)
-            P("        memset(dx + p * %ld, 0, sizeof(float) * %ld);\n", hw, hw);
+            P("        memset(dx + i, 0, sizeof(float) * N * %ld);\n", hw);
         if (n->op == RN_OP_MAXPOOL)
-            P("        rn_maxpool_plane_bwd(dx + p * %ld, dy + p * %ld, x + p * %ld, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-              hw, np, hw, x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
+            P("        rn_maxpool_chwn_bwd(dx + i, dy + o, x + i, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+              x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
         else
-            P("        rn_avgpool_plane_bwd(dx + p * %ld, dy + p * %ld, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-              hw, np, x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
+            P("        rn_avgpool_chwn_bwd(dx + i, dy + o, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+              x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
         P("    }\n");
         break;
     }
@@ -612,9 +745,11 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             break;
         ptr_dact(E, g, x, "dx");
         P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * hw);
-        P("    for (long p = 0; p < %dL * N; p++)\n", n->c);
-        P("        for (int i = 0; i < %ld; i++)\n", hw);
-        P("            dx[p * %ld + i] %s dy[p] * (1.0f / %ld);\n", hw, sx ? "=" : "+=", hw);
+        P("    for (int c = 0; c < %d; c++)\n", n->c);
+        P("        for (int p = 0; p < %ld; p++)\n", hw);
+        P("            for (int i = 0; i < N; i++)\n");
+        P("                dx[((long)c * %ld + p) * N + i] %s dy[(long)c * N + i] * (1.0f / %ld);\n",
+          hw, sx ? "=" : "+=", hw);
         break;
     }
     case RN_OP_ADD:
@@ -659,12 +794,12 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         if (sx)
             P("    memset(dx, 0, sizeof(float) * N * %ld);\n", (long)x->c * x->h * x->w);
         P("    for (int c = 0; c < %d; c++)\n", x->c);
-        P("        for (int n = 0; n < N; n++)\n");
-        P("            for (int oh = 0; oh < %d; oh++)\n", n->h);
-        P("                for (int ow = 0; ow < %d; ow++)\n", n->w);
-        P("                    dx[(((long)c * N + n) * %d + oh * %d) * %d + ow * %d] +=\n", x->h,
+        P("        for (int oh = 0; oh < %d; oh++)\n", n->h);
+        P("            for (int ow = 0; ow < %d; ow++)\n", n->w);
+        P("                for (int i = 0; i < N; i++)\n");
+        P("                    dx[(((long)c * %d + oh * %d) * %d + ow * %d) * N + i] +=\n", x->h,
           n->stride, x->w, n->stride);
-        P("                        dy[(((long)(c + %d) * N + n) * %d + oh) * %d + ow];\n", lo, n->h,
+        P("                        dy[(((long)(c + %d) * %d + oh) * %d + ow) * N + i];\n", lo, n->h,
           n->w);
         break;
     }
@@ -674,27 +809,14 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         ptr_param(E, n, 0, "wt", "params");
         ptr_param(E, n, 0, "dwt", "grads");
         ptr_param(E, n, 1, "db", "grads");
-        const char *X = "x";
-        if (n->b_bcol >= 0) {
-            P("    float *xf = %s;\n", buf_expr(E, g, n->b_bcol));
-            P("    rn_flatten_cols(xf, x, N, %d, %ld);\n", x->c, (long)x->h * x->w);
-            X = "xf";
-        }
+        const char *X = "x";  /* CHWN: already the (C*H*W, N) matrix */
         P("    rn_bias_grad(db, dy, %d, N);\n", n->c);
         P("    /* dW (%d, %ld) += dy (%d, N) x %s^T */\n", n->c, in, n->c, X);
         P("    rn_sgemm(0, 1, %d, %ld, N, 1.0f, dy, N, %s, N, 1.0f, dwt, %ld);\n", n->c, in, X, in);
         if (want_dx) {
             ptr_dact(E, g, x, "dx");
-            if (n->b_bcol >= 0) {
-                P("    rn_sgemm(1, 0, %ld, N, %d, 1.0f, wt, %ld, dy, N, 0.0f, xf, N);\n", in, n->c,
-                  in);
-                if (sx)
-                    P("    memset(dx, 0, sizeof(float) * N * %ld);\n", in);
-                P("    rn_unflatten_cols_add(dx, xf, N, %d, %ld);\n", x->c, (long)x->h * x->w);
-            } else {
-                P("    rn_sgemm(1, 0, %ld, N, %d, 1.0f, wt, %ld, dy, N, %s, dx, N);\n", in, n->c,
-                  in, sx ? "0.0f" : "1.0f");
-            }
+            P("    rn_sgemm(1, 0, %ld, N, %d, 1.0f, wt, %ld, dy, N, %s, dx, N);\n", in, n->c, in,
+              sx ? "0.0f" : "1.0f");
         }
         break;
     }
@@ -750,6 +872,9 @@ static void emit_fold(Emit *E, Graph *g)
         if (n->wino)
             P("    rn_wino_filter(f + %ldL, f, %ld, %ld, 0);  /* for Winograd */\n", K * ckk + K, K,
               ckk / 9);
+        if (n->direct)
+            P("    rn_conv_pack(%s, f, %ld, %ld, %d, %d, NULL, 0);  /* for the direct conv */\n",
+              buf_expr(E, g, n->b_pack[0]), K, ckk / kk, packed_taps(n), packed_taps(n));
         P("    }\n");
     }
     P("}\n");
@@ -908,7 +1033,7 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     else
         P(" *\n * model %s: input %dx%dx%d, %d classes, %d layers (%d fused); inference only.", m->name,
           m->in_c, m->in_h, m->in_w, m->classes, g->nodes.n, ig->nodes.n);
-    P("  Activations are CNHW; every size but the batch N is a constant.\n");
+    P("  Activations are CHWN (batch innermost); every size but the batch N is a\n * constant.\n");
     P(" * Workspace: %ld floats per image + %ld fixed, planned by liveness. */\n", E->pimg,
       E->pfix);
     P("#include \"rn_gen.h\"\n");
@@ -935,20 +1060,20 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     else {
     P("    if (train) {\n");
     P("        e->folded = 0;  /* running statistics move */\n");
-    P("        rn_nchw_to_cnhw(%s, x, N, %d, %ld);\n", buf_expr(E, tg, ((Node *)tg->nodes.v[0])->b_act),
+    P("        rn_nchw_to_chwn(%s, x, N, %d, %ld);\n", buf_expr(E, tg, ((Node *)tg->nodes.v[0])->b_act),
       m->in_c, (long)m->in_h * m->in_w);
     for (int i = 1; i < tg->nodes.n; i++)
         P("        fwd_%s(e, w, N, 1);\n", node_cname(tg->nodes.v[i]));
-    P("        rn_cnhw_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, tg, tg->output->b_act),
+    P("        rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, tg, tg->output->b_act),
       m->classes);
     P("        return;\n    }\n");
     }
     P("    if (!e->folded) {\n        fold_weights(e, w, N);\n        e->folded = 1;\n    }\n");
-    P("    rn_nchw_to_cnhw(%s, x, N, %d, %ld);\n", buf_expr(E, ig, ((Node *)ig->nodes.v[0])->b_act),
+    P("    rn_nchw_to_chwn(%s, x, N, %d, %ld);\n", buf_expr(E, ig, ((Node *)ig->nodes.v[0])->b_act),
       m->in_c, (long)m->in_h * m->in_w);
     for (int i = 1; i < ig->nodes.n; i++)
         P("    inf_%s(e, w, N, 0);\n", node_cname(ig->nodes.v[i]));
-    P("    rn_cnhw_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->b_act),
+    P("    rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->b_act),
       m->classes);
     P("}\n");
     if (!tg) {
@@ -958,7 +1083,7 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("\n");
     P("void %s_backward(RnExec *e, const float *dlogits, int N)\n{\n", prefix);
     P("    float *w = e->work;\n");
-    P("    rn_nchw_to_cnhw(%s, dlogits, N, %d, 1);\n", buf_expr(E, tg, tg->output->b_dact),
+    P("    rn_nchw_to_chwn(%s, dlogits, N, %d, 1);\n", buf_expr(E, tg, tg->output->b_dact),
       m->classes);
     for (int i = tg->nodes.n - 1; i >= 1; i--)
         P("    bwd_%s(e, w, N);\n", node_cname(tg->nodes.v[i]));

@@ -188,6 +188,8 @@ void ir_validate(Graph *g)
         if (n->wino && (n->op != RN_OP_CONV || n->kh != 3 || n->kw != 3 || n->stride != 1 ||
                         n->pad != 1 || n->groups != 1))
             die("node %s is marked for Winograd but is not a 3x3/1 pad 1 conv", n->name);
+        if (n->direct && (n->op != RN_OP_CONV || n->groups != 1 || n->wino))
+            die("node %s is marked direct but is not a conv without groups or Winograd", n->name);
         if (n->inplace) {
             int k = n->inplace - 1;
             if ((n->op != RN_OP_RELU && n->op != RN_OP_ADD) || k >= n->nin)
@@ -279,6 +281,8 @@ void ir_dump(Graph *g, FILE *out)
             fprintf(out, " winograd");
         if (n->ntaps)
             fprintf(out, " taps %d/%d", n->ntaps, n->kh * n->kw);
+        if (n->direct)
+            fprintf(out, " direct");
         fprintf(out, " : %dx%dx%d  # %s", n->c, n->h, n->w, n->name);
         if (n->bn)
             fprintf(out, " + %s", n->bn->name);

@@ -210,6 +210,29 @@ void plan_memory(Graph *g, int reuse)
                                           : x->param[0].numel) +
                                     x->c + (x->wino ? 16L * x->c * x->in[0]->c : 0),
                                 0, p->nsteps - 1);
+        /* direct conv: the packed filter (of the live taps), forward and
+         * input gradient; with folded bn packed once at fold time */
+        x->b_pack[0] = x->b_pack[1] = -1;
+        if (x->direct) {
+            long pk = (long)x->c * x->in[0]->c * (x->ntaps ? x->ntaps : x->kh * x->kw);
+            if (x->fold)
+                x->b_pack[0] = add_buf(p, x->name, BUF_FOLD, 0, pk, 0, p->nsteps - 1);
+            else
+                x->b_pack[0] = add_buf(p, x->name, BUF_COL, 0, pk, i, i);
+            if (train && x->in[0]->op != RN_OP_INPUT)
+                x->b_pack[1] = add_buf(p, x->name, BUF_COL, 0, pk, BWD(i), BWD(i));
+        }
+        x->b_wg[0] = x->b_wg[1] = -1;
+        if (x->direct && train) {
+            /* rn_conv_wgrad_floats(M, C, 1, P, Q) per image; the tiles */
+            long C16 = (x->in[0]->c + 15) / 16 * 16;
+            x->b_wg[0] = add_buf(p, x->name, BUF_COL, 1,
+                                 (long)x->c * x->h * x->w + (long)x->in[0]->h * x->in[0]->w * C16,
+                                 BWD(i), BWD(i));
+            x->b_wg[1] = add_buf(p, x->name, BUF_COL, 0,
+                                 (long)(x->ntaps ? x->ntaps : x->kh * x->kw) * x->c * x->in[0]->c,
+                                 BWD(i), BWD(i));
+        }
         long col = conv_col_floats(x), wcol = 0;
         if (x->wino) {
             /* V and M (rn_wino.h), the skew taken per image: over by a little */

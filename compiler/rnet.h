@@ -255,6 +255,8 @@ struct Node {
                           ever read inside the input; the rest see only
                           padding and are left out of the GEMM */
     unsigned char *tap_live; /* [kh*kw], with ntaps */
+    int direct;        /* conv: direct convolution over batch vectors
+                          (rn_conv_direct) when the batch is large enough */
     int uses;          /* consumers in this graph (pass_uses) */
 
     /* ---- set by the memory planner (plan.c): buffer indices, -1 none ---- */
@@ -268,6 +270,9 @@ struct Node {
     int b_taps[2];     /* dead taps: the live taps' weights (and their
                           gradient, backward), forward / backward */
     int b_fold;        /* conv + folded bn: weights and bias */
+    int b_pack[2];     /* direct conv: packed filter, forward / input gradient */
+    int b_wg[2];       /* direct conv, training: the weight gradient's
+                          per-image work and its (taps, K, C) tiles */
     int dx_set[2];     /* backward: input k's gradient is written, not added */
 };
 

@@ -180,6 +180,42 @@ typedef struct {
     double *stats;      /* the tile's first row's lane statistics, or NULL */
 } RnKArgs;
 
+/* the tallest register tile of any instance */
+#define RN_MAX_MR 12
+
+/* From this many row panels per item on, the direct convolution copies
+ * an item's input vectors together before the panels read them. */
+#ifndef RN_CONV_COPY_PANELS
+#define RN_CONV_COPY_PANELS 4
+#endif
+
+/* A direct convolution as the template's loop sees it (rn_conv_direct):
+ * items (position p, batch block b, row group g) in that order, g fastest,
+ * so that consecutive items read the same input vectors. */
+typedef struct {
+    int M, C, N, P, T;
+    const int *pos, *tq;
+    const float *ap, *x;
+    ptrdiff_t ldx;
+    float *y;
+    ptrdiff_t ldy;       /* P * N */
+    float beta;
+    const float *bias;
+    int relu;
+    int nb, npg, gsize;  /* batch blocks, row groups, panels per group */
+} RnConv;
+
+/* A direct convolution's weight gradient (rn_conv_wgrad): items (tap,
+ * row panel, column block), each one tile of tmp (T, M, C). */
+typedef struct {
+    int M, C, N, P, T, Cp;
+    const int *wpos, *wpq;
+    const float *dyp;    /* dy packed: panel j at m0*P*N, stored (P, N, h) */
+    const float *xt;     /* x transposed: (Q, N, Cp), zero past C */
+    float *tmp;          /* (T, M, C) */
+    int npanels, ncb;
+} RnWgrad;
+
 /* One instance: its name, vector width, register tile, and its five loops
  * over rows [m0, m1) and columns [n0, n1) of a product (K >= 1,
  * alpha != 0, arena of RN_ARENA_FLOATS), st the lane statistics (rows
@@ -189,6 +225,10 @@ typedef struct RnGemmImpl {
     int vl, mr, nr;
     void (*serial)(const RnProb *p, int m0, int m1, int n0, int n1, double *st,
                    float *arena);
+    /* items [i0, i1) of a direct convolution; st the lane statistics
+     * (M, 2, vl) or NULL; arena for the ragged batch block */
+    void (*conv)(const RnConv *cv, int i0, int i1, double *st, float *arena);
+    void (*wgrad)(const RnWgrad *wg, int i0, int i1);
 } RnGemmImpl;
 
 #define RN_GEMM_VARIANT RN_VARIANT_FLAGS
@@ -630,6 +670,187 @@ void rn_sgemm_ep(int transA, int transB, long M, long N, long K, float alpha,
             ep, rn_max_threads());
 }
 
+/* ---- direct convolution (rn_gemm.h) ---- */
+
+long rn_conv_pack_floats(int M, int C, int T) { return (long)M * C * T; }
+
+/* panel j (rows m0 = j*MR .., h of them) at ap + m0*T*C, stored (T, C, h) */
+void rn_conv_pack(float *ap, const float *w, int M, int C, int Tw, int T, const int *taps,
+                  int transpose)
+{
+    int mr = rn_impl()->mr, panels = (M + mr - 1) / mr;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((long)M * C * T >= 65536 && !omp_in_parallel())
+#endif
+    for (int j = 0; j < panels; j++) {
+        int m0 = j * mr, h = rn_min(mr, M - m0);
+        float *d = ap + (size_t)m0 * T * C;
+        /* blocks of 16 channels: each tap's (16, h) piece is written
+         * contiguously, from 16 x h source rows of Tw taps (in L1) */
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            int cn = rn_min(16, C - c0);
+            const float *src[16 * RN_MAX_MR];
+            for (int c = 0; c < cn; c++)
+                for (int r = 0; r < h; r++) {
+                    size_t m = (size_t)m0 + r, cc = (size_t)c0 + c;
+                    src[c * h + r] = transpose ? w + (cc * M + m) * Tw : w + (m * C + cc) * Tw;
+                }
+            for (int t = 0; t < T; t++) {
+                int tw = taps ? taps[t] : t;
+                float *dt = d + ((size_t)t * C + c0) * h;
+                for (int i = 0; i < cn * h; i++)
+                    dt[i] = src[i][tw];
+            }
+        }
+    }
+}
+
+void rn_conv_direct(int M, int C, int N, int P, int T, const int *pos, const int *tq,
+                    const float *ap, const float *x, long ldx, float *y, float beta,
+                    const RnEpilogue *ep)
+{
+    if (M <= 0 || N <= 0 || P <= 0)
+        return;
+    const RnGemmImpl *impl = rn_impl();
+    int mr = impl->mr, vl = impl->vl, nrr = impl->nr;
+    if ((size_t)T * C * nrr > RN_ARENA_FLOATS) {
+        fprintf(stderr, "rn_conv_direct: %d taps x %d channels is too deep\n", T, C);
+        abort();
+    }
+    RnConv cv = {M, C, N, P, T, pos, tq, ap, x, ldx, y, (ptrdiff_t)P * N, beta,
+                 ep ? ep->bias : NULL, ep ? ep->relu : 0, (N + nrr - 1) / nrr, 1, 1};
+    int npanels = (M + mr - 1) / mr, nt = rn_max_threads();
+    double macs = (double)M * C * N * pos[P];
+    if (macs < RN_MACS_PER_THREAD * 2.0)
+        nt = 1;
+    /* enough items for a few per thread: row groups when positions and
+     * batch blocks are few */
+    int cols = P * cv.nb, want = 4 * nt;
+    int npg = cols >= want ? 1 : (want + cols - 1) / cols;
+    if (npg > npanels)
+        npg = npanels;
+    cv.gsize = (npanels + npg - 1) / npg;
+    cv.npg = (npanels + cv.gsize - 1) / cv.gsize;
+    int items = cols * cv.npg;
+    if (nt > items)
+        nt = items;
+    int stats = ep && (ep->row_sum || ep->row_sumsq);
+    double *st = NULL;
+    size_t per = (size_t)M * 2 * vl;
+    if (stats) {
+        st = rn_get_scratch((size_t)nt * per * sizeof(double));
+        if (!st) {
+            fprintf(stderr, "rn_conv_direct: out of memory for the statistics\n");
+            abort();
+        }
+        memset(st, 0, (size_t)nt * per * sizeof(double));
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        int t = 0, n = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        n = omp_get_num_threads();
+#endif
+        int i0 = (int)((long)items * t / n), i1 = (int)((long)items * (t + 1) / n);
+        impl->conv(&cv, i0, i1, st ? st + (size_t)t * per : NULL, rn_get_arena());
+    }
+    if (!stats)
+        return;
+    for (int i = 0; i < M; i++) {
+        double s = 0.0, q = 0.0;
+        for (int t = 0; t < nt; t++) {
+            const double *l = st + (size_t)t * per + (size_t)i * 2 * vl;
+            for (int j = 0; j < vl; j++) {
+                s += l[j];
+                q += l[vl + j];
+            }
+        }
+        if (ep->row_sum)
+            ep->row_sum[i] += s;
+        if (ep->row_sumsq)
+            ep->row_sumsq[i] += q;
+    }
+}
+
+static int rn_round_up(int v, int q) { return (v + q - 1) / q * q; }
+
+long rn_conv_wgrad_floats(int M, int C, int N, int P, int Q)
+{
+    /* dy packed, x transposed (channels padded to 16) */
+    return (long)M * P * N + (long)Q * N * rn_round_up(C, 16);
+}
+
+void rn_conv_wgrad(int M, int C, int N, int P, int Q, int T, const int *wpos, const int *wpq,
+                   const float *dy, const float *x, float *dw, int Tw, const int *taps,
+                   float *work, float *tmp)
+{
+    if (M <= 0 || C <= 0 || N <= 0)
+        return;
+    const RnGemmImpl *impl = rn_impl();
+    int mr = impl->mr, Cp = rn_round_up(C, impl->vl);
+    RnWgrad wg = {M, C, N, P, T, Cp, wpos, wpq, work, work + (size_t)M * P * N, tmp,
+                  (M + mr - 1) / mr, (C + impl->nr - 1) / impl->nr};
+    float *dyp = work, *xt = work + (size_t)M * P * N;
+    int nt = rn_max_threads();
+    if ((double)M * C * N * wpos[T] < RN_MACS_PER_THREAD * 2.0)
+        nt = 1;
+    int items = T * wg.npanels * wg.ncb;
+    if (nt > items)
+        nt = items;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        /* dy (M, P, N) -> panels (P, N, h); x (C, Q, N) -> (Q, N, Cp) */
+#ifdef _OPENMP
+#pragma omp for schedule(static) nowait
+#endif
+        for (int j = 0; j < wg.npanels; j++) {
+            int m0 = j * mr, h = rn_min(mr, M - m0);
+            float *d = dyp + (size_t)m0 * P * N;
+            for (int r = 0; r < h; r++) {
+                const float *src = dy + (size_t)(m0 + r) * P * N;
+                for (size_t i = 0; i < (size_t)P * N; i++)
+                    d[i * h + r] = src[i];
+            }
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int q = 0; q < Q; q++) {
+            float *d = xt + (size_t)q * N * Cp;
+            for (int n = 0; n < N; n++) {
+                float *row = d + (size_t)n * Cp;
+                for (int c = 0; c < C; c++)
+                    row[c] = x[((size_t)c * Q + q) * N + n];
+                for (int c = C; c < Cp; c++)
+                    row[c] = 0.0f;
+            }
+        }
+        int t = 0, n = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        n = omp_get_num_threads();
+#endif
+        impl->wgrad(&wg, (int)((long)items * t / n), (int)((long)items * (t + 1) / n));
+#ifdef _OPENMP
+#pragma omp barrier
+#pragma omp for schedule(static)
+#endif
+        for (int m = 0; m < M; m++)
+            for (int tt = 0; tt < T; tt++) {
+                int tw = taps ? taps[tt] : tt;
+                const float *src = wg.tmp + ((size_t)tt * M + m) * C;
+                float *d = dw + (size_t)m * C * Tw + tw;
+                for (int c = 0; c < C; c++)
+                    d[(size_t)c * Tw] += src[c];
+            }
+    }
+}
+
 #else /* RN_GEMM_VARIANT: the template, one instance per inclusion */
 
 /* ---- instruction set: vector width, register tile, cache blocks ----
@@ -825,61 +1046,8 @@ RN_V(rn_kernel_body)(const int h, const int nv, int kc, const float *restrict ap
         bp += nv * RN_VL;
     }
 
-    const float alpha = x->alpha, beta = x->beta;
-    if (cs == 1 && nr == nv * RN_VL) {
-        rn_vf x_, xa_;
-#define RN_PUT(i)                                                 \
-        if ((i) < h) {                                            \
-            float *r = c + (ptrdiff_t)(i) * rs;                   \
-            RN_WRITE(r, c##i##a, i);                              \
-            xa_ = x_;                                             \
-            if (nv == 2)                                          \
-                RN_WRITE(r + RN_VL, c##i##b, i);                  \
-            if (x->stats)                                         \
-                RN_STAT(x->stats + (i) * 2 * RN_VL, nv, xa_, x_); \
-        }
-        RN_ROWS(RN_PUT)
-#undef RN_PUT
-        return;
-    }
-
-    /* Ragged right edge or strided columns: spill the tile, finish it in
-     * memory, write back what lies inside C, then zero the columns past nr
-     * so that the statistics see only C. */
-    float t[RN_MR * RN_NR];
-#define RN_SPILL(i)                                       \
-    if ((i) < h) {                                        \
-        RN_STORE(t + (i) * RN_NR, c##i##a);               \
-        if (nv == 2)                                      \
-            RN_STORE(t + (i) * RN_NR + RN_VL, c##i##b);   \
-    }
-    RN_ROWS(RN_SPILL)
-#undef RN_SPILL
-    for (int i = 0; i < h; i++) {
-        float *r = c + (ptrdiff_t)i * rs;
-        float *s = t + i * RN_NR;
-        for (int j = 0; j < nr; j++) {
-            float v = alpha * s[j];
-            if (beta != 0.0f)
-                v += beta * r[j * cs];
-            if (x->bias)
-                v += x->bias[i];
-            if (x->relu)
-                v = v > 0.0f ? v : 0.0f;
-            r[j * cs] = v;
-            s[j] = v;
-        }
-        if (x->stats) {
-            for (int j = nr; j < nv * RN_VL; j++) s[j] = 0.0f;
-            rn_vf v, w;
-            RN_LOAD(v, s);
-            RN_LOAD(w, s + (nv - 1) * RN_VL);
-            RN_STAT(x->stats + i * 2 * RN_VL, nv, v, w);
-        }
-    }
+#include "rn_gemm_store.inc"
 }
-#undef RN_WRITE
-#undef RN_STAT
 
 #define RN_KDEF(h)                                                                    \
     RN_TARGET static void RN_V(rn_kernel_##h##_1)(int kc, const float *restrict ap,   \
@@ -1135,8 +1303,144 @@ RN_TARGET static void RN_V(rn_gemm_serial)(const RnProb *p, int m0, int m1, int 
     }
 }
 
-static const RnGemmImpl RN_V(rn_impl) = {RN_ISA, RN_VL, RN_MR, RN_NR, RN_V(rn_gemm_serial)};
+/* ---- direct convolution ----
+ *
+ * The GEMM's register tile over (rows m, a batch block of up to NR images)
+ * of one output position; the reduction runs over the position's entries
+ * (tap, input position), C steps each: the A micro-panel of the tap (packed
+ * (T, C, h) per panel) against the input's batch vectors, read in place
+ * with a stride of ld floats between channels. */
+RN_TARGET static inline __attribute__((always_inline)) void
+RN_V(rn_conv_body)(const int h, const int nv, int nseg, const float *const *as,
+                   const float *const *bs, ptrdiff_t ld, int C, float *restrict c,
+                   ptrdiff_t rs, int nr, const RnKArgs *x)
+{
+    const rn_vf zero = {0};
+    const ptrdiff_t cs = 1;
+#define RN_DECL(i) rn_vf c##i##a = zero, c##i##b = zero;
+    RN_ROWS(RN_DECL)
+#undef RN_DECL
+    for (int s = 0; s < nseg; s++) {
+        const float *restrict ap = as[s], *restrict bp = bs[s];
+        for (int k = 0; k < C; k++) {
+            rn_vf b0, b1;
+            RN_LOAD(b0, bp);
+            if (nv == 2)
+                RN_LOAD(b1, bp + RN_VL);
+            else
+                b1 = b0;
+#define RN_STEP(i)                                        \
+            if ((i) < h) {                                \
+                c##i##a = RN_FMA(b0, ap[i], c##i##a);     \
+                if (nv == 2)                              \
+                    c##i##b = RN_FMA(b1, ap[i], c##i##b); \
+            }
+            RN_ROWS(RN_STEP)
+#undef RN_STEP
+            ap += h;
+            bp += ld;
+        }
+    }
+#include "rn_gemm_store.inc"
+}
 
+#define RN_CDEF(h)                                                                         \
+    RN_TARGET static void RN_V(rn_convk_##h##_1)(int nseg, const float *const *as,        \
+            const float *const *bs, ptrdiff_t ld, int C, float *restrict c, ptrdiff_t rs,  \
+            int nr, const RnKArgs *x)                                                      \
+    { RN_V(rn_conv_body)(h, 1, nseg, as, bs, ld, C, c, rs, nr, x); }                       \
+    RN_TARGET static void RN_V(rn_convk_##h##_2)(int nseg, const float *const *as,        \
+            const float *const *bs, ptrdiff_t ld, int C, float *restrict c, ptrdiff_t rs,  \
+            int nr, const RnKArgs *x)                                                      \
+    { RN_V(rn_conv_body)(h, 2, nseg, as, bs, ld, C, c, rs, nr, x); }
+RN_HEIGHTS(RN_CDEF)
+#undef RN_CDEF
+
+#define RN_K1(h) RN_V(rn_convk_##h##_1),
+#define RN_K2(h) RN_V(rn_convk_##h##_2),
+static void (*const RN_V(rn_convks)[2][RN_MR])(int, const float *const *, const float *const *,
+        ptrdiff_t, int, float *restrict, ptrdiff_t, int, const RnKArgs *) = {
+    {RN_HEIGHTS(RN_K1)},
+    {RN_HEIGHTS(RN_K2)},
+};
+#undef RN_K1
+#undef RN_K2
+
+RN_TARGET static void RN_V(rn_conv_items)(const RnConv *cv, int i0, int i1, double *st,
+                                          float *arena)
+{
+    int C = cv->C, N = cv->N, T = cv->T, npanels = (cv->M + RN_MR - 1) / RN_MR;
+    const float *as[T], *bs[T];
+    for (int it = i0; it < i1; it++) {
+        int g = it % cv->npg, p = it / cv->npg % cv->P, b = it / cv->npg / cv->P;
+        int n0 = b * RN_NR, nr = rn_min(RN_NR, N - n0), nv = nr > RN_VL ? 2 : 1;
+        int e0 = cv->pos[p], nseg = cv->pos[p + 1] - e0;
+        ptrdiff_t ld = cv->ldx;
+        int j1 = rn_min(npanels, (g + 1) * cv->gsize);
+        if (n0 + nv * RN_VL <= N && j1 - g * cv->gsize < RN_CONV_COPY_PANELS) {
+            for (int s = 0; s < nseg; s++)
+                bs[s] = cv->x + (ptrdiff_t)cv->tq[2 * (e0 + s) + 1] * N + n0;
+        } else {
+            /* the input's vectors of this block copied together, once for
+             * all the row panels that read them: the channels of x lie
+             * Q*N floats apart, a stride that maps them onto a few cache
+             * sets; and in the ragged last block, zero-padded, so that no
+             * load reads past the batch */
+            int w = nv * RN_VL;
+            for (int s = 0; s < nseg; s++) {
+                const float *src = cv->x + (ptrdiff_t)cv->tq[2 * (e0 + s) + 1] * N + n0;
+                float *d = arena + (size_t)s * C * w;
+                for (int k = 0; k < C; k++) {
+                    memcpy(d + (size_t)k * w, src + (ptrdiff_t)k * cv->ldx, sizeof(float) * nr);
+                    memset(d + (size_t)k * w + nr, 0, sizeof(float) * (w - nr));
+                }
+                bs[s] = d;
+            }
+            ld = w;
+        }
+        for (int j = g * cv->gsize; j < j1; j++) {
+            int m0 = j * RN_MR, h = rn_min(RN_MR, cv->M - m0);
+            const float *a = cv->ap + (size_t)m0 * T * C;
+            for (int s = 0; s < nseg; s++)
+                as[s] = a + (size_t)cv->tq[2 * (e0 + s)] * C * h;
+            RnKArgs x = {1.0f, cv->beta, cv->bias ? cv->bias + m0 : NULL, cv->relu,
+                         st ? st + (size_t)m0 * 2 * RN_VL : NULL};
+            RN_V(rn_convks)[nv - 1][h - 1](nseg, as, bs, ld, C,
+                                           cv->y + (ptrdiff_t)m0 * cv->ldy + (ptrdiff_t)p * N + n0,
+                                           cv->ldy, nr, &x);
+        }
+    }
+}
+
+/* The weight gradient with the same kernels: the tile is (rows m, NR
+ * channels c) of one tap; the reduction runs over the tap's (output,
+ * input) position pairs, N steps each: dy's packed batch (N, h) of
+ * position p against x's channel vectors at (q, n), Cp floats apart. */
+RN_TARGET static void RN_V(rn_wgrad_items)(const RnWgrad *wg, int i0, int i1)
+{
+    int M = wg->M, C = wg->C, N = wg->N, P = wg->P;
+    for (int it = i0; it < i1; it++) {
+        int cb = it % wg->ncb, j = it / wg->ncb % wg->npanels, t = it / wg->ncb / wg->npanels;
+        int m0 = j * RN_MR, h = rn_min(RN_MR, M - m0), c0 = cb * RN_NR;
+        int nr = rn_min(RN_NR, C - c0), nv = nr > RN_VL ? 2 : 1;
+        int e0 = wg->wpos[t], nseg = wg->wpos[t + 1] - e0;
+        const float *as[nseg > 0 ? nseg : 1], *bs[nseg > 0 ? nseg : 1];
+        const float *a = wg->dyp + (size_t)m0 * P * N;
+        for (int s = 0; s < nseg; s++) {
+            as[s] = a + (size_t)wg->wpq[2 * (e0 + s)] * N * h;
+            bs[s] = wg->xt + ((size_t)wg->wpq[2 * (e0 + s) + 1] * N) * wg->Cp + c0;
+        }
+        RnKArgs x = {1.0f, 0.0f, NULL, 0, NULL};
+        RN_V(rn_convks)[nv - 1][h - 1](nseg, as, bs, wg->Cp, N,
+                                       wg->tmp + ((size_t)t * M + m0) * C + c0, C, nr, &x);
+    }
+}
+
+static const RnGemmImpl RN_V(rn_impl) = {RN_ISA, RN_VL, RN_MR, RN_NR, RN_V(rn_gemm_serial),
+                                         RN_V(rn_conv_items), RN_V(rn_wgrad_items)};
+
+#undef RN_WRITE
+#undef RN_STAT
 #undef RN_ISA
 #undef RN_VL
 #undef RN_MR

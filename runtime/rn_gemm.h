@@ -85,6 +85,55 @@ void rn_sgemm_ep(int transA, int transB, long M, long N, long K, float alpha,
                  const float *A, long lda, const float *B, long ldb, float beta,
                  float *C, long ldc, const RnEpilogue *ep);
 
+/* Direct convolution over batch-innermost tensors (CHWN, see rn_gen.h),
+ * with the GEMM's micro-kernel: no im2col, no packing of the input, and
+ * each output position reads only the taps that fall inside the input.
+ *
+ *   y[m][p][n] = beta * y[m][p][n]
+ *              + sum over the entries e of position p, over c < C:
+ *                  weight(m, c, tap[e]) * x[c][q[e]][n]
+ *
+ * for m < M, p < P, n < N; x's channel c starts at x + c * ldx, position
+ * q's batch vector at + q * N; y's row m at y + m * P * N.  The entries of
+ * output position p are e = pos[p] .. pos[p+1]-1, each a pair
+ * tq[2e] = tap, tq[2e+1] = q (the compiler emits them as constants: every
+ * (tap, input position) pair whose input lies inside the image, so
+ * padding costs nothing).  The epilogue is rn_sgemm_ep's, applied to y
+ * (bias and relu per row m; row sums over the final values).
+ *
+ * The weights are packed first by rn_conv_pack (ap: rn_conv_pack_floats
+ * floats), with the ISA the calls after it use: packed tap t < T is w's
+ * tap taps[t] (t itself when taps is NULL) of Tw, and weight(m, c, tap) is
+ * w[(m*C + c)*Tw + tap], or w[(c*M + m)*Tw + tap] with transpose (the
+ * filter of an input-gradient convolution: the forward filter's channels
+ * swapped).  So a filter whose dead taps (rnetc's dead-taps pass) read
+ * only padding packs its live taps alone.
+ * Threads: a static share of (position, batch block, row group) items
+ * each; the statistics are summed per thread, then in thread order: same
+ * inputs and thread count, same bits. */
+/* The weight gradient of a direct convolution, without im2col:
+ *
+ *   dw[(m*C + c)*Tw + taps[t]] += sum over the entries e of packed tap t,
+ *       e = wpos[t] .. wpos[t+1]-1, pairs wpq[2e] = p (output position),
+ *       wpq[2e+1] = q (input position), over n < N:  dy[m][p][n] * x[c][q][n]
+ *
+ * for m < M, c < C, t < T (taps NULL: taps[t] = t); dy (M, P, N), x
+ * (C, Q, N), batch innermost.  Only the pairs whose input lies inside the
+ * image are listed, so padding costs nothing here either.  work holds
+ * rn_conv_wgrad_floats floats, tmp T * M * C.  Every element of the result is one
+ * thread's sum in a fixed order: the bits do not depend on the threads. */
+long rn_conv_wgrad_floats(int M, int C, int N, int P, int Q);
+void rn_conv_wgrad(int M, int C, int N, int P, int Q, int T, const int *wpos, const int *wpq,
+                   const float *dy, const float *x, float *dw, int Tw, const int *taps,
+                   float *work, float *tmp);
+
+long rn_conv_pack_floats(int M, int C, int T);
+void rn_conv_pack(float *ap, const float *w, int M, int C, int Tw, int T, const int *taps,
+                  int transpose);
+void rn_conv_direct(int M, int C, int N, int P, int T, const int *pos, const int *tq,
+                    const float *ap, const float *x, long ldx, float *y, float beta,
+                    const RnEpilogue *ep);
+
 /* The kernel in use: its instruction set ("avx512", "avx2", "avx", "sse2",
  * "neon" or "generic") and register tile, for benchmark and log output.
  * On x86-64 the best kernel the CPU runs is chosen at run time, whatever

@@ -5,10 +5,14 @@
  * constant and the compiler specialises each call site; the functions
  * themselves stay generic and readable.
  *
- * Activations inside generated code are laid out C x N x H x W ("CNHW"):
- * each channel's values for the whole batch are contiguous.  A convolution
- * is then one GEMM over the batch, out (K, N*OH*OW) = W (K, C*KH*KW) x
- * col (C*KH*KW, N*OH*OW), and batch-norm statistics are contiguous sums.
+ * Activations inside generated code are laid out C x H x W x N ("CHWN",
+ * batch innermost): each channel's values for the whole batch are
+ * contiguous, and within a channel each position's N values are.  A
+ * convolution is then one GEMM over the batch, out (K, OH*OW*N) =
+ * W (K, C*KH*KW) x col (C*KH*KW, OH*OW*N), or (rn_conv.h) a direct
+ * convolution that reads x in place a batch vector at a time; batch-norm
+ * statistics are contiguous sums, and an fc's input is already the
+ * (C*H*W, N) matrix it multiplies.
  */
 #ifndef RN_GEN_H
 #define RN_GEN_H
@@ -19,6 +23,12 @@
 #include "rn_gemm.h"
 #include "rn_optim.h"
 #include "rn_wino.h"
+
+/* the smallest batch that takes the direct convolutions (rnetc's
+ * direct-conv pass); smaller ones (batch-1 latency) take im2col + GEMM */
+#ifndef RN_DIRECT_MIN_N
+#define RN_DIRECT_MIN_N 16
+#endif
 
 #define RN_PRAGMA(x) _Pragma(#x)
 #if defined(_OPENMP) && !defined(RN_NO_OPENMP)
@@ -44,79 +54,49 @@ static inline void rn_tap_range(int W, int OW, int S, int P, int k, int *lo, int
     *hi = h;
 }
 
-/* one tap (kh, kw) of im2col for one channel:
- * dst (N, OH, OW) <- src (N, H, W) shifted by the tap, zero outside.
- * The in-range rows and columns are computed up front, so the loops carry
- * no conditions (GCC 12 at -O3 -march=native miscompiled an earlier form
- * that tested the row inside the loop; tests/unit/test_gen.c keeps it
- * honest). */
+/* one tap (kh, kw) of im2col for one channel, batch innermost:
+ * dst (OH*OW, N) <- src (H*W, N) shifted by the tap, zero outside.  A
+ * position's N values are contiguous, so every copy is a run of N floats
+ * (of (hi - lo) * N floats along a row at stride 1).  The in-range rows
+ * and columns are computed up front, so the loops carry no conditions. */
 static inline void rn_im2col_tap(float *restrict dst, const float *restrict src, int N, int H,
                                  int W, int OH, int OW, int S, int P, int kh, int kw)
 {
     int lo, hi, rlo, rhi;
     rn_tap_range(W, OW, S, P, kw, &lo, &hi);
     rn_tap_range(H, OH, S, P, kh, &rlo, &rhi);
-    for (int n = 0; n < N; n++) {
-        float *restrict dn = dst + (long)n * OH * OW;
-        const float *restrict sn = src + (long)n * H * W;
-        for (long i = 0; i < (long)rlo * OW; i++)
-            dn[i] = 0.0f;
-        for (int oh = rlo; oh < rhi; oh++) {
-            float *restrict d = dn + (long)oh * OW;
-            const float *restrict s = sn + (long)(oh * S - P + kh) * W;
-            for (int ow = 0; ow < lo; ow++)
-                d[ow] = 0.0f;
+    size_t row = (size_t)OW * N, f = sizeof(float);
+    memset(dst, 0, f * rlo * row);
+    for (int oh = rlo; oh < rhi; oh++) {
+        float *restrict d = dst + oh * row;
+        const float *restrict s = src + (size_t)(oh * S - P + kh) * W * N;
+        memset(d, 0, f * lo * N);
+        if (S == 1) {
+            if (hi > lo)
+                memcpy(d + (size_t)lo * N, s + (size_t)(lo + kw - P) * N, f * (hi - lo) * N);
+        } else {
             for (int ow = lo; ow < hi; ow++)
-                d[ow] = s[ow * S + kw - P];
-            for (int ow = hi; ow < OW; ow++)
-                d[ow] = 0.0f;
+                memcpy(d + (size_t)ow * N, s + (size_t)(ow * S + kw - P) * N, f * N);
         }
-        for (long i = (long)rhi * OW; i < (long)OH * OW; i++)
-            dn[i] = 0.0f;
+        memset(d + (size_t)hi * N, 0, f * (OW - hi) * N);
     }
+    memset(dst + rhi * row, 0, f * (OH - rhi) * row);
 }
 
-/* the adjoint of rn_im2col_tap: dsrc (N, H, W) += ddst (N, OH, OW) */
+/* the adjoint of rn_im2col_tap: dsrc (H*W, N) += ddst (OH*OW, N) */
 static inline void rn_col2im_tap(float *restrict dsrc, const float *restrict ddst, int N, int H,
                                  int W, int OH, int OW, int S, int P, int kh, int kw)
 {
     int lo, hi, rlo, rhi;
     rn_tap_range(W, OW, S, P, kw, &lo, &hi);
     rn_tap_range(H, OH, S, P, kh, &rlo, &rhi);
-    for (int n = 0; n < N; n++)
-        for (int oh = rlo; oh < rhi; oh++) {
-            const float *restrict d = ddst + ((long)n * OH + oh) * OW;
-            float *restrict s = dsrc + ((long)n * H + oh * S - P + kh) * W;
-            for (int ow = lo; ow < hi; ow++)
-                s[ow * S + kw - P] += d[ow];
+    for (int oh = rlo; oh < rhi; oh++)
+        for (int ow = lo; ow < hi; ow++) {
+            const float *restrict d = ddst + ((size_t)oh * OW + ow) * N;
+            float *restrict s = dsrc + ((size_t)(oh * S - P + kh) * W + ow * S + kw - P) * N;
+            for (int n = 0; n < N; n++)
+                s[n] += d[n];
         }
-}
-
-/* im2col of one tap for small planes: dst (N, P) = src (N, HW) at idx[p],
- * 0 where idx[p] < 0 (padding).  P, HW and the table are constants at the
- * call site, so the p loop unrolls into plain copies. */
-static inline void rn_im2col_idx(float *restrict dst, const float *restrict src, int N, int HW,
-                                 int P, const int *restrict idx)
-{
-    for (int n = 0; n < N; n++) {
-        const float *s = src + (long)n * HW;
-        float *d = dst + (long)n * P;
-        for (int p = 0; p < P; p++)
-            d[p] = idx[p] >= 0 ? s[idx[p]] : 0.0f;
-    }
-}
-
-/* its adjoint: dsrc (N, HW) at idx[p] += ddst (N, P) */
-static inline void rn_col2im_idx(float *restrict dsrc, const float *restrict ddst, int N, int HW,
-                                 int P, const int *restrict idx)
-{
-    for (int n = 0; n < N; n++) {
-        float *s = dsrc + (long)n * HW;
-        const float *d = ddst + (long)n * P;
-        for (int p = 0; p < P; p++)
-            if (idx[p] >= 0)
-                s[idx[p]] += d[p];
-    }
 }
 
 /* y[k][i] += b[k] over (K, NP) */
@@ -273,129 +253,135 @@ static inline void rn_copy_acc(float *restrict y, const float *restrict x, long 
         memcpy(y, x, sizeof(float) * (size_t)n);
 }
 
-/* max pool over one plane (H, W) -> (OH, OW); padding never wins */
-static inline void rn_maxpool_plane(float *restrict y, const float *restrict x, int H, int W,
-                                    int OH, int OW, int KH, int KW, int S, int P)
+/* The pools work on one channel, batch innermost: x (H*W, N) -> y (OH*OW, N),
+ * each output position a vector over the batch. */
+
+/* max pool; padding never wins */
+static inline void rn_maxpool_chwn(float *restrict y, const float *restrict x, int N, int H, int W,
+                                   int OH, int OW, int KH, int KW, int S, int P)
 {
     for (int oh = 0; oh < OH; oh++)
         for (int ow = 0; ow < OW; ow++) {
-            float m = -INFINITY;
+            float *restrict yp = y + ((size_t)oh * OW + ow) * N;
+            for (int n = 0; n < N; n++)
+                yp[n] = -INFINITY;
             for (int kh = 0; kh < KH; kh++) {
                 int ih = oh * S - P + kh;
                 if (ih < 0 || ih >= H)
                     continue;
                 for (int kw = 0; kw < KW; kw++) {
                     int iw = ow * S - P + kw;
-                    if (iw >= 0 && iw < W && x[ih * W + iw] > m)
-                        m = x[ih * W + iw];
+                    if (iw < 0 || iw >= W)
+                        continue;
+                    const float *restrict xq = x + ((size_t)ih * W + iw) * N;
+                    for (int n = 0; n < N; n++)
+                        yp[n] = xq[n] > yp[n] ? xq[n] : yp[n];
                 }
             }
-            y[oh * OW + ow] = m;
         }
 }
 
 /* the gradient goes to the first maximum in scan order, as the reference */
-static inline void rn_maxpool_plane_bwd(float *restrict dx, const float *restrict dy,
-                                        const float *restrict x, int H, int W, int OH, int OW,
-                                        int KH, int KW, int S, int P)
+static inline void rn_maxpool_chwn_bwd(float *restrict dx, const float *restrict dy,
+                                       const float *restrict x, int N, int H, int W, int OH,
+                                       int OW, int KH, int KW, int S, int P)
 {
+    float m[N];
+    int at[N];
     for (int oh = 0; oh < OH; oh++)
         for (int ow = 0; ow < OW; ow++) {
-            float m = -INFINITY;
-            int at = -1;
+            for (int n = 0; n < N; n++)
+                at[n] = -1;
             for (int kh = 0; kh < KH; kh++) {
                 int ih = oh * S - P + kh;
                 if (ih < 0 || ih >= H)
                     continue;
                 for (int kw = 0; kw < KW; kw++) {
                     int iw = ow * S - P + kw;
-                    if (iw >= 0 && iw < W && (at < 0 || x[ih * W + iw] > m)) {
-                        m = x[ih * W + iw];
-                        at = ih * W + iw;
-                    }
+                    if (iw < 0 || iw >= W)
+                        continue;
+                    int q = ih * W + iw;
+                    const float *restrict xq = x + (size_t)q * N;
+                    for (int n = 0; n < N; n++)
+                        if (at[n] < 0 || xq[n] > m[n]) {
+                            m[n] = xq[n];
+                            at[n] = q;
+                        }
                 }
             }
-            if (at >= 0)
-                dx[at] += dy[oh * OW + ow];
+            const float *restrict g = dy + ((size_t)oh * OW + ow) * N;
+            for (int n = 0; n < N; n++)
+                if (at[n] >= 0)
+                    dx[(size_t)at[n] * N + n] += g[n];
         }
 }
 
-/* average pool over one plane; padding counts in the divisor */
-static inline void rn_avgpool_plane(float *restrict y, const float *restrict x, int H, int W,
-                                    int OH, int OW, int KH, int KW, int S, int P)
+/* average pool; padding counts in the divisor */
+static inline void rn_avgpool_chwn(float *restrict y, const float *restrict x, int N, int H, int W,
+                                   int OH, int OW, int KH, int KW, int S, int P)
 {
     float inv = 1.0f / (float)(KH * KW);
     for (int oh = 0; oh < OH; oh++)
         for (int ow = 0; ow < OW; ow++) {
-            float s = 0;
+            float *restrict yp = y + ((size_t)oh * OW + ow) * N;
+            for (int n = 0; n < N; n++)
+                yp[n] = 0.0f;
             for (int kh = 0; kh < KH; kh++) {
                 int ih = oh * S - P + kh;
                 if (ih < 0 || ih >= H)
                     continue;
                 for (int kw = 0; kw < KW; kw++) {
                     int iw = ow * S - P + kw;
-                    if (iw >= 0 && iw < W)
-                        s += x[ih * W + iw];
+                    if (iw < 0 || iw >= W)
+                        continue;
+                    const float *restrict xq = x + ((size_t)ih * W + iw) * N;
+                    for (int n = 0; n < N; n++)
+                        yp[n] += xq[n];
                 }
             }
-            y[oh * OW + ow] = s * inv;
+            for (int n = 0; n < N; n++)
+                yp[n] *= inv;
         }
 }
 
-static inline void rn_avgpool_plane_bwd(float *restrict dx, const float *restrict dy, int H,
-                                        int W, int OH, int OW, int KH, int KW, int S, int P)
+static inline void rn_avgpool_chwn_bwd(float *restrict dx, const float *restrict dy, int N, int H,
+                                       int W, int OH, int OW, int KH, int KW, int S, int P)
 {
     float inv = 1.0f / (float)(KH * KW);
     for (int oh = 0; oh < OH; oh++)
         for (int ow = 0; ow < OW; ow++) {
-            float g = dy[oh * OW + ow] * inv;
+            const float *restrict g = dy + ((size_t)oh * OW + ow) * N;
             for (int kh = 0; kh < KH; kh++) {
                 int ih = oh * S - P + kh;
                 if (ih < 0 || ih >= H)
                     continue;
                 for (int kw = 0; kw < KW; kw++) {
                     int iw = ow * S - P + kw;
-                    if (iw >= 0 && iw < W)
-                        dx[ih * W + iw] += g;
+                    if (iw < 0 || iw >= W)
+                        continue;
+                    float *restrict d = dx + ((size_t)ih * W + iw) * N;
+                    for (int n = 0; n < N; n++)
+                        d[n] += g[n] * inv;
                 }
             }
         }
 }
 
-/* NCHW (N, C, HW) <-> CNHW (C, N, HW) */
-static inline void rn_nchw_to_cnhw(float *restrict y, const float *restrict x, int N, int C,
-                                   long HW)
-{
-    for (int c = 0; c < C; c++)
-        for (int n = 0; n < N; n++)
-            memcpy(y + ((long)c * N + n) * HW, x + ((long)n * C + c) * HW, sizeof(float) * HW);
-}
-
-static inline void rn_cnhw_to_nchw(float *restrict y, const float *restrict x, int N, int C,
+/* NCHW (N, C, HW) <-> CHWN (C, HW, N): the batch goes innermost */
+static inline void rn_nchw_to_chwn(float *restrict y, const float *restrict x, int N, int C,
                                    long HW)
 {
     for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++)
-            memcpy(y + ((long)n * C + c) * HW, x + ((long)c * N + n) * HW, sizeof(float) * HW);
+        for (long i = 0; i < (long)C * HW; i++)
+            y[i * N + n] = x[(long)n * C * HW + i];
 }
 
-/* CNHW (C, N, HW) -> per-image feature columns (C*HW, N), for an fc */
-static inline void rn_flatten_cols(float *restrict y, const float *restrict x, int N, int C,
+static inline void rn_chwn_to_nchw(float *restrict y, const float *restrict x, int N, int C,
                                    long HW)
 {
-    for (int c = 0; c < C; c++)
-        for (int n = 0; n < N; n++)
-            for (long p = 0; p < HW; p++)
-                y[((long)c * HW + p) * N + n] = x[((long)c * N + n) * HW + p];
-}
-
-static inline void rn_unflatten_cols_add(float *restrict dx, const float *restrict dy, int N,
-                                         int C, long HW)
-{
-    for (int c = 0; c < C; c++)
-        for (int n = 0; n < N; n++)
-            for (long p = 0; p < HW; p++)
-                dx[((long)c * N + n) * HW + p] += dy[((long)c * HW + p) * N + n];
+    for (int n = 0; n < N; n++)
+        for (long i = 0; i < (long)C * HW; i++)
+            y[(long)n * C * HW + i] = x[i * N + n];
 }
 
 #endif

@@ -1,4 +1,4 @@
-/* rn_wino.c - Winograd F(2x2, 3x3) convolution over CNHW tensors.
+/* rn_wino.c - Winograd F(2x2, 3x3) convolution over CHWN tensors (batch innermost).
  *
  * A 3x3 convolution with stride 1 and padding 1 computes each 2x2 block of
  * outputs from a 4x4 block of inputs with 16 multiplications per (input,
@@ -22,7 +22,7 @@
  * of dy with the filter flipped and its channels swapped (rn_wino_filter's
  * `transpose`); the weight gradient stays an im2col GEMM.
  *
- * Layouts: x (C, N, H, W), y (K, N, H, W), w (K, C, 3, 3) as PyTorch;
+ * Layouts: x (C, H, W, N), y (K, H, W, N), w (K, C, 3, 3) as PyTorch;
  * U (16, K, C); V (16, C, T); M (16, K, T).  Every loop over channels is an
  * OpenMP loop with a static schedule, so results are the same from run to
  * run for a given thread count.

@@ -1,7 +1,7 @@
 /* rn_wino.h - Winograd F(2x2, 3x3) convolutions (rn_wino.c has the maths).
  *
- * For 3x3 convolutions with stride 1 and padding 1, groups 1, over CNHW
- * tensors: x (C, N, H, W) -> y (K, N, H, W).  The generated code chooses
+ * For 3x3 convolutions with stride 1 and padding 1, groups 1, over CHWN
+ * tensors (batch innermost): x (C, H, W, N) -> y (K, H, W, N).  The generated code chooses
  * them (rnetc's `winograd` pass) and sizes the buffers with these calls.
  */
 #ifndef RN_WINO_H
@@ -39,10 +39,11 @@ static inline void rn_wino_input(float *restrict V, const float *restrict x, int
 #endif
     for (long cn = 0; cn < (long)C * N; cn++) {
         float pad[PH * PW], t[4][PW];
-        const float *xp = x + cn * H * W;
+        const float *xp = x + cn / N * H * W * N + cn % N;
         memset(pad, 0, sizeof pad);
         for (int h = 0; h < H; h++)
-            memcpy(pad + (h + 1) * PW + 1, xp + h * W, sizeof(float) * (size_t)W);
+            for (int w = 0; w < W; w++)
+                pad[(h + 1) * PW + 1 + w] = xp[((long)h * W + w) * N];
         for (int th = 0; th < TH; th++) {
             const float *r0 = pad + 2 * th * PW, *r1 = r0 + PW, *r2 = r1 + PW, *r3 = r2 + PW;
             for (int j = 0; j < PW; j++) { /* B^T d, every column at once */
@@ -67,7 +68,7 @@ static inline void rn_wino_input(float *restrict V, const float *restrict x, int
     }
 }
 
-/* y (K, N, H, W) (+)= A^T m A per tile, then bias, relu and sums */
+/* y (K, H, W, N) (+)= A^T m A per tile, then bias, relu and sums */
 static inline void rn_wino_output(float *restrict y, const float *restrict M, int N, int K, int H,
                              int W, const RnEpilogue *ep, int acc)
 {
@@ -80,7 +81,7 @@ static inline void rn_wino_output(float *restrict y, const float *restrict M, in
         float b = ep && ep->bias ? ep->bias[k] : 0.0f;
         int relu = ep && ep->relu;
         for (int n = 0; n < N; n++) {
-            float *yp = y + ((long)k * N + n) * H * W;
+            float *yp = y + (long)k * H * W * N + n;
             float out[2 * TH * OW];
             for (int th = 0; th < TH; th++) {
                 const float *m = M + (long)k * T + ((long)n * TH + th) * TW;
@@ -104,9 +105,10 @@ static inline void rn_wino_output(float *restrict y, const float *restrict M, in
             for (int h = 0; h < H; h++)
                 for (int w = 0; w < W; w++) {
                     float v = out[h * OW + w] + b;
+                    long o = ((long)h * W + w) * N;
                     if (acc)
-                        v += yp[h * W + w];
-                    yp[h * W + w] = relu && v < 0.0f ? 0.0f : v;
+                        v += yp[o];
+                    yp[o] = relu && v < 0.0f ? 0.0f : v;
                 }
         }
         if (ep && (ep->row_sum || ep->row_sumsq)) {
@@ -125,7 +127,7 @@ static inline void rn_wino_output(float *restrict y, const float *restrict M, in
     }
 }
 
-/* y (K, N, H, W) = conv3x3(x (C, N, H, W)) with the filter transformed
+/* y (K, H, W, N) = conv3x3(x (C, H, W, N)) with the filter transformed
  * into U; acc: y += instead of =.  The epilogue (NULL: none) adds a bias
  * per output channel, clamps at 0, and accumulates each channel's sum and
  * sum of squares of the final y into row_sum / row_sumsq. */

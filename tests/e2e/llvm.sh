@@ -47,10 +47,16 @@ for b in c llvm; do
     "$T/small.$b" train --data "$T/data" --limit 256 --epochs 2 --batch 32 --threads 1 --seed 5 \
         --log-dir "$T/log.$b" --save "$T/w.$b.safetensors" >"$T/out" 2>&1 || { fail "train $b"; cat "$T/out"; }
 done
-# loss and accuracy curves: equal to 1e-3 relative (they agree to every printed digit today)
+# loss and accuracy curves.  The two builds sum in different orders (the C
+# backend's direct convolutions, the LLVM backend's im2col GEMMs), and 16
+# SGD steps carry those last-bit differences forward, so the curves agree
+# closely but not to the bit: losses within 1% relative, accuracies within
+# 0.02 (a few of the 256 training or 300 test digits).  Kernel-level
+# agreement is the `check` runs above (1e-4 on every tensor).
 paste -d, "$T/log.c/metrics.csv" "$T/log.llvm/metrics.csv" | awk -F, -v nf=8 '
     NR > 1 { for (i = 3; i <= 6; i++) { a = $i; b = $(i + nf); d = a - b; if (d < 0) d = -d;
-             m = a < 0 ? -a : a; if (m < 1e-3) m = 1e-3; if (d / m > 1e-3) { print "epoch " $1 " column " i ": " a " vs " b; bad = 1 } } }
+             m = a < 0 ? -a : a; if (m < 1e-3) m = 1e-3;
+             if ((i == 3 || i == 5) ? d / m > 1e-2 : d > 0.02) { print "epoch " $1 " column " i ": " a " vs " b; bad = 1 } } }
     END { exit bad }' || fail "loss curves differ (metrics.csv)"
 imgs=""
 for i in 0 1 2 3 4 5; do imgs="$imgs $T/data/t10k-images-idx3-ubyte:$i"; done

@@ -1,8 +1,10 @@
 /* test_gen.c - the inline helpers of generated code (rn_gen.h) against the
  * reference kernels, compiled with the flags generated programs use.
  *
- * im2col taps + a plain matrix product must equal the reference conv;
- * col2im must be the exact adjoint of im2col (<im2col x, y> = <x, col2im y>).
+ * Activations are CHWN (batch innermost).  im2col taps + a plain matrix
+ * product must equal the reference conv;
+ * col2im must be the exact adjoint of im2col (<im2col x, y> = <x, col2im y>);
+ * the pools must equal the reference pools, forward and backward.
  * GCC 12 once miscompiled the taps at -O3 -march=native: this is the test
  * that caught it. */
 #include <math.h>
@@ -31,7 +33,7 @@ static void test_conv(int N, int C, int H, int W, int K, int KH, int KW, int S, 
         x[i] = frand(&seed);
     for (long i = 0; i < K * ckk; i++)
         w[i] = frand(&seed);
-    rn_nchw_to_cnhw(xc, x, N, C, (long)H * W);
+    rn_nchw_to_chwn(xc, x, N, C, (long)H * W);
     for (int c = 0; c < C; c++)
         for (int kh = 0; kh < KH; kh++)
             for (int kw = 0; kw < KW; kw++)
@@ -44,7 +46,7 @@ static void test_conv(int N, int C, int H, int W, int K, int KH, int KW, int S, 
                 s += (double)w[k * ckk + r] * col[r * np + j];
             y[k * np + j] = (float)s;
         }
-    rn_cnhw_to_nchw(yn, y, N, K, (long)OH * OW);
+    rn_chwn_to_nchw(yn, y, N, K, (long)OH * OW);
     rn_ref_conv2d_forward(ref, x, w, NULL, N, C, H, W, K, KH, KW, S, P, 1);
     double err = 0;
     for (long i = 0; i < K * np; i++)
@@ -112,14 +114,72 @@ static void test_literal_taps(void)
                     int ih = oh + t / 3 - 1, iw = ow + t % 3 - 1;
                     float want = (ih < 0 || ih >= 12 || iw < 0 || iw >= 12)
                                      ? 0.0f
-                                     : x[(n * 12 + ih) * 12 + iw];
-                    bad += col[((long)t * N + n) * 144 + oh * 12 + ow] != want;
+                                     : x[(ih * 12 + iw) * N + n];
+                    bad += col[((long)t * 144 + oh * 12 + ow) * N + n] != want;
                 }
     CHECK(bad == 0, "im2col taps with literal shapes", "%d wrong entries of %d", bad, 9 * N * 144);
 }
 
+/* the CHWN pools against the reference (NCHW) pools; x has ties (a relu's
+ * zeros) so that "the first maximum in scan order" is exercised */
+static void test_pool(int maxp, int N, int C, int H, int W, int K, int S, int P)
+{
+    int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+    long nx = (long)N * C * H * W, ny = (long)N * C * OH * OW;
+    float *x = malloc(sizeof(float) * nx), *xc = malloc(sizeof(float) * nx);
+    float *y = malloc(sizeof(float) * ny), *yc = malloc(sizeof(float) * ny);
+    float *yn = malloc(sizeof(float) * ny), *g = malloc(sizeof(float) * ny);
+    float *gc = malloc(sizeof(float) * ny), *dx = calloc((size_t)nx, sizeof(float));
+    float *dxc = calloc((size_t)nx, sizeof(float)), *dxn = malloc(sizeof(float) * nx);
+    unsigned seed = 11;
+    for (long i = 0; i < nx; i++) {
+        float v = frand(&seed);
+        x[i] = v > 0 ? v : 0.0f;
+    }
+    for (long i = 0; i < ny; i++)
+        g[i] = frand(&seed);
+    rn_nchw_to_chwn(xc, x, N, C, (long)H * W);
+    rn_nchw_to_chwn(gc, g, N, C, (long)OH * OW);
+    for (int c = 0; c < C; c++) {
+        const float *xi = xc + (long)c * H * W * N;
+        float *yo = yc + (long)c * OH * OW * N, *di = dxc + (long)c * H * W * N;
+        const float *go = gc + (long)c * OH * OW * N;
+        if (maxp) {
+            rn_maxpool_chwn(yo, xi, N, H, W, OH, OW, K, K, S, P);
+            rn_maxpool_chwn_bwd(di, go, xi, N, H, W, OH, OW, K, K, S, P);
+        } else {
+            rn_avgpool_chwn(yo, xi, N, H, W, OH, OW, K, K, S, P);
+            rn_avgpool_chwn_bwd(di, go, N, H, W, OH, OW, K, K, S, P);
+        }
+    }
+    if (maxp) {
+        rn_ref_maxpool_forward(y, x, N, C, H, W, K, K, S, P);
+        rn_ref_maxpool_backward(dx, g, x, N, C, H, W, K, K, S, P);
+    } else {
+        rn_ref_avgpool_forward(y, x, N, C, H, W, K, K, S, P);
+        rn_ref_avgpool_backward(dx, g, N, C, H, W, K, K, S, P);
+    }
+    rn_chwn_to_nchw(yn, yc, N, C, (long)OH * OW);
+    rn_chwn_to_nchw(dxn, dxc, N, C, (long)H * W);
+    double ey = 0, ed = 0;
+    for (long i = 0; i < ny; i++)
+        ey = fmax(ey, fabs(yn[i] - y[i]));
+    for (long i = 0; i < nx; i++)
+        ed = fmax(ed, fabs(dxn[i] - dx[i]));
+    char name[128];
+    snprintf(name, sizeof name, "%s CHWN N%d C%d %dx%d k%d s%d p%d", maxp ? "maxpool" : "avgpool",
+             N, C, H, W, K, S, P);
+    CHECK(ey < 1e-6 && ed < 1e-5, name, "forward error %g, backward error %g", ey, ed);
+    free(x), free(xc), free(y), free(yc), free(yn), free(g), free(gc), free(dx), free(dxc),
+        free(dxn);
+}
+
 int main(void)
 {
+    test_pool(1, 5, 3, 14, 14, 3, 2, 1);
+    test_pool(1, 17, 2, 7, 6, 2, 2, 0);
+    test_pool(0, 5, 3, 9, 9, 3, 2, 1);
+    test_pool(0, 3, 2, 4, 4, 2, 2, 0);
     test_literal_taps();
     test_conv(4, 1, 12, 12, 4, 3, 3, 1, 1);
     test_conv(3, 2, 7, 7, 5, 3, 3, 2, 1);

@@ -17,7 +17,7 @@ static float *randv(RnRng *r, long n)
     return v;
 }
 
-/* y (K, N, H, W) from x (C, N, H, W) and w (K, C, 3, 3), pad 1, in double */
+/* y (K, H, W, N) from x (C, H, W, N) and w (K, C, 3, 3), pad 1, in double */
 static void direct(double *y, const float *x, const float *w, int N, int C, int K, int H, int W)
 {
     for (int k = 0; k < K; k++)
@@ -31,14 +31,14 @@ static void direct(double *y, const float *x, const float *w, int N, int C, int 
                                 int ih = h + i - 1, iw = ww + j - 1;
                                 if (ih < 0 || ih >= H || iw < 0 || iw >= W)
                                     continue;
-                                s += (double)x[(((long)c * N + n) * H + ih) * W + iw] *
+                                s += (double)x[(((long)c * H + ih) * W + iw) * N + n] *
                                      w[((long)k * C + c) * 9 + i * 3 + j];
                             }
-                    y[(((long)k * N + n) * H + h) * W + ww] = s;
+                    y[(((long)k * H + h) * W + ww) * N + n] = s;
                 }
 }
 
-/* dx (C, N, H, W) = the adjoint of direct() applied to dy (K, N, H, W) */
+/* dx (C, H, W, N) = the adjoint of direct() applied to dy (K, H, W, N) */
 static void direct_t(double *dx, const float *dy, const float *w, int N, int C, int K, int H,
                      int W)
 {
@@ -53,8 +53,8 @@ static void direct_t(double *dx, const float *dy, const float *w, int N, int C, 
                                 int ih = h + i - 1, iw = ww + j - 1;
                                 if (ih < 0 || ih >= H || iw < 0 || iw >= W)
                                     continue;
-                                dx[(((long)c * N + n) * H + ih) * W + iw] +=
-                                    (double)dy[(((long)k * N + n) * H + h) * W + ww] *
+                                dx[(((long)c * H + ih) * W + iw) * N + n] +=
+                                    (double)dy[(((long)k * H + h) * W + ww) * N + n] *
                                     w[((long)k * C + c) * 9 + i * 3 + j];
                             }
 }
