@@ -59,8 +59,9 @@ static inline void rn_tap_range(int W, int OW, int S, int P, int k, int *lo, int
  * position's N values are contiguous, so every copy is a run of N floats
  * (of (hi - lo) * N floats along a row at stride 1).  The in-range rows
  * and columns are computed up front, so the loops carry no conditions. */
-static inline void rn_im2col_tap(float *restrict dst, const float *restrict src, int N, int H,
-                                 int W, int OH, int OW, int S, int P, int kh, int kw)
+static inline __attribute__((always_inline)) void
+rn_im2col_tap_n(float *restrict dst, const float *restrict src, int N, int H, int W, int OH,
+                int OW, int S, int P, int kh, int kw)
 {
     int lo, hi, rlo, rhi;
     rn_tap_range(W, OW, S, P, kw, &lo, &hi);
@@ -83,9 +84,21 @@ static inline void rn_im2col_tap(float *restrict dst, const float *restrict src,
     memset(dst + rhi * row, 0, f * (OH - rhi) * row);
 }
 
-/* the adjoint of rn_im2col_tap: dsrc (H*W, N) += ddst (OH*OW, N) */
-static inline void rn_col2im_tap(float *restrict dsrc, const float *restrict ddst, int N, int H,
+/* Batch 1 (latency) gets its own copy of each call, every size in it a
+ * constant, so that the copies become moves the compiler unrolls. */
+static inline __attribute__((always_inline)) void rn_im2col_tap(float *restrict dst, const float *restrict src, int N, int H,
                                  int W, int OH, int OW, int S, int P, int kh, int kw)
+{
+    if (N == 1)
+        rn_im2col_tap_n(dst, src, 1, H, W, OH, OW, S, P, kh, kw);
+    else
+        rn_im2col_tap_n(dst, src, N, H, W, OH, OW, S, P, kh, kw);
+}
+
+/* the adjoint of rn_im2col_tap: dsrc (H*W, N) += ddst (OH*OW, N) */
+static inline __attribute__((always_inline)) void
+rn_col2im_tap_n(float *restrict dsrc, const float *restrict ddst, int N, int H, int W, int OH,
+                int OW, int S, int P, int kh, int kw)
 {
     int lo, hi, rlo, rhi;
     rn_tap_range(W, OW, S, P, kw, &lo, &hi);
@@ -97,6 +110,15 @@ static inline void rn_col2im_tap(float *restrict dsrc, const float *restrict dds
             for (int n = 0; n < N; n++)
                 s[n] += d[n];
         }
+}
+
+static inline __attribute__((always_inline)) void rn_col2im_tap(float *restrict dsrc, const float *restrict ddst, int N, int H,
+                                 int W, int OH, int OW, int S, int P, int kh, int kw)
+{
+    if (N == 1)
+        rn_col2im_tap_n(dsrc, ddst, 1, H, W, OH, OW, S, P, kh, kw);
+    else
+        rn_col2im_tap_n(dsrc, ddst, N, H, W, OH, OW, S, P, kh, kw);
 }
 
 /* y[k][i] += b[k] over (K, NP) */
@@ -257,8 +279,9 @@ static inline void rn_copy_acc(float *restrict y, const float *restrict x, long 
  * each output position a vector over the batch. */
 
 /* max pool; padding never wins */
-static inline void rn_maxpool_chwn(float *restrict y, const float *restrict x, int N, int H, int W,
-                                   int OH, int OW, int KH, int KW, int S, int P)
+static inline __attribute__((always_inline)) void
+rn_maxpool_chwn_n(float *restrict y, const float *restrict x, int N, int H, int W, int OH, int OW,
+                  int KH, int KW, int S, int P)
 {
     for (int oh = 0; oh < OH; oh++)
         for (int ow = 0; ow < OW; ow++) {
@@ -279,6 +302,15 @@ static inline void rn_maxpool_chwn(float *restrict y, const float *restrict x, i
                 }
             }
         }
+}
+
+static inline __attribute__((always_inline)) void rn_maxpool_chwn(float *restrict y, const float *restrict x, int N, int H, int W,
+                                   int OH, int OW, int KH, int KW, int S, int P)
+{
+    if (N == 1)
+        rn_maxpool_chwn_n(y, x, 1, H, W, OH, OW, KH, KW, S, P);
+    else
+        rn_maxpool_chwn_n(y, x, N, H, W, OH, OW, KH, KW, S, P);
 }
 
 /* the gradient goes to the first maximum in scan order, as the reference */
@@ -317,8 +349,9 @@ static inline void rn_maxpool_chwn_bwd(float *restrict dx, const float *restrict
 }
 
 /* average pool; padding counts in the divisor */
-static inline void rn_avgpool_chwn(float *restrict y, const float *restrict x, int N, int H, int W,
-                                   int OH, int OW, int KH, int KW, int S, int P)
+static inline __attribute__((always_inline)) void
+rn_avgpool_chwn_n(float *restrict y, const float *restrict x, int N, int H, int W, int OH, int OW,
+                  int KH, int KW, int S, int P)
 {
     float inv = 1.0f / (float)(KH * KW);
     for (int oh = 0; oh < OH; oh++)
@@ -342,6 +375,15 @@ static inline void rn_avgpool_chwn(float *restrict y, const float *restrict x, i
             for (int n = 0; n < N; n++)
                 yp[n] *= inv;
         }
+}
+
+static inline __attribute__((always_inline)) void rn_avgpool_chwn(float *restrict y, const float *restrict x, int N, int H, int W,
+                                   int OH, int OW, int KH, int KW, int S, int P)
+{
+    if (N == 1)
+        rn_avgpool_chwn_n(y, x, 1, H, W, OH, OW, KH, KW, S, P);
+    else
+        rn_avgpool_chwn_n(y, x, N, H, W, OH, OW, KH, KW, S, P);
 }
 
 static inline void rn_avgpool_chwn_bwd(float *restrict dx, const float *restrict dy, int N, int H,
