@@ -235,7 +235,8 @@ for m in $MODELS; do
         >"$B/layers_$m.csv" 2>>"$B/errors.log" || { tail -3 "$B/errors.log"; die "$B/$m bench --per-layer failed"; }
     say ""
     say "== $m per layer, training at batch 64, $T threads (all rows: $B/layers_$m.csv)"
-    say "the largest convolutions, as a share of the $PEAK GFLOP/s peak:"
+    say "the largest convolutions, as a share of the $PEAK GFLOP/s peak (a conv's FLOPs are those of"
+    say "kernel taps that read inside the input: padding multiplies zeros and is not counted as work):"
     {
         printf '%-24s %-34s %9s %9s %8s %8s %7s %7s %6s\n' layer what "fwd ms" "bwd ms" "fwd GF/s" "bwd GF/s" "fwd %pk" "bwd %pk" "% time"
         grep '^layer,' "$B/layers_$m.csv" | awk -F, '$7 ~ /^conv/' | sort -t, -k13,13nr | head -6 |

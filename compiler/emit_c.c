@@ -356,7 +356,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
               buf_expr(E, g, n->b_col), epi ? "&ep" : "NULL");
         } else {
         int relu_ep = n->relu && (!n->bn || n->fold);
-        if (n->direct) {
+        if (n->direct & DIRECT_FWD) {
             long T = packed_taps(n);
             emit_direct_tables(E, n, 0, "pos", "tq");
             P("    if (N >= RN_DIRECT_MIN_N) {\n");
@@ -405,7 +405,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         P("                    %s + (long)g * %ld * N * %ld, N * %ld, 0.0f, %s + (long)g * %ld * N * %ld, N * %ld, %s);\n",
           B, ckk, np, np, Z, K / G, np, np, epi ? "&ep" : "NULL");
         P("    }\n");
-        if (n->direct)
+        if (n->direct & DIRECT_FWD)
             P("    }\n");
         }
         if (n->bn && !n->fold) {
@@ -605,7 +605,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             ptr_param(E, n, 1, "db", "grads");
             P("    rn_bias_grad(db, dy, %ld, N * %ld);\n", K, np);
         }
-        if (n->direct) {
+        if (n->direct & DIRECT_BWD) {
             /* batches of 16+: the weight gradient and the input gradient
              * as direct convolutions, padding skipped; smaller batches
              * take the im2col GEMMs below */
@@ -872,7 +872,7 @@ static void emit_fold(Emit *E, Graph *g)
         if (n->wino)
             P("    rn_wino_filter(f + %ldL, f, %ld, %ld, 0);  /* for Winograd */\n", K * ckk + K, K,
               ckk / 9);
-        if (n->direct)
+        if (n->direct & DIRECT_FWD)
             P("    rn_conv_pack(%s, f, %ld, %ld, %d, %d, NULL, 0);  /* for the direct conv */\n",
               buf_expr(E, g, n->b_pack[0]), K, ckk / kk, packed_taps(n), packed_taps(n));
         P("    }\n");
@@ -951,7 +951,7 @@ static void emit_descriptor(Emit *E, const char *prefix)
     Graph *tg = io ? E->pl->infer : E->pl->train;
     for (int i = 1; i < tg->nodes.n; i++) {
         Node *n = tg->nodes.v[i];
-        long f = 2 * node_macs(n), fb = 0;
+        long f = 2 * node_useful_macs(n), fb = 0;
         if (n->op == RN_OP_CONV || n->op == RN_OP_FC)
             fb = n->in[0]->op == RN_OP_INPUT ? f : 2 * f;
         P("    { \"%s\", \"%s\", %s_%s, %s%s, %ldL, %ldL },\n", n->name, describe(n),

@@ -1644,7 +1644,7 @@ static void build_descriptor(L *E, LLVMValueRef *fwd, LLVMValueRef *bwd, LLVMVal
     LLVMValueRef *lv = arena_alloc(sizeof(LLVMValueRef) * (size_t)g->nodes.n);
     for (int i = 1; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
-        long fl = 2 * node_macs(n), fb = 0;
+        long fl = 2 * node_useful_macs(n), fb = 0;
         if (n->op == RN_OP_CONV || n->op == RN_OP_FC)
             fb = n->in[0]->op == RN_OP_INPUT ? fl : 2 * fl;
         LLVMValueRef fv[] = { cstr(E, n->name), cstr(E, rn_op_names[n->op]), fptr(E, fwd[i]),

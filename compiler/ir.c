@@ -151,6 +151,24 @@ long node_macs(const Node *n)
     die("bad op %d", n->op);
 }
 
+/* the multiply-adds a conv needs: only kernel taps that read inside the
+ * input count (padding multiplies zeros); other ops as node_macs */
+long node_useful_macs(const Node *n)
+{
+    if (n->op != RN_OP_CONV)
+        return node_macs(n);
+    const Node *x = n->in[0];
+    long taps = 0;
+    for (int oh = 0; oh < n->h; oh++)
+        for (int ow = 0; ow < n->w; ow++)
+            for (int kh = 0; kh < n->kh; kh++)
+                for (int kw = 0; kw < n->kw; kw++) {
+                    int ih = oh * n->stride - n->pad + kh, iw = ow * n->stride - n->pad + kw;
+                    taps += ih >= 0 && ih < x->h && iw >= 0 && iw < x->w;
+                }
+    return taps * (x->c / n->groups) * n->c;
+}
+
 long node_params(const Node *n)
 {
     long s = 0;
@@ -282,7 +300,7 @@ void ir_dump(Graph *g, FILE *out)
         if (n->ntaps)
             fprintf(out, " taps %d/%d", n->ntaps, n->kh * n->kw);
         if (n->direct)
-            fprintf(out, " direct");
+            fprintf(out, n->direct & DIRECT_BWD ? " direct" : " direct(fwd)");
         fprintf(out, " : %dx%dx%d  # %s", n->c, n->h, n->w, n->name);
         if (n->bn)
             fprintf(out, " + %s", n->bn->name);

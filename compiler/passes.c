@@ -218,15 +218,17 @@ static void dead_taps(Graph *g, const PassOpts *o)
 
 /* ---- direct convolution ---- */
 
-/* requires: shapes; winograd and dead-taps done.  A conv without groups,
- * with 16 or more channels in and out, runs as a direct convolution over
- * batch vectors (runtime rn_conv_direct) when the batch has 16 images or
- * more: no im2col and no packing of the input, and each output position
+/* requires: shapes; winograd and dead-taps done.  A conv without groups
+ * with 16 or more filters runs forward as a direct convolution over batch
+ * vectors (runtime rn_conv_direct) when the batch has 16 images or more:
+ * no im2col and no packing of the input, and each output position
  * multiplies only the taps that read inside the input, so on small planes
  * the padding costs nothing (a 3x3 conv on 2x2 planes: 4 of 9 taps per
- * position).  Forward and, in training, the input gradient; the weight
- * gradient stays an im2col GEMM.  Smaller batches (batch-1 latency) keep
- * the GEMM. */
+ * position).  With 16 or more input channels too, so do its input and
+ * weight gradients (rn_conv_direct with the transposed filter,
+ * rn_conv_wgrad); a stem's few channels would fill a fraction of the
+ * register tile there, and keep the im2col GEMMs.  Smaller batches
+ * (batch-1 latency) keep the GEMMs. */
 static void direct_conv(Graph *g, const PassOpts *o)
 {
     (void)o;
@@ -235,9 +237,11 @@ static void direct_conv(Graph *g, const PassOpts *o)
         if (n->op != RN_OP_CONV || n->wino || n->groups != 1)
             continue;
         long T = n->ntaps ? n->ntaps : n->kh * n->kw;
+        if (n->filters >= 16 && T * n->in[0]->c <= 16384)
+            n->direct |= DIRECT_FWD;
         if (n->in[0]->c >= 16 && n->filters >= 16 && T * n->in[0]->c <= 16384 &&
             T * n->filters <= 16384)
-            n->direct = 1;
+            n->direct |= DIRECT_BWD;
     }
 }
 
@@ -286,7 +290,7 @@ static const Pass passes[] = {
     { "dead-taps", IN_BOTH, 1, "shapes; winograd done",
       "kernel taps that read only padding (3x3 on a 1x1 plane) left out of the GEMM", dead_taps },
     { "direct-conv", IN_BOTH, 1, "shapes; winograd and dead-taps done",
-      "convs (16+ channels) as direct convolutions over batch vectors, padding taps skipped per "
+      "convs (16+ filters) as direct convolutions over batch vectors, padding taps skipped per "
       "position, for batches of 16+", direct_conv },
     { "dce", IN_BOTH, 1, "none", "remove nodes the output does not depend on", dce },
     { "plan-memory", IN_BOTH, 0, "all rewriting passes done",

@@ -219,11 +219,11 @@ void plan_memory(Graph *g, int reuse)
                 x->b_pack[0] = add_buf(p, x->name, BUF_FOLD, 0, pk, 0, p->nsteps - 1);
             else
                 x->b_pack[0] = add_buf(p, x->name, BUF_COL, 0, pk, i, i);
-            if (train && x->in[0]->op != RN_OP_INPUT)
+            if (train && (x->direct & DIRECT_BWD) && x->in[0]->op != RN_OP_INPUT)
                 x->b_pack[1] = add_buf(p, x->name, BUF_COL, 0, pk, BWD(i), BWD(i));
         }
         x->b_wg[0] = x->b_wg[1] = -1;
-        if (x->direct && train) {
+        if ((x->direct & DIRECT_BWD) && train) {
             /* rn_conv_wgrad_floats(M, C, 1, P, Q) per image; the tiles */
             long C16 = (x->in[0]->c + 15) / 16 * 16;
             x->b_wg[0] = add_buf(p, x->name, BUF_COL, 1,

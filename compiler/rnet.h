@@ -255,8 +255,9 @@ struct Node {
                           ever read inside the input; the rest see only
                           padding and are left out of the GEMM */
     unsigned char *tap_live; /* [kh*kw], with ntaps */
-    int direct;        /* conv: direct convolution over batch vectors
-                          (rn_conv_direct) when the batch is large enough */
+    int direct;        /* conv: DIRECT_FWD | DIRECT_BWD: direct convolutions
+                          over batch vectors (rn_conv_direct, rn_conv_wgrad)
+                          when the batch is large enough */
     int uses;          /* consumers in this graph (pass_uses) */
 
     /* ---- set by the memory planner (plan.c): buffer indices, -1 none ---- */
@@ -275,6 +276,9 @@ struct Node {
                           per-image work and its (taps, K, C) tiles */
     int dx_set[2];     /* backward: input k's gradient is written, not added */
 };
+
+/* Node.direct: the forward, and the gradients (input and weights) */
+enum { DIRECT_FWD = 1, DIRECT_BWD = 2 };
 
 typedef enum { MODE_TRAIN, MODE_INFER } PipeMode;
 
@@ -316,6 +320,7 @@ void ir_validate(Graph *g);
 void ir_dump(Graph *g, FILE *out);
 void node_attrs(const Node *n, char *buf, size_t len);
 long node_macs(const Node *n);
+long node_useful_macs(const Node *n);
 long node_params(const Node *n); /* trainable scalars */
 
 Graph *graph_clone(Graph *g);      /* nodes copied, edges remapped */

@@ -183,15 +183,11 @@ typedef struct {
 /* the tallest register tile of any instance */
 #define RN_MAX_MR 12
 
-/* From this many row panels per item on, the direct convolution copies
- * an item's input vectors together before the panels read them. */
-#ifndef RN_CONV_COPY_PANELS
-#define RN_CONV_COPY_PANELS 4
-#endif
-
 /* A direct convolution as the template's loop sees it (rn_conv_direct):
- * items (position p, batch block b, row group g) in that order, g fastest,
- * so that consecutive items read the same input vectors. */
+ * items (batch block b, position p, row group g) in that order, g fastest:
+ * consecutive items read the same input vectors, and a thread's share
+ * sweeps the positions of one batch block (whose activations stay in L2)
+ * before the next. */
 typedef struct {
     int M, C, N, P, T;
     const int *pos, *tq;
@@ -206,13 +202,13 @@ typedef struct {
 } RnConv;
 
 /* A direct convolution's weight gradient (rn_conv_wgrad): items (tap,
- * row panel, column block), each one tile of tmp (T, M, C). */
+ * row panel, column block), each one tile of tmp (M, T, C). */
 typedef struct {
     int M, C, N, P, T, Cp;
     const int *wpos, *wpq;
     const float *dyp;    /* dy packed: panel j at m0*P*N, stored (P, N, h) */
     const float *xt;     /* x transposed: (Q, N, Cp), zero past C */
-    float *tmp;          /* (T, M, C) */
+    float *tmp;          /* (M, T, C) */
     int npanels, ncb;
 } RnWgrad;
 
@@ -811,23 +807,38 @@ void rn_conv_wgrad(int M, int C, int N, int P, int Q, int T, const int *wpos, co
         for (int j = 0; j < wg.npanels; j++) {
             int m0 = j * mr, h = rn_min(mr, M - m0);
             float *d = dyp + (size_t)m0 * P * N;
-            for (int r = 0; r < h; r++) {
-                const float *src = dy + (size_t)(m0 + r) * P * N;
-                for (size_t i = 0; i < (size_t)P * N; i++)
-                    d[i * h + r] = src[i];
+            const float *src = dy + (size_t)m0 * P * N;
+            size_t len = (size_t)P * N;
+            if (h == mr) {
+                /* h rows read side by side, each output line written once */
+                for (size_t i = 0; i < len; i++)
+                    for (int r = 0; r < RN_MAX_MR; r++)
+                        if (r < mr)
+                            d[i * mr + r] = src[r * len + i];
+            } else {
+                for (size_t i = 0; i < len; i++)
+                    for (int r = 0; r < h; r++)
+                        d[i * h + r] = src[r * len + i];
             }
         }
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
         for (int q = 0; q < Q; q++) {
+            /* 16 x 16 tiles: 16 channels' batch vectors in, 16 rows out */
             float *d = xt + (size_t)q * N * Cp;
-            for (int n = 0; n < N; n++) {
-                float *row = d + (size_t)n * Cp;
-                for (int c = 0; c < C; c++)
-                    row[c] = x[((size_t)c * Q + q) * N + n];
-                for (int c = C; c < Cp; c++)
-                    row[c] = 0.0f;
+            for (int n0 = 0; n0 < N; n0 += 16) {
+                int nn = rn_min(16, N - n0);
+                for (int c0 = 0; c0 < Cp; c0 += 16) {
+                    int cn = rn_min(16, C - c0);
+                    for (int n = 0; n < nn; n++) {
+                        float *row = d + (size_t)(n0 + n) * Cp + c0;
+                        for (int c = 0; c < cn; c++)
+                            row[c] = x[((size_t)(c0 + c) * Q + q) * N + n0 + n];
+                        for (int c = cn > 0 ? cn : 0; c < 16 && c0 + c < Cp; c++)
+                            row[c] = 0.0f;
+                    }
+                }
             }
         }
         int t = 0, n = 1;
@@ -840,14 +851,14 @@ void rn_conv_wgrad(int M, int C, int N, int P, int Q, int T, const int *wpos, co
 #pragma omp barrier
 #pragma omp for schedule(static)
 #endif
-        for (int m = 0; m < M; m++)
-            for (int tt = 0; tt < T; tt++) {
-                int tw = taps ? taps[tt] : tt;
-                const float *src = wg.tmp + ((size_t)tt * M + m) * C;
-                float *d = dw + (size_t)m * C * Tw + tw;
-                for (int c = 0; c < C; c++)
-                    d[(size_t)c * Tw] += src[c];
-            }
+        for (int m = 0; m < M; m++) {
+            /* row m's (T, C) tiles onto its (C, Tw) gradient, written in order */
+            const float *src = wg.tmp + (size_t)m * T * C;
+            float *d = dw + (size_t)m * C * Tw;
+            for (int c = 0; c < C; c++)
+                for (int tt = 0; tt < T; tt++)
+                    d[(size_t)c * Tw + (taps ? taps[tt] : tt)] += src[(size_t)tt * C + c];
+        }
     }
 }
 
@@ -1377,15 +1388,15 @@ RN_TARGET static void RN_V(rn_conv_items)(const RnConv *cv, int i0, int i1, doub
         int e0 = cv->pos[p], nseg = cv->pos[p + 1] - e0;
         ptrdiff_t ld = cv->ldx;
         int j1 = rn_min(npanels, (g + 1) * cv->gsize);
-        if (n0 + nv * RN_VL <= N && j1 - g * cv->gsize < RN_CONV_COPY_PANELS) {
+        if (n0 + nv * RN_VL <= N) {
             for (int s = 0; s < nseg; s++)
                 bs[s] = cv->x + (ptrdiff_t)cv->tq[2 * (e0 + s) + 1] * N + n0;
         } else {
-            /* the input's vectors of this block copied together, once for
-             * all the row panels that read them: the channels of x lie
-             * Q*N floats apart, a stride that maps them onto a few cache
-             * sets; and in the ragged last block, zero-padded, so that no
-             * load reads past the batch */
+            /* the ragged last block: its vectors copied, zero-padded, so
+             * that no load reads past the batch (copying every block, to
+             * keep the channels' Q*N-float stride out of the cache sets,
+             * measured no faster once the items run batch block by batch
+             * block) */
             int w = nv * RN_VL;
             for (int s = 0; s < nseg; s++) {
                 const float *src = cv->x + (ptrdiff_t)cv->tq[2 * (e0 + s) + 1] * N + n0;
@@ -1432,7 +1443,8 @@ RN_TARGET static void RN_V(rn_wgrad_items)(const RnWgrad *wg, int i0, int i1)
         }
         RnKArgs x = {1.0f, 0.0f, NULL, 0, NULL};
         RN_V(rn_convks)[nv - 1][h - 1](nseg, as, bs, wg->Cp, N,
-                                       wg->tmp + ((size_t)t * M + m0) * C + c0, C, nr, &x);
+                                       wg->tmp + ((size_t)m0 * wg->T + t) * C + c0,
+                                       (ptrdiff_t)wg->T * C, nr, &x);
     }
 }
 

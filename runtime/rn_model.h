@@ -95,7 +95,9 @@ typedef struct {
     const char *what;   /* "conv 3x3/1 + bn + relu", free text */
     void (*forward)(struct RnExec *e, float *w, int N, int train);
     void (*backward)(struct RnExec *e, float *w, int N);  /* NULL: none */
-    long flops_fwd;     /* per image: 2 x multiply-accumulates */
+    long flops_fwd;     /* per image: 2 x multiply-accumulates, of a conv's
+                           taps that read inside the input only (padding
+                           multiplies zeros: not work) */
     long flops_bwd;     /* per image, weight and input gradients */
 } RnLayerInfo;
 
