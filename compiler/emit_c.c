@@ -616,9 +616,8 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
                 emit_direct_tables(E, n, 1, "bpos", "btq");
             P("    if (N >= RN_DIRECT_MIN_N) {\n");
             P("        /* dW (%ld, %ld, %d taps) += dy x the input, per tap */\n", K, C, n->kh * n->kw);
-            P("        rn_conv_wgrad(%ld, %ld, N, %ld, %ld, %ld, wpos, wpq, dy, x, dwt, %d, %s, %s, %s);\n",
-              K, C, np, (long)x->h * x->w, T, n->kh * n->kw, live, buf_expr(E, g, n->b_wg[0]),
-              buf_expr(E, g, n->b_wg[1]));
+            P("        rn_conv_wgrad(%ld, %ld, N, %ld, %ld, %ld, wpos, wpq, dy, x, dwt, %d, %s, %s);\n",
+              K, C, np, (long)x->h * x->w, T, n->kh * n->kw, live, buf_expr(E, g, n->b_wg));
             if (want_dx) {
                 P("        /* dx %s the direct convolution of dy with the transposed filter */\n",
                   sx ? "=" : "+=");

@@ -222,16 +222,13 @@ void plan_memory(Graph *g, int reuse)
             if (train && (x->direct & DIRECT_BWD) && x->in[0]->op != RN_OP_INPUT)
                 x->b_pack[1] = add_buf(p, x->name, BUF_COL, 0, pk, BWD(i), BWD(i));
         }
-        x->b_wg[0] = x->b_wg[1] = -1;
+        x->b_wg = -1;
         if ((x->direct & DIRECT_BWD) && train) {
-            /* rn_conv_wgrad_floats(M, C, 1, P, Q) per image; the tiles */
+            /* rn_conv_wgrad_floats(M, C, 1, P, Q) per image */
             long C16 = (x->in[0]->c + 15) / 16 * 16;
-            x->b_wg[0] = add_buf(p, x->name, BUF_COL, 1,
-                                 (long)x->c * x->h * x->w + (long)x->in[0]->h * x->in[0]->w * C16,
-                                 BWD(i), BWD(i));
-            x->b_wg[1] = add_buf(p, x->name, BUF_COL, 0,
-                                 (long)(x->ntaps ? x->ntaps : x->kh * x->kw) * x->c * x->in[0]->c,
-                                 BWD(i), BWD(i));
+            x->b_wg = add_buf(p, x->name, BUF_COL, 1,
+                              (long)x->c * x->h * x->w + (long)x->in[0]->h * x->in[0]->w * C16,
+                              BWD(i), BWD(i));
         }
         long col = conv_col_floats(x), wcol = 0;
         if (x->wino) {

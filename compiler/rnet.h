@@ -272,8 +272,7 @@ struct Node {
                           gradient, backward), forward / backward */
     int b_fold;        /* conv + folded bn: weights and bias */
     int b_pack[2];     /* direct conv: packed filter, forward / input gradient */
-    int b_wg[2];       /* direct conv, training: the weight gradient's
-                          per-image work and its (taps, K, C) tiles */
+    int b_wg;          /* direct conv, training: the weight gradient's work */
     int dx_set[2];     /* backward: input k's gradient is written, not added */
 };
 

@@ -201,14 +201,16 @@ typedef struct {
     int nb, npg, gsize;  /* batch blocks, row groups, panels per group */
 } RnConv;
 
-/* A direct convolution's weight gradient (rn_conv_wgrad): items (tap,
- * row panel, column block), each one tile of tmp (M, T, C). */
+/* A direct convolution's weight gradient (rn_conv_wgrad): items (row
+ * panel, column block), each the tiles of every tap, added into dw. */
 typedef struct {
     int M, C, N, P, T, Cp;
     const int *wpos, *wpq;
     const float *dyp;    /* dy packed: panel j at m0*P*N, stored (P, N, h) */
     const float *xt;     /* x transposed: (Q, N, Cp), zero past C */
-    float *tmp;          /* (M, T, C) */
+    float *dw;           /* (M, C, Tw) */
+    int Tw;
+    const int *taps;
     int npanels, ncb;
 } RnWgrad;
 
@@ -224,7 +226,7 @@ typedef struct RnGemmImpl {
     /* items [i0, i1) of a direct convolution; st the lane statistics
      * (M, 2, vl) or NULL; arena for the ragged batch block */
     void (*conv)(const RnConv *cv, int i0, int i1, double *st, float *arena);
-    void (*wgrad)(const RnWgrad *wg, int i0, int i1);
+    void (*wgrad)(const RnWgrad *wg, int i0, int i1, float *arena);
 } RnGemmImpl;
 
 #define RN_GEMM_VARIANT RN_VARIANT_FLAGS
@@ -781,19 +783,23 @@ long rn_conv_wgrad_floats(int M, int C, int N, int P, int Q)
 
 void rn_conv_wgrad(int M, int C, int N, int P, int Q, int T, const int *wpos, const int *wpq,
                    const float *dy, const float *x, float *dw, int Tw, const int *taps,
-                   float *work, float *tmp)
+                   float *work)
 {
     if (M <= 0 || C <= 0 || N <= 0)
         return;
     const RnGemmImpl *impl = rn_impl();
     int mr = impl->mr, Cp = rn_round_up(C, impl->vl);
-    RnWgrad wg = {M, C, N, P, T, Cp, wpos, wpq, work, work + (size_t)M * P * N, tmp,
+    RnWgrad wg = {M, C, N, P, T, Cp, wpos, wpq, work, work + (size_t)M * P * N, dw, Tw, taps,
                   (M + mr - 1) / mr, (C + impl->nr - 1) / impl->nr};
+    if ((size_t)T * mr * impl->nr > RN_ARENA_FLOATS) {
+        fprintf(stderr, "rn_conv_wgrad: %d taps are too many\n", T);
+        abort();
+    }
     float *dyp = work, *xt = work + (size_t)M * P * N;
     int nt = rn_max_threads();
     if ((double)M * C * N * wpos[T] < RN_MACS_PER_THREAD * 2.0)
         nt = 1;
-    int items = T * wg.npanels * wg.ncb;
+    int items = wg.npanels * wg.ncb;
     if (nt > items)
         nt = items;
 #ifdef _OPENMP
@@ -846,19 +852,8 @@ void rn_conv_wgrad(int M, int C, int N, int P, int Q, int T, const int *wpos, co
         t = omp_get_thread_num();
         n = omp_get_num_threads();
 #endif
-        impl->wgrad(&wg, (int)((long)items * t / n), (int)((long)items * (t + 1) / n));
-#ifdef _OPENMP
-#pragma omp barrier
-#pragma omp for schedule(static)
-#endif
-        for (int m = 0; m < M; m++) {
-            /* row m's (T, C) tiles onto its (C, Tw) gradient, written in order */
-            const float *src = wg.tmp + (size_t)m * T * C;
-            float *d = dw + (size_t)m * C * Tw;
-            for (int c = 0; c < C; c++)
-                for (int tt = 0; tt < T; tt++)
-                    d[(size_t)c * Tw + (taps ? taps[tt] : tt)] += src[(size_t)tt * C + c];
-        }
+        impl->wgrad(&wg, (int)((long)items * t / n), (int)((long)items * (t + 1) / n),
+                    rn_get_arena());
     }
 }
 
@@ -1427,24 +1422,34 @@ RN_TARGET static void RN_V(rn_conv_items)(const RnConv *cv, int i0, int i1, doub
  * channels c) of one tap; the reduction runs over the tap's (output,
  * input) position pairs, N steps each: dy's packed batch (N, h) of
  * position p against x's channel vectors at (q, n), Cp floats apart. */
-RN_TARGET static void RN_V(rn_wgrad_items)(const RnWgrad *wg, int i0, int i1)
+RN_TARGET static void RN_V(rn_wgrad_items)(const RnWgrad *wg, int i0, int i1, float *arena)
 {
-    int M = wg->M, C = wg->C, N = wg->N, P = wg->P;
+    int M = wg->M, C = wg->C, N = wg->N, P = wg->P, T = wg->T;
+    const float *as[P > 0 ? P : 1], *bs[P > 0 ? P : 1];
     for (int it = i0; it < i1; it++) {
-        int cb = it % wg->ncb, j = it / wg->ncb % wg->npanels, t = it / wg->ncb / wg->npanels;
+        int cb = it % wg->ncb, j = it / wg->ncb;
         int m0 = j * RN_MR, h = rn_min(RN_MR, M - m0), c0 = cb * RN_NR;
         int nr = rn_min(RN_NR, C - c0), nv = nr > RN_VL ? 2 : 1;
-        int e0 = wg->wpos[t], nseg = wg->wpos[t + 1] - e0;
-        const float *as[nseg > 0 ? nseg : 1], *bs[nseg > 0 ? nseg : 1];
         const float *a = wg->dyp + (size_t)m0 * P * N;
-        for (int s = 0; s < nseg; s++) {
-            as[s] = a + (size_t)wg->wpq[2 * (e0 + s)] * N * h;
-            bs[s] = wg->xt + ((size_t)wg->wpq[2 * (e0 + s) + 1] * N) * wg->Cp + c0;
+        /* every tap's (h, nr) tile, in L1, then added into dw, whose
+         * (c, tap) elements of a row are contiguous */
+        for (int t = 0; t < T; t++) {
+            int e0 = wg->wpos[t], nseg = wg->wpos[t + 1] - e0;
+            for (int s = 0; s < nseg; s++) {
+                as[s] = a + (size_t)wg->wpq[2 * (e0 + s)] * N * h;
+                bs[s] = wg->xt + ((size_t)wg->wpq[2 * (e0 + s) + 1] * N) * wg->Cp + c0;
+            }
+            RnKArgs x = {1.0f, 0.0f, NULL, 0, NULL};
+            RN_V(rn_convks)[nv - 1][h - 1](nseg, as, bs, wg->Cp, N,
+                                           arena + (size_t)t * RN_MR * RN_NR, RN_NR, nr, &x);
         }
-        RnKArgs x = {1.0f, 0.0f, NULL, 0, NULL};
-        RN_V(rn_convks)[nv - 1][h - 1](nseg, as, bs, wg->Cp, N,
-                                       wg->tmp + ((size_t)m0 * wg->T + t) * C + c0,
-                                       (ptrdiff_t)wg->T * C, nr, &x);
+        for (int r = 0; r < h; r++) {
+            float *d = wg->dw + ((size_t)(m0 + r) * C + c0) * wg->Tw;
+            for (int c = 0; c < nr; c++)
+                for (int t = 0; t < T; t++)
+                    d[(size_t)c * wg->Tw + (wg->taps ? wg->taps[t] : t)] +=
+                        arena[((size_t)t * RN_MR + r) * RN_NR + c];
+        }
     }
 }
 

@@ -120,12 +120,12 @@ void rn_sgemm_ep(int transA, int transB, long M, long N, long K, float alpha,
  * for m < M, c < C, t < T (taps NULL: taps[t] = t); dy (M, P, N), x
  * (C, Q, N), batch innermost.  Only the pairs whose input lies inside the
  * image are listed, so padding costs nothing here either.  work holds
- * rn_conv_wgrad_floats floats, tmp T * M * C.  Every element of the result is one
+ * rn_conv_wgrad_floats floats.  Every element of the result is one
  * thread's sum in a fixed order: the bits do not depend on the threads. */
 long rn_conv_wgrad_floats(int M, int C, int N, int P, int Q);
 void rn_conv_wgrad(int M, int C, int N, int P, int Q, int T, const int *wpos, const int *wpq,
                    const float *dy, const float *x, float *dw, int Tw, const int *taps,
-                   float *work, float *tmp);
+                   float *work);
 
 long rn_conv_pack_floats(int M, int C, int T);
 void rn_conv_pack(float *ap, const float *w, int M, int C, int Tw, int T, const int *taps,

@@ -178,18 +178,17 @@ static void run(const char *isa, int nt, int N, int C, int H, int W, int K, int 
     /* the weight gradient, accumulated onto a non-zero start */
     float *dw = malloc(sizeof(float) * nw), *dwr = malloc(sizeof(float) * nw);
     float *work = malloc(sizeof(float) * rn_conv_wgrad_floats(K, C, N, OH * OW, H * W));
-    float *tmp = malloc(sizeof(float) * T * K * C);
     int *wpos = malloc(sizeof(int) * (T + 1)), *wpq = malloc(sizeof(int) * 2 * OH * OW * T);
     for (long i = 0; i < nw; i++)
         dw[i] = dwr[i] = frand(&seed);
     wgrad_tables(H, W, OH, OW, KH, KW, S, Pd, wpos, wpq);
-    rn_conv_wgrad(K, C, N, OH * OW, H * W, T, wpos, wpq, gc, xc, dw, T, NULL, work, tmp);
+    rn_conv_wgrad(K, C, N, OH * OW, H * W, T, wpos, wpq, gc, xc, dw, T, NULL, work);
     rn_ref_conv2d_backward(NULL, dwr, NULL, g, x, w, N, C, H, W, K, KH, KW, S, Pd, 1);
     err = 0;
     for (long i = 0; i < nw; i++)
         err = fmax(err, fabs(dw[i] - dwr[i]) / (1 + fabs(dwr[i])));
     CHECK(err < 1e-5, label(name, "weight gradient"), "max rel error %g", err);
-    free(dw), free(dwr), free(work), free(tmp), free(wpos), free(wpq);
+    free(dw), free(dwr), free(work), free(wpos), free(wpq);
 
     free(x), free(xc), free(w), free(bias), free(ref), free(yc), free(yn), free(g), free(gc);
     free(dx), free(dxc), free(dxn), free(ap), free(at), free(pos), free(tq), free(bpos);
