@@ -359,6 +359,12 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         if (n->direct & DIRECT_FWD) {
             long T = packed_taps(n);
             emit_direct_tables(E, n, 0, "pos", "tq");
+            if (n->b_pack1 >= 0) {
+                P("    if (N == 1) {  /* latency: positions x a vector of channels */\n");
+                P("        rn_conv1(%ld, %ld, %ld, %ld, pos, tq, %s, x, %ld, y, b, %d);\n", K, C, np,
+                  T, buf_expr(E, g, n->b_pack1), (long)x->h * x->w, relu_ep);
+                P("    } else\n");
+            }
             P("    if (N >= RN_DIRECT_MIN_N) {\n");
             if (n->fold) {
                 P("        const float *ap = %s;  /* packed at fold time */\n",
@@ -874,6 +880,9 @@ static void emit_fold(Emit *E, Graph *g)
         if (n->direct & DIRECT_FWD)
             P("    rn_conv_pack(%s, f, %ld, %ld, %d, %d, NULL, 0);  /* for the direct conv */\n",
               buf_expr(E, g, n->b_pack[0]), K, ckk / kk, packed_taps(n), packed_taps(n));
+        if (n->b_pack1 >= 0)
+            P("    rn_conv1_pack(%s, f, %ld, %ld, %d, %d, NULL);  /* for batch 1 */\n",
+              buf_expr(E, g, n->b_pack1), K, ckk / kk, packed_taps(n), packed_taps(n));
         P("    }\n");
     }
     P("}\n");

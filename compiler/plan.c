@@ -212,11 +212,15 @@ void plan_memory(Graph *g, int reuse)
                                 0, p->nsteps - 1);
         /* direct conv: the packed filter (of the live taps), forward and
          * input gradient; with folded bn packed once at fold time */
-        x->b_pack[0] = x->b_pack[1] = -1;
+        x->b_pack[0] = x->b_pack[1] = x->b_pack1 = -1;
         if (x->direct) {
             long pk = (long)x->c * x->in[0]->c * (x->ntaps ? x->ntaps : x->kh * x->kw);
-            if (x->fold)
+            if (x->fold) {
                 x->b_pack[0] = add_buf(p, x->name, BUF_FOLD, 0, pk, 0, p->nsteps - 1);
+                /* rn_conv1_pack_floats: output channels in blocks of 32 */
+                x->b_pack1 = add_buf(p, x->name, BUF_FOLD, 0, pk / x->c * ((x->c + 31) / 32 * 32),
+                                     0, p->nsteps - 1);
+            }
             else
                 x->b_pack[0] = add_buf(p, x->name, BUF_COL, 0, pk, i, i);
             if (train && (x->direct & DIRECT_BWD) && x->in[0]->op != RN_OP_INPUT)

@@ -273,6 +273,7 @@ struct Node {
     int b_fold;        /* conv + folded bn: weights and bias */
     int b_pack[2];     /* direct conv: packed filter, forward / input gradient */
     int b_wg;          /* direct conv, training: the weight gradient's work */
+    int b_pack1;       /* direct conv, folded: the filter packed for batch 1 */
     int dx_set[2];     /* backward: input k's gradient is written, not added */
 };
 

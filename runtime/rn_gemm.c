@@ -214,6 +214,17 @@ typedef struct {
     int npanels, ncb;
 } RnWgrad;
 
+/* A batch-1 convolution (rn_conv1): items (position tile, channel block). */
+typedef struct {
+    int M, C, P, T, Q;
+    const int *pos, *tq;
+    const float *bp;     /* the filter, packed by rn_conv1_pack */
+    const float *x;      /* (C, Q) */
+    float *y;            /* (M, P) */
+    const float *bias;
+    int relu, ntiles, nblocks;
+} RnConv1;
+
 /* One instance: its name, vector width, register tile, and its five loops
  * over rows [m0, m1) and columns [n0, n1) of a product (K >= 1,
  * alpha != 0, arena of RN_ARENA_FLOATS), st the lane statistics (rows
@@ -227,6 +238,7 @@ typedef struct RnGemmImpl {
      * (M, 2, vl) or NULL; arena for the ragged batch block */
     void (*conv)(const RnConv *cv, int i0, int i1, double *st, float *arena);
     void (*wgrad)(const RnWgrad *wg, int i0, int i1, float *arena);
+    void (*conv1)(const RnConv1 *cv, int i0, int i1, float *arena);
 } RnGemmImpl;
 
 #define RN_GEMM_VARIANT RN_VARIANT_FLAGS
@@ -774,6 +786,60 @@ void rn_conv_direct(int M, int C, int N, int P, int T, const int *pos, const int
 }
 
 static int rn_round_up(int v, int q) { return (v + q - 1) / q * q; }
+
+/* ---- batch 1 ---- */
+
+/* channel blocks of the widest register tile any instance has (32) */
+long rn_conv1_pack_floats(int M, int C, int T) { return (long)rn_round_up(M, 32) * C * T; }
+
+/* block b (channels b*NR ..) at bp + b*T*C*NR, stored (T, C, NR), zero past M */
+void rn_conv1_pack(float *bp, const float *w, int M, int C, int Tw, int T, const int *taps)
+{
+    int nr = rn_impl()->nr, blocks = (M + nr - 1) / nr;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((long)M * C * T >= 65536 && !omp_in_parallel())
+#endif
+    for (int b = 0; b < blocks; b++)
+        for (int t = 0; t < T; t++) {
+            int tw = taps ? taps[t] : t;
+            for (int c = 0; c < C; c++) {
+                float *d = bp + (((size_t)b * T + t) * C + c) * nr;
+                for (int j = 0; j < nr; j++) {
+                    int m = b * nr + j;
+                    d[j] = m < M ? w[((size_t)m * C + c) * Tw + tw] : 0.0f;
+                }
+            }
+        }
+}
+
+void rn_conv1(int M, int C, int P, int T, const int *pos, const int *tq, const float *bp,
+              const float *x, int Q, float *y, const float *bias, int relu)
+{
+    const RnGemmImpl *impl = rn_impl();
+    if ((size_t)T * C * impl->mr + (size_t)impl->mr * impl->nr > RN_ARENA_FLOATS) {
+        fprintf(stderr, "rn_conv1: %d taps x %d channels is too deep\n", T, C);
+        abort();
+    }
+    RnConv1 cv = {M, C, P, T, Q, pos, tq, bp, x, y, bias, relu, (P + impl->mr - 1) / impl->mr,
+                  (M + impl->nr - 1) / impl->nr};
+    int items = cv.ntiles * cv.nblocks, nt = rn_max_threads();
+    if ((double)M * C * pos[P] < RN_MACS_PER_THREAD / 4.0)
+        nt = 1;
+    if (nt > items)
+        nt = items;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        int t = 0, n = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        n = omp_get_num_threads();
+#endif
+        impl->conv1(&cv, (int)((long)items * t / n), (int)((long)items * (t + 1) / n),
+                    rn_get_arena());
+    }
+}
 
 long rn_conv_wgrad_floats(int M, int C, int N, int P, int Q)
 {
@@ -1453,8 +1519,67 @@ RN_TARGET static void RN_V(rn_wgrad_items)(const RnWgrad *wg, int i0, int i1, fl
     }
 }
 
+/* Batch 1: the register tile is (MR output positions, NR output channels);
+ * the reduction runs over (tap, input channel), the input gathered per tile
+ * into (T, C, MR) with zeros where a position's tap reads padding, against
+ * the filter packed (channel block, T, C, NR) once, at fold time.  Only the
+ * taps some position of the tile reads take part. */
+RN_TARGET static void RN_V(rn_conv1_items)(const RnConv1 *cv, int i0, int i1, float *arena)
+{
+    int C = cv->C, T = cv->T, P = cv->P, Q = cv->Q;
+    float *ap = arena, *tile = arena + (size_t)T * C * RN_MR;
+    const float *as[T], *bs[T];
+    int seg[T], taps[T], nseg = 0, have = -1;
+    for (int it = i0; it < i1; it++) {
+        int tl = it / cv->nblocks, mb = it % cv->nblocks;
+        int p0 = tl * RN_MR, h = rn_min(RN_MR, P - p0), m0 = mb * RN_NR;
+        int nr = rn_min(RN_NR, cv->M - m0), nv = nr > RN_VL ? 2 : 1;
+        if (tl != have) {
+            /* gather the tile's input once for all its channel blocks (a
+             * thread's items run tile by tile): the taps some position
+             * reads, each (C, h), zero where a position's tap is padding */
+            for (int t = 0; t < T; t++)
+                seg[t] = -1;
+            nseg = 0;
+            for (int e = cv->pos[p0]; e < cv->pos[p0 + h]; e++)
+                if (seg[cv->tq[2 * e]] < 0)
+                    seg[cv->tq[2 * e]] = 0;
+            for (int t = 0; t < T; t++)
+                if (seg[t] == 0) {
+                    seg[t] = nseg;
+                    taps[nseg++] = t;
+                }
+            memset(ap, 0, sizeof(float) * (size_t)nseg * C * h);
+            for (int r = 0; r < h; r++)
+                for (int e = cv->pos[p0 + r]; e < cv->pos[p0 + r + 1]; e++) {
+                    float *a = ap + (size_t)seg[cv->tq[2 * e]] * C * h + r;
+                    const float *xq = cv->x + cv->tq[2 * e + 1];
+                    for (int c = 0; c < C; c++)
+                        a[(size_t)c * h] = xq[(size_t)c * Q];
+                }
+            have = tl;
+        }
+        for (int s = 0; s < nseg; s++) {
+            as[s] = ap + (size_t)s * C * h;
+            bs[s] = cv->bp + ((size_t)mb * T + taps[s]) * C * RN_NR;
+        }
+        RnKArgs x = {1.0f, 0.0f, NULL, 0, NULL};
+        RN_V(rn_convks)[nv - 1][h - 1](nseg, as, bs, RN_NR, C, tile, RN_NR, nr, &x);
+        /* the tile is (positions, channels): y is (channels, positions) */
+        for (int j = 0; j < nr; j++) {
+            float b = cv->bias ? cv->bias[m0 + j] : 0.0f;
+            float *yj = cv->y + (size_t)(m0 + j) * P + p0;
+            for (int r = 0; r < h; r++) {
+                float v = tile[r * RN_NR + j] + b;
+                yj[r] = cv->relu && v < 0.0f ? 0.0f : v;
+            }
+        }
+    }
+}
+
 static const RnGemmImpl RN_V(rn_impl) = {RN_ISA, RN_VL, RN_MR, RN_NR, RN_V(rn_gemm_serial),
-                                         RN_V(rn_conv_items), RN_V(rn_wgrad_items)};
+                                         RN_V(rn_conv_items), RN_V(rn_wgrad_items),
+                                         RN_V(rn_conv1_items)};
 
 #undef RN_WRITE
 #undef RN_STAT

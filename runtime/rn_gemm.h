@@ -111,6 +111,18 @@ void rn_sgemm_ep(int transA, int transB, long M, long N, long K, float alpha,
  * Threads: a static share of (position, batch block, row group) items
  * each; the statistics are summed per thread, then in thread order: same
  * inputs and thread count, same bits. */
+/* Batch 1 (latency): y[m][p] = relu?(bias[m] + sum over the entries of
+ * output position p (the same tables as rn_conv_direct) and c < C of
+ * weight(m, c, tap) * x[c][q]), x (C, Q), y (M, P).  The register tile
+ * holds a few output positions by a vector of output channels, so the
+ * filter, packed once by rn_conv1_pack (rn_conv1_pack_floats floats;
+ * weight(m, c, t) = w[(m*C + c)*Tw + taps[t]]) streams through the
+ * kernel without being copied per call. */
+long rn_conv1_pack_floats(int M, int C, int T);
+void rn_conv1_pack(float *bp, const float *w, int M, int C, int Tw, int T, const int *taps);
+void rn_conv1(int M, int C, int P, int T, const int *pos, const int *tq, const float *bp,
+              const float *x, int Q, float *y, const float *bias, int relu);
+
 /* The weight gradient of a direct convolution, without im2col:
  *
  *   dw[(m*C + c)*Tw + taps[t]] += sum over the entries e of packed tap t,

@@ -195,6 +195,42 @@ static void run(const char *isa, int nt, int N, int C, int H, int W, int K, int 
     free(btq), free(sum), free(sumsq), free(plain);
 }
 
+/* batch 1 (rn_conv1) with bias and relu against the reference */
+static void batch1(const char *isa, int nt, int C, int H, int W, int K, int KH, int KW, int S,
+                   int Pd)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(nt);
+#endif
+    int OH = (H + 2 * Pd - KH) / S + 1, OW = (W + 2 * Pd - KW) / S + 1, T = KH * KW;
+    long nx = (long)C * H * W, ny = (long)K * OH * OW, nw = (long)K * C * T;
+    float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw);
+    float *bias = malloc(sizeof(float) * K), *y = malloc(sizeof(float) * ny);
+    float *ref = malloc(sizeof(float) * ny), *bp = malloc(sizeof(float) * rn_conv1_pack_floats(K, C, T));
+    int *pos = malloc(sizeof(int) * (OH * OW + 1)), *tq = malloc(sizeof(int) * 2 * OH * OW * T);
+    unsigned seed = 99u + (unsigned)(C * 13 + K);
+    for (long i = 0; i < nx; i++)
+        x[i] = frand(&seed);
+    for (long i = 0; i < nw; i++)
+        w[i] = frand(&seed);
+    for (int k = 0; k < K; k++)
+        bias[k] = frand(&seed);
+    fwd_tables(H, W, OH, OW, KH, KW, S, Pd, pos, tq);
+    rn_conv1_pack(bp, w, K, C, T, T, NULL);
+    rn_conv1(K, C, OH * OW, T, pos, tq, bp, x, H * W, y, bias, 1);
+    rn_ref_conv2d_forward(ref, x, w, bias, 1, C, H, W, K, KH, KW, S, Pd, 1);
+    double err = 0;
+    for (long i = 0; i < ny; i++) {
+        float r = ref[i] > 0 ? ref[i] : 0.0f;
+        err = fmax(err, fabs(y[i] - r) / (1 + fabs(r)));
+    }
+    char name[128];
+    snprintf(name, sizeof name, "batch-1 conv %s %dt C%d %dx%d K%d k%dx%d s%d p%d", isa, nt, C, H,
+             W, K, KH, KW, S, Pd);
+    CHECK(err < 1e-5, name, "max rel error %g", err);
+    free(x), free(w), free(bias), free(y), free(ref), free(bp), free(pos), free(tq);
+}
+
 /* bit-repeatable: the same call twice gives the same bits */
 static void repeatable(void)
 {
@@ -254,6 +290,11 @@ int main(void)
             run(isas[i], nt, 20, 6, 2, 2, 13, 3, 3, 1, 1);   /* most taps are padding */
             run(isas[i], nt, 33, 4, 7, 7, 8, 1, 1, 2, 0);    /* 1x1 stride 2 */
             run(isas[i], nt, 16, 2, 9, 8, 5, 5, 3, 2, 2);
+            batch1(isas[i], nt, 64, 7, 7, 64, 3, 3, 1, 1);
+            batch1(isas[i], nt, 128, 4, 4, 256, 3, 3, 2, 1);
+            batch1(isas[i], nt, 32, 1, 1, 48, 3, 3, 1, 1);    /* the centre tap alone */
+            batch1(isas[i], nt, 1, 28, 28, 64, 7, 7, 2, 3);   /* a stem */
+            batch1(isas[i], nt, 24, 5, 6, 20, 1, 1, 2, 0);    /* 1x1/2, channels not a block */
         }
         repeatable();
     }
