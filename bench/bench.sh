@@ -16,8 +16,9 @@
 #                 (trace + freeze + optimize_for_inference); eager for reference
 #        latency  ms per image at batch 1: against the best path; eager too
 #      and prints the medians, the ratios and the bars;
-#   4. `bench --per-layer` for both models: time and GFLOP/s per layer, and
-#      the largest convolutions as a share of the measured peak;
+#   4. `bench --per-layer` for both models, 3 runs each (the median run by
+#      total time is shown): time and GFLOP/s per layer, and the largest
+#      convolutions as a share of the measured peak;
 #   5. what each side's memory handling is, with the malloc-family calls of
 #      10 timed training steps counted (an LD_PRELOAD counter, run apart from
 #      the timed runs so that neither side runs under it there).
@@ -230,11 +231,21 @@ END {
 }' "$R" | tee -a "$B/summary.txt"
 
 # ---- 4. per layer --------------------------------------------------------------------------
+# Three runs per model, models alternating; the table is the run whose
+# summed layer time is the median of the three (a whole run, not a mix).
+for k in 1 2 3; do
+    for m in $MODELS; do
+        "$B/$m" bench --data "$DATA" --mode train --batch 64 --threads "$T" --per-layer --csv \
+            >"$B/layers_$m.$k.csv" 2>>"$B/errors.log" || { tail -3 "$B/errors.log"; die "$B/$m bench --per-layer failed"; }
+    done
+done
 for m in $MODELS; do
-    "$B/$m" bench --data "$DATA" --mode train --batch 64 --threads "$T" --per-layer --csv \
-        >"$B/layers_$m.csv" 2>>"$B/errors.log" || { tail -3 "$B/errors.log"; die "$B/$m bench --per-layer failed"; }
+    med=$(for k in 1 2 3; do
+              awk -F, -v k=$k '$1 == "layer_total" { print $8 + $9, k }' "$B/layers_$m.$k.csv"
+          done | sort -n | sed -n 2p | awk '{ print $2 }')
+    cp "$B/layers_$m.${med:-1}.csv" "$B/layers_$m.csv"
     say ""
-    say "== $m per layer, training at batch 64, $T threads (all rows: $B/layers_$m.csv)"
+    say "== $m per layer, training at batch 64, $T threads (the median of 3 runs by total time; all rows: $B/layers_$m.csv)"
     say "the largest convolutions, as a share of the $PEAK GFLOP/s peak (a conv's FLOPs are those of"
     say "kernel taps that read inside the input: padding multiplies zeros and is not counted as work):"
     {

@@ -206,8 +206,8 @@ typedef struct {
 typedef struct {
     int M, C, N, P, T, Cp;
     const int *wpos, *wpq;
-    const float *dyp;    /* dy packed: panel j at m0*P*N, stored (P, N, h) */
-    const float *xt;     /* x transposed: (Q, N, Cp), zero past C */
+    float *dyp;          /* dy packed: panel j at m0*P*N, stored (P, N, h) */
+    float *xt;           /* x transposed: (Q, N, Cp), zero past C */
     float *dw;           /* (M, C, Tw) */
     int Tw;
     const int *taps;
@@ -680,19 +680,30 @@ void rn_sgemm_ep(int transA, int transB, long M, long N, long K, float alpha,
             ep, rn_max_threads());
 }
 
-/* ---- direct convolution (rn_gemm.h) ---- */
+/* ---- direct convolution (rn_gemm.h) ----
+ *
+ * Parallel regions here are entered only when they will have threads: an
+ * OpenMP `if` clause that comes out false still makes libgomp allocate a
+ * team on every call, which would put allocations inside a step. */
+
+/* Whether a loop of `work` units is worth a parallel region from here. */
+static int rn_par(long work)
+{
+#ifdef _OPENMP
+    return work >= 65536 && !omp_in_parallel() && omp_get_max_threads() > 1;
+#else
+    (void)work;
+    return 0;
+#endif
+}
 
 long rn_conv_pack_floats(int M, int C, int T) { return (long)M * C * T; }
 
 /* panel j (rows m0 = j*MR .., h of them) at ap + m0*T*C, stored (T, C, h) */
-void rn_conv_pack(float *ap, const float *w, int M, int C, int Tw, int T, const int *taps,
-                  int transpose)
+static void rn_conv_pack_panel(float *ap, const float *w, int M, int C, int Tw, int T,
+                               const int *taps, int transpose, int mr, int j)
 {
-    int mr = rn_impl()->mr, panels = (M + mr - 1) / mr;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((long)M * C * T >= 65536 && !omp_in_parallel())
-#endif
-    for (int j = 0; j < panels; j++) {
+    {
         int m0 = j * mr, h = rn_min(mr, M - m0);
         float *d = ap + (size_t)m0 * T * C;
         /* blocks of 16 channels: each tap's (16, h) piece is written
@@ -712,6 +723,22 @@ void rn_conv_pack(float *ap, const float *w, int M, int C, int Tw, int T, const 
                     dt[i] = src[i][tw];
             }
         }
+    }
+}
+
+void rn_conv_pack(float *ap, const float *w, int M, int C, int Tw, int T, const int *taps,
+                  int transpose)
+{
+    int mr = rn_impl()->mr, panels = (M + mr - 1) / mr;
+    if (rn_par((long)M * C * T)) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+        for (int j = 0; j < panels; j++)
+            rn_conv_pack_panel(ap, w, M, C, Tw, T, taps, transpose, mr, j);
+    } else {
+        for (int j = 0; j < panels; j++)
+            rn_conv_pack_panel(ap, w, M, C, Tw, T, taps, transpose, mr, j);
     }
 }
 
@@ -755,17 +782,21 @@ void rn_conv_direct(int M, int C, int N, int P, int T, const int *pos, const int
         }
         memset(st, 0, (size_t)nt * per * sizeof(double));
     }
+    if (nt > 1) {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
 #endif
-    {
-        int t = 0, n = 1;
+        {
+            int t = 0, n = 1;
 #ifdef _OPENMP
-        t = omp_get_thread_num();
-        n = omp_get_num_threads();
+            t = omp_get_thread_num();
+            n = omp_get_num_threads();
 #endif
-        int i0 = (int)((long)items * t / n), i1 = (int)((long)items * (t + 1) / n);
-        impl->conv(&cv, i0, i1, st ? st + (size_t)t * per : NULL, rn_get_arena());
+            int i0 = (int)((long)items * t / n), i1 = (int)((long)items * (t + 1) / n);
+            impl->conv(&cv, i0, i1, st ? st + (size_t)t * per : NULL, rn_get_arena());
+        }
+    } else {
+        impl->conv(&cv, 0, items, st, rn_get_arena());
     }
     if (!stats)
         return;
@@ -796,6 +827,7 @@ long rn_conv1_pack_floats(int M, int C, int T) { return (long)rn_round_up(M, 32)
 void rn_conv1_pack(float *bp, const float *w, int M, int C, int Tw, int T, const int *taps)
 {
     int nr = rn_impl()->nr, blocks = (M + nr - 1) / nr;
+    /* once, at fold time: a parallel region costs nothing that matters */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((long)M * C * T >= 65536 && !omp_in_parallel())
 #endif
@@ -827,17 +859,21 @@ void rn_conv1(int M, int C, int P, int T, const int *pos, const int *tq, const f
         nt = 1;
     if (nt > items)
         nt = items;
+    if (nt > 1) {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
 #endif
-    {
-        int t = 0, n = 1;
+        {
+            int t = 0, n = 1;
 #ifdef _OPENMP
-        t = omp_get_thread_num();
-        n = omp_get_num_threads();
+            t = omp_get_thread_num();
+            n = omp_get_num_threads();
 #endif
-        impl->conv1(&cv, (int)((long)items * t / n), (int)((long)items * (t + 1) / n),
-                    rn_get_arena());
+            impl->conv1(&cv, (int)((long)items * t / n), (int)((long)items * (t + 1) / n),
+                        rn_get_arena());
+        }
+    } else {
+        impl->conv1(&cv, 0, items, rn_get_arena());
     }
 }
 
@@ -845,6 +881,65 @@ long rn_conv_wgrad_floats(int M, int C, int N, int P, int Q)
 {
     /* dy packed, x transposed (channels padded to 16) */
     return (long)M * P * N + (long)Q * N * rn_round_up(C, 16);
+}
+
+/* the weight gradient's parallel part: run by every thread of a region,
+ * or alone by the caller (its worksharing loops then run whole) */
+static void rn_wgrad_body(const RnGemmImpl *impl, const RnWgrad *wgp, const float *dy,
+                          const float *x, int Q, int items)
+{
+    const RnWgrad wg = *wgp;
+    int mr = impl->mr, M = wg.M, C = wg.C, N = wg.N, P = wg.P, Cp = wg.Cp;
+    float *dyp = wg.dyp, *xt = wg.xt;
+
+    /* dy (M, P, N) -> panels (P, N, h); x (C, Q, N) -> (Q, N, Cp) */
+#ifdef _OPENMP
+#pragma omp for schedule(static) nowait
+#endif
+    for (int j = 0; j < wg.npanels; j++) {
+        int m0 = j * mr, h = rn_min(mr, M - m0);
+        float *d = dyp + (size_t)m0 * P * N;
+        const float *src = dy + (size_t)m0 * P * N;
+        size_t len = (size_t)P * N;
+        if (h == mr) {
+            /* h rows read side by side, each output line written once */
+            for (size_t i = 0; i < len; i++)
+                for (int r = 0; r < RN_MAX_MR; r++)
+                    if (r < mr)
+                        d[i * mr + r] = src[r * len + i];
+        } else {
+            for (size_t i = 0; i < len; i++)
+                for (int r = 0; r < h; r++)
+                    d[i * h + r] = src[r * len + i];
+        }
+    }
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (int q = 0; q < Q; q++) {
+        /* 16 x 16 tiles: 16 channels' batch vectors in, 16 rows out */
+        float *d = xt + (size_t)q * N * Cp;
+        for (int n0 = 0; n0 < N; n0 += 16) {
+            int nn = rn_min(16, N - n0);
+            for (int c0 = 0; c0 < Cp; c0 += 16) {
+                int cn = rn_min(16, C - c0);
+                for (int n = 0; n < nn; n++) {
+                    float *row = d + (size_t)(n0 + n) * Cp + c0;
+                    for (int c = 0; c < cn; c++)
+                        row[c] = x[((size_t)(c0 + c) * Q + q) * N + n0 + n];
+                    for (int c = cn > 0 ? cn : 0; c < 16 && c0 + c < Cp; c++)
+                        row[c] = 0.0f;
+                }
+            }
+        }
+    }
+    int t = 0, n = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+    n = omp_get_num_threads();
+#endif
+    impl->wgrad(&wg, (int)((long)items * t / n), (int)((long)items * (t + 1) / n),
+                rn_get_arena());
 }
 
 void rn_conv_wgrad(int M, int C, int N, int P, int Q, int T, const int *wpos, const int *wpq,
@@ -861,65 +956,19 @@ void rn_conv_wgrad(int M, int C, int N, int P, int Q, int T, const int *wpos, co
         fprintf(stderr, "rn_conv_wgrad: %d taps are too many\n", T);
         abort();
     }
-    float *dyp = work, *xt = work + (size_t)M * P * N;
     int nt = rn_max_threads();
     if ((double)M * C * N * wpos[T] < RN_MACS_PER_THREAD * 2.0)
         nt = 1;
     int items = wg.npanels * wg.ncb;
     if (nt > items)
         nt = items;
+    if (nt > 1) {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
 #endif
-    {
-        /* dy (M, P, N) -> panels (P, N, h); x (C, Q, N) -> (Q, N, Cp) */
-#ifdef _OPENMP
-#pragma omp for schedule(static) nowait
-#endif
-        for (int j = 0; j < wg.npanels; j++) {
-            int m0 = j * mr, h = rn_min(mr, M - m0);
-            float *d = dyp + (size_t)m0 * P * N;
-            const float *src = dy + (size_t)m0 * P * N;
-            size_t len = (size_t)P * N;
-            if (h == mr) {
-                /* h rows read side by side, each output line written once */
-                for (size_t i = 0; i < len; i++)
-                    for (int r = 0; r < RN_MAX_MR; r++)
-                        if (r < mr)
-                            d[i * mr + r] = src[r * len + i];
-            } else {
-                for (size_t i = 0; i < len; i++)
-                    for (int r = 0; r < h; r++)
-                        d[i * h + r] = src[r * len + i];
-            }
-        }
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (int q = 0; q < Q; q++) {
-            /* 16 x 16 tiles: 16 channels' batch vectors in, 16 rows out */
-            float *d = xt + (size_t)q * N * Cp;
-            for (int n0 = 0; n0 < N; n0 += 16) {
-                int nn = rn_min(16, N - n0);
-                for (int c0 = 0; c0 < Cp; c0 += 16) {
-                    int cn = rn_min(16, C - c0);
-                    for (int n = 0; n < nn; n++) {
-                        float *row = d + (size_t)(n0 + n) * Cp + c0;
-                        for (int c = 0; c < cn; c++)
-                            row[c] = x[((size_t)(c0 + c) * Q + q) * N + n0 + n];
-                        for (int c = cn > 0 ? cn : 0; c < 16 && c0 + c < Cp; c++)
-                            row[c] = 0.0f;
-                    }
-                }
-            }
-        }
-        int t = 0, n = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        n = omp_get_num_threads();
-#endif
-        impl->wgrad(&wg, (int)((long)items * t / n), (int)((long)items * (t + 1) / n),
-                    rn_get_arena());
+        rn_wgrad_body(impl, &wg, dy, x, Q, items);
+    } else {
+        rn_wgrad_body(impl, &wg, dy, x, Q, items);
     }
 }
 
