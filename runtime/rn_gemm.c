@@ -223,6 +223,7 @@ typedef struct {
     float *y;            /* (M, P) */
     const float *bias;
     int relu, ntiles, nblocks;
+    int th;              /* positions per tile: P spread evenly, at most MR */
 } RnConv1;
 
 /* One instance: its name, vector width, register tile, and its five loops
@@ -852,8 +853,9 @@ void rn_conv1(int M, int C, int P, int T, const int *pos, const int *tq, const f
         fprintf(stderr, "rn_conv1: %d taps x %d channels is too deep\n", T, C);
         abort();
     }
-    RnConv1 cv = {M, C, P, T, Q, pos, tq, bp, x, y, bias, relu, (P + impl->mr - 1) / impl->mr,
-                  (M + impl->nr - 1) / impl->nr};
+    int ntiles = (P + impl->mr - 1) / impl->mr;
+    RnConv1 cv = {M, C, P, T, Q, pos, tq, bp, x, y, bias, relu, ntiles,
+                  (M + impl->nr - 1) / impl->nr, (P + ntiles - 1) / ntiles};
     int items = cv.ntiles * cv.nblocks, nt = rn_max_threads();
     if ((double)M * C * pos[P] < RN_MACS_PER_THREAD / 4.0)
         nt = 1;
@@ -1581,7 +1583,7 @@ RN_TARGET static void RN_V(rn_conv1_items)(const RnConv1 *cv, int i0, int i1, fl
     int seg[T], taps[T], nseg = 0, have = -1;
     for (int it = i0; it < i1; it++) {
         int tl = it / cv->nblocks, mb = it % cv->nblocks;
-        int p0 = tl * RN_MR, h = rn_min(RN_MR, P - p0), m0 = mb * RN_NR;
+        int p0 = tl * cv->th, h = rn_min(cv->th, P - p0), m0 = mb * RN_NR;
         int nr = rn_min(RN_NR, cv->M - m0), nv = nr > RN_VL ? 2 : 1;
         if (tl != have) {
             /* gather the tile's input once for all its channel blocks (a
