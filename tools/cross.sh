@@ -95,9 +95,10 @@ file_flags() { # TRIPLE FILE
     case $1:$2 in
     # gcc 12.2 for aarch64 dies with an internal compiler error
     # (vect_transform_reduction) vectorising the fmax reductions of
-    # rn_interp_kinks (at -O3) and of test_interp (even at -O2); the
-    # reference interpreter and its test need not be fast
-    aarch64-*:runtime/rn_interp.c | aarch64-*:tests/unit/test_interp.c) echo "-fno-tree-loop-vectorize" ;;
+    # rn_interp_kinks (at -O3) and of test_interp and test_direct (even at
+    # -O2); the reference interpreter and the tests need not be fast
+    aarch64-*:runtime/rn_interp.c | aarch64-*:tests/unit/test_interp.c | \
+        aarch64-*:tests/unit/test_direct.c) echo "-fno-tree-loop-vectorize" ;;
     *) echo "" ;;
     esac
 }
@@ -374,7 +375,7 @@ cmd_test() {
 }
 
 # the runtime's unit tests that need neither the compiler nor zlib
-UNIT_TESTS="test_gemm test_kernels test_optim test_schedule test_safetensors test_gradcheck test_interp"
+UNIT_TESTS="test_gemm test_direct test_kernels test_optim test_schedule test_safetensors test_gradcheck test_interp"
 cmd_unit() {
     status=0
     for t in "$@"; do
