@@ -335,7 +335,9 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
             P("    double *sumsq = sum + %d;\n", n->c);
             P("    memset(sum, 0, sizeof(double) * %d);\n", 2 * n->c);
         }
-        int epi = stats || bias || (n->relu && (!n->bn || n->fold));
+        /* the relu goes in the epilogue unless a training bn comes between */
+        int relu_ep = n->relu && (!n->bn || n->fold);
+        int epi = stats || bias || relu_ep;
         if (n->wino) {
             /* Winograd F(2x2, 3x3): the filter transformed (at fold time
              * for inference), 16 GEMMs over the tiles, the epilogue in the
@@ -351,11 +353,10 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
             }
             if (epi)
                 P("    RnEpilogue ep = { %s, %d, %s, %s };\n", bias ? "b" : "NULL",
-                  n->relu && (!n->bn || n->fold), stats ? "sum" : "NULL", stats ? "sumsq" : "NULL");
+                  relu_ep, stats ? "sum" : "NULL", stats ? "sumsq" : "NULL");
             P("    rn_wino_conv(%s, x, %s, N, %ld, %ld, %d, %d, %s, %s, 0);\n", Z, U, C, K, n->h, n->w,
               buf_expr(E, g, n->b_col), epi ? "&ep" : "NULL");
         } else {
-        int relu_ep = n->relu && (!n->bn || n->fold);
         if (n->direct & DIRECT_FWD) {
             long T = packed_taps(n);
             emit_direct_tables(E, n, 0, "pos", "tq");
@@ -400,9 +401,8 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         P("    for (int g = 0; g < %ld; g++) {\n", G);
         if (epi) {
             long kg = K / G;
-            int relu = relu_ep;
             P("        RnEpilogue ep = { %s, %d, %s, %s };\n",
-              bias ? arena_printf("b + (long)g * %ld", kg) : "NULL", relu,
+              bias ? arena_printf("b + (long)g * %ld", kg) : "NULL", relu_ep,
               stats ? arena_printf("sum + (long)g * %ld", kg) : "NULL",
               stats ? arena_printf("sumsq + (long)g * %ld", kg) : "NULL");
         }

@@ -45,12 +45,10 @@ static int add_buf(MemPlan *p, const char *name, BufKind kind, int per_image, lo
     return p->bufs.n - 1;
 }
 
-/* im2col columns per image (0: the conv reads its input directly) */
+/* im2col columns per image (0: the conv reads its input directly; an fc
+ * always does: batch innermost, its input is already the matrix) */
 long conv_col_floats(const Node *n)
 {
-    if (n->op == RN_OP_FC)
-        return n->in[0]->h * n->in[0]->w != 1 ? (long)n->in[0]->c * n->in[0]->h * n->in[0]->w
-                                                : 0;
     if (n->op != RN_OP_CONV || (n->kh == 1 && n->kw == 1 && n->stride == 1 && n->pad == 0))
         return 0;
     return (long)n->in[0]->c * (n->ntaps ? n->ntaps : n->kh * n->kw) * n->h * n->w;

@@ -265,7 +265,7 @@ struct Node {
     int b_pre;         /* conv + bn, training: the conv output before bn */
     int b_dact;        /* gradient of the output */
     int b_save;        /* batch norm: mean and inverse std (2 x channels) */
-    int b_col;         /* conv: im2col columns; fc: flattened input */
+    int b_col;         /* conv: im2col columns */
     int b_bcol;        /* the same for the backward step */
     int b_wino[2];     /* Winograd: transformed filters, forward / backward */
     int b_taps[2];     /* dead taps: the live taps' weights (and their

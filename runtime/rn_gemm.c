@@ -1140,36 +1140,52 @@ typedef int rn_vi __attribute__((vector_size(RN_VL * sizeof(int))));
         RN_STORE((p), x_);                               \
     } while (0)
 
+/* The tile's reduction in segments: segment s is C steps of k, the A
+ * micro-panel at as[s] (C, h) against B rows at bs[s], ld floats apart.
+ * The GEMM's kernels run one segment (the packed panels, ld = nv * VL);
+ * the direct convolution's one per (tap, input position) entry, reading
+ * the input's batch vectors in place (ld = the stride between channels). */
 RN_TARGET static inline __attribute__((always_inline)) void
-RN_V(rn_kernel_body)(const int h, const int nv, int kc, const float *restrict ap,
-                     const float *restrict bp, float *restrict c, ptrdiff_t rs,
-                     ptrdiff_t cs, int nr, const RnKArgs *x)
+RN_V(rn_conv_body)(const int h, const int nv, int nseg, const float *const *as,
+                   const float *const *bs, ptrdiff_t ld, int C, float *restrict c,
+                   ptrdiff_t rs, ptrdiff_t cs, int nr, const RnKArgs *x)
 {
     const rn_vf zero = {0};
 #define RN_DECL(i) rn_vf c##i##a = zero, c##i##b = zero;
     RN_ROWS(RN_DECL)
 #undef RN_DECL
-
-    for (int k = 0; k < kc; k++) {
-        rn_vf b0, b1;
-        RN_LOAD(b0, bp);
-        if (nv == 2)
-            RN_LOAD(b1, bp + RN_VL);
-        else
-            b1 = b0;
+    for (int s = 0; s < nseg; s++) {
+        const float *restrict ap = as[s], *restrict bp = bs[s];
+        for (int k = 0; k < C; k++) {
+            rn_vf b0, b1;
+            RN_LOAD(b0, bp);
+            if (nv == 2)
+                RN_LOAD(b1, bp + RN_VL);
+            else
+                b1 = b0;
 #define RN_STEP(i)                                        \
-        if ((i) < h) {                                    \
-            c##i##a = RN_FMA(b0, ap[i], c##i##a);         \
-            if (nv == 2)                                  \
-                c##i##b = RN_FMA(b1, ap[i], c##i##b);     \
-        }
-        RN_ROWS(RN_STEP)
+            if ((i) < h) {                                \
+                c##i##a = RN_FMA(b0, ap[i], c##i##a);     \
+                if (nv == 2)                              \
+                    c##i##b = RN_FMA(b1, ap[i], c##i##b); \
+            }
+            RN_ROWS(RN_STEP)
 #undef RN_STEP
-        ap += h;
-        bp += nv * RN_VL;
+            ap += h;
+            bp += ld;
+        }
     }
-
 #include "rn_gemm_store.inc"
+}
+
+/* the GEMM's micro-kernel: one segment of kc steps over packed panels */
+RN_TARGET static inline __attribute__((always_inline)) void
+RN_V(rn_kernel_body)(const int h, const int nv, int kc, const float *restrict ap,
+                     const float *restrict bp, float *restrict c, ptrdiff_t rs,
+                     ptrdiff_t cs, int nr, const RnKArgs *x)
+{
+    const float *a = ap, *b = bp;
+    RN_V(rn_conv_body)(h, nv, 1, &a, &b, nv * RN_VL, kc, c, rs, cs, nr, x);
 }
 
 #define RN_KDEF(h)                                                                    \
@@ -1428,54 +1444,21 @@ RN_TARGET static void RN_V(rn_gemm_serial)(const RnProb *p, int m0, int m1, int 
 
 /* ---- direct convolution ----
  *
- * The GEMM's register tile over (rows m, a batch block of up to NR images)
- * of one output position; the reduction runs over the position's entries
- * (tap, input position), C steps each: the A micro-panel of the tap (packed
- * (T, C, h) per panel) against the input's batch vectors, read in place
- * with a stride of ld floats between channels. */
-RN_TARGET static inline __attribute__((always_inline)) void
-RN_V(rn_conv_body)(const int h, const int nv, int nseg, const float *const *as,
-                   const float *const *bs, ptrdiff_t ld, int C, float *restrict c,
-                   ptrdiff_t rs, int nr, const RnKArgs *x)
-{
-    const rn_vf zero = {0};
-    const ptrdiff_t cs = 1;
-#define RN_DECL(i) rn_vf c##i##a = zero, c##i##b = zero;
-    RN_ROWS(RN_DECL)
-#undef RN_DECL
-    for (int s = 0; s < nseg; s++) {
-        const float *restrict ap = as[s], *restrict bp = bs[s];
-        for (int k = 0; k < C; k++) {
-            rn_vf b0, b1;
-            RN_LOAD(b0, bp);
-            if (nv == 2)
-                RN_LOAD(b1, bp + RN_VL);
-            else
-                b1 = b0;
-#define RN_STEP(i)                                        \
-            if ((i) < h) {                                \
-                c##i##a = RN_FMA(b0, ap[i], c##i##a);     \
-                if (nv == 2)                              \
-                    c##i##b = RN_FMA(b1, ap[i], c##i##b); \
-            }
-            RN_ROWS(RN_STEP)
-#undef RN_STEP
-            ap += h;
-            bp += ld;
-        }
-    }
-#include "rn_gemm_store.inc"
-}
-
+ * The GEMM's register tile (rn_conv_body) over (rows m, a batch block of up
+ * to NR images) of one output position; the reduction runs over the
+ * position's entries (tap, input position), C steps each: the A
+ * micro-panel of the tap (packed (T, C, h) per panel) against the input's
+ * batch vectors, read in place with a stride of ld floats between
+ * channels. */
 #define RN_CDEF(h)                                                                         \
     RN_TARGET static void RN_V(rn_convk_##h##_1)(int nseg, const float *const *as,        \
             const float *const *bs, ptrdiff_t ld, int C, float *restrict c, ptrdiff_t rs,  \
             int nr, const RnKArgs *x)                                                      \
-    { RN_V(rn_conv_body)(h, 1, nseg, as, bs, ld, C, c, rs, nr, x); }                       \
+    { RN_V(rn_conv_body)(h, 1, nseg, as, bs, ld, C, c, rs, 1, nr, x); }                       \
     RN_TARGET static void RN_V(rn_convk_##h##_2)(int nseg, const float *const *as,        \
             const float *const *bs, ptrdiff_t ld, int C, float *restrict c, ptrdiff_t rs,  \
             int nr, const RnKArgs *x)                                                      \
-    { RN_V(rn_conv_body)(h, 2, nseg, as, bs, ld, C, c, rs, nr, x); }
+    { RN_V(rn_conv_body)(h, 2, nseg, as, bs, ld, C, c, rs, 1, nr, x); }
 RN_HEIGHTS(RN_CDEF)
 #undef RN_CDEF
 
