@@ -1,7 +1,8 @@
 #!/bin/sh
 # passes.sh - what the passes buy: each model built twice, with every pass
 # (the default) and with no optional pass (--passes none: no fusion, no
-# folding, no in-place, no Winograd; the memory planner still runs), then
+# folding, no in-place, no Winograd, no direct convolutions; the memory
+# planner still runs), then
 # training images/s at batch 64 and inference images/s at batch 256,
 # alternating the two builds, medians of BENCH_REPS runs; and the planned
 # memory against the sum of all buffers (rnetc --print-memory).
