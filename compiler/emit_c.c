@@ -17,6 +17,7 @@
  * (compiler/plan.c) fixed: constants, or constants times N.
  */
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include "rnet.h"
 
@@ -26,9 +27,82 @@ typedef struct {
     FILE *o;
     long pimg, pfix;     /* the workspace: pimg * N + pfix floats */
     long nparam_floats;
+    FILE *saved;         /* par_begin .. par_end: o captures a loop */
+    char *loop;
+    size_t loop_len;
+    char work[64];
 } Emit;
 
 #define P(...) fprintf(E->o, __VA_ARGS__)
+
+/* A loop over `work` units (a printf format and its arguments: the
+ * expression, in N), run by the OpenMP threads when there is enough work
+ * and plainly otherwise.  par_begin starts capturing what P prints, the
+ * loop; par_end prints it twice:
+ *
+ *     if (RN_PAR(work)) {
+ *         RN_OMP_PAR_FOR
+ *         loop
+ *     } else {
+ *         loop
+ *     }
+ *
+ * An OpenMP `if` clause would keep one copy, but a parallel region whose
+ * `if` is false still costs libgomp a thread team: measured 1-6 us a
+ * region at batch 1, more than the small layers' loops themselves. */
+static void par_begin(Emit *E, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void par_begin(Emit *E, const char *fmt, ...)
+{
+    if (E->saved) {
+        fprintf(stderr, "rnetc: internal error: nested par_begin\n");
+        abort();
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(E->work, sizeof E->work, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof E->work) {
+        fprintf(stderr, "rnetc: internal error: loop work expression too long\n");
+        abort();
+    }
+    E->saved = E->o;
+    E->o = open_memstream(&E->loop, &E->loop_len);
+    if (!E->o) {
+        fprintf(stderr, "rnetc: out of memory\n");
+        exit(1);
+    }
+}
+
+/* the captured loop, each line indented one more level */
+static void put_indented(FILE *o, const char *text)
+{
+    for (const char *l = text; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t len = e ? (size_t)(e - l) + 1 : strlen(l);
+        if (len > 1)
+            fputs("    ", o);
+        fwrite(l, 1, len, o);
+        l += len;
+    }
+}
+
+static void par_end(Emit *E)
+{
+    if (!E->saved || fclose(E->o) != 0) {
+        fprintf(stderr, "rnetc: internal error: par_end without par_begin\n");
+        abort();
+    }
+    E->o = E->saved;
+    E->saved = NULL;
+    P("    if (RN_PAR(%s)) {\n", E->work);
+    P("        RN_OMP_PAR_FOR\n");
+    put_indented(E->o, E->loop);
+    P("    } else {\n");
+    put_indented(E->o, E->loop);
+    P("    }\n");
+    free(E->loop);
+    E->loop = NULL;
+}
 
 /* the expression for buffer b of graph g */
 static const char *buf_expr(Emit *E, const Graph *g, int b)
@@ -89,13 +163,14 @@ static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char
             }
         emit_int_table(E, "tkh", kh, L);
         emit_int_table(E, "tkw", kw, L);
-        P("    RN_OMP_FOR(N * %ld)\n", (long)x->c * L * np);
+        par_begin(E, "N * %ld", (long)x->c * L * np);
         P("    for (int ct = 0; ct < %d; ct++)\n", x->c * L);
         P("        rn_im2col_tap(%s + (long)ct * N * %ld, %s + (long)(ct / %d) * N * %ld, N, %d, %d, %d, %d, %d, %d, tkh[ct %% %d], tkw[ct %% %d]);\n",
           col, np, in, L, (long)x->h * x->w, x->h, x->w, n->h, n->w, n->stride, n->pad, L, L);
+        par_end(E);
         return;
     }
-    P("    RN_OMP_FOR(N * %ld)\n", (long)x->c * n->kh * n->kw * np);
+    par_begin(E, "N * %ld", (long)x->c * n->kh * n->kw * np);
     P("    for (int c = 0; c < %d; c++) {\n", x->c);
     P("        const float *src = %s + (long)c * N * %ld;\n", in, (long)x->h * x->w);
     P("        float *dst = %s + (long)c * %d * N * %ld;\n", col,
@@ -107,6 +182,7 @@ static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char
                 P("        rn_im2col_tap(dst + %dL * N * %ld, src, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
                   l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
     P("    }\n");
+    par_end(E);
 }
 
 /* col2im into dx, which is first cleared when this is its first writer */
@@ -114,7 +190,7 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
 {
     const Node *x = n->in[0];
     long np = (long)n->h * n->w;
-    P("    RN_OMP_FOR(N * %ld)\n", (long)x->c * n->kh * n->kw * np);
+    par_begin(E, "N * %ld", (long)x->c * n->kh * n->kw * np);
     P("    for (int c = 0; c < %d; c++) {\n", x->c);
     P("        float *dsrc = %s + (long)c * N * %ld;\n", dx, (long)x->h * x->w);
     P("        const float *d = %s + (long)c * %d * N * %ld;\n", col,
@@ -128,6 +204,7 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
                 P("        rn_col2im_tap(dsrc, d + %dL * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
                   l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
     P("    }\n");
+    par_end(E);
 }
 
 /* ---- direct convolution (rn_conv_direct) ----
@@ -266,7 +343,7 @@ static void conv_weights(Emit *E, const Graph *g, const Node *n)
 static void emit_tap_gather(Emit *E, const Node *n, const char *dst, const char *src, int scatter)
 {
     long K = n->filters, Cg = n->in[0]->c / n->groups, kk = n->kh * n->kw;
-    P("    RN_OMP_FOR(%ld)\n", K * Cg * n->ntaps);
+    par_begin(E, "%ld", K * Cg * n->ntaps);
     P("    for (long r = 0; r < %ldL; r++) {  /* (filter, channel) rows */\n", K * Cg);
     int l = 0;
     for (int t = 0; t < kk; t++)
@@ -278,6 +355,7 @@ static void emit_tap_gather(Emit *E, const Node *n, const char *dst, const char 
             l++;
         }
     P("    }\n");
+    par_end(E);
 }
 
 /* ---- forward, one function per layer (per mode) ---- */
@@ -361,9 +439,13 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
             long T = packed_taps(n);
             emit_direct_tables(E, n, 0, "pos", "tq");
             if (n->b_pack1 >= 0) {
+                const char *live = emit_live_taps(E, n);
                 P("    if (N == 1) {  /* latency: positions x a vector of channels */\n");
-                P("        rn_conv1(%ld, %ld, %ld, %ld, pos, tq, %s, x, %ld, y, b, %d);\n", K, C, np,
-                  T, buf_expr(E, g, n->b_pack1), (long)x->h * x->w, relu_ep);
+                P("        static const RnConvShape sh = {%ld, %ld, %d, %d, %d, %d, %d, %d, %d, %d};\n",
+                  K, C, x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
+                P("        rn_conv1(&sh, %ld, %s, %s, x, %s, y, b, %d);\n", T, live,
+                  buf_expr(E, g, n->b_pack1), n->b_pad1 >= 0 ? buf_expr(E, g, n->b_pad1) : "NULL",
+                  relu_ep);
                 P("    } else\n");
             }
             P("    if (N >= RN_DIRECT_MIN_N) {\n");
@@ -423,7 +505,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
             if (train) {
                 P("    float *save = %s;  /* mean, invstd (2, %d) */\n", buf_expr(E, g, n->b_save),
                   n->c);
-                P("    RN_OMP_FOR(N * %ld)\n", K * np);
+                par_begin(E, "N * %ld", K * np);
                 P("    for (int c = 0; c < %ld; c++) {\n", K);
                 P("        long o = (long)c * N * %ld;\n", np);
                 P("        rn_bn_train_from_sums(y + o, z + o, N * %ldL, sum[c], sumsq[c], gamma[c], beta[c],\n",
@@ -431,11 +513,13 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
                 P("                              &rmean[c], &rvar[c], &save[c], &save[%d + c], %d);\n",
                   n->c, n->relu);
                 P("    }\n");
+                par_end(E);
             } else {
-                P("    RN_OMP_FOR(N * %ld)\n", K * np);
+                par_begin(E, "N * %ld", K * np);
                 P("    for (int c = 0; c < %ld; c++)\n", K);
                 P("        rn_bn_infer_channel(y + (long)c * N * %ld, z + (long)c * N * %ld, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
                   np, np, np, n->relu);
+                par_end(E);
             }
         }
         break;
@@ -447,7 +531,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         ptr_param(E, n, 1, "beta", "params");
         ptr_param(E, n, 2, "rmean", "params");
         ptr_param(E, n, 3, "rvar", "params");
-        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
+        par_begin(E, "N * %ld", (long)n->c * np);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long o = (long)c * N * %ld;\n", np);
         if (train) {
@@ -460,32 +544,35 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
               np, n->relu);
         }
         P("    }\n");
+        par_end(E);
         break;
     case RN_OP_RELU:
         ptr_act(E, g, x, "x");
         ptr_act(E, g, n, "y");
         if (n->inplace)
             P("    /* in place: y is x */\n");
-        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
+        par_begin(E, "N * %ld", (long)n->c * np);
         P("    for (int c = 0; c < %d; c++)\n", n->c);
         P("        rn_relu_fwd(y + (long)c * N * %ld, x + (long)c * N * %ld, N * %ldL);\n", np, np,
           np);
+        par_end(E);
         break;
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
         ptr_act(E, g, x, "x");
         ptr_act(E, g, n, "y");
-        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np * n->kh * n->kw);
+        par_begin(E, "N * %ld", (long)n->c * np * n->kh * n->kw);
         P("    for (int c = 0; c < %d; c++)\n", n->c);
         P("        rn_%s_chwn(y + (long)c * N * %ld, x + (long)c * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
           n->op == RN_OP_MAXPOOL ? "maxpool" : "avgpool", np, (long)x->h * x->w, x->h, x->w,
           n->h, n->w, n->kh, n->kw, n->stride, n->pad);
+        par_end(E);
         break;
     case RN_OP_GAP: {
         long hw = (long)x->h * x->w;
         ptr_act(E, g, x, "x");
         ptr_act(E, g, n, "y");
-        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * hw);
+        par_begin(E, "N * %ld", (long)n->c * hw);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        float *restrict yc = y + (long)c * N;\n");
         P("        const float *restrict xc = x + (long)c * %ld * N;\n", hw);
@@ -497,6 +584,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         P("        for (int i = 0; i < N; i++)\n");
         P("            yc[i] *= 1.0f / %ld;\n", hw);
         P("    }\n");
+        par_end(E);
         break;
     }
     case RN_OP_ADD:
@@ -505,11 +593,12 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         ptr_act(E, g, n, "y");
         if (n->inplace)
             P("    /* in place: y is %s */\n", n->inplace == 1 ? "a" : "b");
-        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
+        par_begin(E, "N * %ld", (long)n->c * np);
         P("    for (long i = 0; i < N * %ldL; i++) {\n", (long)n->c * np);
         P("        float v = a[i] + b[i];\n");
         P(n->relu ? "        y[i] = v > 0.0f ? v : 0.0f;\n" : "        y[i] = v;\n");
         P("    }\n");
+        par_end(E);
         break;
     case RN_OP_CONCAT:
         ptr_act(E, g, x, "a");
@@ -592,7 +681,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             P("    float *save = %s;\n", buf_expr(E, g, n->b_save));
             P("    /* bn%s backward, in place: dy becomes the gradient of the conv output */\n",
               n->relu ? " + relu" : "");
-            P("    RN_OMP_FOR(N * %ld)\n", K * np);
+            par_begin(E, "N * %ld", K * np);
             P("    for (int c = 0; c < %ld; c++) {\n", K);
             P("        long o = (long)c * N * %ld;\n", np);
             P("        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * %ldL,\n",
@@ -600,12 +689,14 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             P("                               gamma[c], save[c], save[%d + c], %d, 0);\n", n->c,
               n->relu);
             P("    }\n");
+            par_end(E);
         } else if (n->relu) {
             ptr_act(E, g, n, "y");
-            P("    RN_OMP_FOR(N * %ld)\n", K * np);
+            par_begin(E, "N * %ld", K * np);
             P("    for (int c = 0; c < %ld; c++)\n", K);
             P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n", np,
               np, np);
+            par_end(E);
         }
         if (n->bias) {
             ptr_param(E, n, 1, "db", "grads");
@@ -703,24 +794,26 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         P("    float *save = %s;\n", buf_expr(E, g, n->b_save));
         if (want_dx)
             ptr_dact(E, g, x, "dx");
-        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
+        par_begin(E, "N * %ld", (long)n->c * np);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long o = (long)c * N * %ld;\n", np);
         P("        rn_bn_backward_channel(%s, &dgamma[c], &dbeta[c], dy + o, x + o, y + o, N * %ldL, gamma[c],\n",
           want_dx ? "dx + o" : "NULL", np);
         P("                               save[c], save[%d + c], %d, %d);\n", n->c, n->relu, !sx);
         P("    }\n");
+        par_end(E);
         break;
     case RN_OP_RELU:
         if (!want_dx)
             break;
         ptr_act(E, g, n, "y");
         ptr_dact(E, g, x, "dx");
-        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
+        par_begin(E, "N * %ld", (long)n->c * np);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long o = (long)c * N * %ld;\n", np);
         P("        rn_relu_bwd(dx + o, dy + o, y + o, N * %ldL, %d);\n", np, !sx);
         P("    }\n");
+        par_end(E);
         break;
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL: {
@@ -730,7 +823,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         ptr_act(E, g, x, "x");
         ptr_dact(E, g, x, "dx");
         P("    (void)x;\n");
-        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np * n->kh * n->kw);
+        par_begin(E, "N * %ld", (long)n->c * np * n->kh * n->kw);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long i = (long)c * N * %ld, o = (long)c * N * %ld;\n", hw, np);
         if (sx)
@@ -742,6 +835,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             P("        rn_avgpool_chwn_bwd(dx + i, dy + o, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
               x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
         P("    }\n");
+        par_end(E);
         break;
     }
     case RN_OP_GAP: {
@@ -749,35 +843,39 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         if (!want_dx)
             break;
         ptr_dact(E, g, x, "dx");
-        P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * hw);
+        par_begin(E, "N * %ld", (long)n->c * hw);
         P("    for (int c = 0; c < %d; c++)\n", n->c);
         P("        for (int p = 0; p < %ld; p++)\n", hw);
         P("            for (int i = 0; i < N; i++)\n");
         P("                dx[((long)c * %ld + p) * N + i] %s dy[(long)c * N + i] * (1.0f / %ld);\n",
           hw, sx ? "=" : "+=", hw);
+        par_end(E);
         break;
     }
     case RN_OP_ADD:
         if (n->relu) {
             ptr_act(E, g, n, "y");
-            P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
+            par_begin(E, "N * %ld", (long)n->c * np);
             P("    for (int c = 0; c < %d; c++)\n", n->c);
             P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n",
               np, np, np);
+            par_end(E);
         }
         if (want_dx) {
             ptr_dact(E, g, x, "da");
-            P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
+            par_begin(E, "N * %ld", (long)n->c * np);
             P("    for (int c = 0; c < %d; c++)\n", n->c);
             P("        rn_copy_acc(da + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
               np, np, np, !sx);
+            par_end(E);
         }
         if (want_dy) {
             ptr_dact(E, g, y, "db");
-            P("    RN_OMP_FOR(N * %ld)\n", (long)n->c * np);
+            par_begin(E, "N * %ld", (long)n->c * np);
             P("    for (int c = 0; c < %d; c++)\n", n->c);
             P("        rn_copy_acc(db + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
               np, np, np, !sy);
+            par_end(E);
         }
         break;
     case RN_OP_CONCAT:
@@ -856,7 +954,7 @@ static void emit_fold(Emit *E, Graph *g)
         ptr_param(E, b, 1, "beta", "params");
         ptr_param(E, b, 2, "rmean", "params");
         ptr_param(E, b, 3, "rvar", "params");
-        P("    RN_OMP_FOR(%ld)\n", K * ckk);
+        par_begin(E, "%ld", K * ckk);
         P("    for (int k = 0; k < %ld; k++) {\n", K);
         P("        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);\n");
         if (n->ntaps) {
@@ -874,6 +972,7 @@ static void emit_fold(Emit *E, Graph *g)
         P("        f[%ldL + k] = (%s - rmean[k]) * s + beta[k];\n", K * fck,
           n->bias ? "cb[k]" : "0.0f");
         P("    }\n");
+        par_end(E);
         if (n->wino)
             P("    rn_wino_filter(f + %ldL, f, %ld, %ld, 0);  /* for Winograd */\n", K * ckk + K, K,
               ckk / 9);
@@ -883,6 +982,9 @@ static void emit_fold(Emit *E, Graph *g)
         if (n->b_pack1 >= 0)
             P("    rn_conv1_pack(%s, f, %ld, %ld, %d, %d, NULL);  /* for batch 1 */\n",
               buf_expr(E, g, n->b_pack1), K, ckk / kk, packed_taps(n), packed_taps(n));
+        if (n->b_pad1 >= 0)
+            P("    memset(%s, 0, sizeof(float) * %ld);  /* batch 1's padding, zero for good */\n",
+              buf_expr(E, g, n->b_pad1), conv1_pad_floats(n));
         P("    }\n");
     }
     P("}\n");

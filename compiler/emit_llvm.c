@@ -17,7 +17,7 @@
  *     elementwise loops on <vw x float> vectors with a scalar tail;
  *   - per-channel loops outlined and spread over the runtime's OpenMP
  *     threads by rn_llvm_parallel (runtime/rn_llvm_rt.c), where the C
- *     backend writes RN_OMP_FOR.
+ *     backend writes RN_OMP_PAR_FOR.
  *
  * With --inference-only the backward pass and the update are left out (the
  * descriptor's pointers are NULL).  With --weights the module is instead
@@ -544,7 +544,7 @@ static void zero(L *E, LLVMValueRef dst, long count)
  * void F.parK(ctx, lo, hi) (ctx holds e, w and N, everything the body
  * derives its pointers from), called through rn_llvm_parallel, which runs
  * it on one thread when the work (floats touched, all iterations) is under 32768 as the C
- * backend's RN_OMP_FOR does.  Standalone builds (no runtime) and
+ * backend's RN_PAR does.  Standalone builds (no runtime) and
  * single-iteration loops stay inline. */
 
 typedef struct {

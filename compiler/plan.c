@@ -54,6 +54,15 @@ long conv_col_floats(const Node *n)
     return (long)n->in[0]->c * (n->ntaps ? n->ntaps : n->kh * n->kw) * n->h * n->w;
 }
 
+/* the batch-1 convolution's zero-padded input (rn_conv1_pad_floats): the
+ * rows and columns its taps reach; 0 without padding (read in place) */
+long conv1_pad_floats(const Node *n)
+{
+    if (n->op != RN_OP_CONV || n->pad == 0)
+        return 0;
+    return (long)n->in[0]->c * ((n->h - 1) * n->stride + n->kh) * ((n->w - 1) * n->stride + n->kw);
+}
+
 /* does tap (kh, kw) read inside the input for some output position? */
 int conv_tap_live(const Node *n, int kh, int kw)
 {
@@ -210,7 +219,7 @@ void plan_memory(Graph *g, int reuse)
                                 0, p->nsteps - 1);
         /* direct conv: the packed filter (of the live taps), forward and
          * input gradient; with folded bn packed once at fold time */
-        x->b_pack[0] = x->b_pack[1] = x->b_pack1 = -1;
+        x->b_pack[0] = x->b_pack[1] = x->b_pack1 = x->b_pad1 = -1;
         if (x->direct) {
             long pk = (long)x->c * x->in[0]->c * (x->ntaps ? x->ntaps : x->kh * x->kw);
             if (x->fold) {
@@ -218,6 +227,11 @@ void plan_memory(Graph *g, int reuse)
                 /* rn_conv1_pack_floats: output channels in blocks of 32 */
                 x->b_pack1 = add_buf(p, x->name, BUF_FOLD, 0, pk / x->c * ((x->c + 31) / 32 * 32),
                                      0, p->nsteps - 1);
+                /* rn_conv1_pad_floats: the rows and columns the taps
+                 * reach; zeroed at fold time, its padding stays zero */
+                if (x->pad > 0)
+                    x->b_pad1 = add_buf(p, x->name, BUF_FOLD, 0, conv1_pad_floats(x), 0,
+                                        p->nsteps - 1);
             }
             else
                 x->b_pack[0] = add_buf(p, x->name, BUF_COL, 0, pk, i, i);

@@ -214,16 +214,20 @@ typedef struct {
     int npanels, ncb;
 } RnWgrad;
 
-/* A batch-1 convolution (rn_conv1): items (position tile, channel block). */
+/* A batch-1 convolution (rn_conv1): items (channel block, position tile),
+ * channel block by channel block, so that each thread streams its own
+ * share of the filter. */
 typedef struct {
-    int M, C, P, T, Q;
-    const int *pos, *tq;
+    RnConvShape s;
+    int T;
+    const int *taps;
     const float *bp;     /* the filter, packed by rn_conv1_pack */
-    const float *x;      /* (C, Q) */
-    float *y;            /* (M, P) */
+    const float *xp;     /* the input, zero-padded: C planes of R rows of Sw */
+    int R, Sw;
+    float *y;            /* (M, OH*OW) */
     const float *bias;
     int relu, ntiles, nblocks;
-    int th;              /* positions per tile: P spread evenly, at most MR */
+    int th;              /* positions per tile: OH*OW spread evenly, at most MR */
 } RnConv1;
 
 /* One instance: its name, vector width, register tile, and its five loops
@@ -385,6 +389,37 @@ static void rn_gemm_plain(const RnProb *p, int m0, int m1, int n0, int n1,
                 l[vl] += (double)v * v;
             }
         }
+}
+
+/* C (M, 1) = alpha * op(A) b + beta * C: each row's dot product in 16
+ * lanes, added in a fixed order. */
+static void rn_gemv(const RnProb *p)
+{
+    enum { LANES = 16 };
+    ptrdiff_t ak = p->transA ? p->lda : 1, ai = p->transA ? 1 : p->lda;
+    ptrdiff_t bk = p->transB ? 1 : p->ldb;
+    const float *b = p->B;
+    int K = p->K, K0 = K / LANES * LANES;
+    for (int i = 0; i < p->M; i++) {
+        const float *a = p->A + (ptrdiff_t)i * ai;
+        float l[LANES] = {0};
+        if (ak == 1 && bk == 1) {
+            for (int k = 0; k < K0; k += LANES)
+                for (int j = 0; j < LANES; j++)
+                    l[j] += a[k + j] * b[k + j];
+        } else {
+            for (int k = 0; k < K0; k += LANES)
+                for (int j = 0; j < LANES; j++)
+                    l[j] += a[(k + j) * ak] * b[(k + j) * bk];
+        }
+        for (int k = K0; k < K; k++)
+            l[k - K0] += a[k * ak] * b[k * bk];
+        float s = 0.0f;
+        for (int j = 0; j < LANES; j++)
+            s += l[j];
+        float *c = p->C + (ptrdiff_t)i * p->rs;
+        *c = p->beta == 0.0f ? p->alpha * s : p->alpha * s + p->beta * *c;
+    }
 }
 
 /* One rectangle of p on the calling thread. */
@@ -578,6 +613,16 @@ static void rn_gemm(int transA, int transB, int M, int N, int K, float alpha,
     }
     const RnGemmImpl *impl = rn_impl();
     RnProb p = {transA, transB, M, N, K, alpha, beta, A, B, lda, ldb, C, ldc, 1, NULL, 0};
+
+    /* One column and little work (a batch-1 fc): dot products; packing
+     * would cost more than the product (measured 3.9 -> 0.3 us for 10 x
+     * 256) */
+    if (N == 1 && (long)M * K <= 65536) {
+        rn_gemv(&p);
+        if (ep)
+            rn_ep_rows(ep, 0, M, N, C, ldc);
+        return;
+    }
 
     /* At most one vector of columns (batch 1, deep layers): compute
      * C^T = op(B)^T op(A)^T, whose rows are C's few columns, so that the
@@ -845,19 +890,48 @@ void rn_conv1_pack(float *bp, const float *w, int M, int C, int Tw, int T, const
         }
 }
 
-void rn_conv1(int M, int C, int P, int T, const int *pos, const int *tq, const float *bp,
-              const float *x, int Q, float *y, const float *bias, int relu)
+long rn_conv1_pad_floats(const RnConvShape *s)
+{
+    if (s->PAD == 0)
+        return 0;
+    return (long)s->C * ((s->OH - 1) * s->S + s->KH) * ((s->OW - 1) * s->S + s->KW);
+}
+
+/* channels [c0, c1) of x (C, H, W) into the padded planes xp (R rows of
+ * Sw), x's (ih, iw) at row ih + PAD and column iw + PAD; the rest of xp,
+ * the padding, is zero already (the caller's, once) */
+static void rn_conv1_pad(const RnConvShape *s, int R, int Sw, const float *x, float *xp,
+                         int c0, int c1)
+{
+    int H = s->H, W = s->W, Pd = s->PAD;
+    int rows = rn_min(H, R - Pd), cols = rn_min(W, Sw - Pd);
+    for (int c = c0; c < c1; c++)
+        for (int ih = 0; ih < rows; ih++) {
+            float *restrict d = xp + ((size_t)c * R + ih + Pd) * Sw + Pd;
+            const float *restrict src = x + ((size_t)c * H + ih) * W;
+            for (int j = 0; j < cols; j++)
+                d[j] = src[j];
+        }
+}
+
+void rn_conv1(const RnConvShape *s, int T, const int *taps, const float *bp, const float *x,
+              float *xpad, float *y, const float *bias, int relu)
 {
     const RnGemmImpl *impl = rn_impl();
-    if ((size_t)T * C * impl->mr + (size_t)impl->mr * impl->nr > RN_ARENA_FLOATS) {
-        fprintf(stderr, "rn_conv1: %d taps x %d channels is too deep\n", T, C);
+    int P = s->OH * s->OW, pad = s->PAD > 0;
+    if (pad && !xpad) {
+        fprintf(stderr, "rn_conv1: padding %d needs a zeroed buffer of rn_conv1_pad_floats floats\n",
+                s->PAD);
         abort();
     }
     int ntiles = (P + impl->mr - 1) / impl->mr;
-    RnConv1 cv = {M, C, P, T, Q, pos, tq, bp, x, y, bias, relu, ntiles,
-                  (M + impl->nr - 1) / impl->nr, (P + ntiles - 1) / ntiles};
+    RnConv1 cv = {*s, T, taps, bp, pad ? xpad : x,
+                  pad ? (s->OH - 1) * s->S + s->KH : s->H,
+                  pad ? (s->OW - 1) * s->S + s->KW : s->W,
+                  y, bias, relu, ntiles, (s->M + impl->nr - 1) / impl->nr,
+                  (P + ntiles - 1) / ntiles};
     int items = cv.ntiles * cv.nblocks, nt = rn_max_threads();
-    if ((double)M * C * pos[P] < RN_MACS_PER_THREAD / 4.0)
+    if ((double)s->M * s->C * P * T < RN_MACS_PER_THREAD / 4.0)
         nt = 1;
     if (nt > items)
         nt = items;
@@ -871,10 +945,19 @@ void rn_conv1(int M, int C, int P, int T, const int *pos, const int *tq, const f
             t = omp_get_thread_num();
             n = omp_get_num_threads();
 #endif
+            if (pad) {
+                rn_conv1_pad(s, cv.R, cv.Sw, x, xpad, (int)((long)s->C * t / n),
+                             (int)((long)s->C * (t + 1) / n));
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+            }
             impl->conv1(&cv, (int)((long)items * t / n), (int)((long)items * (t + 1) / n),
                         rn_get_arena());
         }
     } else {
+        if (pad)
+            rn_conv1_pad(s, cv.R, cv.Sw, x, xpad, 0, s->C);
         impl->conv1(&cv, 0, items, rn_get_arena());
     }
 }
@@ -1553,58 +1636,180 @@ RN_TARGET static void RN_V(rn_wgrad_items)(const RnWgrad *wg, int i0, int i1, fl
     }
 }
 
-/* Batch 1: the register tile is (MR output positions, NR output channels);
- * the reduction runs over (tap, input channel), the input gathered per tile
- * into (T, C, MR) with zeros where a position's tap reads padding, against
- * the filter packed (channel block, T, C, NR) once, at fold time.  Only the
- * taps some position of the tile reads take part. */
+/* Batch 1: the register tile is (h output positions, a vector or two of
+ * output channels); the reduction runs over segments of steps, each step
+ * one input value per position, broadcast, against NR filter values.  The
+ * input is read in place from the zero-padded planes: position i's value
+ * of a step at xp[ro[i] + o], o starting at so[s] and growing by astep
+ * (the plane size: the next channel; or 1 with one input channel: the
+ * next tap of the kernel row); the filter's packed rows at bs[s], NR
+ * floats a step.  Row i of the tile goes to (acc: is added to) row
+ * rows[i] of t, NR floats a row. */
+RN_TARGET static inline __attribute__((always_inline)) void
+RN_V(rn_conv1_body)(const int h, const int nv, int nseg, const int *so, const int *sn,
+                    const float *const *bs, const float *xp, const int *ro, ptrdiff_t astep,
+                    float *restrict t, const int *rows, int acc)
+{
+    const rn_vf zero = {0};
+#define RN_DECL(i)                                       \
+    rn_vf c##i##a = zero, c##i##b = zero;                \
+    const float *a##i = (i) < h ? xp + ro[(i) < h ? (i) : 0] : xp;
+    RN_ROWS(RN_DECL)
+#undef RN_DECL
+    for (int s = 0; s < nseg; s++) {
+        const float *restrict bp = bs[s];
+        ptrdiff_t o = so[s];
+        for (int k = sn[s]; k > 0; k--) {
+            rn_vf b0, b1;
+            RN_LOAD(b0, bp);
+            if (nv == 2)
+                RN_LOAD(b1, bp + RN_VL);
+            else
+                b1 = b0;
+#define RN_STEP(i)                                          \
+            if ((i) < h) {                                  \
+                c##i##a = RN_FMA(b0, a##i[o], c##i##a);     \
+                if (nv == 2)                                \
+                    c##i##b = RN_FMA(b1, a##i[o], c##i##b); \
+            }
+            RN_ROWS(RN_STEP)
+#undef RN_STEP
+            o += astep;
+            bp += RN_NR;
+        }
+    }
+#define RN_PUT(i)                                            \
+    if ((i) < h) {                                           \
+        float *r = t + (size_t)rows[(i) < h ? (i) : 0] * RN_NR; \
+        if (acc) {                                           \
+            rn_vf u_;                                        \
+            RN_LOAD(u_, r);                                  \
+            c##i##a += u_;                                   \
+            if (nv == 2) {                                   \
+                RN_LOAD(u_, r + RN_VL);                      \
+                c##i##b += u_;                               \
+            }                                                \
+        }                                                    \
+        RN_STORE(r, c##i##a);                                \
+        if (nv == 2)                                         \
+            RN_STORE(r + RN_VL, c##i##b);                    \
+    }
+    RN_ROWS(RN_PUT)
+#undef RN_PUT
+}
+
+#define RN_C1DEF(h)                                                                         \
+    RN_TARGET static void RN_V(rn_conv1k_##h##_1)(int nseg, const int *so, const int *sn,  \
+            const float *const *bs, const float *xp, const int *ro, ptrdiff_t astep,       \
+            float *restrict t, const int *rows, int acc)                                   \
+    { RN_V(rn_conv1_body)(h, 1, nseg, so, sn, bs, xp, ro, astep, t, rows, acc); }           \
+    RN_TARGET static void RN_V(rn_conv1k_##h##_2)(int nseg, const int *so, const int *sn,  \
+            const float *const *bs, const float *xp, const int *ro, ptrdiff_t astep,       \
+            float *restrict t, const int *rows, int acc)                                   \
+    { RN_V(rn_conv1_body)(h, 2, nseg, so, sn, bs, xp, ro, astep, t, rows, acc); }
+RN_HEIGHTS(RN_C1DEF)
+#undef RN_C1DEF
+
+#define RN_K1(h) RN_V(rn_conv1k_##h##_1),
+#define RN_K2(h) RN_V(rn_conv1k_##h##_2),
+static void (*const RN_V(rn_conv1ks)[2][RN_MR])(int, const int *, const int *,
+        const float *const *, const float *, const int *, ptrdiff_t, float *restrict,
+        const int *, int) = {
+    {RN_HEIGHTS(RN_K1)},
+    {RN_HEIGHTS(RN_K2)},
+};
+#undef RN_K1
+#undef RN_K2
+
+/* Items [i0, i1) of a batch-1 convolution, each (channel block, position
+ * tile).  A tap's live positions are those of the tile it reads inside
+ * the image at; the taps with the same live positions run as one kernel
+ * call over just those positions, added into the tile (so no multiply
+ * touches padding, and taps no position reads are skipped).  With fewer
+ * than 16 input channels all of a tile's taps are one call (the padding's
+ * zeros multiplied), and with one channel a kernel row's consecutive taps
+ * are one segment. */
 RN_TARGET static void RN_V(rn_conv1_items)(const RnConv1 *cv, int i0, int i1, float *arena)
 {
-    int C = cv->C, T = cv->T, P = cv->P, Q = cv->Q;
-    float *ap = arena, *tile = arena + (size_t)T * C * RN_MR;
-    const float *as[T], *bs[T];
-    int seg[T], taps[T], nseg = 0, have = -1;
+    const RnConvShape *sh = &cv->s;
+    int C = sh->C, T = cv->T, P = sh->OH * sh->OW, KH = sh->KH, KW = sh->KW, S = sh->S;
+    ptrdiff_t astep = C == 1 ? 1 : (ptrdiff_t)cv->R * cv->Sw;
+    float *tile = arena;
+    const float *bs[T];
+    int so[T], sn[T], ro[RN_MR], gro[RN_MR], rows[RN_MR];
+    unsigned mh[KH], mw[KW], tm[T];
+    int tkh[T], tkw[T];
+    for (int t = 0; t < T; t++) {
+        int tap = cv->taps ? cv->taps[t] : t;
+        tkh[t] = tap / KW;
+        tkw[t] = tap % KW;
+    }
     for (int it = i0; it < i1; it++) {
-        int tl = it / cv->nblocks, mb = it % cv->nblocks;
+        int mb = it / cv->ntiles, tl = it % cv->ntiles;
         int p0 = tl * cv->th, h = rn_min(cv->th, P - p0), m0 = mb * RN_NR;
-        int nr = rn_min(RN_NR, cv->M - m0), nv = nr > RN_VL ? 2 : 1;
-        if (tl != have) {
-            /* gather the tile's input once for all its channel blocks (a
-             * thread's items run tile by tile): the taps some position
-             * reads, each (C, h), zero where a position's tap is padding */
-            for (int t = 0; t < T; t++)
-                seg[t] = -1;
-            nseg = 0;
-            for (int e = cv->pos[p0]; e < cv->pos[p0 + h]; e++)
-                if (seg[cv->tq[2 * e]] < 0)
-                    seg[cv->tq[2 * e]] = 0;
-            for (int t = 0; t < T; t++)
-                if (seg[t] == 0) {
-                    seg[t] = nseg;
-                    taps[nseg++] = t;
+        int nr = rn_min(RN_NR, sh->M - m0), nv = nr > RN_VL ? 2 : 1;
+        for (int k = 0; k < KH; k++)
+            mh[k] = 0;
+        for (int k = 0; k < KW; k++)
+            mw[k] = 0;
+        for (int r = 0; r < h; r++) {
+            int oh = (p0 + r) / sh->OW, ow = (p0 + r) % sh->OW;
+            ro[r] = oh * S * cv->Sw + ow * S;
+            for (int k = 0; k < KH; k++)
+                mh[k] |= (unsigned)((unsigned)(oh * S - sh->PAD + k) < (unsigned)sh->H) << r;
+            for (int k = 0; k < KW; k++)
+                mw[k] |= (unsigned)((unsigned)(ow * S - sh->PAD + k) < (unsigned)sh->W) << r;
+        }
+        /* with few channels a group's calls cost more than multiplying
+         * the padding's zeros: one group, every tap some position reads */
+        unsigned all = C < 16 ? (1u << h) - 1 : 0;
+        for (int t = 0; t < T; t++) {
+            tm[t] = mh[tkh[t]] & mw[tkw[t]];
+            if (tm[t])
+                tm[t] |= all;
+        }
+        const float *b = cv->bp + (size_t)mb * T * C * RN_NR;
+        int acc = 0;
+        for (int t0 = 0; t0 < T; t0++) {
+            unsigned m = tm[t0];
+            if (!m)
+                continue;
+            /* the group of taps live at the positions m */
+            int nseg = 0, prev_t = -2, prev_tap = -2, hh = 0;
+            for (int t = t0; t < T; t++) {
+                if (tm[t] != m)
+                    continue;
+                tm[t] = 0;
+                int tap = tkh[t] * KW + tkw[t];
+                if (C == 1 && prev_t == t - 1 && prev_tap == tap - 1 && tkw[t] > 0) {
+                    sn[nseg - 1]++;  /* the row's next tap: one step on in x and in b */
+                } else {
+                    so[nseg] = tkh[t] * cv->Sw + tkw[t];
+                    sn[nseg] = C;
+                    bs[nseg++] = b + (size_t)t * C * RN_NR;
                 }
-            memset(ap, 0, sizeof(float) * (size_t)nseg * C * h);
+                prev_t = t;
+                prev_tap = tap;
+            }
             for (int r = 0; r < h; r++)
-                for (int e = cv->pos[p0 + r]; e < cv->pos[p0 + r + 1]; e++) {
-                    float *a = ap + (size_t)seg[cv->tq[2 * e]] * C * h + r;
-                    const float *xq = cv->x + cv->tq[2 * e + 1];
-                    for (int c = 0; c < C; c++)
-                        a[(size_t)c * h] = xq[(size_t)c * Q];
+                if (m >> r & 1) {
+                    gro[hh] = ro[r];
+                    rows[hh++] = r;
                 }
-            have = tl;
+            if (!acc && hh < h)
+                memset(tile, 0, sizeof(float) * (size_t)h * RN_NR);
+            RN_V(rn_conv1ks)[nv - 1][hh - 1](nseg, so, sn, bs, cv->xp, gro, astep, tile, rows,
+                                              acc || hh < h);
+            acc = 1;
         }
-        for (int s = 0; s < nseg; s++) {
-            as[s] = ap + (size_t)s * C * h;
-            bs[s] = cv->bp + ((size_t)mb * T + taps[s]) * C * RN_NR;
-        }
-        RnKArgs x = {1.0f, 0.0f, NULL, 0, NULL};
-        RN_V(rn_convks)[nv - 1][h - 1](nseg, as, bs, RN_NR, C, tile, RN_NR, nr, &x);
+        if (!acc)
+            memset(tile, 0, sizeof(float) * (size_t)h * RN_NR);
         /* the tile is (positions, channels): y is (channels, positions) */
         for (int j = 0; j < nr; j++) {
-            float b = cv->bias ? cv->bias[m0 + j] : 0.0f;
+            float bj = cv->bias ? cv->bias[m0 + j] : 0.0f;
             float *yj = cv->y + (size_t)(m0 + j) * P + p0;
             for (int r = 0; r < h; r++) {
-                float v = tile[r * RN_NR + j] + b;
+                float v = tile[r * RN_NR + j] + bj;
                 yj[r] = cv->relu && v < 0.0f ? 0.0f : v;
             }
         }

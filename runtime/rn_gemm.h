@@ -111,17 +111,28 @@ void rn_sgemm_ep(int transA, int transB, long M, long N, long K, float alpha,
  * Threads: a static share of (position, batch block, row group) items
  * each; the statistics are summed per thread, then in thread order: same
  * inputs and thread count, same bits. */
-/* Batch 1 (latency): y[m][p] = relu?(bias[m] + sum over the entries of
- * output position p (the same tables as rn_conv_direct) and c < C of
- * weight(m, c, tap) * x[c][q]), x (C, Q), y (M, P).  The register tile
- * holds a few output positions by a vector of output channels, so the
- * filter, packed once by rn_conv1_pack (rn_conv1_pack_floats floats;
- * weight(m, c, t) = w[(m*C + c)*Tw + taps[t]]) streams through the
- * kernel without being copied per call. */
+/* Batch 1 (latency): the convolution of one image, x (C, H, W) -> y (M, OH,
+ * OW), y[m][p] = relu?(bias[m] + sum over c < C and the taps of
+ * weight(m, c, tap) * x[c][ih][iw]), zero padding PAD, stride S.  The
+ * register tile holds a few output positions by a vector of output
+ * channels: the input is read in place; with PAD > 0 from xpad, a
+ * zero-padded copy of rn_conv1_pad_floats floats: the call writes x's
+ * values into it, the padding around them stays as the caller left it,
+ * zero (zero xpad once, keep it for the calls);
+ * the filter, packed once by rn_conv1_pack (rn_conv1_pack_floats floats;
+ * packed tap t < T is tap taps[t] of the KH*KW, or t when taps is NULL;
+ * weight(m, c, t) = w[(m*C + c)*Tw + taps[t]]), streams through the
+ * kernel without being copied per call.  Taps that no position of a tile
+ * reads inside the image are skipped for that tile. */
+typedef struct {
+    int M, C, H, W;              /* output channels; input channels and plane */
+    int OH, OW, KH, KW, S, PAD;  /* output plane, kernel, stride, padding */
+} RnConvShape;
 long rn_conv1_pack_floats(int M, int C, int T);
 void rn_conv1_pack(float *bp, const float *w, int M, int C, int Tw, int T, const int *taps);
-void rn_conv1(int M, int C, int P, int T, const int *pos, const int *tq, const float *bp,
-              const float *x, int Q, float *y, const float *bias, int relu);
+long rn_conv1_pad_floats(const RnConvShape *s);
+void rn_conv1(const RnConvShape *s, int T, const int *taps, const float *bp, const float *x,
+              float *xpad, float *y, const float *bias, int relu);
 
 /* The weight gradient of a direct convolution, without im2col:
  *

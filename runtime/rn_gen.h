@@ -25,18 +25,24 @@
 #include "rn_wino.h"
 
 /* the smallest batch that takes the direct convolutions (rnetc's
- * direct-conv pass); smaller ones (batch-1 latency) take im2col + GEMM */
+ * direct-conv pass); batch 1 takes rn_conv1, batches 2 .. RN_DIRECT_MIN_N-1
+ * im2col + GEMM */
 #ifndef RN_DIRECT_MIN_N
 #define RN_DIRECT_MIN_N 16
 #endif
 
 #define RN_PRAGMA(x) _Pragma(#x)
+/* A generated loop runs on the threads only when there is enough work to
+ * pay for it, and never enters a parallel region otherwise (one with a
+ * false `if` clause still costs libgomp a team):
+ *     if (RN_PAR(work)) { RN_OMP_PAR_FOR for (...) ... } else { for (...) ... }
+ * rnetc --no-openmp defines RN_NO_OPENMP to keep the generated loops serial. */
 #if defined(_OPENMP) && !defined(RN_NO_OPENMP)
-/* parallelise a loop only when there is enough work to pay for it;
- * rnetc --no-openmp defines RN_NO_OPENMP to keep generated loops serial */
-#define RN_OMP_FOR(work) RN_PRAGMA(omp parallel for schedule(static) if ((work) >= 32768))
+#define RN_PAR(work) ((work) >= 16384)
+#define RN_OMP_PAR_FOR RN_PRAGMA(omp parallel for schedule(static))
 #else
-#define RN_OMP_FOR(work)
+#define RN_PAR(work) 0
+#define RN_OMP_PAR_FOR
 #endif
 
 
@@ -53,6 +59,14 @@ static inline void rn_tap_range(int W, int OW, int S, int P, int k, int *lo, int
     *lo = l;
     *hi = h;
 }
+
+/* GCC 12, inlining rn_im2col_tap_n with constant sizes into a serial
+ * loop, warns that the tail memsets may exceed the object size: ranges
+ * it cannot narrow through rn_tap_range (0 <= lo <= hi <= OW always). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
 
 /* one tap (kh, kw) of im2col for one channel, batch innermost:
  * dst (OH*OW, N) <- src (H*W, N) shifted by the tap, zero outside.  A
@@ -79,10 +93,16 @@ rn_im2col_tap_n(float *restrict dst, const float *restrict src, int N, int H, in
             for (int ow = lo; ow < hi; ow++)
                 memcpy(d + (size_t)ow * N, s + (size_t)(ow * S + kw - P) * N, f * N);
         }
-        memset(d + (size_t)hi * N, 0, f * (OW - hi) * N);
+        if (hi < OW)
+            memset(d + (size_t)hi * N, 0, f * (size_t)(OW - hi) * N);
     }
-    memset(dst + rhi * row, 0, f * (OH - rhi) * row);
+    if (rhi < OH)
+        memset(dst + rhi * row, 0, f * (size_t)(OH - rhi) * row);
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /* Batch 1 (latency) gets its own copy of each call, every size in it a
  * constant, so that the copies become moves the compiler unrolls. */

@@ -6,7 +6,7 @@
  * loop body into a function body(ctx, lo, hi) over iterations [lo, hi) and
  * calls rn_llvm_parallel, which splits [0, n) into one contiguous range per
  * thread (OpenMP's static schedule), or runs it all on the calling thread
- * when the work (floats touched) is under RN_OMP_FOR's threshold, the
+ * when the work (floats touched) is under RN_PAR's threshold, the
  * runtime was built without OpenMP, or it is called inside a parallel
  * region.  Each iteration writes its own channel, so the results do not
  * depend on the thread count.
