@@ -30,17 +30,21 @@ typedef struct {
     FILE *saved;         /* par_begin .. par_end: o captures a loop */
     char *loop;
     size_t loop_len;
-    char work[64];
+    int par_image;       /* the captured loop's work: par_work (* N) */
+    long par_work;
+    int train;           /* emitting a training step's layer */
 } Emit;
 
 #define P(...) fprintf(E->o, __VA_ARGS__)
 
-/* A loop over `work` units (a printf format and its arguments: the
- * expression, in N), run by the OpenMP threads when there is enough work
- * and plainly otherwise.  par_begin starts capturing what P prints, the
- * loop; par_end prints it twice:
+/* A loop over `work` units (times the batch N with per_image), run by
+ * the OpenMP threads when there is enough work to pay for it and plainly
+ * otherwise.  par_begin starts capturing what P prints, the loop; par_end
+ * prints it once where the choice is known here (work >= PAR_WORK per
+ * image: always threads; a fixed work below it: never), and in inference
+ * otherwise twice, the batch deciding:
  *
- *     if (RN_PAR(work)) {
+ *     if (RN_PAR(N * work)) {
  *         RN_OMP_PAR_FOR
  *         loop
  *     } else {
@@ -49,22 +53,21 @@ typedef struct {
  *
  * An OpenMP `if` clause would keep one copy, but a parallel region whose
  * `if` is false still costs libgomp a thread team: measured 1-6 us a
- * region at batch 1, more than the small layers' loops themselves. */
-static void par_begin(Emit *E, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void par_begin(Emit *E, const char *fmt, ...)
+ * region at batch 1, more than the small layers' loops themselves.  A
+ * training step's loops are always threaded: a region of two threads
+ * costs no more than a false `if` (about 1 us), the work is large at the
+ * batches training runs, and two copies of every loop of the backward
+ * pass made a ResNet-18's C compile 40% longer. */
+enum { PAR_WORK = 16384 };  /* RN_PAR_WORK, runtime/rn_gen.h */
+
+static void par_begin(Emit *E, int per_image, long work)
 {
     if (E->saved) {
         fprintf(stderr, "rnetc: internal error: nested par_begin\n");
         abort();
     }
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(E->work, sizeof E->work, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof E->work) {
-        fprintf(stderr, "rnetc: internal error: loop work expression too long\n");
-        abort();
-    }
+    E->par_image = per_image;
+    E->par_work = work;
     E->saved = E->o;
     E->o = open_memstream(&E->loop, &E->loop_len);
     if (!E->o) {
@@ -94,12 +97,19 @@ static void par_end(Emit *E)
     }
     E->o = E->saved;
     E->saved = NULL;
-    P("    if (RN_PAR(%s)) {\n", E->work);
-    P("        RN_OMP_PAR_FOR\n");
-    put_indented(E->o, E->loop);
-    P("    } else {\n");
-    put_indented(E->o, E->loop);
-    P("    }\n");
+    if (E->par_work >= PAR_WORK || (E->par_image && E->train)) {
+        P("    RN_OMP_PAR_FOR\n");
+        fputs(E->loop, E->o);
+    } else if (!E->par_image) {
+        fputs(E->loop, E->o);
+    } else {
+        P("    if (RN_PAR(N * %ldL)) {\n", E->par_work);
+        P("        RN_OMP_PAR_FOR\n");
+        put_indented(E->o, E->loop);
+        P("    } else {\n");
+        put_indented(E->o, E->loop);
+        P("    }\n");
+    }
     free(E->loop);
     E->loop = NULL;
 }
@@ -163,14 +173,14 @@ static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char
             }
         emit_int_table(E, "tkh", kh, L);
         emit_int_table(E, "tkw", kw, L);
-        par_begin(E, "N * %ld", (long)x->c * L * np);
+        par_begin(E, 1, (long)x->c * L * np);
         P("    for (int ct = 0; ct < %d; ct++)\n", x->c * L);
         P("        rn_im2col_tap(%s + (long)ct * N * %ld, %s + (long)(ct / %d) * N * %ld, N, %d, %d, %d, %d, %d, %d, tkh[ct %% %d], tkw[ct %% %d]);\n",
           col, np, in, L, (long)x->h * x->w, x->h, x->w, n->h, n->w, n->stride, n->pad, L, L);
         par_end(E);
         return;
     }
-    par_begin(E, "N * %ld", (long)x->c * n->kh * n->kw * np);
+    par_begin(E, 1, (long)x->c * n->kh * n->kw * np);
     P("    for (int c = 0; c < %d; c++) {\n", x->c);
     P("        const float *src = %s + (long)c * N * %ld;\n", in, (long)x->h * x->w);
     P("        float *dst = %s + (long)c * %d * N * %ld;\n", col,
@@ -190,7 +200,7 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
 {
     const Node *x = n->in[0];
     long np = (long)n->h * n->w;
-    par_begin(E, "N * %ld", (long)x->c * n->kh * n->kw * np);
+    par_begin(E, 1, (long)x->c * n->kh * n->kw * np);
     P("    for (int c = 0; c < %d; c++) {\n", x->c);
     P("        float *dsrc = %s + (long)c * N * %ld;\n", dx, (long)x->h * x->w);
     P("        const float *d = %s + (long)c * %d * N * %ld;\n", col,
@@ -343,7 +353,7 @@ static void conv_weights(Emit *E, const Graph *g, const Node *n)
 static void emit_tap_gather(Emit *E, const Node *n, const char *dst, const char *src, int scatter)
 {
     long K = n->filters, Cg = n->in[0]->c / n->groups, kk = n->kh * n->kw;
-    par_begin(E, "%ld", K * Cg * n->ntaps);
+    par_begin(E, 0, K * Cg * n->ntaps);
     P("    for (long r = 0; r < %ldL; r++) {  /* (filter, channel) rows */\n", K * Cg);
     int l = 0;
     for (int t = 0; t < kk; t++)
@@ -364,6 +374,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
 {
     const char *nm = node_cname(n);
     int train = g->mode == MODE_TRAIN;
+    E->train = train;
     if (n->op == RN_OP_INPUT)
         return; /* the entry point fills the input */
     Node *x = n->in[0], *y = n->in[1];
@@ -373,7 +384,9 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
     if (y)
         P(" + %dx%dx%d", y->c, y->h, y->w);
     P(" -> %dx%dx%d */\n", n->c, n->h, n->w);
-    P("static void %s_%s(RnExec *e, float *w, int N, int train)\n{\n", train ? "fwd" : "inf", nm);
+    /* inference layers are inlined, into inf_pass1 and infn_* (see there) */
+    P("static %svoid %s_%s(RnExec *e, float *w, int N, int train)\n{\n",
+      train ? "" : "inline __attribute__((always_inline)) ", train ? "fwd" : "inf", nm);
     P("    (void)e; (void)train;\n");
     long np = (long)n->h * n->w;
     switch (n->op) {
@@ -505,7 +518,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
             if (train) {
                 P("    float *save = %s;  /* mean, invstd (2, %d) */\n", buf_expr(E, g, n->b_save),
                   n->c);
-                par_begin(E, "N * %ld", K * np);
+                par_begin(E, 1, K * np);
                 P("    for (int c = 0; c < %ld; c++) {\n", K);
                 P("        long o = (long)c * N * %ld;\n", np);
                 P("        rn_bn_train_from_sums(y + o, z + o, N * %ldL, sum[c], sumsq[c], gamma[c], beta[c],\n",
@@ -515,7 +528,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
                 P("    }\n");
                 par_end(E);
             } else {
-                par_begin(E, "N * %ld", K * np);
+                par_begin(E, 1, K * np);
                 P("    for (int c = 0; c < %ld; c++)\n", K);
                 P("        rn_bn_infer_channel(y + (long)c * N * %ld, z + (long)c * N * %ld, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
                   np, np, np, n->relu);
@@ -531,7 +544,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         ptr_param(E, n, 1, "beta", "params");
         ptr_param(E, n, 2, "rmean", "params");
         ptr_param(E, n, 3, "rvar", "params");
-        par_begin(E, "N * %ld", (long)n->c * np);
+        par_begin(E, 1, (long)n->c * np);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long o = (long)c * N * %ld;\n", np);
         if (train) {
@@ -551,7 +564,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         ptr_act(E, g, n, "y");
         if (n->inplace)
             P("    /* in place: y is x */\n");
-        par_begin(E, "N * %ld", (long)n->c * np);
+        par_begin(E, 1, (long)n->c * np);
         P("    for (int c = 0; c < %d; c++)\n", n->c);
         P("        rn_relu_fwd(y + (long)c * N * %ld, x + (long)c * N * %ld, N * %ldL);\n", np, np,
           np);
@@ -561,7 +574,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
     case RN_OP_AVGPOOL:
         ptr_act(E, g, x, "x");
         ptr_act(E, g, n, "y");
-        par_begin(E, "N * %ld", (long)n->c * np * n->kh * n->kw);
+        par_begin(E, 1, (long)n->c * np * n->kh * n->kw);
         P("    for (int c = 0; c < %d; c++)\n", n->c);
         P("        rn_%s_chwn(y + (long)c * N * %ld, x + (long)c * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
           n->op == RN_OP_MAXPOOL ? "maxpool" : "avgpool", np, (long)x->h * x->w, x->h, x->w,
@@ -572,7 +585,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         long hw = (long)x->h * x->w;
         ptr_act(E, g, x, "x");
         ptr_act(E, g, n, "y");
-        par_begin(E, "N * %ld", (long)n->c * hw);
+        par_begin(E, 1, (long)n->c * hw);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        float *restrict yc = y + (long)c * N;\n");
         P("        const float *restrict xc = x + (long)c * %ld * N;\n", hw);
@@ -593,7 +606,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         ptr_act(E, g, n, "y");
         if (n->inplace)
             P("    /* in place: y is %s */\n", n->inplace == 1 ? "a" : "b");
-        par_begin(E, "N * %ld", (long)n->c * np);
+        par_begin(E, 1, (long)n->c * np);
         P("    for (long i = 0; i < N * %ldL; i++) {\n", (long)n->c * np);
         P("        float v = a[i] + b[i];\n");
         P(n->relu ? "        y[i] = v > 0.0f ? v : 0.0f;\n" : "        y[i] = v;\n");
@@ -652,6 +665,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
     Node *x = n->in[0], *y = n->in[1];
     long np = (long)n->h * n->w;
     int want_dx = x && x->op != RN_OP_INPUT;
+    E->train = 1;
     int want_dy = y && y->op != RN_OP_INPUT;
     int sx = n->dx_set[0], sy = n->dx_set[1];
     if (n->op == RN_OP_INPUT)
@@ -681,7 +695,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             P("    float *save = %s;\n", buf_expr(E, g, n->b_save));
             P("    /* bn%s backward, in place: dy becomes the gradient of the conv output */\n",
               n->relu ? " + relu" : "");
-            par_begin(E, "N * %ld", K * np);
+            par_begin(E, 1, K * np);
             P("    for (int c = 0; c < %ld; c++) {\n", K);
             P("        long o = (long)c * N * %ld;\n", np);
             P("        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * %ldL,\n",
@@ -692,7 +706,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             par_end(E);
         } else if (n->relu) {
             ptr_act(E, g, n, "y");
-            par_begin(E, "N * %ld", K * np);
+            par_begin(E, 1, K * np);
             P("    for (int c = 0; c < %ld; c++)\n", K);
             P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n", np,
               np, np);
@@ -794,7 +808,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         P("    float *save = %s;\n", buf_expr(E, g, n->b_save));
         if (want_dx)
             ptr_dact(E, g, x, "dx");
-        par_begin(E, "N * %ld", (long)n->c * np);
+        par_begin(E, 1, (long)n->c * np);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long o = (long)c * N * %ld;\n", np);
         P("        rn_bn_backward_channel(%s, &dgamma[c], &dbeta[c], dy + o, x + o, y + o, N * %ldL, gamma[c],\n",
@@ -808,7 +822,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             break;
         ptr_act(E, g, n, "y");
         ptr_dact(E, g, x, "dx");
-        par_begin(E, "N * %ld", (long)n->c * np);
+        par_begin(E, 1, (long)n->c * np);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long o = (long)c * N * %ld;\n", np);
         P("        rn_relu_bwd(dx + o, dy + o, y + o, N * %ldL, %d);\n", np, !sx);
@@ -823,7 +837,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         ptr_act(E, g, x, "x");
         ptr_dact(E, g, x, "dx");
         P("    (void)x;\n");
-        par_begin(E, "N * %ld", (long)n->c * np * n->kh * n->kw);
+        par_begin(E, 1, (long)n->c * np * n->kh * n->kw);
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long i = (long)c * N * %ld, o = (long)c * N * %ld;\n", hw, np);
         if (sx)
@@ -843,7 +857,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         if (!want_dx)
             break;
         ptr_dact(E, g, x, "dx");
-        par_begin(E, "N * %ld", (long)n->c * hw);
+        par_begin(E, 1, (long)n->c * hw);
         P("    for (int c = 0; c < %d; c++)\n", n->c);
         P("        for (int p = 0; p < %ld; p++)\n", hw);
         P("            for (int i = 0; i < N; i++)\n");
@@ -855,7 +869,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
     case RN_OP_ADD:
         if (n->relu) {
             ptr_act(E, g, n, "y");
-            par_begin(E, "N * %ld", (long)n->c * np);
+            par_begin(E, 1, (long)n->c * np);
             P("    for (int c = 0; c < %d; c++)\n", n->c);
             P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n",
               np, np, np);
@@ -863,7 +877,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         }
         if (want_dx) {
             ptr_dact(E, g, x, "da");
-            par_begin(E, "N * %ld", (long)n->c * np);
+            par_begin(E, 1, (long)n->c * np);
             P("    for (int c = 0; c < %d; c++)\n", n->c);
             P("        rn_copy_acc(da + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
               np, np, np, !sx);
@@ -871,7 +885,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         }
         if (want_dy) {
             ptr_dact(E, g, y, "db");
-            par_begin(E, "N * %ld", (long)n->c * np);
+            par_begin(E, 1, (long)n->c * np);
             P("    for (int c = 0; c < %d; c++)\n", n->c);
             P("        rn_copy_acc(db + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
               np, np, np, !sy);
@@ -954,7 +968,7 @@ static void emit_fold(Emit *E, Graph *g)
         ptr_param(E, b, 1, "beta", "params");
         ptr_param(E, b, 2, "rmean", "params");
         ptr_param(E, b, 3, "rvar", "params");
-        par_begin(E, "%ld", K * ckk);
+        par_begin(E, 0, K * ckk);
         P("    for (int k = 0; k < %ld; k++) {\n", K);
         P("        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);\n");
         if (n->ntaps) {
@@ -1162,6 +1176,27 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     for (int i = 0; i < ig->nodes.n; i++)
         emit_forward_layer(E, ig, ig->nodes.v[i]);
 
+    /* batch 1 gets its own copy of the inference pass, every size in it a
+     * constant: the layers are always inlined into inf_pass1 (a loop of
+     * runtime length 1 costs its vector set-up each time: a global
+     * pooling took 5.6 us at batch 1, 0.1 us with N = 1); other batches
+     * call each layer's own copy (one function each: inlining them all
+     * into one made a ResNet-18's C compile 30% longer) */
+    P("\n/* the inference pass at batch 1, every size a constant */\n");
+    P("static void inf_pass1(RnExec *e, float *w, const float *x)\n{\n");
+    P("    const int N = 1;\n");
+    P("    rn_nchw_to_chwn(%s, x, N, %d, %ld);\n",
+      buf_expr(E, ig, ((Node *)ig->nodes.v[0])->b_act), m->in_c, (long)m->in_h * m->in_w);
+    for (int i = 1; i < ig->nodes.n; i++)
+        P("    inf_%s(e, w, N, 0);\n", node_cname(ig->nodes.v[i]));
+    P("    rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->b_act),
+      m->classes);
+    P("}\n");
+    P("\n/* ... and at other batches, each layer a function of its own */\n");
+    for (int i = 1; i < ig->nodes.n; i++)
+        P("static __attribute__((noinline)) void infn_%s(RnExec *e, float *w, int N) { inf_%s(e, w, N, 0); }\n",
+          node_cname(ig->nodes.v[i]), node_cname(ig->nodes.v[i]));
+
     P("\n/* ---- entry points ---- */\n\n");
     P("void %s_forward(RnExec *e, const float *x, int N, int train)\n{\n", prefix);
     P("    float *w = e->work;\n");
@@ -1179,10 +1214,11 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("        return;\n    }\n");
     }
     P("    if (!e->folded) {\n        fold_weights(e, w, N);\n        e->folded = 1;\n    }\n");
+    P("    if (N == 1) {\n        inf_pass1(e, w, x);\n        return;\n    }\n");
     P("    rn_nchw_to_chwn(%s, x, N, %d, %ld);\n", buf_expr(E, ig, ((Node *)ig->nodes.v[0])->b_act),
       m->in_c, (long)m->in_h * m->in_w);
     for (int i = 1; i < ig->nodes.n; i++)
-        P("    inf_%s(e, w, N, 0);\n", node_cname(ig->nodes.v[i]));
+        P("    infn_%s(e, w, N);\n", node_cname(ig->nodes.v[i]));
     P("    rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->b_act),
       m->classes);
     P("}\n");

@@ -38,7 +38,8 @@
  *     if (RN_PAR(work)) { RN_OMP_PAR_FOR for (...) ... } else { for (...) ... }
  * rnetc --no-openmp defines RN_NO_OPENMP to keep the generated loops serial. */
 #if defined(_OPENMP) && !defined(RN_NO_OPENMP)
-#define RN_PAR(work) ((work) >= 16384)
+#define RN_PAR_WORK 16384  /* rnetc's PAR_WORK (compiler/emit_c.c) */
+#define RN_PAR(work) ((work) >= RN_PAR_WORK)
 #define RN_OMP_PAR_FOR RN_PRAGMA(omp parallel for schedule(static))
 #else
 #define RN_PAR(work) 0
