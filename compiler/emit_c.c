@@ -448,20 +448,25 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
             P("    rn_wino_conv(%s, x, %s, N, %ld, %ld, %d, %d, %s, %s, 0);\n", Z, U, C, K, n->h, n->w,
               buf_expr(E, g, n->b_col), epi ? "&ep" : "NULL");
         } else {
+        /* folded for inference, a direct conv runs batches below
+         * RN_DIRECT_MIN_N with rn_conv1, image by image: no im2col */
+        int small = (n->direct & DIRECT_FWD) && n->b_pack1 >= 0;
         if (n->direct & DIRECT_FWD) {
             long T = packed_taps(n);
             emit_direct_tables(E, n, 0, "pos", "tq");
-            if (n->b_pack1 >= 0) {
+            if (small) {
                 const char *live = emit_live_taps(E, n);
-                P("    if (N == 1) {  /* latency: positions x a vector of channels */\n");
+                P("    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */\n");
                 P("        static const RnConvShape sh = {%ld, %ld, %d, %d, %d, %d, %d, %d, %d, %d};\n",
                   K, C, x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
-                P("        rn_conv1(&sh, %ld, %s, %s, x, %s, y, b, %d);\n", T, live,
-                  buf_expr(E, g, n->b_pack1), n->b_pad1 >= 0 ? buf_expr(E, g, n->b_pad1) : "NULL",
-                  relu_ep);
-                P("    } else\n");
+                P("        rn_conv1(&sh, N, %ld, %s, %s, x, N == 1 ? %s : %s, N == 1, y, b, %d);\n", T,
+                  live, buf_expr(E, g, n->b_pack1),
+                  n->b_pad1 >= 0 ? buf_expr(E, g, n->b_pad1) : "NULL",
+                  buf_expr(E, g, n->b_padn), relu_ep);
+                P("    } else {\n");
+            } else {
+                P("    if (N >= RN_DIRECT_MIN_N) {\n");
             }
-            P("    if (N >= RN_DIRECT_MIN_N) {\n");
             if (n->fold) {
                 P("        const float *ap = %s;  /* packed at fold time */\n",
                   buf_expr(E, g, n->b_pack[0]));
@@ -476,8 +481,10 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
                   stats ? "sum" : "NULL", stats ? "sumsq" : "NULL");
             P("        rn_conv_direct(%ld, %ld, N, %ld, %ld, pos, tq, ap, x, N * %ldL, %s, 0.0f, %s);\n",
               K, C, np, T, (long)x->h * x->w, Z, epi ? "&ep" : "NULL");
-            P("    } else {\n");
+            if (!small)
+                P("    } else {\n");
         }
+        if (!small) {
         if (n->b_col >= 0)
             emit_conv_im2col(E, n, "col", "x");
         const char *A = "wt";
@@ -506,6 +513,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         P("                    %s + (long)g * %ld * N * %ld, N * %ld, 0.0f, %s + (long)g * %ld * N * %ld, N * %ld, %s);\n",
           B, ckk, np, np, Z, K / G, np, np, epi ? "&ep" : "NULL");
         P("    }\n");
+        }
         if (n->direct & DIRECT_FWD)
             P("    }\n");
         }

@@ -54,12 +54,10 @@ long conv_col_floats(const Node *n)
     return (long)n->in[0]->c * (n->ntaps ? n->ntaps : n->kh * n->kw) * n->h * n->w;
 }
 
-/* the batch-1 convolution's zero-padded input (rn_conv1_pad_floats): the
- * rows and columns its taps reach; 0 without padding (read in place) */
+/* rn_conv1's zero-padded input, per image (rn_conv1_pad_floats): the rows
+ * and columns its taps reach */
 long conv1_pad_floats(const Node *n)
 {
-    if (n->op != RN_OP_CONV || n->pad == 0)
-        return 0;
     return (long)n->in[0]->c * ((n->h - 1) * n->stride + n->kh) * ((n->w - 1) * n->stride + n->kw);
 }
 
@@ -219,7 +217,7 @@ void plan_memory(Graph *g, int reuse)
                                 0, p->nsteps - 1);
         /* direct conv: the packed filter (of the live taps), forward and
          * input gradient; with folded bn packed once at fold time */
-        x->b_pack[0] = x->b_pack[1] = x->b_pack1 = x->b_pad1 = -1;
+        x->b_pack[0] = x->b_pack[1] = x->b_pack1 = x->b_pad1 = x->b_padn = -1;
         if (x->direct) {
             long pk = (long)x->c * x->in[0]->c * (x->ntaps ? x->ntaps : x->kh * x->kw);
             if (x->fold) {
@@ -232,6 +230,9 @@ void plan_memory(Graph *g, int reuse)
                 if (x->pad > 0)
                     x->b_pad1 = add_buf(p, x->name, BUF_FOLD, 0, conv1_pad_floats(x), 0,
                                         p->nsteps - 1);
+                /* batches 2 .. RN_DIRECT_MIN_N - 1: each image's, filled
+                 * whole by every call */
+                x->b_padn = add_buf(p, x->name, BUF_COL, 1, conv1_pad_floats(x), i, i);
             }
             else
                 x->b_pack[0] = add_buf(p, x->name, BUF_COL, 0, pk, i, i);
@@ -246,7 +247,8 @@ void plan_memory(Graph *g, int reuse)
                               (long)x->c * x->h * x->w + (long)x->in[0]->h * x->in[0]->w * C16,
                               BWD(i), BWD(i));
         }
-        long col = conv_col_floats(x), wcol = 0;
+        /* a folded direct conv needs no im2col: rn_conv1 or rn_conv_direct */
+        long col = x->b_pack1 >= 0 ? 0 : conv_col_floats(x), wcol = 0;
         if (x->wino) {
             /* V and M (rn_wino.h), the skew taken per image: over by a little */
             wcol = 16L * ((x->h + 1) / 2) * ((x->w + 1) / 2) * (x->c + x->in[0]->c) + 2560;

@@ -275,6 +275,7 @@ struct Node {
     int b_wg;          /* direct conv, training: the weight gradient's work */
     int b_pack1;       /* direct conv, folded: the filter packed for batch 1 */
     int b_pad1;        /* ... and its zero-padded input at batch 1 (padding > 0) */
+    int b_padn;        /* ... and at batches 2 .. RN_DIRECT_MIN_N - 1 */
     int dx_set[2];     /* backward: input k's gradient is written, not added */
 };
 
@@ -358,7 +359,7 @@ void pass_uses(Graph *g);
 /* ---- plan.c: memory planning ---- */
 void plan_memory(Graph *g, int reuse);
 long conv_col_floats(const Node *n); /* im2col floats per image, 0: none */
-long conv1_pad_floats(const Node *n); /* batch 1's padded input, 0: none */
+long conv1_pad_floats(const Node *n); /* rn_conv1's padded input, per image */
 int conv_tap_live(const Node *n, int kh, int kw); /* does the tap ever read input? */
 void plan_check(const MemPlan *p);   /* no two live buffers overlap; die()s */
 void print_memory(const Pipeline *p, int N, FILE *out);

@@ -219,12 +219,14 @@ typedef struct {
  * share of the filter. */
 typedef struct {
     RnConvShape s;
-    int T;
+    int N, T;
     const int *taps;
     const float *bp;     /* the filter, packed by rn_conv1_pack */
-    const float *xp;     /* the input, zero-padded: C planes of R rows of Sw */
+    const float *xp;     /* the input, zero-padded: per image (ps floats
+                          * apart) C planes of R rows of Sw */
     int R, Sw;
-    float *y;            /* (M, OH*OW) */
+    size_t ps;
+    float *y;            /* (M, OH*OW, N) */
     const float *bias;
     int relu, ntiles, nblocks;
     int th;              /* positions per tile: OH*OW spread evenly, at most MR */
@@ -243,7 +245,7 @@ typedef struct RnGemmImpl {
      * (M, 2, vl) or NULL; arena for the ragged batch block */
     void (*conv)(const RnConv *cv, int i0, int i1, double *st, float *arena);
     void (*wgrad)(const RnWgrad *wg, int i0, int i1, float *arena);
-    void (*conv1)(const RnConv1 *cv, int i0, int i1, float *arena);
+    void (*conv1)(const RnConv1 *cv, long i0, long i1, float *arena);
 } RnGemmImpl;
 
 #define RN_GEMM_VARIANT RN_VARIANT_FLAGS
@@ -892,49 +894,63 @@ void rn_conv1_pack(float *bp, const float *w, int M, int C, int Tw, int T, const
 
 long rn_conv1_pad_floats(const RnConvShape *s)
 {
-    if (s->PAD == 0)
-        return 0;
     return (long)s->C * ((s->OH - 1) * s->S + s->KH) * ((s->OW - 1) * s->S + s->KW);
 }
 
-/* channels [c0, c1) of x (C, H, W) into the padded planes xp (R rows of
- * Sw), x's (ih, iw) at row ih + PAD and column iw + PAD; the rest of xp,
- * the padding, is zero already (the caller's, once) */
-static void rn_conv1_pad(const RnConvShape *s, int R, int Sw, const float *x, float *xp,
-                         int c0, int c1)
+/* units [u0, u1) of (image n, channel c), n = u / C, of x (C, H, W, N)
+ * into the padded planes of cv->xp: x's (ih, iw) at row ih + PAD and
+ * column iw + PAD of image n's plane c.  zeroed: the padding is zero
+ * already (the caller's, once), so only x's values are written; else
+ * each plane is cleared first. */
+static void rn_conv1_fill(const RnConv1 *cv, const float *x, int zeroed, long u0, long u1)
 {
-    int H = s->H, W = s->W, Pd = s->PAD;
+    const RnConvShape *s = &cv->s;
+    int H = s->H, W = s->W, Pd = s->PAD, N = cv->N, R = cv->R, Sw = cv->Sw;
     int rows = rn_min(H, R - Pd), cols = rn_min(W, Sw - Pd);
-    for (int c = c0; c < c1; c++)
+    float *xp = (float *)cv->xp;
+    for (long u = u0; u < u1; u++) {
+        int n = (int)(u / s->C), c = (int)(u % s->C);
+        float *plane = xp + (size_t)n * cv->ps + (size_t)c * R * Sw;
+        if (!zeroed)
+            memset(plane, 0, sizeof(float) * (size_t)R * Sw);
         for (int ih = 0; ih < rows; ih++) {
-            float *restrict d = xp + ((size_t)c * R + ih + Pd) * Sw + Pd;
-            const float *restrict src = x + ((size_t)c * H + ih) * W;
-            for (int j = 0; j < cols; j++)
-                d[j] = src[j];
+            float *restrict d = plane + (size_t)(ih + Pd) * Sw + Pd;
+            const float *restrict src = x + ((size_t)c * H + ih) * W * N + n;
+            if (N == 1)
+                for (int j = 0; j < cols; j++)
+                    d[j] = src[j];
+            else
+                for (int j = 0; j < cols; j++)
+                    d[j] = src[(size_t)j * N];
         }
+    }
 }
 
-void rn_conv1(const RnConvShape *s, int T, const int *taps, const float *bp, const float *x,
-              float *xpad, float *y, const float *bias, int relu)
+void rn_conv1(const RnConvShape *s, int N, int T, const int *taps, const float *bp,
+              const float *x, float *xpad, int zeroed, float *y, const float *bias, int relu)
 {
     const RnGemmImpl *impl = rn_impl();
-    int P = s->OH * s->OW, pad = s->PAD > 0;
-    if (pad && !xpad) {
-        fprintf(stderr, "rn_conv1: padding %d needs a zeroed buffer of rn_conv1_pad_floats floats\n",
-                s->PAD);
+    int P = s->OH * s->OW, inplace = N == 1 && s->PAD == 0;
+    if (N <= 0)
+        return;
+    if (!inplace && !xpad) {
+        fprintf(stderr, "rn_conv1: %d images with padding %d need a buffer of "
+                "N * rn_conv1_pad_floats floats\n", N, s->PAD);
         abort();
     }
     int ntiles = (P + impl->mr - 1) / impl->mr;
-    RnConv1 cv = {*s, T, taps, bp, pad ? xpad : x,
-                  pad ? (s->OH - 1) * s->S + s->KH : s->H,
-                  pad ? (s->OW - 1) * s->S + s->KW : s->W,
+    RnConv1 cv = {*s, N, T, taps, bp, inplace ? x : xpad,
+                  inplace ? s->H : (s->OH - 1) * s->S + s->KH,
+                  inplace ? s->W : (s->OW - 1) * s->S + s->KW, 0,
                   y, bias, relu, ntiles, (s->M + impl->nr - 1) / impl->nr,
                   (P + ntiles - 1) / ntiles};
-    int items = cv.ntiles * cv.nblocks, nt = rn_max_threads();
-    if ((double)s->M * s->C * P * T < RN_MACS_PER_THREAD / 4.0)
+    cv.ps = (size_t)s->C * cv.R * cv.Sw;
+    long items = (long)cv.ntiles * cv.nblocks * N, units = (long)N * s->C;
+    int nt = rn_max_threads();
+    if ((double)s->M * s->C * P * T * N < RN_MACS_PER_THREAD / 4.0)
         nt = 1;
     if (nt > items)
-        nt = items;
+        nt = (int)items;
     if (nt > 1) {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
@@ -945,19 +961,17 @@ void rn_conv1(const RnConvShape *s, int T, const int *taps, const float *bp, con
             t = omp_get_thread_num();
             n = omp_get_num_threads();
 #endif
-            if (pad) {
-                rn_conv1_pad(s, cv.R, cv.Sw, x, xpad, (int)((long)s->C * t / n),
-                             (int)((long)s->C * (t + 1) / n));
+            if (!inplace) {
+                rn_conv1_fill(&cv, x, zeroed, units * t / n, units * (t + 1) / n);
 #ifdef _OPENMP
 #pragma omp barrier
 #endif
             }
-            impl->conv1(&cv, (int)((long)items * t / n), (int)((long)items * (t + 1) / n),
-                        rn_get_arena());
+            impl->conv1(&cv, items * t / n, items * (t + 1) / n, rn_get_arena());
         }
     } else {
-        if (pad)
-            rn_conv1_pad(s, cv.R, cv.Sw, x, xpad, 0, s->C);
+        if (!inplace)
+            rn_conv1_fill(&cv, x, zeroed, 0, units);
         impl->conv1(&cv, 0, items, rn_get_arena());
     }
 }
@@ -1729,7 +1743,7 @@ static void (*const RN_V(rn_conv1ks)[2][RN_MR])(int, const int *, const int *,
  * than 16 input channels all of a tile's taps are one call (the padding's
  * zeros multiplied), and with one channel a kernel row's consecutive taps
  * are one segment. */
-RN_TARGET static void RN_V(rn_conv1_items)(const RnConv1 *cv, int i0, int i1, float *arena)
+RN_TARGET static void RN_V(rn_conv1_items)(const RnConv1 *cv, long i0, long i1, float *arena)
 {
     const RnConvShape *sh = &cv->s;
     int C = sh->C, T = cv->T, P = sh->OH * sh->OW, KH = sh->KH, KW = sh->KW, S = sh->S;
@@ -1744,9 +1758,13 @@ RN_TARGET static void RN_V(rn_conv1_items)(const RnConv1 *cv, int i0, int i1, fl
         tkh[t] = tap / KW;
         tkw[t] = tap % KW;
     }
-    for (int it = i0; it < i1; it++) {
-        int mb = it / cv->ntiles, tl = it % cv->ntiles;
+    for (long it = i0; it < i1; it++) {
+        /* channel block by channel block: each block's filter in L2 for
+         * all the images and tiles */
+        int mb = (int)(it / ((long)cv->N * cv->ntiles)), n = (int)(it / cv->ntiles % cv->N);
+        int tl = (int)(it % cv->ntiles);
         int p0 = tl * cv->th, h = rn_min(cv->th, P - p0), m0 = mb * RN_NR;
+        const float *xp = cv->xp + (size_t)n * cv->ps;
         int nr = rn_min(RN_NR, sh->M - m0), nv = nr > RN_VL ? 2 : 1;
         for (int k = 0; k < KH; k++)
             mh[k] = 0;
@@ -1798,19 +1816,19 @@ RN_TARGET static void RN_V(rn_conv1_items)(const RnConv1 *cv, int i0, int i1, fl
                 }
             if (!acc && hh < h)
                 memset(tile, 0, sizeof(float) * (size_t)h * RN_NR);
-            RN_V(rn_conv1ks)[nv - 1][hh - 1](nseg, so, sn, bs, cv->xp, gro, astep, tile, rows,
+            RN_V(rn_conv1ks)[nv - 1][hh - 1](nseg, so, sn, bs, xp, gro, astep, tile, rows,
                                               acc || hh < h);
             acc = 1;
         }
         if (!acc)
             memset(tile, 0, sizeof(float) * (size_t)h * RN_NR);
-        /* the tile is (positions, channels): y is (channels, positions) */
+        /* the tile is (positions, channels): y is (channels, positions, N) */
         for (int j = 0; j < nr; j++) {
             float bj = cv->bias ? cv->bias[m0 + j] : 0.0f;
-            float *yj = cv->y + (size_t)(m0 + j) * P + p0;
+            float *yj = cv->y + ((size_t)(m0 + j) * P + p0) * cv->N + n;
             for (int r = 0; r < h; r++) {
                 float v = tile[r * RN_NR + j] + bj;
-                yj[r] = cv->relu && v < 0.0f ? 0.0f : v;
+                yj[(size_t)r * cv->N] = cv->relu && v < 0.0f ? 0.0f : v;
             }
         }
     }

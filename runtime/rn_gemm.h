@@ -111,19 +111,23 @@ void rn_sgemm_ep(int transA, int transB, long M, long N, long K, float alpha,
  * Threads: a static share of (position, batch block, row group) items
  * each; the statistics are summed per thread, then in thread order: same
  * inputs and thread count, same bits. */
-/* Batch 1 (latency): the convolution of one image, x (C, H, W) -> y (M, OH,
- * OW), y[m][p] = relu?(bias[m] + sum over c < C and the taps of
- * weight(m, c, tap) * x[c][ih][iw]), zero padding PAD, stride S.  The
- * register tile holds a few output positions by a vector of output
- * channels: the input is read in place; with PAD > 0 from xpad, a
- * zero-padded copy of rn_conv1_pad_floats floats: the call writes x's
- * values into it, the padding around them stays as the caller left it,
- * zero (zero xpad once, keep it for the calls);
- * the filter, packed once by rn_conv1_pack (rn_conv1_pack_floats floats;
- * packed tap t < T is tap taps[t] of the KH*KW, or t when taps is NULL;
- * weight(m, c, t) = w[(m*C + c)*Tw + taps[t]]), streams through the
- * kernel without being copied per call.  Taps that no position of a tile
- * reads inside the image are skipped for that tile. */
+/* Small batches (latency; batch 1 above all): the convolution of N
+ * images, x (C, H, W, N) batch innermost -> y (M, OH, OW, N),
+ * y[m][p][n] = relu?(bias[m] + sum over c < C and the taps of
+ * weight(m, c, tap) * x[c][ih][iw][n]), zero padding PAD, stride S.  The
+ * register tile holds a few output positions of one image by a vector of
+ * output channels.  The input is read in place at N == 1 without
+ * padding; otherwise from xpad, N zero-padded images of
+ * rn_conv1_pad_floats floats each, which the call fills: with zeroed, only
+ * with x's values (the padding around them is zero already: the caller
+ * zeroed xpad once and keeps it for the calls), else whole.  The filter,
+ * packed once by rn_conv1_pack (rn_conv1_pack_floats floats; packed tap t
+ * < T is tap taps[t] of the KH*KW, or t when taps is NULL; weight(m, c, t)
+ * = w[(m*C + c)*Tw + taps[t]]), streams through the kernel without being
+ * copied per call, a block of 32 output channels at a time for all the
+ * images.  Taps that no position of a tile reads inside the image are
+ * skipped for that tile, and no multiply touches padding but with fewer
+ * than 16 input channels. */
 typedef struct {
     int M, C, H, W;              /* output channels; input channels and plane */
     int OH, OW, KH, KW, S, PAD;  /* output plane, kernel, stride, padding */
@@ -131,8 +135,8 @@ typedef struct {
 long rn_conv1_pack_floats(int M, int C, int T);
 void rn_conv1_pack(float *bp, const float *w, int M, int C, int Tw, int T, const int *taps);
 long rn_conv1_pad_floats(const RnConvShape *s);
-void rn_conv1(const RnConvShape *s, int T, const int *taps, const float *bp, const float *x,
-              float *xpad, float *y, const float *bias, int relu);
+void rn_conv1(const RnConvShape *s, int N, int T, const int *taps, const float *bp,
+              const float *x, float *xpad, int zeroed, float *y, const float *bias, int relu);
 
 /* The weight gradient of a direct convolution, without im2col:
  *

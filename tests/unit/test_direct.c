@@ -195,12 +195,14 @@ static void run(const char *isa, int nt, int N, int C, int H, int W, int K, int 
     free(btq), free(sum), free(sumsq), free(plain);
 }
 
-/* batch 1 (rn_conv1) with bias and relu against the reference: the live
- * taps alone packed (as rnetc's dead-taps pass does), the padded buffer
- * zeroed once and used by a call on other data first (no stale values),
- * y filled with NaN (every output written) */
-static void batch1(const char *isa, int nt, int C, int H, int W, int K, int KH, int KW, int S,
-                   int Pd)
+/* small batches (rn_conv1) with bias and relu against the reference: the
+ * live taps alone packed (as rnetc's dead-taps pass does); at N == 1 the
+ * padded buffer zeroed once and used by a call on other data first (the
+ * second must overwrite every value the first wrote), at N > 1 filled
+ * with NaN (the call writes it whole); y filled with NaN (every output
+ * written).  x and y batch innermost, the reference NCHW. */
+static void small_batch(const char *isa, int nt, int N, int C, int H, int W, int K, int KH,
+                        int KW, int S, int Pd)
 {
 #ifdef _OPENMP
     omp_set_num_threads(nt);
@@ -217,42 +219,58 @@ static void batch1(const char *isa, int nt, int C, int H, int W, int K, int KH, 
         if (live)
             taps[T++] = t;
     }
-    long nx = (long)C * H * W, ny = (long)K * OH * OW, nw = (long)K * C * KK;
-    long npad = rn_conv1_pad_floats(&sh);
-    float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw);
-    float *bias = malloc(sizeof(float) * K), *y = malloc(sizeof(float) * ny);
-    float *ref = malloc(sizeof(float) * ny), *bp = malloc(sizeof(float) * rn_conv1_pack_floats(K, C, T));
-    float *xpad = npad ? malloc(sizeof(float) * npad) : NULL;
-    unsigned seed = 99u + (unsigned)(C * 13 + K);
-    for (long i = 0; i < nx; i++)
-        x[i] = frand(&seed);
+    long img = (long)C * H * W, oimg = (long)K * OH * OW, nw = (long)K * C * KK;
+    long npad = N * rn_conv1_pad_floats(&sh);
+    float *x = malloc(sizeof(float) * img * N), *xn = malloc(sizeof(float) * img * N);
+    float *w = malloc(sizeof(float) * nw), *bias = malloc(sizeof(float) * K);
+    float *y = malloc(sizeof(float) * oimg * N), *ref = malloc(sizeof(float) * oimg * N);
+    float *bp = malloc(sizeof(float) * rn_conv1_pack_floats(K, C, T));
+    float *xpad = malloc(sizeof(float) * npad);
+    unsigned seed = 99u + (unsigned)(C * 13 + K + N);
+    for (long i = 0; i < img * N; i++)
+        xn[i] = frand(&seed);
+    for (int n = 0; n < N; n++)  /* x (C*H*W, N) from xn (N, C*H*W) */
+        for (long i = 0; i < img; i++)
+            x[i * N + n] = xn[n * img + i];
     for (long i = 0; i < nw; i++)
         w[i] = frand(&seed);
     for (int k = 0; k < K; k++)
         bias[k] = frand(&seed);
-    for (long i = 0; i < npad; i++)
-        xpad[i] = 0.0f;
     rn_conv1_pack(bp, w, K, C, KK, T, T < KK ? taps : NULL);
-    /* a first call on other data: the second must overwrite all it wrote */
-    float *x0 = malloc(sizeof(float) * nx);
-    for (long i = 0; i < nx; i++)
-        x0[i] = 100.0f + frand(&seed);
-    rn_conv1(&sh, T, T < KK ? taps : NULL, bp, x0, xpad, y, bias, 1);
-    free(x0);
-    for (long i = 0; i < ny; i++)
-        y[i] = NAN;
-    rn_conv1(&sh, T, T < KK ? taps : NULL, bp, x, xpad, y, bias, 1);
-    rn_ref_conv2d_forward(ref, x, w, bias, 1, C, H, W, K, KH, KW, S, Pd, 1);
-    double err = 0;
-    for (long i = 0; i < ny; i++) {
-        float r = ref[i] > 0 ? ref[i] : 0.0f;
-        err = fmax(err, isnan(y[i]) ? INFINITY : fabs(y[i] - r) / (1 + fabs(r)));
+    const int *tp = T < KK ? taps : NULL;
+    if (N == 1) {
+        for (long i = 0; i < npad; i++)
+            xpad[i] = 0.0f;
+        float *x0 = malloc(sizeof(float) * img);
+        for (long i = 0; i < img; i++)
+            x0[i] = 100.0f + frand(&seed);
+        rn_conv1(&sh, 1, T, tp, bp, x0, xpad, 1, y, bias, 1);
+        free(x0);
+    } else {
+        for (long i = 0; i < npad; i++)
+            xpad[i] = NAN;
     }
+    for (long i = 0; i < oimg * N; i++)
+        y[i] = NAN;
+    rn_conv1(&sh, N, T, tp, bp, x, xpad, N == 1, y, bias, 1);
+    rn_ref_conv2d_forward(ref, xn, w, bias, N, C, H, W, K, KH, KW, S, Pd, 1);
+    double err = 0;
+    for (int n = 0; n < N; n++)
+        for (long i = 0; i < oimg; i++) {
+            float r = ref[n * oimg + i] > 0 ? ref[n * oimg + i] : 0.0f, v = y[i * N + n];
+            err = fmax(err, isnan(v) ? INFINITY : fabs(v - r) / (1 + fabs(r)));
+        }
     char name[128];
-    snprintf(name, sizeof name, "batch-1 conv %s %dt C%d %dx%d K%d k%dx%d s%d p%d (%d taps)", isa,
-             nt, C, H, W, K, KH, KW, S, Pd, T);
+    snprintf(name, sizeof name, "small-batch conv %s %dt N%d C%d %dx%d K%d k%dx%d s%d p%d (%d taps)",
+             isa, nt, N, C, H, W, K, KH, KW, S, Pd, T);
     CHECK(err < 1e-5, name, "max rel error %g", err);
-    free(x), free(w), free(bias), free(y), free(ref), free(bp), free(xpad), free(taps);
+    free(x), free(xn), free(w), free(bias), free(y), free(ref), free(bp), free(xpad), free(taps);
+}
+
+static void batch1(const char *isa, int nt, int C, int H, int W, int K, int KH, int KW, int S,
+                   int Pd)
+{
+    small_batch(isa, nt, 1, C, H, W, K, KH, KW, S, Pd);
 }
 
 /* bit-repeatable: the same call twice gives the same bits */
@@ -324,6 +342,10 @@ int main(void)
             batch1(isas[i], nt, 1, 12, 10, 20, 3, 5, 1, 2);   /* one channel, 20 filters */
             batch1(isas[i], nt, 2, 13, 13, 16, 7, 7, 2, 3);   /* a two-channel stem */
             batch1(isas[i], nt, 8, 3, 3, 32, 5, 5, 1, 1);     /* taps reading only padding */
+            small_batch(isas[i], nt, 3, 64, 7, 7, 64, 3, 3, 1, 1);
+            small_batch(isas[i], nt, 5, 24, 5, 6, 40, 1, 1, 2, 0);   /* no padding: gathered */
+            small_batch(isas[i], nt, 2, 1, 12, 10, 20, 3, 5, 1, 2);  /* one channel */
+            small_batch(isas[i], nt, 15, 32, 2, 2, 48, 3, 3, 2, 1);
         }
         repeatable();
     }
