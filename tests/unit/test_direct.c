@@ -332,6 +332,7 @@ int main(void)
             run(isas[i], nt, 20, 6, 2, 2, 13, 3, 3, 1, 1);   /* most taps are padding */
             run(isas[i], nt, 33, 4, 7, 7, 8, 1, 1, 2, 0);    /* 1x1 stride 2 */
             run(isas[i], nt, 16, 2, 9, 8, 5, 5, 3, 2, 2);
+            run(isas[i], nt, 20, 40, 2, 2, 16, 3, 3, 1, 1);   /* weight gradient: a whole channel block and a part */
             batch1(isas[i], nt, 64, 7, 7, 64, 3, 3, 1, 1);
             batch1(isas[i], nt, 128, 4, 4, 256, 3, 3, 2, 1);
             batch1(isas[i], nt, 32, 1, 1, 48, 3, 3, 1, 1);    /* the centre tap alone */
