@@ -778,6 +778,21 @@ void rn_sgemm_ep(int transA, int transB, long M, long N, long K, float alpha,
  * OpenMP `if` clause that comes out false still makes libgomp allocate a
  * team on every call, which would put allocations inside a step. */
 
+/* The calling thread's index in its team and the team's size: (0, 1)
+ * outside a parallel region.  A kernel's parallel part is one function
+ * that takes its share by these, run by every thread of a region, or
+ * alone by the caller when the work has no threads. */
+static void rn_team(int *t, int *n)
+{
+#ifdef _OPENMP
+    *t = omp_get_thread_num();
+    *n = omp_get_num_threads();
+#else
+    *t = 0;
+    *n = 1;
+#endif
+}
+
 /* Whether a loop of `work` units is worth a parallel region from here. */
 static int rn_par(long work)
 {
@@ -834,6 +849,17 @@ void rn_conv_pack(float *ap, const float *w, int M, int C, int Tw, int T, const 
     }
 }
 
+/* the direct convolution's parallel part: this thread's share of the
+ * items, its lane statistics at st + t*per */
+static void rn_conv_share(const RnGemmImpl *impl, const RnConv *cv, int items, double *st,
+                          size_t per)
+{
+    int t, n;
+    rn_team(&t, &n);
+    impl->conv(cv, (int)((long)items * t / n), (int)((long)items * (t + 1) / n),
+               st ? st + (size_t)t * per : NULL, rn_get_arena());
+}
+
 void rn_conv_direct(int M, int C, int N, int P, int T, const int *pos, const int *tq,
                     const float *ap, const float *x, long ldx, float *y, float beta,
                     const RnEpilogue *ep)
@@ -878,17 +904,9 @@ void rn_conv_direct(int M, int C, int N, int P, int T, const int *pos, const int
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
-        {
-            int t = 0, n = 1;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-            n = omp_get_num_threads();
-#endif
-            int i0 = (int)((long)items * t / n), i1 = (int)((long)items * (t + 1) / n);
-            impl->conv(&cv, i0, i1, st ? st + (size_t)t * per : NULL, rn_get_arena());
-        }
+        rn_conv_share(impl, &cv, items, st, per);
     } else {
-        impl->conv(&cv, 0, items, st, rn_get_arena());
+        rn_conv_share(impl, &cv, items, st, per);
     }
     if (!stats)
         return;
@@ -970,6 +988,23 @@ static void rn_conv1_fill(const RnConv1 *cv, const float *x, int zeroed, long u0
     }
 }
 
+/* the small-batch convolution's parallel part: this thread's share of
+ * the padded copies (when fill), then, once every thread has filled its
+ * own, of the items */
+static void rn_conv1_share(const RnGemmImpl *impl, const RnConv1 *cv, const float *x,
+                           int zeroed, int fill, long items, long units)
+{
+    int t, n;
+    rn_team(&t, &n);
+    if (fill) {
+        rn_conv1_fill(cv, x, zeroed, units * t / n, units * (t + 1) / n);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+    }
+    impl->conv1(cv, items * t / n, items * (t + 1) / n, rn_get_arena());
+}
+
 void rn_conv1(const RnConvShape *s, int N, int T, const int *taps, const float *bp,
               const float *x, float *xpad, int zeroed, float *y, const float *bias, int relu)
 {
@@ -999,24 +1034,9 @@ void rn_conv1(const RnConvShape *s, int N, int T, const int *taps, const float *
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
-        {
-            int t = 0, n = 1;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-            n = omp_get_num_threads();
-#endif
-            if (!inplace) {
-                rn_conv1_fill(&cv, x, zeroed, units * t / n, units * (t + 1) / n);
-#ifdef _OPENMP
-#pragma omp barrier
-#endif
-            }
-            impl->conv1(&cv, items * t / n, items * (t + 1) / n, rn_get_arena());
-        }
+        rn_conv1_share(impl, &cv, x, zeroed, !inplace, items, units);
     } else {
-        if (!inplace)
-            rn_conv1_fill(&cv, x, zeroed, 0, units);
-        impl->conv1(&cv, 0, items, rn_get_arena());
+        rn_conv1_share(impl, &cv, x, zeroed, !inplace, items, units);
     }
 }
 
@@ -1026,8 +1046,8 @@ long rn_conv_wgrad_floats(int M, int C, int N, int P, int Q)
     return (long)M * P * N + (long)Q * N * rn_round_up(C, 16);
 }
 
-/* the weight gradient's parallel part: run by every thread of a region,
- * or alone by the caller (its worksharing loops then run whole) */
+/* the weight gradient's parallel part (rn_team; its worksharing loops run
+ * whole when the caller runs it alone) */
 static void rn_wgrad_body(const RnGemmImpl *impl, const RnWgrad *wgp, const float *dy,
                           const float *x, int Q, int items)
 {
@@ -1058,11 +1078,8 @@ static void rn_wgrad_body(const RnGemmImpl *impl, const RnWgrad *wgp, const floa
             for (int n = 0; n < N; n++)
                 memset(d + (size_t)n * Cp + C, 0, sizeof(float) * (size_t)(Cp - C));
     }
-    int t = 0, n = 1;
-#ifdef _OPENMP
-    t = omp_get_thread_num();
-    n = omp_get_num_threads();
-#endif
+    int t, n;
+    rn_team(&t, &n);
     impl->wgrad(&wg, (int)((long)items * t / n), (int)((long)items * (t + 1) / n),
                 rn_get_arena());
 }

@@ -106,7 +106,11 @@ rn_im2col_tap_n(float *restrict dst, const float *restrict src, int N, int H, in
 #endif
 
 /* Batch 1 (latency) gets its own copy of each call, every size in it a
- * constant, so that the copies become moves the compiler unrolls. */
+ * constant, so that the copies become moves the compiler unrolls.  The
+ * generated batch-1 pass (inf_pass1) has N constant too, but not inside a
+ * parallel loop, whose body OpenMP outlines with N passed at run time:
+ * without these copies (and the pools'), mnist's batch-1 latency measured
+ * 0.141 -> 0.175 ms. */
 static inline __attribute__((always_inline)) void rn_im2col_tap(float *restrict dst, const float *restrict src, int N, int H,
                                  int W, int OH, int OW, int S, int P, int kh, int kw)
 {
