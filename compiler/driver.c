@@ -59,6 +59,13 @@ int run_command(char *const argv[], int verbose)
 
 int write_c_files(Graph *g, const Pipeline *pl, const char *cpath, const char *hpath)
 {
+    const char *hbase = strrchr(hpath, '/') ? strrchr(hpath, '/') + 1 : hpath;
+    if (strcmp(c_string(hbase), hbase)) {
+        error_plain("'%s': the generated C cannot #include a header of that name (it holds a "
+                    "quote, backslash, '*', '?', '/' pair or control character); choose another -o",
+                    hpath);
+        return 1;
+    }
     FILE *c = fopen(cpath, "w");
     if (!c) {
         error_plain("cannot write '%s': %s", cpath, strerror(errno));
@@ -70,7 +77,6 @@ int write_c_files(Graph *g, const Pipeline *pl, const char *cpath, const char *h
         fclose(c);
         return 1;
     }
-    const char *hbase = strrchr(hpath, '/') ? strrchr(hpath, '/') + 1 : hpath;
     emit_c(g, pl, c, h, hbase);
     int bad = ferror(c) | ferror(h);
     bad |= fclose(c) | fclose(h);

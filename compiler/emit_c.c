@@ -130,7 +130,7 @@ static const char *buf_expr(Emit *E, const Graph *g, int b)
 static void ptr_buf(Emit *E, const Graph *g, int b, const char *var, const char *what,
                     const Node *n)
 {
-    P("    float *%s = %s;  /* %s %s (%d, %d, %d, N) */\n", var, buf_expr(E, g, b), what, n->name,
+    P("    float *%s = %s;  /* %s %s (%d, %d, %d, N) */\n", var, buf_expr(E, g, b), what, c_string(n->name),
       n->c, n->h, n->w);
 }
 
@@ -147,7 +147,7 @@ static void ptr_dact(Emit *E, const Graph *g, const Node *n, const char *var)
 static void ptr_param(Emit *E, const Node *n, int j, const char *var, const char *base)
 {
     const ParamT *p = &n->param[j];
-    P("    float *%s = e->%s + %ld;  /* %s [", var, base, p->offset, p->name);
+    P("    float *%s = e->%s + %ld;  /* %s [", var, base, p->offset, c_string(p->name));
     for (int d = 0; d < p->ndim; d++)
         P("%s%d", d ? "x" : "", p->shape[d]);
     P("] */\n");
@@ -343,7 +343,7 @@ static void conv_weights(Emit *E, const Graph *g, const Node *n)
 {
     if (n->fold)
         P("    float *wt = %s;  /* %s weights with bn folded in */\n", buf_expr(E, g, n->b_fold),
-          n->name);
+          c_string(n->name));
     else
         ptr_param(E, n, 0, "wt", "params");
 }
@@ -378,7 +378,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
     if (n->op == RN_OP_INPUT)
         return; /* the entry point fills the input */
     Node *x = n->in[0], *y = n->in[1];
-    P("\n/* %s: %s", n->name, describe(n));
+    P("\n/* %s: %s", c_string(n->name), c_string(describe(n)));
     if (x)
         P(", %dx%dx%d", x->c, x->h, x->w);
     if (y)
@@ -678,7 +678,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
     int sx = n->dx_set[0], sy = n->dx_set[1];
     if (n->op == RN_OP_INPUT)
         return;
-    P("\n/* d %s: %s */\n", n->name, describe(n));
+    P("\n/* d %s: %s */\n", c_string(n->name), c_string(describe(n)));
     P("static void bwd_%s(RnExec *e, float *w, int N)\n{\n", nm);
     P("    (void)e;\n");
     ptr_dact(E, g, n, "dy");
@@ -968,7 +968,7 @@ static void emit_fold(Emit *E, Graph *g)
         long fck = n->ntaps ? ckk / kk * n->ntaps : ckk;
         P("    {\n");
         P("    float *f = %s;  /* %s: (%ld, %ld) weights%s, then %ld biases */\n",
-          buf_expr(E, g, n->b_fold), n->name, K, fck, n->ntaps ? " of the live taps" : "", K);
+          buf_expr(E, g, n->b_fold), c_string(n->name), K, fck, n->ntaps ? " of the live taps" : "", K);
         ptr_param(E, n, 0, "wt", "params");
         if (n->bias)
             ptr_param(E, n, 1, "cb", "params");
@@ -1053,7 +1053,7 @@ static void emit_descriptor(Emit *E, const char *prefix)
             const ParamT *p = &n->param[j];
             int fan_in, fan_out;
             param_fans(n, p, &fan_in, &fan_out);
-            P("    { \"%s\", %s, %d, { %d, %d, %d, %d }, %ldL, %ldL, %d, %d, %d, %d },\n", p->name,
+            P("    { \"%s\", %s, %d, { %d, %d, %d, %d }, %ldL, %ldL, %d, %d, %d, %d },\n", c_string(p->name),
               pkind_names[param_kind(n, j)], p->ndim, p->shape[0], p->ndim > 1 ? p->shape[1] : 0,
               p->ndim > 2 ? p->shape[2] : 0, p->ndim > 3 ? p->shape[3] : 0, p->numel, p->offset,
               p->is_buffer, p->no_decay, fan_in, fan_out);
@@ -1068,7 +1068,7 @@ static void emit_descriptor(Emit *E, const char *prefix)
         for (int j = 0; j < n->nparam; j++)
             pi[j] = n->param[j].index;
         P("    { %s, \"%s\", { %d, %d }, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, { %d, %d, %d, %d } },\n",
-          op_enum(n->op), n->name, n->in[0] ? n->in[0]->id : -1,
+          op_enum(n->op), c_string(n->name), n->in[0] ? n->in[0]->id : -1,
           n->in[1] ? n->in[1]->id : -1, n->c, n->h, n->w, n->kh, n->kw, n->stride, n->pad,
           n->groups, n->filters, n->bias, pi[0], pi[1], pi[2], pi[3]);
     }
@@ -1086,12 +1086,12 @@ static void emit_descriptor(Emit *E, const char *prefix)
         long f = 2 * node_useful_macs(n), fb = 0;
         if (n->op == RN_OP_CONV || n->op == RN_OP_FC)
             fb = n->in[0]->op == RN_OP_INPUT ? f : 2 * f;
-        P("    { \"%s\", \"%s\", %s_%s, %s%s, %ldL, %ldL },\n", n->name, describe(n),
+        P("    { \"%s\", \"%s\", %s_%s, %s%s, %ldL, %ldL },\n", c_string(n->name), c_string(describe(n)),
           io ? "inf" : "fwd", node_cname(n), io ? "NULL" : "bwd_", io ? "" : node_cname(n), f, io ? 0 : fb);
     }
     P("};\n\n");
     P("const RnModel rn_model = {\n");
-    P("    .name = \"%s\",\n", m->name);
+    P("    .name = \"%s\",\n", c_string(m->name));
     P("    .source_hash = \"%016llx\",\n", fnv1a(text, src_len(m->file)));
     P("    .backend = \"c\",\n");
     P("    .in_c = %d, .in_h = %d, .in_w = %d, .classes = %d,\n", m->in_c, m->in_h, m->in_w,
@@ -1132,13 +1132,13 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     Emit *E = &em;
     E->nparam_floats = param_layout(g);
     plan_workspace(pl, &E->pimg, &E->pfix);
-    const char *prefix = arena_printf("rnm_%s", g->name);
+    const char *prefix = arena_printf("rnm_%s", c_ident(g->name));
     Model *m = g->model;
     Graph *tg = pl->train, *ig = pl->infer;  /* tg NULL: --inference-only */
 
     if (hdr) {
-        fprintf(hdr, "/* %s - generated by rnetc from %s; do not edit. */\n", hname,
-                src_name(m->file));
+        fprintf(hdr, "/* %s - generated by rnetc from %s; do not edit. */\n", c_string(hname),
+                c_string(src_name(m->file)));
         fprintf(hdr, "#ifndef RNET_MODEL_%s_H\n#define RNET_MODEL_%s_H\n", prefix, prefix);
         fprintf(hdr, "#include \"rn_model.h\"\n\n");
         fprintf(hdr, "#define %s_IN_C %d\n#define %s_IN_H %d\n#define %s_IN_W %d\n", prefix,
@@ -1157,13 +1157,13 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
         fprintf(hdr, "\n#endif\n");
     }
 
-    P("/* generated by rnetc from %s; do not edit.\n", src_name(m->file));
+    P("/* generated by rnetc from %s; do not edit.\n", c_string(src_name(m->file)));
     if (tg)
         P(" *\n * model %s: input %dx%dx%d, %d classes, %d layers (%d fused for training, %d for\n"
-          " * inference).", m->name, m->in_c, m->in_h, m->in_w, m->classes, g->nodes.n,
+          " * inference).", c_string(m->name), m->in_c, m->in_h, m->in_w, m->classes, g->nodes.n,
           tg->nodes.n, ig->nodes.n);
     else
-        P(" *\n * model %s: input %dx%dx%d, %d classes, %d layers (%d fused); inference only.", m->name,
+        P(" *\n * model %s: input %dx%dx%d, %d classes, %d layers (%d fused); inference only.", c_string(m->name),
           m->in_c, m->in_h, m->in_w, m->classes, g->nodes.n, ig->nodes.n);
     P("  Activations are CHWN (batch innermost); every size but the batch N is a\n * constant.\n");
     P(" * Workspace: %ld floats per image + %ld fixed, planned by liveness. */\n", E->pimg,

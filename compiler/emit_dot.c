@@ -106,9 +106,9 @@ void emit_dot(Graph *g, FILE *out)
         tm += node_macs(g->nodes.v[i]);
     }
     char b1[32], b2[32];
-    fprintf(out, "// model %s, drawn by rnetc --emit dot", g->name);
+    fprintf(out, "// model %s, drawn by rnetc --emit dot", c_string(g->name));
     if (m && m->file)
-        fprintf(out, " from %s", src_name(m->file));
+        fprintf(out, " from %s", c_string(src_name(m->file)));
     fprintf(out, ".\n"
                  "// One box per layer of the graph IR: name, op and attributes, output shape\n"
                  "// (C x H x W per image, the batch left out) and trainable parameters, as\n"

@@ -1733,7 +1733,7 @@ LLVMModuleRef emit_llvm_module(Graph *g, LlvmTarget *t, LLVMContextRef cx, int i
     E->standalone = weights != NULL;
     E->weights = weights;
     E->grads = !inference_only && !weights;
-    E->prefix = arena_printf("rnm_%s", g->name);
+    E->prefix = arena_printf("rnm_%s", c_ident(g->name));
     E->m = LLVMModuleCreateWithNameInContext(g->name, cx);
     LLVMSetTarget(E->m, t->triple);
     LLVMSetModuleDataLayout(E->m, t->td);

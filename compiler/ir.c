@@ -69,11 +69,7 @@ Graph *graph_clone(Graph *g)
 
 const char *node_cname(const Node *n)
 {
-    char *s = arena_strdup(n->name);
-    for (char *p = s; *p; p++)
-        if (*p == '.')
-            *p = '_';
-    return s;
+    return c_ident(n->name);
 }
 
 long param_layout(Graph *g)

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "rnet.h"
 
 static const char usage[] =
@@ -71,6 +73,42 @@ static int bad_usage(const char *fmt, const char *arg)
     fprintf(stderr, fmt, arg);
     fprintf(stderr, " (see rnetc --help)\n");
     return 2;
+}
+
+/* Refuse an output before any work: one that is an input (the same file by
+ * device and inode, whatever the names: rnetc must never write over its
+ * source or the weights it embeds), a directory, or one in a directory that
+ * is missing or not writable.  0, or 1 with the error printed. */
+static int check_output(const char *out, const char *const *in, int nin)
+{
+    struct stat so, si;
+    if (stat(out, &so) == 0) {
+        for (int i = 0; i < nin; i++)
+            if (in[i] && stat(in[i], &si) == 0 && si.st_dev == so.st_dev &&
+                si.st_ino == so.st_ino) {
+                error_plain("output '%s' is the input '%s': refusing to write over it", out, in[i]);
+                return 1;
+            }
+        if (S_ISDIR(so.st_mode)) {
+            error_plain("output '%s' is a directory", out);
+            return 1;
+        }
+    }
+    const char *slash = strrchr(out, '/');
+    char *dir = slash ? arena_printf("%.*s", (int)(slash - out) + (slash == out), out) : ".";
+    if (stat(dir, &si) != 0) {
+        error_plain("cannot write '%s': directory '%s': %s", out, dir, strerror(errno));
+        return 1;
+    }
+    if (!S_ISDIR(si.st_mode)) {
+        error_plain("cannot write '%s': '%s' is not a directory", out, dir);
+        return 1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        error_plain("cannot write '%s': directory '%s': %s", out, dir, strerror(errno));
+        return 1;
+    }
+    return 0;
 }
 
 /* --emit dot: the graph to PATH, or to standard output for "-" */
@@ -215,6 +253,23 @@ int main(int argc, char **argv)
         const char *env = getenv("CC");
         bo.cc = env && *env ? env : "cc";
     }
+    /* the outputs: -o, and for --emit c the header beside it */
+    const char *hpath = NULL;
+    if (emit && !strcmp(emit, "c")) {
+        size_t n = strlen(bo.out);
+        char *h = arena_alloc(n + 3);
+        memcpy(h, bo.out, n + 1);
+        if (n > 2 && !strcmp(h + n - 2, ".c"))
+            h[n - 1] = 'h';
+        else
+            strcat(h, ".h");
+        hpath = h;
+    }
+    const char *inputs[] = { path, lo.weights };
+    if (bo.out && strcmp(bo.out, "-") && check_output(bo.out, inputs, 2))
+        return 1;
+    if (hpath && check_output(hpath, inputs, 2))
+        return 1;
     Graph *g = compile_file(path);
     if (!g)
         return 1;
@@ -230,16 +285,8 @@ int main(int argc, char **argv)
         return 1;
     if (print_mem)
         print_memory(&pl, batch ? batch : g->model->train.batch, stdout);
-    if (emit && !strcmp(emit, "c")) {
-        size_t n = strlen(bo.out);
-        char *h = arena_alloc(n + 3);
-        memcpy(h, bo.out, n + 1);
-        if (n > 2 && !strcmp(h + n - 2, ".c"))
-            h[n - 1] = 'h';
-        else
-            strcat(h, ".h");
-        return write_c_files(g, &pl, bo.out, h) ? 1 : 0;
-    }
+    if (hpath)
+        return write_c_files(g, &pl, bo.out, hpath) ? 1 : 0;
     if (emit && !strcmp(emit, "dot"))
         return write_dot(g, bo.out);
     if (emit && llvm)

@@ -32,6 +32,15 @@ typedef struct {
 } Vec;
 void vec_push(Vec *v, void *p);
 
+/* ---- cquote.c: outside text into generated C, escaped ---- */
+
+/* s as the inside of a C string literal that is also safe inside a comment
+ * (octal escapes for quotes, backslashes, '*', '?', control bytes) */
+const char *c_string(const char *s);
+/* s as an identifier: every byte but [A-Za-z0-9_] becomes '_' ("a.b" ->
+ * "a_b"), and a leading digit gets a '_' before it */
+const char *c_ident(const char *s);
+
 /* ---- diag.c: GCC-style diagnostics ---- */
 
 typedef struct SrcFile SrcFile;

@@ -41,9 +41,34 @@
 #define RN_CKPT_FORMAT "rnet-1"
 #define RN_STATE_FORMAT "rnet-state-1"
 
+int rn_ckpt_first_nonfinite(const RnModel *m, const float *params, long *bad)
+{
+    for (int i = 0; i < m->nparams; i++) {
+        const RnParamInfo *p = &m->params[i];
+        const float *v = params + p->offset;
+        long n = 0;
+        for (long j = 0; j < p->numel; j++)
+            n += !isfinite(v[j]);
+        if (n) {
+            if (bad)
+                *bad = n;
+            return i;
+        }
+    }
+    return -1;
+}
+
 int rn_ckpt_save(const RnModel *m, const float *params, const char *path, const rn_st_kv *extra,
                  int nextra, char *err, size_t errlen)
 {
+    long nbad = 0;
+    int bad = rn_ckpt_first_nonfinite(m, params, &nbad);
+    if (bad >= 0) {
+        snprintf(err, errlen, "%s: not saved: tensor '%s' has %ld non-finite value%s (NaN or "
+                 "infinity) of %ld; the file on disk is unchanged", path, m->params[bad].name,
+                 nbad, nbad == 1 ? "" : "s", m->params[bad].numel);
+        return -1;
+    }
     rn_st_entry *t = calloc((size_t)m->nparams + 1, sizeof *t);
     rn_st_kv *meta = calloc((size_t)nextra + 4, sizeof *meta);
     if (!t || !meta) {
@@ -308,6 +333,17 @@ int rn_ckpt_state_save(const RnModel *m, const char *path, const RnRunState *rs,
         free(t), free(names), free(vals);
         snprintf(err, errlen, "%s: out of memory", path);
         return -1;
+    }
+    for (int b = 0; b < nbuf; b++) {
+        long nbad = 0;
+        int k = rn_ckpt_first_nonfinite(m, b ? vbuf : mbuf, &nbad);
+        if (k >= 0) {
+            free(t), free(names), free(vals);
+            snprintf(err, errlen, "%s: not saved: the optimizer's %s buffer of '%s' has %ld "
+                     "non-finite value%s; the file on disk is unchanged", path,
+                     b ? "second" : "first", m->params[k].name, nbad, nbad == 1 ? "" : "s");
+            return -1;
+        }
     }
     int nt = 0;
     for (int b = 0; b < nbuf; b++)

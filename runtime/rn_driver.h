@@ -150,6 +150,12 @@ int rn_evaluate(const RnModel *m, RnExec *e, const RnDataset *ds, int B, const f
 int rn_ckpt_save(const RnModel *m, const float *params, const char *path, const rn_st_kv *extra,
                  int nextra, char *err, size_t errlen);
 
+/* The index in m->params of the first tensor holding a NaN or an infinity,
+ * with the count of such values in it in *bad; -1 when every value is
+ * finite.  rn_ckpt_save refuses such weights: a diverged run must never
+ * replace a good file. */
+int rn_ckpt_first_nonfinite(const RnModel *m, const float *params, long *bad);
+
 /* Load every tensor of the model from path into params: each must be
  * there, F32, with the model's shape.  A file whose metadata names another
  * model (key "model") or another format is refused.  Tensors the model

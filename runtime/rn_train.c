@@ -529,6 +529,15 @@ static void keep_dir(char *dst, size_t n, const char *dir)
 static int save_checkpoint(const RnModel *m, TrainState *t, RnRunState *rs)
 {
     char err[512];
+    /* weights first: a diverged run must not get as far as the state file */
+    long nbad = 0;
+    int bad = rn_ckpt_first_nonfinite(m, t->e.params, &nbad);
+    if (bad >= 0) {
+        rn_errorf("training diverged: tensor '%s' has %ld non-finite value%s (NaN or infinity) "
+                  "after step %ld; nothing was saved, %s is unchanged (try a lower --lr)",
+                  m->params[bad].name, nbad, nbad == 1 ? "" : "s", rs->step, t->save_path);
+        return -1;
+    }
     rs->weights_crc = rn_ckpt_params_crc(m, t->e.params);
     if (rn_ckpt_state_save(m, t->state_path, rs, t->mbuf, t->vbuf, err, sizeof err)) {
         rn_errorf("%s", err);
@@ -827,9 +836,20 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
                                                      a.label_smoothing);
             if (!isfinite(loss)) {
                 rn_progress_clear(&prog);
+                long nbad = 0;
+                int bad = rn_ckpt_first_nonfinite(m, t.e.params, &nbad);
+                char where[400] = "";
+                if (bad >= 0)
+                    snprintf(where, sizeof where, "; the first non-finite parameter is '%s' "
+                             "(%ld of %ld values)", m->params[bad].name, nbad,
+                             m->params[bad].numel);
+                else
+                    snprintf(where, sizeof where, "; every parameter is finite, so the forward "
+                             "pass overflowed");
                 rn_errorf("training diverged: the loss is %s at epoch %d, step %d of %ld "
-                          "(global step %ld); nothing was saved (try a lower --lr)",
-                          isnan(loss) ? "nan" : "infinite", epoch + 1, k + 1, S, step + 1);
+                          "(global step %ld)%s; nothing was saved (try a lower --lr)",
+                          isnan(loss) ? "nan" : "infinite", epoch + 1, k + 1, S, step + 1,
+                          where);
                 goto restore;
             }
             sum_loss += (double)loss * n;

@@ -52,6 +52,12 @@ expect 1 "NaN\|nan\|not finite" "$T/a" train --data data/mnist --epochs 1 --limi
     --save "$T/a.safetensors"
 [ "$(cksum <"$T/a.safetensors")" = "$sum" ] || fail "a failed run changed the saved weights"
 
+# a run that diverges without a NaN loss (--lr 1e5: the loss stays finite,
+# a running variance overflows) is refused at the save, naming the tensor
+expect 1 "training diverged: tensor '.*' has [0-9]* non-finite" "$T/a" train --data data/mnist \
+    --epochs 1 --limit 256 --lr 1e5 --threads 1 --save "$T/a.safetensors"
+[ "$(cksum <"$T/a.safetensors")" = "$sum" ] || fail "a diverged run changed the saved weights"
+
 # an image of the wrong size is refused
 printf 'P5\n5 5\n255\n' >"$T/small.pgm"
 head -c 25 /dev/zero >>"$T/small.pgm"

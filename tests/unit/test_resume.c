@@ -226,6 +226,47 @@ int main(void)
     rc2 = rc ? -1 : rn_ckpt_state_load(&model, sp, &back, &m2, &v2, err, sizeof err);
     CHECK(rc == 0 && rc2 == 0 && !m2 && !v2, "state: plain SGD keeps none", "%s", err);
 
+    /* ---- non-finite values are never written over a file ---- */
+    {
+        char wp[300];
+        path(wp, sizeof wp, "w.safetensors");
+        float *w = calloc((size_t)P, sizeof(float));
+        for (long i = 0; i < P; i++)
+            w[i] = (float)cos((double)i);
+        int ok0 = rn_ckpt_save(&model, w, wp, NULL, 0, err, sizeof err) == 0;
+        FILE *fp = fopen(wp, "rb");
+        char before[4096];
+        size_t nb = fp ? fread(before, 1, sizeof before, fp) : 0;
+        if (fp)
+            fclose(fp);
+        const RnParamInfo *last = &model.params[model.nparams - 1];
+        w[last->offset + last->numel - 1] = NAN;
+        long nbad = 0;
+        int k = rn_ckpt_first_nonfinite(&model, w, &nbad);
+        int rcn = rn_ckpt_save(&model, w, wp, NULL, 0, err, sizeof err);
+        fp = fopen(wp, "rb");
+        char after[4096];
+        size_t na = fp ? fread(after, 1, sizeof after, fp) : 0;
+        if (fp)
+            fclose(fp);
+        CHECK(ok0 && k == model.nparams - 1 && nbad == 1 && rcn == -1 && strstr(err, last->name) &&
+                  strstr(err, "non-finite") && na == nb && !memcmp(before, after, nb),
+              "weights with a NaN: refused, named, the saved file unchanged", "k %d nbad %ld: %s",
+              k, nbad, err);
+        w[last->offset + last->numel - 1] = 0;
+        w[0] = INFINITY;
+        rcn = rn_ckpt_save(&model, w, wp, NULL, 0, err, sizeof err);
+        CHECK(rcn == -1 && strstr(err, model.params[0].name), "weights with an infinity: refused",
+              "%s", err);
+        float *mm = calloc((size_t)P, sizeof(float));
+        mm[model.params[1].offset] = NAN;
+        RnRunState s2 = sample_state();
+        rcn = rn_ckpt_state_save(&model, sp, &s2, mm, mm, err, sizeof err);
+        CHECK(rcn == -1 && strstr(err, model.params[1].name) && strstr(err, "optimizer"),
+              "optimizer state with a NaN: refused", "%s", err);
+        free(w), free(mm);
+    }
+
     /* ---- refusals ---- */
     s = sample_state();
     rn_ckpt_state_save(&model, sp, &s, m, v, err, sizeof err);
