@@ -7,6 +7,8 @@
 #   tests/golden/ir/X.rnet       expects  rnetc X.rnet --dump-ir       == X.ir,     exit 0
 #   tests/golden/fused/X.fused   expects  rnetc models/X.rnet --print-after=dce == X.fused
 #                                (the training and inference graphs after fusion)
+#   tests/golden/gen/X.c, X.h    expects  rnetc models/X.rnet --emit c == X.c and X.h
+#                                (the generated C itself, byte for byte)
 #   out/tests/test_*             unit programs: each "PASS"/"FAIL" line counts
 #   tests/fuzz/corpus/*, tests/fuzz/crashers/*   must not crash rnetc (exit 0 or 1)
 #   tests/e2e/*.sh               end-to-end scripts: exit 0 = pass
@@ -62,6 +64,19 @@ for exp in tests/golden/fused/*.fused; do
     fi
 done
 
+for exp in tests/golden/gen/*.c; do
+    [ -e "$exp" ] || continue
+    m=$(basename "$exp" .c)
+    $RNETC "models/$m.rnet" --emit c -o "$tmp/$m.c" >"$tmp/err" 2>&1; st=$?
+    if [ -n "$RNET_UPDATE" ]; then cp "$tmp/$m.c" "$exp"; cp "$tmp/$m.h" "${exp%.c}.h"; fi
+    if [ "$st" != 0 ]; then
+        bad "models/$m.rnet --emit c: exit status $st"; head -5 "$tmp/err"
+    elif ! diff -u "$exp" "$tmp/$m.c" >"$tmp/diff" || ! diff -u "${exp%.c}.h" "$tmp/$m.h" >>"$tmp/diff"; then
+        bad "models/$m.rnet: generated C differs from $exp"; head -20 "$tmp/diff"
+    else
+        ok
+    fi
+done
 for t in out/tests/test_*; do
     [ -x "$t" ] || continue
     "$t" >"$tmp/out" 2>&1; st=$?
