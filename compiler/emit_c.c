@@ -136,12 +136,12 @@ static void ptr_buf(Emit *E, const Graph *g, int b, const char *var, const char 
 
 static void ptr_act(Emit *E, const Graph *g, const Node *n, const char *var)
 {
-    ptr_buf(E, g, n->b_act, var, "", n);
+    ptr_buf(E, g, n->buf[NB_ACT], var, "", n);
 }
 
 static void ptr_dact(Emit *E, const Graph *g, const Node *n, const char *var)
 {
-    ptr_buf(E, g, n->b_dact, var, "d", n);
+    ptr_buf(E, g, n->buf[NB_DACT], var, "d", n);
 }
 
 static void ptr_param(Emit *E, const Node *n, int j, const char *var, const char *base)
@@ -161,13 +161,13 @@ static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char
 {
     const Node *x = n->in[0];
     long np = (long)n->h * n->w;
-    int L = n->ntaps ? n->ntaps : n->kh * n->kw;
+    int L = n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw;
     if (x->c < 16) {
         /* few channels (a stem): the threads share the (channel, tap) rows */
         int *kh = arena_alloc(sizeof(int) * (size_t)L), *kw = arena_alloc(sizeof(int) * (size_t)L);
         int l = 0;
         for (int t = 0; t < n->kh * n->kw; t++)
-            if (!n->ntaps || n->tap_live[t]) {
+            if (!n->cs.ntaps || n->cs.tap_live[t]) {
                 kh[l] = t / n->kw;
                 kw[l++] = t % n->kw;
             }
@@ -184,11 +184,11 @@ static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char
     P("    for (int c = 0; c < %d; c++) {\n", x->c);
     P("        const float *src = %s + (long)c * N * %ld;\n", in, (long)x->h * x->w);
     P("        float *dst = %s + (long)c * %d * N * %ld;\n", col,
-      n->ntaps ? n->ntaps : n->kh * n->kw, np);
+      n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw, np);
     int l = 0;
     for (int kh = 0; kh < n->kh; kh++)
         for (int kw = 0; kw < n->kw; kw++)
-            if (!n->ntaps || n->tap_live[kh * n->kw + kw])
+            if (!n->cs.ntaps || n->cs.tap_live[kh * n->kw + kw])
                 P("        rn_im2col_tap(dst + %dL * N * %ld, src, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
                   l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
     P("    }\n");
@@ -204,13 +204,13 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
     P("    for (int c = 0; c < %d; c++) {\n", x->c);
     P("        float *dsrc = %s + (long)c * N * %ld;\n", dx, (long)x->h * x->w);
     P("        const float *d = %s + (long)c * %d * N * %ld;\n", col,
-      n->ntaps ? n->ntaps : n->kh * n->kw, np);
+      n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw, np);
     if (set)
         P("        memset(dsrc, 0, sizeof(float) * N * %ld);\n", (long)x->h * x->w);
     int l = 0;
     for (int kh = 0; kh < n->kh; kh++)
         for (int kw = 0; kw < n->kw; kw++)
-            if (!n->ntaps || n->tap_live[kh * n->kw + kw])
+            if (!n->cs.ntaps || n->cs.tap_live[kh * n->kw + kw])
                 P("        rn_col2im_tap(dsrc, d + %dL * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
                   l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
     P("    }\n");
@@ -222,18 +222,18 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
  * the input, as constant tables; taps numbered as packed: the live ones
  * alone with dead taps. */
 
-static int packed_taps(const Node *n) { return n->ntaps ? n->ntaps : n->kh * n->kw; }
+static int packed_taps(const Node *n) { return n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw; }
 
 /* the packed number of tap t, or -1 when t is dead */
 static int packed_tap(const Node *n, int t)
 {
-    if (!n->ntaps)
+    if (!n->cs.ntaps)
         return t;
-    if (!n->tap_live[t])
+    if (!n->cs.tap_live[t])
         return -1;
     int l = 0;
     for (int u = 0; u < t; u++)
-        l += n->tap_live[u];
+        l += n->cs.tap_live[u];
     return l;
 }
 
@@ -316,13 +316,13 @@ static void emit_wgrad_tables(Emit *E, const Node *n)
 /* the live taps of the full filter, for rn_conv_pack; "NULL" without dead taps */
 static const char *emit_live_taps(Emit *E, const Node *n)
 {
-    if (!n->ntaps)
+    if (!n->cs.ntaps)
         return "NULL";
-    int *v = arena_alloc(sizeof(int) * (size_t)n->ntaps), l = 0;
+    int *v = arena_alloc(sizeof(int) * (size_t)n->cs.ntaps), l = 0;
     for (int t = 0; t < n->kh * n->kw; t++)
-        if (n->tap_live[t])
+        if (n->cs.tap_live[t])
             v[l++] = t;
-    emit_int_table(E, "live", v, n->ntaps);
+    emit_int_table(E, "live", v, n->cs.ntaps);
     return "live";
 }
 
@@ -332,8 +332,8 @@ static const char *describe(const Node *n)
     char attr[96];
     node_attrs(n, attr, sizeof attr);
     return arena_printf("%s%s%s%s%s%s%s", rn_op_names[n->op], attr[0] ? " " : "", attr,
-                        n->wino ? " winograd" : "",
-                        n->bn ? (n->fold ? " +bn(folded)" : " +bn") : "", n->relu ? " +relu" : "",
+                        n->cs.fwd == CONV_WINOGRAD_2X2_3X3 ? " winograd" : "",
+                        n->ep.bn ? (n->ep.fold ? " +bn(folded)" : " +bn") : "", n->ep.relu ? " +relu" : "",
                         n->inplace ? " in place" : "");
 }
 
@@ -341,8 +341,8 @@ static const char *describe(const Node *n)
  * folded copy in the workspace */
 static void conv_weights(Emit *E, const Graph *g, const Node *n)
 {
-    if (n->fold)
-        P("    float *wt = %s;  /* %s weights with bn folded in */\n", buf_expr(E, g, n->b_fold),
+    if (n->ep.fold)
+        P("    float *wt = %s;  /* %s weights with bn folded in */\n", buf_expr(E, g, n->buf[NB_FOLD]),
           c_string(n->name));
     else
         ptr_param(E, n, 0, "wt", "params");
@@ -353,15 +353,15 @@ static void conv_weights(Emit *E, const Graph *g, const Node *n)
 static void emit_tap_gather(Emit *E, const Node *n, const char *dst, const char *src, int scatter)
 {
     long K = n->filters, Cg = n->in[0]->c / n->groups, kk = n->kh * n->kw;
-    par_begin(E, 0, K * Cg * n->ntaps);
+    par_begin(E, 0, K * Cg * n->cs.ntaps);
     P("    for (long r = 0; r < %ldL; r++) {  /* (filter, channel) rows */\n", K * Cg);
     int l = 0;
     for (int t = 0; t < kk; t++)
-        if (n->tap_live[t]) {
+        if (n->cs.tap_live[t]) {
             if (scatter)
-                P("        %s[r * %ld + %d] += %s[r * %d + %d];\n", dst, kk, t, src, n->ntaps, l);
+                P("        %s[r * %ld + %d] += %s[r * %d + %d];\n", dst, kk, t, src, n->cs.ntaps, l);
             else
-                P("        %s[r * %d + %d] = %s[r * %ld + %d];\n", dst, n->ntaps, l, src, kk, t);
+                P("        %s[r * %d + %d] = %s[r * %ld + %d];\n", dst, n->cs.ntaps, l, src, kk, t);
             l++;
         }
     P("    }\n");
@@ -395,63 +395,63 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
     case RN_OP_CONV: {
         long K = n->filters, G = n->groups, C = x->c;
         long ckk_full = C / G * n->kh * n->kw;
-        long ckk = C / G * (n->ntaps ? n->ntaps : n->kh * n->kw);
+        long ckk = C / G * (n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw);
         ptr_act(E, g, x, "x");
         ptr_act(E, g, n, "y");
         const char *Z = "y";
-        if (n->bn && !n->fold) {
-            ptr_buf(E, g, n->b_pre, "z", "pre-bn", n);
+        if (n->ep.bn && !n->ep.fold) {
+            ptr_buf(E, g, n->buf[NB_PRE], "z", "pre-bn", n);
             Z = "z";
         }
         conv_weights(E, g, n);
         const char *B = "x";
-        if (n->b_col >= 0 && !n->wino) {
-            P("    float *col = %s;  /* im2col (%ld, %ld*N) */\n", buf_expr(E, g, n->b_col),
+        if (n->buf[NB_COL] >= 0 && n->cs.fwd != CONV_WINOGRAD_2X2_3X3) {
+            P("    float *col = %s;  /* im2col (%ld, %ld*N) */\n", buf_expr(E, g, n->buf[NB_COL]),
               C * n->kh * n->kw, np);
             B = "col";
         }
         /* the epilogue: bias and relu, or the batch-norm sums */
         const char *bias = NULL;
-        if (n->fold) {
-            P("    const float *b = wt + %ldL;  /* folded bias */\n", K * (n->ntaps ? ckk : ckk_full));
+        if (n->ep.fold) {
+            P("    const float *b = wt + %ldL;  /* folded bias */\n", K * (n->cs.ntaps ? ckk : ckk_full));
             bias = "b";
         } else if (n->bias) {
             ptr_param(E, n, 1, "b", "params");
             bias = "b";
         }
-        int stats = n->bn && !n->fold && train;
+        int stats = n->ep.bn && !n->ep.fold && train;
         if (stats) {
             P("    double *sum = (double *)(%s + %d);  /* per channel: sum, sum of squares */\n",
-              buf_expr(E, g, n->b_save), 2 * n->c);
+              buf_expr(E, g, n->buf[NB_SAVE]), 2 * n->c);
             P("    double *sumsq = sum + %d;\n", n->c);
             P("    memset(sum, 0, sizeof(double) * %d);\n", 2 * n->c);
         }
         /* the relu goes in the epilogue unless a training bn comes between */
-        int relu_ep = n->relu && (!n->bn || n->fold);
+        int relu_ep = n->ep.relu && (!n->ep.bn || n->ep.fold);
         int epi = stats || bias || relu_ep;
-        if (n->wino) {
+        if (n->cs.fwd == CONV_WINOGRAD_2X2_3X3) {
             /* Winograd F(2x2, 3x3): the filter transformed (at fold time
              * for inference), 16 GEMMs over the tiles, the epilogue in the
              * output transform */
             const char *U = "u";
-            if (n->fold)
+            if (n->ep.fold)
                 P("    const float *u = wt + %ldL;  /* transformed folded filter (16, %ld, %ld) */\n",
                   K * ckk_full + K, K, C);
             else {
                 P("    float *u = %s;  /* transformed filter (16, %ld, %ld) */\n",
-                  buf_expr(E, g, n->b_wino[0]), K, C);
+                  buf_expr(E, g, n->buf[NB_WINO_F]), K, C);
                 P("    rn_wino_filter(u, wt, %ld, %ld, 0);\n", K, C);
             }
             if (epi)
                 P("    RnEpilogue ep = { %s, %d, %s, %s };\n", bias ? "b" : "NULL",
                   relu_ep, stats ? "sum" : "NULL", stats ? "sumsq" : "NULL");
             P("    rn_wino_conv(%s, x, %s, N, %ld, %ld, %d, %d, %s, %s, 0);\n", Z, U, C, K, n->h, n->w,
-              buf_expr(E, g, n->b_col), epi ? "&ep" : "NULL");
+              buf_expr(E, g, n->buf[NB_COL]), epi ? "&ep" : "NULL");
         } else {
         /* folded for inference, a direct conv runs batches below
          * RN_DIRECT_MIN_N with rn_conv1, image by image: no im2col */
-        int small = (n->direct & DIRECT_FWD) && n->b_pack1 >= 0;
-        if (n->direct & DIRECT_FWD) {
+        int direct = n->cs.fwd == CONV_DIRECT, small = direct && n->cs.fwd_small == CONV_CONV1;
+        if (direct) {
             long T = packed_taps(n);
             emit_direct_tables(E, n, 0, "pos", "tq");
             if (small) {
@@ -460,19 +460,19 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
                 P("        static const RnConvShape sh = {%ld, %ld, %d, %d, %d, %d, %d, %d, %d, %d};\n",
                   K, C, x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
                 P("        rn_conv1(&sh, N, %ld, %s, %s, x, N == 1 ? %s : %s, N == 1, y, b, %d);\n", T,
-                  live, buf_expr(E, g, n->b_pack1),
-                  n->b_pad1 >= 0 ? buf_expr(E, g, n->b_pad1) : "NULL",
-                  buf_expr(E, g, n->b_padn), relu_ep);
+                  live, buf_expr(E, g, n->buf[NB_PACK1]),
+                  n->buf[NB_PAD1] >= 0 ? buf_expr(E, g, n->buf[NB_PAD1]) : "NULL",
+                  buf_expr(E, g, n->buf[NB_PADN]), relu_ep);
                 P("    } else {\n");
             } else {
                 P("    if (N >= RN_DIRECT_MIN_N) {\n");
             }
-            if (n->fold) {
+            if (n->ep.fold) {
                 P("        const float *ap = %s;  /* packed at fold time */\n",
-                  buf_expr(E, g, n->b_pack[0]));
+                  buf_expr(E, g, n->buf[NB_PACK_F]));
             } else {
                 const char *live = emit_live_taps(E, n);
-                P("        float *ap = %s;\n", buf_expr(E, g, n->b_pack[0]));
+                P("        float *ap = %s;\n", buf_expr(E, g, n->buf[NB_PACK_F]));
                 P("        rn_conv_pack(ap, wt, %ld, %ld, %d, %ld, %s, 0);\n", K, C,
                   n->kh * n->kw, T, live);
             }
@@ -485,16 +485,16 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
                 P("    } else {\n");
         }
         if (!small) {
-        if (n->b_col >= 0)
+        if (n->buf[NB_COL] >= 0)
             emit_conv_im2col(E, n, "col", "x");
         const char *A = "wt";
-        if (n->ntaps && n->fold) {
+        if (n->cs.ntaps && n->ep.fold) {
             P("    /* only %d of the %d taps ever read inside the input: the folded\n"
-              "     * weights hold those alone */\n", n->ntaps, n->kh * n->kw);
-        } else if (n->ntaps) {
-            P("    /* only %d of the %d taps ever read inside the input */\n", n->ntaps,
+              "     * weights hold those alone */\n", n->cs.ntaps, n->kh * n->kw);
+        } else if (n->cs.ntaps) {
+            P("    /* only %d of the %d taps ever read inside the input */\n", n->cs.ntaps,
               n->kh * n->kw);
-            P("    float *wl = %s;  /* (%ld, %ld) */\n", buf_expr(E, g, n->b_taps[0]), K, ckk);
+            P("    float *wl = %s;  /* (%ld, %ld) */\n", buf_expr(E, g, n->buf[NB_TAPS_F]), K, ckk);
             emit_tap_gather(E, n, "wl", "wt", 0);
             A = "wl";
         }
@@ -514,17 +514,17 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
           B, ckk, np, np, Z, K / G, np, np, epi ? "&ep" : "NULL");
         P("    }\n");
         }
-        if (n->direct & DIRECT_FWD)
+        if (direct)
             P("    }\n");
         }
-        if (n->bn && !n->fold) {
-            Node *b = n->bn;
+        if (n->ep.bn && !n->ep.fold) {
+            Node *b = n->ep.bn;
             ptr_param(E, b, 0, "gamma", "params");
             ptr_param(E, b, 1, "beta", "params");
             ptr_param(E, b, 2, "rmean", "params");
             ptr_param(E, b, 3, "rvar", "params");
             if (train) {
-                P("    float *save = %s;  /* mean, invstd (2, %d) */\n", buf_expr(E, g, n->b_save),
+                P("    float *save = %s;  /* mean, invstd (2, %d) */\n", buf_expr(E, g, n->buf[NB_SAVE]),
                   n->c);
                 par_begin(E, 1, K * np);
                 P("    for (int c = 0; c < %ld; c++) {\n", K);
@@ -532,14 +532,14 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
                 P("        rn_bn_train_from_sums(y + o, z + o, N * %ldL, sum[c], sumsq[c], gamma[c], beta[c],\n",
                   np);
                 P("                              &rmean[c], &rvar[c], &save[c], &save[%d + c], %d);\n",
-                  n->c, n->relu);
+                  n->c, n->ep.relu);
                 P("    }\n");
                 par_end(E);
             } else {
                 par_begin(E, 1, K * np);
                 P("    for (int c = 0; c < %ld; c++)\n", K);
                 P("        rn_bn_infer_channel(y + (long)c * N * %ld, z + (long)c * N * %ld, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
-                  np, np, np, n->relu);
+                  np, np, np, n->ep.relu);
                 par_end(E);
             }
         }
@@ -556,13 +556,13 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         P("    for (int c = 0; c < %d; c++) {\n", n->c);
         P("        long o = (long)c * N * %ld;\n", np);
         if (train) {
-            P("        float *save = %s;\n", buf_expr(E, g, n->b_save));
+            P("        float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
             P("        rn_bn_train_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], &rmean[c], &rvar[c],\n",
               np);
-            P("                            &save[c], &save[%d + c], %d);\n", n->c, n->relu);
+            P("                            &save[c], &save[%d + c], %d);\n", n->c, n->ep.relu);
         } else {
             P("        rn_bn_infer_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
-              np, n->relu);
+              np, n->ep.relu);
         }
         P("    }\n");
         par_end(E);
@@ -617,7 +617,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         par_begin(E, 1, (long)n->c * np);
         P("    for (long i = 0; i < N * %ldL; i++) {\n", (long)n->c * np);
         P("        float v = a[i] + b[i];\n");
-        P(n->relu ? "        y[i] = v > 0.0f ? v : 0.0f;\n" : "        y[i] = v;\n");
+        P(n->ep.relu ? "        y[i] = v > 0.0f ? v : 0.0f;\n" : "        y[i] = v;\n");
         P("    }\n");
         par_end(E);
         break;
@@ -687,32 +687,32 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         break;
     case RN_OP_CONV: {
         long K = n->filters, G = n->groups, C = x->c;
-        long ckk = C / G * (n->ntaps ? n->ntaps : n->kh * n->kw);
+        long ckk = C / G * (n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw);
         ptr_act(E, g, x, "x");
         ptr_param(E, n, 0, "wt", "params");
         ptr_param(E, n, 0, "dwt", "grads");
         if (want_dx)
             ptr_dact(E, g, x, "dx");
-        if (n->bn) {
-            Node *b = n->bn;
+        if (n->ep.bn) {
+            Node *b = n->ep.bn;
             ptr_act(E, g, n, "y");
-            ptr_buf(E, g, n->b_pre, "z", "pre-bn", n);
+            ptr_buf(E, g, n->buf[NB_PRE], "z", "pre-bn", n);
             ptr_param(E, b, 0, "gamma", "params");
             ptr_param(E, b, 0, "dgamma", "grads");
             ptr_param(E, b, 1, "dbeta", "grads");
-            P("    float *save = %s;\n", buf_expr(E, g, n->b_save));
+            P("    float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
             P("    /* bn%s backward, in place: dy becomes the gradient of the conv output */\n",
-              n->relu ? " + relu" : "");
+              n->ep.relu ? " + relu" : "");
             par_begin(E, 1, K * np);
             P("    for (int c = 0; c < %ld; c++) {\n", K);
             P("        long o = (long)c * N * %ld;\n", np);
             P("        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * %ldL,\n",
               np);
             P("                               gamma[c], save[c], save[%d + c], %d, 0);\n", n->c,
-              n->relu);
+              n->ep.relu);
             P("    }\n");
             par_end(E);
-        } else if (n->relu) {
+        } else if (n->ep.relu) {
             ptr_act(E, g, n, "y");
             par_begin(E, 1, K * np);
             P("    for (int c = 0; c < %ld; c++)\n", K);
@@ -724,7 +724,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             ptr_param(E, n, 1, "db", "grads");
             P("    rn_bias_grad(db, dy, %ld, N * %ld);\n", K, np);
         }
-        if (n->direct & DIRECT_BWD) {
+        if (n->cs.bwd_weights == CONV_DIRECT) {
             /* batches of 16+: the weight gradient and the input gradient
              * as direct convolutions, padding skipped; smaller batches
              * take the im2col GEMMs below */
@@ -736,11 +736,11 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             P("    if (N >= RN_DIRECT_MIN_N) {\n");
             P("        /* dW (%ld, %ld, %d taps) += dy x the input, per tap */\n", K, C, n->kh * n->kw);
             P("        rn_conv_wgrad(%ld, %ld, N, %ld, %ld, %ld, wpos, wpq, dy, x, dwt, %d, %s, %s);\n",
-              K, C, np, (long)x->h * x->w, T, n->kh * n->kw, live, buf_expr(E, g, n->b_wg));
+              K, C, np, (long)x->h * x->w, T, n->kh * n->kw, live, buf_expr(E, g, n->buf[NB_WGRAD]));
             if (want_dx) {
                 P("        /* dx %s the direct convolution of dy with the transposed filter */\n",
                   sx ? "=" : "+=");
-                P("        float *ap = %s;\n", buf_expr(E, g, n->b_pack[1]));
+                P("        float *ap = %s;\n", buf_expr(E, g, n->buf[NB_PACK_B]));
                 P("        rn_conv_pack(ap, wt, %ld, %ld, %d, %ld, %s, 1);\n", C, K, n->kh * n->kw,
                   T, live);
                 P("        rn_conv_direct(%ld, %ld, N, %ld, %ld, bpos, btq, ap, dy, N * %ldL, dx, %s, NULL);\n",
@@ -750,28 +750,28 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             P("    }\n");
         }
         const char *A = "wt", *DW = "dwt";
-        if (n->ntaps) {
-            P("    /* only %d of the %d taps ever read inside the input */\n", n->ntaps,
+        if (n->cs.ntaps) {
+            P("    /* only %d of the %d taps ever read inside the input */\n", n->cs.ntaps,
               n->kh * n->kw);
             P("    float *wl = %s, *dwl = wl + %ldL;  /* (%ld, %ld) each */\n",
-              buf_expr(E, g, n->b_taps[1]), K * ckk, K, ckk);
+              buf_expr(E, g, n->buf[NB_TAPS_B]), K * ckk, K, ckk);
             emit_tap_gather(E, n, "wl", "wt", 0);
             A = "wl";
             DW = "dwl";
         }
         const char *B = "x";
-        if (n->b_bcol >= 0) {
-            P("    float *col = %s;\n", buf_expr(E, g, n->b_bcol));
+        if (n->buf[NB_BCOL] >= 0) {
+            P("    float *col = %s;\n", buf_expr(E, g, n->buf[NB_BCOL]));
             emit_conv_im2col(E, n, "col", "x");
             B = "col";
         }
         for (int pass = 0; pass < 2; pass++) {
             if (pass == 1 && !want_dx)
                 break;
-            if (pass == 1 && n->wino) {
+            if (pass == 1 && n->cs.bwd_data == CONV_WINOGRAD_2X2_3X3) {
                 P("    /* dx %s= conv3x3(dy) with the flipped, transposed filter (Winograd) */\n",
                   sx ? "" : "+");
-                P("    float *ut = %s;\n", buf_expr(E, g, n->b_wino[1]));
+                P("    float *ut = %s;\n", buf_expr(E, g, n->buf[NB_WINO_B]));
                 P("    rn_wino_filter(ut, wt, %ld, %ld, 1);\n", K, C);
                 P("    rn_wino_conv(dx, dy, ut, N, %ld, %ld, %d, %d, col, NULL, %d);\n", K, C, x->h,
                   x->w, !sx);
@@ -779,31 +779,31 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
             }
             if (pass == 0)
                 P("    /* dW (%ld, %ld) += dy (%ld, N*%ld) x %s^T */\n", K, ckk, K, np, B);
-            else if (n->b_bcol >= 0)
+            else if (n->buf[NB_BCOL] >= 0)
                 P("    /* dcol (%ld, N*%ld) = W^T x dy, then col2im into dx */\n", ckk, np);
             else
                 P("    /* dx (%ld, N*%ld) %s W^T x dy */\n", ckk, np, sx ? "=" : "+=");
-            const char *dst = pass == 0 ? DW : n->b_bcol >= 0 ? "col" : "dx";
+            const char *dst = pass == 0 ? DW : n->buf[NB_BCOL] >= 0 ? "col" : "dx";
             P("    for (int g = 0; g < %ld; g++) {\n", G);
             P("        const float *dyg = dy + (long)g * %ld * N * %ld;\n", K / G, np);
             P("        const float *wg = %s + (long)g * %ld;\n", A, K / G * ckk);
             if (pass == 0) {
                 P("        rn_sgemm(0, 1, %ld, %ld, N * %ld, 1.0f, dyg, N * %ld, %s + (long)g * %ld * N * %ld, N * %ld,\n",
                   K / G, ckk, np, np, B, ckk, np, np);
-                P("                 %s, %s + (long)g * %ld, %ld);\n", n->ntaps ? "0.0f" : "1.0f", dst,
+                P("                 %s, %s + (long)g * %ld, %ld);\n", n->cs.ntaps ? "0.0f" : "1.0f", dst,
                   K / G * ckk, ckk);
             } else {
                 P("        rn_sgemm(1, 0, %ld, N * %ld, %ld, 1.0f, wg, %ld, dyg, N * %ld,\n", ckk,
                   np, K / G, ckk, np);
                 P("                 %s, %s + (long)g * %ld * N * %ld, N * %ld);\n",
-                  n->b_bcol >= 0 || sx ? "0.0f" : "1.0f", dst, ckk, np, np);
+                  n->buf[NB_BCOL] >= 0 || sx ? "0.0f" : "1.0f", dst, ckk, np, np);
             }
             P("        (void)wg; (void)dyg;\n");
             P("    }\n");
-            if (pass == 0 && n->ntaps)
+            if (pass == 0 && n->cs.ntaps)
                 emit_tap_gather(E, n, "dwt", "dwl", 1);
         }
-        if (want_dx && n->b_bcol >= 0 && !n->wino)
+        if (want_dx && n->buf[NB_BCOL] >= 0 && n->cs.bwd_data != CONV_WINOGRAD_2X2_3X3)
             emit_col2im(E, n, "dx", "col", sx);
         break;
     }
@@ -813,7 +813,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         ptr_param(E, n, 0, "gamma", "params");
         ptr_param(E, n, 0, "dgamma", "grads");
         ptr_param(E, n, 1, "dbeta", "grads");
-        P("    float *save = %s;\n", buf_expr(E, g, n->b_save));
+        P("    float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
         if (want_dx)
             ptr_dact(E, g, x, "dx");
         par_begin(E, 1, (long)n->c * np);
@@ -821,7 +821,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         P("        long o = (long)c * N * %ld;\n", np);
         P("        rn_bn_backward_channel(%s, &dgamma[c], &dbeta[c], dy + o, x + o, y + o, N * %ldL, gamma[c],\n",
           want_dx ? "dx + o" : "NULL", np);
-        P("                               save[c], save[%d + c], %d, %d);\n", n->c, n->relu, !sx);
+        P("                               save[c], save[%d + c], %d, %d);\n", n->c, n->ep.relu, !sx);
         P("    }\n");
         par_end(E);
         break;
@@ -875,7 +875,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         break;
     }
     case RN_OP_ADD:
-        if (n->relu) {
+        if (n->ep.relu) {
             ptr_act(E, g, n, "y");
             par_begin(E, 1, (long)n->c * np);
             P("    for (int c = 0; c < %d; c++)\n", n->c);
@@ -960,15 +960,15 @@ static void emit_fold(Emit *E, Graph *g)
     P("    (void)e; (void)w; (void)N;\n");
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
-        if (!n->fold)
+        if (!n->ep.fold)
             continue;
-        Node *b = n->bn;
+        Node *b = n->ep.bn;
         long K = n->filters, ckk = n->param[0].numel / K, kk = n->kh * n->kw;
         /* with dead taps only the live ones are kept: (K, C/G * ntaps) */
-        long fck = n->ntaps ? ckk / kk * n->ntaps : ckk;
+        long fck = n->cs.ntaps ? ckk / kk * n->cs.ntaps : ckk;
         P("    {\n");
         P("    float *f = %s;  /* %s: (%ld, %ld) weights%s, then %ld biases */\n",
-          buf_expr(E, g, n->b_fold), c_string(n->name), K, fck, n->ntaps ? " of the live taps" : "", K);
+          buf_expr(E, g, n->buf[NB_FOLD]), c_string(n->name), K, fck, n->cs.ntaps ? " of the live taps" : "", K);
         ptr_param(E, n, 0, "wt", "params");
         if (n->bias)
             ptr_param(E, n, 1, "cb", "params");
@@ -979,13 +979,13 @@ static void emit_fold(Emit *E, Graph *g)
         par_begin(E, 0, K * ckk);
         P("    for (int k = 0; k < %ld; k++) {\n", K);
         P("        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);\n");
-        if (n->ntaps) {
+        if (n->cs.ntaps) {
             P("        for (int c = 0; c < %ld; c++) {\n", ckk / kk);
             int l = 0;
             for (int t = 0; t < kk; t++)
-                if (n->tap_live[t])
+                if (n->cs.tap_live[t])
                     P("            f[((long)k * %ld + c) * %d + %d] = wt[((long)k * %ld + c) * %ld + %d] * s;\n",
-                      ckk / kk, n->ntaps, l++, ckk / kk, kk, t);
+                      ckk / kk, n->cs.ntaps, l++, ckk / kk, kk, t);
             P("        }\n");
         } else {
             P("        for (int i = 0; i < %ld; i++)\n", ckk);
@@ -995,18 +995,18 @@ static void emit_fold(Emit *E, Graph *g)
           n->bias ? "cb[k]" : "0.0f");
         P("    }\n");
         par_end(E);
-        if (n->wino)
+        if (n->cs.fwd == CONV_WINOGRAD_2X2_3X3)
             P("    rn_wino_filter(f + %ldL, f, %ld, %ld, 0);  /* for Winograd */\n", K * ckk + K, K,
               ckk / 9);
-        if (n->direct & DIRECT_FWD)
+        if (n->cs.fwd == CONV_DIRECT)
             P("    rn_conv_pack(%s, f, %ld, %ld, %d, %d, NULL, 0);  /* for the direct conv */\n",
-              buf_expr(E, g, n->b_pack[0]), K, ckk / kk, packed_taps(n), packed_taps(n));
-        if (n->b_pack1 >= 0)
+              buf_expr(E, g, n->buf[NB_PACK_F]), K, ckk / kk, packed_taps(n), packed_taps(n));
+        if (n->cs.fwd == CONV_DIRECT && n->cs.fwd_small == CONV_CONV1)
             P("    rn_conv1_pack(%s, f, %ld, %ld, %d, %d, NULL);  /* for batch 1 */\n",
-              buf_expr(E, g, n->b_pack1), K, ckk / kk, packed_taps(n), packed_taps(n));
-        if (n->b_pad1 >= 0)
+              buf_expr(E, g, n->buf[NB_PACK1]), K, ckk / kk, packed_taps(n), packed_taps(n));
+        if (n->buf[NB_PAD1] >= 0)
             P("    memset(%s, 0, sizeof(float) * %ld);  /* batch 1's padding, zero for good */\n",
-              buf_expr(E, g, n->b_pad1), conv1_pad_floats(n));
+              buf_expr(E, g, n->buf[NB_PAD1]), conv1_pad_floats(n));
         P("    }\n");
     }
     P("}\n");
@@ -1194,10 +1194,10 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("static void inf_pass1(RnExec *e, float *w, const float *x)\n{\n");
     P("    const int N = 1;\n");
     P("    rn_nchw_to_chwn(%s, x, N, %d, %ld);\n",
-      buf_expr(E, ig, ((Node *)ig->nodes.v[0])->b_act), m->in_c, (long)m->in_h * m->in_w);
+      buf_expr(E, ig, ((Node *)ig->nodes.v[0])->buf[NB_ACT]), m->in_c, (long)m->in_h * m->in_w);
     for (int i = 1; i < ig->nodes.n; i++)
         P("    inf_%s(e, w, N, 0);\n", node_cname(ig->nodes.v[i]));
-    P("    rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->b_act),
+    P("    rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->buf[NB_ACT]),
       m->classes);
     P("}\n");
     P("\n/* ... and at other batches, each layer a function of its own */\n");
@@ -1213,21 +1213,21 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     else {
     P("    if (train) {\n");
     P("        e->folded = 0;  /* running statistics move */\n");
-    P("        rn_nchw_to_chwn(%s, x, N, %d, %ld);\n", buf_expr(E, tg, ((Node *)tg->nodes.v[0])->b_act),
+    P("        rn_nchw_to_chwn(%s, x, N, %d, %ld);\n", buf_expr(E, tg, ((Node *)tg->nodes.v[0])->buf[NB_ACT]),
       m->in_c, (long)m->in_h * m->in_w);
     for (int i = 1; i < tg->nodes.n; i++)
         P("        fwd_%s(e, w, N, 1);\n", node_cname(tg->nodes.v[i]));
-    P("        rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, tg, tg->output->b_act),
+    P("        rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, tg, tg->output->buf[NB_ACT]),
       m->classes);
     P("        return;\n    }\n");
     }
     P("    if (!e->folded) {\n        fold_weights(e, w, N);\n        e->folded = 1;\n    }\n");
     P("    if (N == 1) {\n        inf_pass1(e, w, x);\n        return;\n    }\n");
-    P("    rn_nchw_to_chwn(%s, x, N, %d, %ld);\n", buf_expr(E, ig, ((Node *)ig->nodes.v[0])->b_act),
+    P("    rn_nchw_to_chwn(%s, x, N, %d, %ld);\n", buf_expr(E, ig, ((Node *)ig->nodes.v[0])->buf[NB_ACT]),
       m->in_c, (long)m->in_h * m->in_w);
     for (int i = 1; i < ig->nodes.n; i++)
         P("    infn_%s(e, w, N);\n", node_cname(ig->nodes.v[i]));
-    P("    rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->b_act),
+    P("    rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->buf[NB_ACT]),
       m->classes);
     P("}\n");
     if (!tg) {
@@ -1237,7 +1237,7 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("\n");
     P("void %s_backward(RnExec *e, const float *dlogits, int N)\n{\n", prefix);
     P("    float *w = e->work;\n");
-    P("    rn_nchw_to_chwn(%s, dlogits, N, %d, 1);\n", buf_expr(E, tg, tg->output->b_dact),
+    P("    rn_nchw_to_chwn(%s, dlogits, N, %d, 1);\n", buf_expr(E, tg, tg->output->buf[NB_DACT]),
       m->classes);
     for (int i = tg->nodes.n - 1; i >= 1; i--)
         P("    bwd_%s(e, w, N);\n", node_cname(tg->nodes.v[i]));

@@ -193,17 +193,29 @@ void ir_validate(Graph *g)
         }
         if (n->shape_ok && (n->c <= 0 || n->h <= 0 || n->w <= 0))
             die("node %s has shape %dx%dx%d", n->name, n->c, n->h, n->w);
-        if (n->bn && (n->op != RN_OP_CONV || n->bn->op != RN_OP_BN || n->bn->c != n->c))
+        if (n->ep.bn && (n->op != RN_OP_CONV || n->ep.bn->op != RN_OP_BN || n->ep.bn->c != n->c))
             die("node %s has a batch norm fused into a %s", n->name, rn_op_names[n->op]);
-        if (n->fold && (!n->bn || g->mode != MODE_INFER))
+        if (n->ep.fold && (!n->ep.bn || g->mode != MODE_INFER))
             die("node %s folds a batch norm outside inference", n->name);
-        if (n->relu && n->op != RN_OP_CONV && n->op != RN_OP_ADD && n->op != RN_OP_BN)
+        if (n->ep.relu && n->op != RN_OP_CONV && n->op != RN_OP_ADD && n->op != RN_OP_BN)
             die("node %s (%s) has a fused relu", n->name, rn_op_names[n->op]);
-        if (n->wino && (n->op != RN_OP_CONV || n->kh != 3 || n->kw != 3 || n->stride != 1 ||
-                        n->pad != 1 || n->groups != 1))
-            die("node %s is marked for Winograd but is not a 3x3/1 pad 1 conv", n->name);
-        if (n->direct && (n->op != RN_OP_CONV || n->groups != 1 || n->wino))
-            die("node %s is marked direct but is not a conv without groups or Winograd", n->name);
+        const ConvSched *cs = &n->cs;
+        if (n->op != RN_OP_CONV && (cs->fwd || cs->fwd_small || cs->bwd_data || cs->bwd_weights ||
+                                    cs->ntaps))
+            die("node %s (%s) has a convolution schedule", n->name, rn_op_names[n->op]);
+        int wino = cs->fwd == CONV_WINOGRAD_2X2_3X3 || cs->bwd_data == CONV_WINOGRAD_2X2_3X3;
+        if (wino && (n->kh != 3 || n->kw != 3 || n->stride != 1 || n->pad != 1 || n->groups != 1 ||
+                     cs->ntaps))
+            die("node %s is scheduled for Winograd but is not a 3x3/1 pad 1 conv", n->name);
+        if ((cs->fwd == CONV_DIRECT || cs->bwd_data == CONV_DIRECT || cs->bwd_weights == CONV_DIRECT) &&
+            n->groups != 1)
+            die("node %s is scheduled direct but has groups", n->name);
+        if (cs->fwd == CONV_CONV1 || cs->bwd_data == CONV_CONV1 || cs->bwd_weights == CONV_CONV1 ||
+            cs->bwd_weights == CONV_WINOGRAD_2X2_3X3 ||
+            /* the direct backward computes both gradients in one pass */
+            ((cs->bwd_data == CONV_DIRECT) != (cs->bwd_weights == CONV_DIRECT)) ||
+            (cs->fwd_small && (cs->fwd != CONV_DIRECT || (cs->fwd_small == CONV_CONV1 && !n->ep.fold))))
+            die("node %s has an impossible schedule", n->name);
         if (n->inplace) {
             int k = n->inplace - 1;
             if ((n->op != RN_OP_RELU && n->op != RN_OP_ADD) || k >= n->nin)
@@ -285,28 +297,35 @@ void ir_dump(Graph *g, FILE *out)
         node_attrs(n, attr, sizeof attr);
         if (attr[0])
             fprintf(out, " %s", attr);
-        if (n->bn)
-            fprintf(out, n->fold ? " +bn(folded)" : " +bn");
-        if (n->relu)
+        if (n->ep.bn)
+            fprintf(out, n->ep.fold ? " +bn(folded)" : " +bn");
+        if (n->ep.relu)
             fprintf(out, " +relu");
         if (n->inplace)
             fprintf(out, " inplace(%%%d)", n->in[n->inplace - 1]->id);
-        if (n->wino)
-            fprintf(out, " winograd");
-        if (n->ntaps)
-            fprintf(out, " taps %d/%d", n->ntaps, n->kh * n->kw);
-        if (n->direct)
-            fprintf(out, n->direct & DIRECT_BWD ? " direct" : " direct(fwd)");
+        if (n->op == RN_OP_CONV && g->scheduled) {
+            /* the schedule: each direction's algorithm */
+            const ConvSched *cs = &n->cs;
+            fprintf(out, " {fwd: %s", conv_algo_names[cs->fwd]);
+            if (cs->fwd == CONV_DIRECT)
+                fprintf(out, ", N<16: %s", conv_algo_names[cs->fwd_small]);
+            if (g->mode == MODE_TRAIN)
+                fprintf(out, "; dx: %s; dw: %s", conv_algo_names[cs->bwd_data],
+                        conv_algo_names[cs->bwd_weights]);
+            if (cs->ntaps)
+                fprintf(out, "; taps %d/%d", cs->ntaps, n->kh * n->kw);
+            fprintf(out, "}");
+        }
         fprintf(out, " : %dx%dx%d  # %s", n->c, n->h, n->w, n->name);
-        if (n->bn)
-            fprintf(out, " + %s", n->bn->name);
-        if (n->relu)
-            fprintf(out, " + %s", n->relu_name);
+        if (n->ep.bn)
+            fprintf(out, " + %s", n->ep.bn->name);
+        if (n->ep.relu)
+            fprintf(out, " + %s", n->ep.relu_name);
         if (n->loc.line)
             fprintf(out, " (line %d)", n->loc.line);
         fprintf(out, "\n");
         for (int pass = 0; pass < 2; pass++) {
-            const Node *o = pass ? n->bn : n;
+            const Node *o = pass ? n->ep.bn : n;
             for (int k = 0; o && k < o->nparam; k++) {
                 const ParamT *p = &o->param[k];
                 fprintf(out, "      %s %s [", p->is_buffer ? "buffer" : "param ", p->name);

@@ -15,6 +15,10 @@
 #include <string.h>
 #include "rnet.h"
 
+#define CONV_ALGO_NAME_(id, name) [id] = name,
+const char *const conv_algo_names[CONV_ALGO_COUNT] = { CONV_ALGOS(CONV_ALGO_NAME_) };
+#undef CONV_ALGO_NAME_
+
 enum { IN_TRAIN = 1, IN_INFER = 2, IN_BOTH = 3 };
 
 typedef struct {
@@ -89,11 +93,11 @@ static void merge_conv_bn(Graph *g, int fold)
     pass_uses(g);
     for (int i = 0; i < g->nodes.n; i++) {
         Node *b = g->nodes.v[i], *c = b->in[0];
-        if (b->op != RN_OP_BN || c->op != RN_OP_CONV || c->uses != 1 || c->bn || c->relu ||
-            b->relu)
+        if (b->op != RN_OP_BN || c->op != RN_OP_CONV || c->uses != 1 || c->ep.bn || c->ep.relu ||
+            b->ep.relu)
             continue;
-        c->bn = b;
-        c->fold = fold;
+        c->ep.bn = b;
+        c->ep.fold = fold;
         replace_uses(g, b, c);
         b->uses = -1;
     }
@@ -122,12 +126,12 @@ static void fuse_relu(Graph *g, const PassOpts *o)
     pass_uses(g);
     for (int i = 0; i < g->nodes.n; i++) {
         Node *r = g->nodes.v[i], *p = r->in[0];
-        if (r->op != RN_OP_RELU || p->uses != 1 || p->relu || r->inplace)
+        if (r->op != RN_OP_RELU || p->uses != 1 || p->ep.relu || r->inplace)
             continue;
         if (p->op != RN_OP_CONV && p->op != RN_OP_ADD && p->op != RN_OP_BN)
             continue;
-        p->relu = 1;
-        p->relu_name = r->name;
+        p->ep.relu = 1;
+        p->ep.relu_name = r->name;
         replace_uses(g, r, p);
         r->uses = -1;
     }
@@ -139,7 +143,7 @@ static void fuse_relu(Graph *g, const PassOpts *o)
 /* does the backward pass read node x's own output?  (relu masks) */
 static int bwd_reads_output(const Node *x)
 {
-    return x->op == RN_OP_RELU || x->relu;
+    return x->op == RN_OP_RELU || x->ep.relu;
 }
 
 /* requires: fusions done.  A relu or add may write over an input that has
@@ -186,8 +190,10 @@ static void winograd(Graph *g, const PassOpts *o)
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
         if (n->op == RN_OP_CONV && n->kh == 3 && n->kw == 3 && n->stride == 1 && n->pad == 1 &&
-            n->groups == 1 && n->in[0]->c >= 16 && n->filters >= 16 && n->h >= 12 && n->w >= 12)
-            n->wino = 1;
+            n->groups == 1 && n->in[0]->c >= 16 && n->filters >= 16 && n->h >= 12 && n->w >= 12) {
+            n->cs.fwd = CONV_WINOGRAD_2X2_3X3;
+            n->cs.bwd_data = CONV_WINOGRAD_2X2_3X3;  /* the weight gradient stays a GEMM */
+        }
     }
 }
 
@@ -202,7 +208,8 @@ static void dead_taps(Graph *g, const PassOpts *o)
     (void)o;
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
-        if (n->op != RN_OP_CONV || n->wino || n->ntaps || conv_col_floats(n) == 0)
+        if (n->op != RN_OP_CONV || n->cs.fwd == CONV_WINOGRAD_2X2_3X3 || n->cs.ntaps ||
+            conv_col_floats(n) == 0)
             continue;
         int live = 0, kk = n->kh * n->kw;
         unsigned char *t = arena_alloc((size_t)kk);
@@ -210,8 +217,8 @@ static void dead_taps(Graph *g, const PassOpts *o)
             for (int kw = 0; kw < n->kw; kw++)
                 live += t[kh * n->kw + kw] = (unsigned char)conv_tap_live(n, kh, kw);
         if (live < kk && live > 0) {
-            n->ntaps = live;
-            n->tap_live = t;
+            n->cs.ntaps = live;
+            n->cs.tap_live = t;
         }
     }
 }
@@ -234,14 +241,18 @@ static void direct_conv(Graph *g, const PassOpts *o)
     (void)o;
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
-        if (n->op != RN_OP_CONV || n->wino || n->groups != 1)
+        if (n->op != RN_OP_CONV || n->cs.fwd == CONV_WINOGRAD_2X2_3X3 || n->groups != 1)
             continue;
-        long T = n->ntaps ? n->ntaps : n->kh * n->kw;
-        if (n->filters >= 16 && T * n->in[0]->c <= 16384)
-            n->direct |= DIRECT_FWD;
-        if (n->in[0]->c >= 16 && n->filters >= 16 && T * n->in[0]->c <= 16384 &&
-            T * n->filters <= 16384)
-            n->direct |= DIRECT_BWD;
+        long T = n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw;
+        if (n->filters >= 16 && T * n->in[0]->c <= 16384) {
+            n->cs.fwd = CONV_DIRECT;
+            /* folded (inference): small batches image by image with
+             * rn_conv1, from the filter packed at fold time */
+            n->cs.fwd_small = n->ep.fold ? CONV_CONV1 : CONV_IM2COL_GEMM;
+        }
+        if (g->mode == MODE_TRAIN && n->in[0]->c >= 16 && n->filters >= 16 &&
+            T * n->in[0]->c <= 16384 && T * n->filters <= 16384)
+            n->cs.bwd_data = n->cs.bwd_weights = CONV_DIRECT;
     }
 }
 
@@ -334,6 +345,7 @@ static Graph *run_mode(Graph *src, PipeMode mode, const PassOpts *o)
 {
     Graph *g = graph_clone(src);
     g->mode = mode;
+    g->scheduled = 1;
     pass_uses(g);
     const char *mname = mode == MODE_TRAIN ? "train" : "infer";
     for (int i = 0; i < NPASS; i++) {

@@ -26,23 +26,29 @@
 #include <string.h>
 #include "rnet.h"
 
+#define NODE_BUF_NAME_(id, name) [id] = name,
+const char *const node_buf_names[NB_COUNT] = { NODE_BUFS(NODE_BUF_NAME_) };
+#undef NODE_BUF_NAME_
+
 static long align16(long v)
 {
     return (v + 15) & ~15L;
 }
 
-static int add_buf(MemPlan *p, const char *name, BufKind kind, int per_image, long size,
-                   int from, int to)
+/* node x's buffer in role `role`, live over steps [from, to] */
+static void add_buf(MemPlan *p, Node *x, NodeBufRole role, BufKind kind, int per_image, long size,
+                    int from, int to)
 {
     Buf *b = arena_alloc(sizeof *b);
-    b->name = name;
+    b->name = x->name;
+    b->role = role;
     b->kind = kind;
     b->per_image = per_image;
     b->size = align16(size);
     b->from = from;
     b->to = to;
     vec_push(&p->bufs, b);
-    return p->bufs.n - 1;
+    x->buf[role] = p->bufs.n - 1;
 }
 
 /* im2col columns per image (0: the conv reads its input directly; an fc
@@ -51,7 +57,7 @@ long conv_col_floats(const Node *n)
 {
     if (n->op != RN_OP_CONV || (n->kh == 1 && n->kw == 1 && n->stride == 1 && n->pad == 0))
         return 0;
-    return (long)n->in[0]->c * (n->ntaps ? n->ntaps : n->kh * n->kw) * n->h * n->w;
+    return (long)n->in[0]->c * (n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw) * n->h * n->w;
 }
 
 /* rn_conv1's zero-padded input, per image (rn_conv1_pad_floats): the rows
@@ -162,7 +168,7 @@ void plan_memory(Graph *g, int reuse)
         Node *x = g->nodes.v[i];
         until[i] = i;
         dfrom[i] = train ? BWD(i) : 0;
-        if (train && (x->op == RN_OP_RELU || x->relu))
+        if (train && (x->op == RN_OP_RELU || x->ep.relu))
             until[i] = BWD(i);
     }
     if (g->output)
@@ -182,90 +188,90 @@ void plan_memory(Graph *g, int reuse)
     for (int i = 0; i < n; i++) {
         Node *x = g->nodes.v[i];
         long sz = (long)x->c * x->h * x->w;
-        x->b_act = x->b_pre = x->b_dact = x->b_save = x->b_col = x->b_bcol = x->b_fold = -1;
+        int wino = x->cs.fwd == CONV_WINOGRAD_2X2_3X3;
+        for (int r = 0; r < NB_COUNT; r++)
+            x->buf[r] = -1;
         x->dx_set[0] = x->dx_set[1] = 0;
         if (x->inplace) {
             Node *src = x->in[x->inplace - 1];
-            Buf *b = p->bufs.v[src->b_act];
-            x->b_act = src->b_act;
+            Buf *b = p->bufs.v[src->buf[NB_ACT]];
+            x->buf[NB_ACT] = src->buf[NB_ACT];
             if (until[i] > b->to)
                 b->to = until[i];
             b->name = arena_printf("%s / %s", b->name, x->name);
         } else {
-            x->b_act = add_buf(p, x->name, BUF_ACT, 1, sz, i, until[i]);
+            add_buf(p, x, NB_ACT, BUF_ACT, 1, sz, i, until[i]);
         }
-        if (train && x->bn)
-            x->b_pre = add_buf(p, x->name, BUF_PRE, 1, sz, i, BWD(i));
-        if (train && (x->bn || x->op == RN_OP_BN))
+        if (train && x->ep.bn)
+            add_buf(p, x, NB_PRE, BUF_PRE, 1, sz, i, BWD(i));
+        if (train && (x->ep.bn || x->op == RN_OP_BN))
             /* mean and invstd (2c floats), then the sums (2c doubles) */
-            x->b_save = add_buf(p, x->name, BUF_SAVE, 0, 6L * x->c, i, BWD(i));
-        x->b_wino[0] = x->b_wino[1] = x->b_taps[0] = x->b_taps[1] = -1;
-        if (x->ntaps) {
-            long wl = (long)x->c * (x->in[0]->c / x->groups) * x->ntaps;
-            if (!x->fold)
-                x->b_taps[0] = add_buf(p, x->name, BUF_COL, 0, wl, i, i);
+            add_buf(p, x, NB_SAVE, BUF_SAVE, 0, 6L * x->c, i, BWD(i));
+        if (x->cs.ntaps) {
+            long wl = (long)x->c * (x->in[0]->c / x->groups) * x->cs.ntaps;
+            if (!x->ep.fold)
+                add_buf(p, x, NB_TAPS_F, BUF_COL, 0, wl, i, i);
             if (train)
-                x->b_taps[1] = add_buf(p, x->name, BUF_COL, 0, 2 * wl, BWD(i), BWD(i));
+                add_buf(p, x, NB_TAPS_B, BUF_COL, 0, 2 * wl, BWD(i), BWD(i));
         }
         /* folded weights (of the live taps only, with dead taps) and bias,
          * then (Winograd) their transform */
-        if (x->fold)
-            x->b_fold = add_buf(p, x->name, BUF_FOLD, 0,
-                                (x->ntaps ? x->param[0].numel / (x->kh * x->kw) * x->ntaps
+        if (x->ep.fold)
+            add_buf(p, x, NB_FOLD, BUF_FOLD, 0,
+                                (x->cs.ntaps ? x->param[0].numel / (x->kh * x->kw) * x->cs.ntaps
                                           : x->param[0].numel) +
-                                    x->c + (x->wino ? 16L * x->c * x->in[0]->c : 0),
+                                    x->c + (wino ? 16L * x->c * x->in[0]->c : 0),
                                 0, p->nsteps - 1);
         /* direct conv: the packed filter (of the live taps), forward and
          * input gradient; with folded bn packed once at fold time */
-        x->b_pack[0] = x->b_pack[1] = x->b_pack1 = x->b_pad1 = x->b_padn = -1;
-        if (x->direct) {
-            long pk = (long)x->c * x->in[0]->c * (x->ntaps ? x->ntaps : x->kh * x->kw);
-            if (x->fold) {
-                x->b_pack[0] = add_buf(p, x->name, BUF_FOLD, 0, pk, 0, p->nsteps - 1);
-                /* rn_conv1_pack_floats: output channels in blocks of 32 */
-                x->b_pack1 = add_buf(p, x->name, BUF_FOLD, 0, pk / x->c * ((x->c + 31) / 32 * 32),
-                                     0, p->nsteps - 1);
-                /* rn_conv1_pad_floats: the rows and columns the taps
-                 * reach; zeroed at fold time, its padding stays zero */
-                if (x->pad > 0)
-                    x->b_pad1 = add_buf(p, x->name, BUF_FOLD, 0, conv1_pad_floats(x), 0,
-                                        p->nsteps - 1);
-                /* batches 2 .. RN_DIRECT_MIN_N - 1: each image's, filled
-                 * whole by every call */
-                x->b_padn = add_buf(p, x->name, BUF_COL, 1, conv1_pad_floats(x), i, i);
-            }
+        long pk = x->op != RN_OP_CONV ? 0
+                  : (long)x->c * x->in[0]->c * (x->cs.ntaps ? x->cs.ntaps : x->kh * x->kw);
+        if (x->cs.fwd == CONV_DIRECT) {
+            if (x->ep.fold)
+                add_buf(p, x, NB_PACK_F, BUF_FOLD, 0, pk, 0, p->nsteps - 1);
             else
-                x->b_pack[0] = add_buf(p, x->name, BUF_COL, 0, pk, i, i);
-            if (train && (x->direct & DIRECT_BWD) && x->in[0]->op != RN_OP_INPUT)
-                x->b_pack[1] = add_buf(p, x->name, BUF_COL, 0, pk, BWD(i), BWD(i));
+                add_buf(p, x, NB_PACK_F, BUF_COL, 0, pk, i, i);
         }
-        x->b_wg = -1;
-        if ((x->direct & DIRECT_BWD) && train) {
+        if (x->cs.fwd == CONV_DIRECT && x->cs.fwd_small == CONV_CONV1) {
+            /* rn_conv1_pack_floats: output channels in blocks of 32 */
+            add_buf(p, x, NB_PACK1, BUF_FOLD, 0, pk / x->c * ((x->c + 31) / 32 * 32),
+                                 0, p->nsteps - 1);
+            /* rn_conv1_pad_floats: the rows and columns the taps reach;
+             * zeroed at fold time, its padding stays zero */
+            if (x->pad > 0)
+                add_buf(p, x, NB_PAD1, BUF_FOLD, 0, conv1_pad_floats(x), 0,
+                                    p->nsteps - 1);
+            /* batches 2 .. RN_DIRECT_MIN_N - 1: each image's, filled whole
+             * by every call */
+            add_buf(p, x, NB_PADN, BUF_COL, 1, conv1_pad_floats(x), i, i);
+        }
+        if (train && x->cs.bwd_data == CONV_DIRECT && x->in[0]->op != RN_OP_INPUT)
+            add_buf(p, x, NB_PACK_B, BUF_COL, 0, pk, BWD(i), BWD(i));
+        if (train && x->cs.bwd_weights == CONV_DIRECT) {
             /* rn_conv_wgrad_floats(M, C, 1, P, Q) per image */
             long C16 = (x->in[0]->c + 15) / 16 * 16;
-            x->b_wg = add_buf(p, x->name, BUF_COL, 1,
+            add_buf(p, x, NB_WGRAD, BUF_COL, 1,
                               (long)x->c * x->h * x->w + (long)x->in[0]->h * x->in[0]->w * C16,
                               BWD(i), BWD(i));
         }
         /* a folded direct conv needs no im2col: rn_conv1 or rn_conv_direct */
-        long col = x->b_pack1 >= 0 ? 0 : conv_col_floats(x), wcol = 0;
-        if (x->wino) {
+        long col = x->cs.fwd_small == CONV_CONV1 ? 0 : conv_col_floats(x), wcol = 0;
+        if (wino) {
             /* V and M (rn_wino.h), the skew taken per image: over by a little */
             wcol = 16L * ((x->h + 1) / 2) * ((x->w + 1) / 2) * (x->c + x->in[0]->c) + 2560;
-            if (!x->fold)
-                x->b_wino[0] = add_buf(p, x->name, BUF_COL, 0, 16L * x->c * x->in[0]->c, i, i);
+            if (!x->ep.fold)
+                add_buf(p, x, NB_WINO_F, BUF_COL, 0, 16L * x->c * x->in[0]->c, i, i);
             if (train)
-                x->b_wino[1] =
-                    add_buf(p, x->name, BUF_COL, 0, 16L * x->c * x->in[0]->c, BWD(i), BWD(i));
+                add_buf(p, x, NB_WINO_B, BUF_COL, 0, 16L * x->c * x->in[0]->c, BWD(i), BWD(i));
         }
         if (col || wcol) {
-            x->b_col = add_buf(p, x->name, BUF_COL, 1, x->wino ? wcol : col, i, i);
+            add_buf(p, x, NB_COL, BUF_COL, 1, wino ? wcol : col, i, i);
             if (train)
-                x->b_bcol = add_buf(p, x->name, BUF_COL, 1, col > wcol ? col : wcol, BWD(i),
+                add_buf(p, x, NB_BCOL, BUF_COL, 1, col > wcol ? col : wcol, BWD(i),
                                     BWD(i));
         }
         if (train && x->op != RN_OP_INPUT)
-            x->b_dact = add_buf(p, x->name, BUF_GRAD, 1, sz, dfrom[i], BWD(i));
+            add_buf(p, x, NB_DACT, BUF_GRAD, 1, sz, dfrom[i], BWD(i));
     }
     /* which reader of each gradient writes it (the first in backward order) */
     if (train) {

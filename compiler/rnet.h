@@ -236,6 +236,72 @@ typedef struct {
 } ParamT;
 
 typedef struct Node Node;
+
+/* What runs on a node's output after its op, in its own loop or inside the
+ * op's epilogue: a fused batch norm (conv, training: statistics of the
+ * conv's output; inference: folded into the weights and bias), a relu. */
+typedef struct {
+    Node *bn;               /* conv: the batch norm fused into it (its params) */
+    int fold;               /* that bn folded into the weights (inference) */
+    int relu;               /* conv, add, bn: a relu on the output */
+    const char *relu_name;  /* the fused relu's own name */
+} Epilogue;
+
+/* How a convolution runs, one algorithm per direction (the X-macro gives
+ * the enum and the names --dump-ir prints):
+ *   im2col-gemm        columns (none for 1x1/1) and one GEMM per group
+ *   winograd-2x2-3x3   F(2x2, 3x3): forward and input gradient (3x3/1 pad 1)
+ *   direct             rn_conv_direct / rn_conv_wgrad over batch vectors at
+ *                      batches of RN_DIRECT_MIN_N or more; smaller batches
+ *                      run the direction's `small` algorithm
+ *   conv1              rn_conv1 image by image from zero-padded planes
+ *                      (folded inference below RN_DIRECT_MIN_N) */
+#define CONV_ALGOS(X)                          \
+    X(CONV_IM2COL_GEMM, "im2col-gemm")         \
+    X(CONV_WINOGRAD_2X2_3X3, "winograd-2x2-3x3") \
+    X(CONV_DIRECT, "direct")                   \
+    X(CONV_CONV1, "conv1")
+#define CONV_ALGO_ENUM_(id, name) id,
+typedef enum { CONV_ALGOS(CONV_ALGO_ENUM_) CONV_ALGO_COUNT } ConvAlgo;
+#undef CONV_ALGO_ENUM_
+extern const char *const conv_algo_names[CONV_ALGO_COUNT];
+
+typedef struct {
+    ConvAlgo fwd, fwd_small;   /* forward; below RN_DIRECT_MIN_N when fwd is direct */
+    ConvAlgo bwd_data;         /* input gradient (training); direct: im2col-gemm below */
+    ConvAlgo bwd_weights;      /* weight gradient (training); direct: im2col-gemm below */
+    int ntaps;                 /* > 0: only these kernel taps (of kh*kw) ever read
+                                  inside the input; the rest see only padding
+                                  and are left out of every direction */
+    unsigned char *tap_live;   /* [kh*kw], with ntaps */
+} ConvSched;
+
+/* The buffers one node may own in the workspace arena, by role (plan.c
+ * places them; --print-schedule lists them).  One X-macro: the enum and the
+ * names. */
+#define NODE_BUFS(X)                                                          \
+    X(NB_ACT, "act")          /* the output */                               \
+    X(NB_PRE, "pre-bn")       /* conv + bn, training: the conv output */     \
+    X(NB_DACT, "grad")        /* gradient of the output */                   \
+    X(NB_SAVE, "bn-save")     /* bn: mean, inverse std, then the sums */     \
+    X(NB_COL, "col")          /* conv forward: im2col, or Winograd's work */ \
+    X(NB_BCOL, "bcol")        /* the same for the backward step */           \
+    X(NB_WINO_F, "wino-u")    /* Winograd: transformed filter, forward */    \
+    X(NB_WINO_B, "wino-ut")   /* ... and for the input gradient */           \
+    X(NB_TAPS_F, "taps")      /* dead taps: the live taps' weights */        \
+    X(NB_TAPS_B, "dtaps")     /* ... and their gradient, backward */         \
+    X(NB_FOLD, "folded")      /* conv + folded bn: weights, bias */          \
+    X(NB_PACK_F, "pack")      /* direct: packed filter, forward */           \
+    X(NB_PACK_B, "dpack")     /* direct: packed filter, input gradient */    \
+    X(NB_WGRAD, "wgrad")      /* direct: the weight gradient's work */       \
+    X(NB_PACK1, "pack1")      /* conv1: the filter packed for batch 1 */     \
+    X(NB_PAD1, "pad1")        /* conv1: zero-padded input at batch 1 */      \
+    X(NB_PADN, "padn")        /* conv1: padded inputs, batches 2..15 */
+#define NODE_BUF_ENUM_(id, name) id,
+typedef enum { NODE_BUFS(NODE_BUF_ENUM_) NB_COUNT } NodeBufRole;
+#undef NODE_BUF_ENUM_
+extern const char *const node_buf_names[NB_COUNT];
+
 struct Node {
     int id;
     RnOp op;
@@ -253,43 +319,17 @@ struct Node {
     int nparam;
     ParamT param[4];
 
-    /* ---- set by the passes (passes.c); zero in the source graph ---- */
-    Node *bn;          /* conv: the batch norm fused into it (its params) */
-    int relu;          /* conv, add, bn: a relu applied to the output */
-    const char *relu_name; /* the fused relu's own name */
-    int fold;          /* conv + bn, inference: bn folded into weights, bias */
+    /* ---- the schedule: set by the passes (passes.c), zero in the source
+     * graph; the backends print it and decide nothing ---- */
+    Epilogue ep;       /* conv, add, bn: what runs on the output */
+    ConvSched cs;      /* conv: the algorithm of each direction */
     int inplace;       /* 1 + k: the output overwrites input k's buffer */
-    int wino;          /* conv 3x3/1 pad 1: Winograd F(2x2, 3x3) */
-    int ntaps;         /* conv: > 0 when only these kernel taps (of kh*kw)
-                          ever read inside the input; the rest see only
-                          padding and are left out of the GEMM */
-    unsigned char *tap_live; /* [kh*kw], with ntaps */
-    int direct;        /* conv: DIRECT_FWD | DIRECT_BWD: direct convolutions
-                          over batch vectors (rn_conv_direct, rn_conv_wgrad)
-                          when the batch is large enough */
     int uses;          /* consumers in this graph (pass_uses) */
 
-    /* ---- set by the memory planner (plan.c): buffer indices, -1 none ---- */
-    int b_act;         /* the output */
-    int b_pre;         /* conv + bn, training: the conv output before bn */
-    int b_dact;        /* gradient of the output */
-    int b_save;        /* batch norm: mean and inverse std (2 x channels) */
-    int b_col;         /* conv: im2col columns */
-    int b_bcol;        /* the same for the backward step */
-    int b_wino[2];     /* Winograd: transformed filters, forward / backward */
-    int b_taps[2];     /* dead taps: the live taps' weights (and their
-                          gradient, backward), forward / backward */
-    int b_fold;        /* conv + folded bn: weights and bias */
-    int b_pack[2];     /* direct conv: packed filter, forward / input gradient */
-    int b_wg;          /* direct conv, training: the weight gradient's work */
-    int b_pack1;       /* direct conv, folded: the filter packed for batch 1 */
-    int b_pad1;        /* ... and its zero-padded input at batch 1 (padding > 0) */
-    int b_padn;        /* ... and at batches 2 .. RN_DIRECT_MIN_N - 1 */
+    /* ---- set by the memory planner (plan.c) ---- */
+    int buf[NB_COUNT]; /* per role: an index into plan->bufs, -1 none */
     int dx_set[2];     /* backward: input k's gradient is written, not added */
 };
-
-/* Node.direct: the forward, and the gradients (input and weights) */
-enum { DIRECT_FWD = 1, DIRECT_BWD = 2 };
 
 typedef enum { MODE_TRAIN, MODE_INFER } PipeMode;
 
@@ -297,6 +337,7 @@ typedef enum { MODE_TRAIN, MODE_INFER } PipeMode;
 typedef enum { BUF_ACT, BUF_PRE, BUF_GRAD, BUF_SAVE, BUF_COL, BUF_FOLD } BufKind;
 typedef struct {
     const char *name;  /* the node's name */
+    NodeBufRole role;  /* what it holds for that node */
     BufKind kind;
     int per_image;     /* the size is per image: times the batch N */
     long size;         /* floats (per image when per_image) */
@@ -319,6 +360,7 @@ typedef struct {
     Vec nodes;          /* Node*, in topological order */
     Node *output;
     PipeMode mode;      /* what the passes made it for */
+    int scheduled;      /* a pipeline's graph (run_pipeline), not the source */
     MemPlan *plan;      /* plan_memory */
 } Graph;
 

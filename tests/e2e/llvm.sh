@@ -143,7 +143,7 @@ t=models/tiny.rnet
 expect 1 "rnetc: error: unknown target triple 'nosuch-cpu-os': " $RNETC $t --backend llvm --target nosuch-cpu-os --emit obj -o "$T/x.o"
 expect 1 "rnetc: error: unknown CPU 'pentium9' for target 'x86_64-unknown-linux-gnu'" $RNETC $t --backend llvm --target x86_64-linux-gnu --cpu pentium9 --emit obj -o "$T/x.o"
 expect 1 "rnetc: error: unknown feature '+nosuch' for target 'aarch64-unknown-linux-gnu'" $RNETC $t --backend llvm --target aarch64-linux-gnu --features +nosuch --emit obj -o "$T/x.o"
-expect 1 "rnetc: error: cannot write '/nonexistent/x.o': No such file or directory" $RNETC $t --backend llvm --emit obj -o /nonexistent/x.o
+expect 1 "rnetc: error: cannot write '/nonexistent/x.o': directory '/nonexistent': No such file or directory" $RNETC $t --backend llvm --emit obj -o /nonexistent/x.o
 expect 1 "rnetc: error: LLVM verifier rejected function 'fwd_conv1': Terminator found in the middle of a basic block!" \
     env RNET_LLVM_BREAK_VERIFIER=1 $RNETC $t --backend llvm --emit obj -o "$T/x.o"
 expect 1 "rnetc: error: --emit exe links for the host; for --target aarch64-unknown-linux-gnu use --emit obj" $RNETC $t --backend llvm --target aarch64-linux-gnu -o "$T/x"

@@ -48,18 +48,18 @@ static void test_mnist_fusion(void)
           count_op(t, RN_OP_RELU));
     CHECK(t->nodes.n == 32 - 9 - 7, "training graph: 16 nodes", "training graph has %d nodes", t->nodes.n);
     Node *c = find(t, "layer1.0.conv1");
-    CHECK(c && c->bn && c->relu && !c->fold, "layer1.0.conv1 is conv+bn+relu for training", "layer1.0.conv1 is conv+bn+relu for training");
+    CHECK(c && c->ep.bn && c->ep.relu && !c->ep.fold, "layer1.0.conv1 is conv+bn+relu for training", "layer1.0.conv1 is conv+bn+relu for training");
     Node *c2 = find(t, "layer1.0.conv2");
-    CHECK(c2 && c2->bn && !c2->relu, "layer1.0.conv2 is conv+bn (its relu follows the add)", "layer1.0.conv2 is conv+bn (its relu follows the add)");
+    CHECK(c2 && c2->ep.bn && !c2->ep.relu, "layer1.0.conv2 is conv+bn (its relu follows the add)", "layer1.0.conv2 is conv+bn (its relu follows the add)");
     Node *a = find(t, "layer1.0.add");
-    CHECK(a && a->relu && a->inplace == 1, "layer1.0.add is add+relu, in place over conv2", "layer1.0.add is add+relu, in place over conv2");
+    CHECK(a && a->ep.relu && a->inplace == 1, "layer1.0.add is add+relu, in place over conv2", "layer1.0.add is add+relu, in place over conv2");
     Node *fc = find(f, "layer1.0.conv1");
-    CHECK(fc && fc->fold && fc->relu, "inference: bn folded, relu fused", "inference: bn folded, relu fused");
+    CHECK(fc && fc->ep.fold && fc->ep.relu, "inference: bn folded, relu fused", "inference: bn folded, relu fused");
     CHECK(t->plan && f->plan, "both graphs planned", "both graphs planned");
     /* the stem conv reads the network input: its backward computes no dx,
      * and conv1's forward input is kept for its weight gradient */
     Node *in = t->nodes.v[0];
-    const Buf *b = t->plan->bufs.v[in->b_act];
+    const Buf *b = t->plan->bufs.v[in->buf[NB_ACT]];
     Node *c1 = find(t, "conv1");
     CHECK(c1 && b->to == 2 * t->nodes.n - 1 - c1->id, "the input lives until conv1's backward", "the input lives until conv1's backward");
 }
