@@ -77,8 +77,11 @@ $(O)/librnet.a: $(RUNTIME_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(O)/rnetc: compiler/main.c $(LLVM_OBJ) $(O)/librnetc.a $(O)/obj/runtime/rn_ops.o
-	$(CC) $(ALLCFLAGS) -o $@ $< $(LLVM_OBJ) $(O)/librnetc.a $(O)/obj/runtime/rn_ops.o $(LDLIBS) $(LLVM_LIBS)
+# rnetc links the two runtime files that hold facts both sides need: the op
+# table and the convolution geometry (sizes and index tables)
+RNETC_RT := $(O)/obj/runtime/rn_ops.o $(O)/obj/runtime/rn_geom.o
+$(O)/rnetc: compiler/main.c $(LLVM_OBJ) $(O)/librnetc.a $(RNETC_RT)
+	$(CC) $(ALLCFLAGS) -o $@ $< $(LLVM_OBJ) $(O)/librnetc.a $(RNETC_RT) $(LDLIBS) $(LLVM_LIBS)
 
 $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/librnetc.a $(O)/librnet.a
 	@mkdir -p $(dir $@)

@@ -33,7 +33,19 @@ typedef struct {
     int par_image;       /* the captured loop's work: par_work (* N) */
     long par_work;
     int train;           /* emitting a training step's layer */
+    Vec tables;          /* Table*: the direct convolutions' index tables */
 } Emit;
+
+/* One index table of the direct convolutions (rn_geom.h), declared once
+ * per distinct geometry and kind at file scope and filled at start-up by
+ * the runtime function that rnetc sized it with. */
+enum { TAB_FWD, TAB_BWD, TAB_WGRAD };
+typedef struct {
+    int kind;
+    RnConvGeom g;
+    long npos, nent;     /* pos has npos ints, tq 2 * nent (at least 2) */
+    int id;
+} Table;
 
 #define P(...) fprintf(E->o, __VA_ARGS__)
 
@@ -224,19 +236,6 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
 
 static int packed_taps(const Node *n) { return n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw; }
 
-/* the packed number of tap t, or -1 when t is dead */
-static int packed_tap(const Node *n, int t)
-{
-    if (!n->cs.ntaps)
-        return t;
-    if (!n->cs.tap_live[t])
-        return -1;
-    int l = 0;
-    for (int u = 0; u < t; u++)
-        l += n->cs.tap_live[u];
-    return l;
-}
-
 static void emit_int_table(Emit *E, const char *name, const int *v, long len)
 {
     P("    static const int %s[%ld] = {", name, len);
@@ -245,72 +244,79 @@ static void emit_int_table(Emit *E, const char *name, const int *v, long len)
     P("\n    };\n");
 }
 
-/* forward (bwd 0): per output position; input gradient (bwd 1): per input
- * position, the (tap, output position) pairs that read it */
-static void emit_direct_tables(Emit *E, const Node *n, int bwd, const char *pos, const char *tq)
+static int same_geom(const RnConvGeom *a, const RnConvGeom *b)
 {
-    const Node *x = n->in[0];
-    int S = n->stride, Pd = n->pad, P = bwd ? x->h * x->w : n->h * n->w, e = 0;
-    int *vp = arena_alloc(sizeof(int) * (size_t)(P + 1));
-    int *vt = arena_alloc(sizeof(int) * 2 * (size_t)P * n->kh * n->kw + 2);
-    for (int p = 0; p < P; p++) {
-        vp[p] = e;
-        for (int kh = 0; kh < n->kh; kh++)
-            for (int kw = 0; kw < n->kw; kw++) {
-                int l = packed_tap(n, kh * n->kw + kw), q;
-                if (l < 0)
-                    continue;
-                if (!bwd) {
-                    int ih = p / n->w * S - Pd + kh, iw = p % n->w * S - Pd + kw;
-                    if (ih < 0 || ih >= x->h || iw < 0 || iw >= x->w)
-                        continue;
-                    q = ih * x->w + iw;
-                } else {
-                    int a = p / x->w + Pd - kh, b = p % x->w + Pd - kw;
-                    if (a < 0 || b < 0 || a % S || b % S || a / S >= n->h || b / S >= n->w)
-                        continue;
-                    q = a / S * n->w + b / S;
-                }
-                vt[2 * e] = l;
-                vt[2 * e + 1] = q;
-                e++;
-            }
-    }
-    vp[P] = e;
-    P("    /* %s: per %s position, its entries (tap, %s position): %d of %ld */\n",
-      bwd ? "input gradient" : "forward", bwd ? "input" : "output", bwd ? "output" : "input", e,
-      (long)P * n->kh * n->kw);
-    emit_int_table(E, pos, vp, P + 1);
-    emit_int_table(E, tq, vt, e ? 2L * e : 2);
+    if (a->C != b->C || a->H != b->H || a->W != b->W || a->M != b->M || a->OH != b->OH ||
+        a->OW != b->OW || a->KH != b->KH || a->KW != b->KW || a->S != b->S || a->PAD != b->PAD ||
+        !a->live != !b->live)
+        return 0;
+    return !a->live || !memcmp(a->live, b->live, (size_t)a->KH * a->KW);
 }
 
-/* weight gradient: per packed tap, its (output position, input position)
- * pairs inside the input */
-static void emit_wgrad_tables(Emit *E, const Node *n)
+/* The table of kind `kind` for conv n (registered on first use), as two
+ * local pointers named pos and tq:
+ *   TAB_FWD    per output position, its (tap, input position) pairs
+ *   TAB_BWD    per input position, its (tap, output position) pairs
+ *   TAB_WGRAD  per tap, its (output, input) position pairs */
+static void emit_table_ptrs(Emit *E, const Node *n, int kind, const char *pos, const char *tq)
 {
-    const Node *x = n->in[0];
-    int S = n->stride, Pd = n->pad, P = n->h * n->w, T = packed_taps(n), e = 0;
-    int *vp = arena_alloc(sizeof(int) * (size_t)(T + 1));
-    int *vt = arena_alloc(sizeof(int) * 2 * (size_t)P * T + 2);
-    for (int t = 0; t < n->kh * n->kw; t++) {
-        int l = packed_tap(n, t);
-        if (l < 0)
-            continue;
-        vp[l] = e;
-        for (int p = 0; p < P; p++) {
-            int ih = p / n->w * S - Pd + t / n->kw, iw = p % n->w * S - Pd + t % n->kw;
-            if (ih < 0 || ih >= x->h || iw < 0 || iw >= x->w)
-                continue;
-            vt[2 * e] = p;
-            vt[2 * e + 1] = ih * x->w + iw;
-            e++;
+    RnConvGeom g = conv_geom(n);
+    g.C = 0;  /* the tables do not depend on the channels */
+    g.M = 0;
+    Table *t = NULL;
+    for (int i = 0; i < E->tables.n && !t; i++) {
+        Table *u = E->tables.v[i];
+        if (u->kind == kind && same_geom(&u->g, &g))
+            t = u;
+    }
+    if (!t) {
+        t = arena_alloc(sizeof *t);
+        t->kind = kind;
+        t->g = g;
+        t->id = E->tables.n;
+        t->npos = (kind == TAB_FWD ? (long)g.OH * g.OW
+                   : kind == TAB_BWD ? (long)g.H * g.W : rn_geom_taps(&g)) + 1;
+        t->nent = kind == TAB_FWD ? rn_geom_fwd_table(&g, NULL, NULL)
+                  : kind == TAB_BWD ? rn_geom_bwd_table(&g, NULL, NULL)
+                                    : rn_geom_wgrad_table(&g, NULL, NULL);
+        vec_push(&E->tables, t);
+    }
+    static const char *const what[] = { "forward", "input gradient", "weight gradient" };
+    P("    const int *%s = tab%d_pos, *%s = tab%d_tq;  /* %s: %ld of %ld entries */\n", pos, t->id,
+      tq, t->id, what[kind], t->nent,
+      (kind == TAB_WGRAD ? (long)g.OH * g.OW : t->npos - 1) * g.KH * g.KW);
+}
+
+/* the tables' declarations and the function that fills them, once */
+static void emit_tables(Emit *E)
+{
+    if (!E->tables.n)
+        return;
+    P("\n/* ---- the direct convolutions' index tables, one per geometry, filled once by\n"
+      " * rn_geom (runtime/rn_geom.h) from the shape: (tap, position) pairs inside\n"
+      " * the input ---- */\n");
+    static const char *const fn[] = { "rn_geom_fwd_table", "rn_geom_bwd_table",
+                                      "rn_geom_wgrad_table" };
+    for (int i = 0; i < E->tables.n; i++) {
+        Table *t = E->tables.v[i];
+        P("static int tab%d_pos[%ld], tab%d_tq[%ld];\n", t->id, t->npos, t->id,
+          t->nent ? 2 * t->nent : 2);
+        if (t->g.live) {
+            P("static const unsigned char tab%d_live[%d] = {", t->id, t->g.KH * t->g.KW);
+            for (int k = 0; k < t->g.KH * t->g.KW; k++)
+                P("%s%d", k ? ", " : " ", t->g.live[k] != 0);
+            P(" };\n");
         }
     }
-    vp[T] = e;
-    P("    /* weight gradient: per tap, its (output, input) position pairs: %d of %ld */\n", e,
-      (long)P * n->kh * n->kw);
-    emit_int_table(E, "wpos", vp, T + 1);
-    emit_int_table(E, "wpq", vt, e ? 2L * e : 2);
+    P("\nstatic void tables_fill(void)\n{\n");
+    for (int i = 0; i < E->tables.n; i++) {
+        Table *t = E->tables.v[i];
+        const RnConvGeom *g = &t->g;
+        P("    %s(&(RnConvGeom){ 0, %d, %d, 0, %d, %d, %d, %d, %d, %d, %s }, tab%d_pos, tab%d_tq);\n",
+          fn[t->kind], g->H, g->W, g->OH, g->OW, g->KH, g->KW, g->S, g->PAD,
+          g->live ? arena_printf("tab%d_live", t->id) : "NULL", t->id, t->id);
+    }
+    P("}\n");
 }
 
 /* the live taps of the full filter, for rn_conv_pack; "NULL" without dead taps */
@@ -453,7 +459,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         int direct = n->cs.fwd == CONV_DIRECT, small = direct && n->cs.fwd_small == CONV_CONV1;
         if (direct) {
             long T = packed_taps(n);
-            emit_direct_tables(E, n, 0, "pos", "tq");
+            emit_table_ptrs(E, n, TAB_FWD, "pos", "tq");
             if (small) {
                 const char *live = emit_live_taps(E, n);
                 P("    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */\n");
@@ -730,9 +736,9 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
              * take the im2col GEMMs below */
             long T = packed_taps(n);
             const char *live = emit_live_taps(E, n);
-            emit_wgrad_tables(E, n);
+            emit_table_ptrs(E, n, TAB_WGRAD, "wpos", "wpq");
             if (want_dx)
-                emit_direct_tables(E, n, 1, "bpos", "btq");
+                emit_table_ptrs(E, n, TAB_BWD, "bpos", "btq");
             P("    if (N >= RN_DIRECT_MIN_N) {\n");
             P("        /* dW (%ld, %ld, %d taps) += dy x the input, per tap */\n", K, C, n->kh * n->kw);
             P("        rn_conv_wgrad(%ld, %ld, N, %ld, %ld, %ld, wpos, wpq, dy, x, dwt, %d, %s, %s);\n",
@@ -1126,6 +1132,8 @@ static void emit_descriptor(Emit *E, const char *prefix)
     P("};\n");
 }
 
+static void emit_training_entries(Emit *E, Graph *g, Graph *tg, const char *prefix);
+
 void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hname)
 {
     Emit em = { .pl = pl, .src = g, .o = out };
@@ -1171,6 +1179,14 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("#include \"rn_gen.h\"\n");
     if (hname)
         P("#include \"%s\"\n", hname);
+    /* the layers and entry points first into memory: the tables they use
+     * are declared above them */
+    FILE *file = E->o;
+    char *body;
+    size_t body_len;
+    E->o = open_memstream(&body, &body_len);
+    if (!E->o)
+        die("out of memory");
     if (tg) {
         P("\n/* ---- training: forward ---- */\n");
         for (int i = 0; i < tg->nodes.n; i++)
@@ -1208,6 +1224,8 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("\n/* ---- entry points ---- */\n\n");
     P("void %s_forward(RnExec *e, const float *x, int N, int train)\n{\n", prefix);
     P("    float *w = e->work;\n");
+    if (E->tables.n)
+        P("    rn_once(&tables_done, tables_fill);\n");
     if (!tg)
         P("    (void)train;  /* built with --inference-only: always inference */\n");
     else {
@@ -1230,13 +1248,28 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("    rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->buf[NB_ACT]),
       m->classes);
     P("}\n");
-    if (!tg) {
-        emit_descriptor(E, prefix);
-        return;
-    }
+    if (tg)
+        emit_training_entries(E, g, tg, prefix);
+    if (fclose(E->o) != 0)
+        die("out of memory");
+    E->o = file;
+    emit_tables(E);
+    if (E->tables.n)
+        P("static int tables_done;\n");
+    fwrite(body, 1, body_len, E->o);
+    free(body);
+    emit_descriptor(E, prefix);
+}
+
+/* NAME_backward and NAME_update */
+static void emit_training_entries(Emit *E, Graph *g, Graph *tg, const char *prefix)
+{
+    Model *m = g->model;
     P("\n");
     P("void %s_backward(RnExec *e, const float *dlogits, int N)\n{\n", prefix);
     P("    float *w = e->work;\n");
+    if (E->tables.n)
+        P("    rn_once(&tables_done, tables_fill);\n");
     P("    rn_nchw_to_chwn(%s, dlogits, N, %d, 1);\n", buf_expr(E, tg, tg->output->buf[NB_DACT]),
       m->classes);
     for (int i = tg->nodes.n - 1; i >= 1; i--)
@@ -1253,9 +1286,9 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
                 continue;
             P("    rn_optim_step(o, lr, t, e->params + %ld, e->grads + %ld, m + %ld, v ? v + %ld : 0, %ld,\n",
               p->offset, p->offset, p->offset, p->offset, p->numel);
-            P("                  rn_optim_decays(o, %d));  /* %s */\n", p->no_decay, p->name);
+            P("                  rn_optim_decays(o, %d));  /* %s */\n", p->no_decay,
+              c_string(p->name));
         }
     }
     P("}\n");
-    emit_descriptor(E, prefix);
 }

@@ -26,6 +26,9 @@ static const char usage[] =
     "  --print-shapes     print one row per layer: output shape, parameters, MACs\n"
     "  --dump-ir          print the graph IR as text\n"
     "  --check            only check the file (the default without -o)\n"
+    "  --print-schedule   print the scheduled, planned graphs: per node its fused\n"
+    "                     epilogue, each direction's algorithm (im2col-gemm,\n"
+    "                     winograd-2x2-3x3, direct, conv1) and its buffers\n"
     "  --print-memory     print the memory plan (every buffer's offset and\n"
     "                     lifetime, the arena, the peak) for training and\n"
     "                     inference at --batch N (default: the model's batch);\n"
@@ -133,7 +136,7 @@ static int write_dot(Graph *g, const char *path)
 int main(int argc, char **argv)
 {
     const char *path = NULL, *emit = NULL;
-    int print_shapes_flag = 0, dump_ir = 0, print_mem = 0, batch = 0;
+    int print_shapes_flag = 0, dump_ir = 0, print_mem = 0, print_sched = 0, batch = 0;
     PassOpts po = { .optimize = 1 };
     BuildOpts bo = { .cc = NULL, .opt = "-O3", .native = 1, .openmp = 1 };
     LlvmOpts lo = { 0 };
@@ -157,6 +160,8 @@ int main(int argc, char **argv)
             po.print_after = a + 14;
         } else if (!strcmp(a, "--print-memory")) {
             print_mem = 1;
+        } else if (!strcmp(a, "--print-schedule")) {
+            print_sched = 1;
         } else if (!strcmp(a, "--passes") || !strcmp(a, "--print-after") ||
                    !strcmp(a, "--batch")) {
             if (i + 1 >= argc)
@@ -278,11 +283,13 @@ int main(int argc, char **argv)
     if (dump_ir)
         ir_dump(g, stdout);
     Pipeline pl;
-    int need = print_mem || po.print_all || po.print_after || emit;
+    int need = print_mem || print_sched || po.print_all || po.print_after || emit;
     if (emit && !strcmp(emit, "dot"))
-        need = print_mem || po.print_all || po.print_after;
+        need = print_mem || print_sched || po.print_all || po.print_after;
     if (need && run_pipeline(g, &po, &pl))
         return 1;
+    if (print_sched)
+        print_schedule(&pl, stdout);
     if (print_mem)
         print_memory(&pl, batch ? batch : g->model->train.batch, stdout);
     if (hpath)

@@ -60,11 +60,18 @@ long conv_col_floats(const Node *n)
     return (long)n->in[0]->c * (n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw) * n->h * n->w;
 }
 
-/* rn_conv1's zero-padded input, per image (rn_conv1_pad_floats): the rows
- * and columns its taps reach */
+/* rn_conv1's zero-padded input, per image: the rows and columns its taps
+ * reach */
 long conv1_pad_floats(const Node *n)
 {
-    return (long)n->in[0]->c * ((n->h - 1) * n->stride + n->kh) * ((n->w - 1) * n->stride + n->kw);
+    return rn_conv1_pad_floats_of(n->in[0]->c, n->h, n->w, n->kh, n->kw, n->stride);
+}
+
+RnConvGeom conv_geom(const Node *n)
+{
+    const Node *x = n->in[0];
+    return (RnConvGeom){ x->c, x->h, x->w, n->c, n->h, n->w, n->kh, n->kw, n->stride, n->pad,
+                         n->cs.ntaps ? n->cs.tap_live : NULL };
 }
 
 /* does tap (kh, kw) read inside the input for some output position? */
@@ -220,12 +227,15 @@ void plan_memory(Graph *g, int reuse)
             add_buf(p, x, NB_FOLD, BUF_FOLD, 0,
                                 (x->cs.ntaps ? x->param[0].numel / (x->kh * x->kw) * x->cs.ntaps
                                           : x->param[0].numel) +
-                                    x->c + (wino ? 16L * x->c * x->in[0]->c : 0),
+                                    x->c + (wino ? rn_wino_filter_floats(x->c, x->in[0]->c) : 0),
                                 0, p->nsteps - 1);
         /* direct conv: the packed filter (of the live taps), forward and
          * input gradient; with folded bn packed once at fold time */
-        long pk = x->op != RN_OP_CONV ? 0
-                  : (long)x->c * x->in[0]->c * (x->cs.ntaps ? x->cs.ntaps : x->kh * x->kw);
+        RnConvGeom cg = { 0 };
+        if (x->op == RN_OP_CONV)
+            cg = conv_geom(x);
+        int T = x->op == RN_OP_CONV ? rn_geom_taps(&cg) : 0;
+        long pk = rn_conv_pack_floats(x->c, x->op == RN_OP_CONV ? x->in[0]->c : 0, T);
         if (x->cs.fwd == CONV_DIRECT) {
             if (x->ep.fold)
                 add_buf(p, x, NB_PACK_F, BUF_FOLD, 0, pk, 0, p->nsteps - 1);
@@ -233,8 +243,7 @@ void plan_memory(Graph *g, int reuse)
                 add_buf(p, x, NB_PACK_F, BUF_COL, 0, pk, i, i);
         }
         if (x->cs.fwd == CONV_DIRECT && x->cs.fwd_small == CONV_CONV1) {
-            /* rn_conv1_pack_floats: output channels in blocks of 32 */
-            add_buf(p, x, NB_PACK1, BUF_FOLD, 0, pk / x->c * ((x->c + 31) / 32 * 32),
+            add_buf(p, x, NB_PACK1, BUF_FOLD, 0, rn_conv1_pack_floats(x->c, x->in[0]->c, T),
                                  0, p->nsteps - 1);
             /* rn_conv1_pad_floats: the rows and columns the taps reach;
              * zeroed at fold time, its padding stays zero */
@@ -248,21 +257,22 @@ void plan_memory(Graph *g, int reuse)
         if (train && x->cs.bwd_data == CONV_DIRECT && x->in[0]->op != RN_OP_INPUT)
             add_buf(p, x, NB_PACK_B, BUF_COL, 0, pk, BWD(i), BWD(i));
         if (train && x->cs.bwd_weights == CONV_DIRECT) {
-            /* rn_conv_wgrad_floats(M, C, 1, P, Q) per image */
-            long C16 = (x->in[0]->c + 15) / 16 * 16;
+            /* per image */
             add_buf(p, x, NB_WGRAD, BUF_COL, 1,
-                              (long)x->c * x->h * x->w + (long)x->in[0]->h * x->in[0]->w * C16,
-                              BWD(i), BWD(i));
+                    rn_conv_wgrad_floats(x->c, x->in[0]->c, 1, x->h * x->w,
+                                         x->in[0]->h * x->in[0]->w),
+                    BWD(i), BWD(i));
         }
         /* a folded direct conv needs no im2col: rn_conv1 or rn_conv_direct */
         long col = x->cs.fwd_small == CONV_CONV1 ? 0 : conv_col_floats(x), wcol = 0;
         if (wino) {
             /* V and M (rn_wino.h), the skew taken per image: over by a little */
-            wcol = 16L * ((x->h + 1) / 2) * ((x->w + 1) / 2) * (x->c + x->in[0]->c) + 2560;
+            wcol = rn_wino_work_floats(1, x->in[0]->c, x->c, x->h, x->w);
             if (!x->ep.fold)
-                add_buf(p, x, NB_WINO_F, BUF_COL, 0, 16L * x->c * x->in[0]->c, i, i);
+                add_buf(p, x, NB_WINO_F, BUF_COL, 0, rn_wino_filter_floats(x->c, x->in[0]->c), i, i);
             if (train)
-                add_buf(p, x, NB_WINO_B, BUF_COL, 0, 16L * x->c * x->in[0]->c, BWD(i), BWD(i));
+                add_buf(p, x, NB_WINO_B, BUF_COL, 0, rn_wino_filter_floats(x->c, x->in[0]->c), BWD(i),
+                        BWD(i));
         }
         if (col || wcol) {
             add_buf(p, x, NB_COL, BUF_COL, 1, wino ? wcol : col, i, i);
@@ -385,4 +395,54 @@ void print_memory(const Pipeline *pl, int N, FILE *out)
     fprintf(out, "workspace the program allocates at batch %d: %s (%s bytes) = max of the two "
             "plans: %s per image + %s fixed\n",
             N, mb(w, b1), fmt_commas(w * 4, c1), fmt_commas(pi * 4, c2), fmt_commas(fx * 4, b2));
+}
+
+/* --print-schedule: the scheduled, planned graphs the backends print, one
+ * line per node (its op, epilogue and each direction's algorithm) and one
+ * per buffer it owns (role, kind, region, offset and size in floats, live
+ * steps); sizes per image are marked "xN" */
+void print_schedule(const Pipeline *pl, FILE *out)
+{
+    for (int m = pl->train ? 0 : 1; m < 2; m++) {
+        const Graph *g = m ? pl->infer : pl->train;
+        const MemPlan *p = g->plan;
+        fprintf(out, "schedule %s (%s): %d nodes, arena: %ld fixed floats, then %ld x N\n", g->name,
+                m ? "inference" : "training", g->nodes.n, p->fixed, p->per_image);
+        for (int i = 0; i < g->nodes.n; i++) {
+            const Node *n = g->nodes.v[i];
+            fprintf(out, "  %%%d %s %s", n->id, n->name, rn_op_names[n->op]);
+            if (n->ep.bn)
+                fprintf(out, n->ep.fold ? " +bn(folded)" : " +bn");
+            if (n->ep.relu)
+                fprintf(out, " +relu");
+            if (n->inplace)
+                fprintf(out, " in-place(%%%d)", n->in[n->inplace - 1]->id);
+            if (n->op == RN_OP_CONV) {
+                const ConvSched *cs = &n->cs;
+                fprintf(out, " fwd=%s", conv_algo_names[cs->fwd]);
+                if (cs->fwd == CONV_DIRECT)
+                    fprintf(out, " fwd<16=%s", conv_algo_names[cs->fwd_small]);
+                if (g->mode == MODE_TRAIN) {
+                    fprintf(out, " dx=%s", conv_algo_names[cs->bwd_data]);
+                    if (cs->bwd_data == CONV_DIRECT)
+                        fprintf(out, " dx<16=%s", conv_algo_names[CONV_IM2COL_GEMM]);
+                    fprintf(out, " dw=%s", conv_algo_names[cs->bwd_weights]);
+                    if (cs->bwd_weights == CONV_DIRECT)
+                        fprintf(out, " dw<16=%s", conv_algo_names[CONV_IM2COL_GEMM]);
+                }
+                if (cs->ntaps)
+                    fprintf(out, " taps=%d/%d", cs->ntaps, n->kh * n->kw);
+            }
+            fprintf(out, "\n");
+            for (int r = 0; r < NB_COUNT; r++) {
+                if (n->buf[r] < 0)
+                    continue;
+                const Buf *b = p->bufs.v[n->buf[r]];
+                fprintf(out, "      %-7s %-8s @%ld%s +%ld%s  live %d..%d%s\n", node_buf_names[r],
+                        b->per_image ? "per-img" : "fixed", b->offset, b->per_image ? "xN" : "",
+                        b->size, b->per_image ? "xN" : "", b->from, b->to,
+                        r == NB_ACT && n->inplace ? " (shared)" : "");
+            }
+        }
+    }
 }

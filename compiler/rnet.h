@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "rn_ops.h"
+#include "rn_geom.h"
 
 /* ---- arena.c: compiler memory; nothing is freed node by node ---- */
 
@@ -411,9 +412,11 @@ void pass_uses(Graph *g);
 void plan_memory(Graph *g, int reuse);
 long conv_col_floats(const Node *n); /* im2col floats per image, 0: none */
 long conv1_pad_floats(const Node *n); /* rn_conv1's padded input, per image */
+RnConvGeom conv_geom(const Node *n);  /* a conv's shape and live taps, for rn_geom.h */
 int conv_tap_live(const Node *n, int kh, int kw); /* does the tap ever read input? */
 void plan_check(const MemPlan *p);   /* no two live buffers overlap; die()s */
 void print_memory(const Pipeline *p, int N, FILE *out);
+void print_schedule(const Pipeline *p, FILE *out);  /* --print-schedule */
 /* the workspace the program allocates: per_image * N + fixed floats */
 void plan_workspace(const Pipeline *p, long *per_image, long *fixed);
 

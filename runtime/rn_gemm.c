@@ -804,7 +804,6 @@ static int rn_par(long work)
 #endif
 }
 
-long rn_conv_pack_floats(int M, int C, int T) { return (long)M * C * T; }
 
 /* panel j (rows m0 = j*MR .., h of them) at ap + m0*T*C, stored (T, C, h) */
 static void rn_conv_pack_panel(float *ap, const float *w, int M, int C, int Tw, int T,
@@ -931,7 +930,6 @@ static int rn_round_up(int v, int q) { return (v + q - 1) / q * q; }
 /* ---- batch 1 ---- */
 
 /* channel blocks of the widest register tile any instance has (32) */
-long rn_conv1_pack_floats(int M, int C, int T) { return (long)rn_round_up(M, 32) * C * T; }
 
 /* block b (channels b*NR ..) at bp + b*T*C*NR, stored (T, C, NR), zero past M */
 void rn_conv1_pack(float *bp, const float *w, int M, int C, int Tw, int T, const int *taps)
@@ -956,7 +954,7 @@ void rn_conv1_pack(float *bp, const float *w, int M, int C, int Tw, int T, const
 
 long rn_conv1_pad_floats(const RnConvShape *s)
 {
-    return (long)s->C * ((s->OH - 1) * s->S + s->KH) * ((s->OW - 1) * s->S + s->KW);
+    return rn_conv1_pad_floats_of(s->C, s->OH, s->OW, s->KH, s->KW, s->S);
 }
 
 /* units [u0, u1) of (image n, channel c), n = u / C, of x (C, H, W, N)
@@ -1040,11 +1038,6 @@ void rn_conv1(const RnConvShape *s, int N, int T, const int *taps, const float *
     }
 }
 
-long rn_conv_wgrad_floats(int M, int C, int N, int P, int Q)
-{
-    /* dy packed, x transposed (channels padded to 16) */
-    return (long)M * P * N + (long)Q * N * rn_round_up(C, 16);
-}
 
 /* the weight gradient's parallel part (rn_team; its worksharing loops run
  * whole when the caller runs it alone) */

@@ -47,6 +47,8 @@
 #ifndef RN_GEMM_H
 #define RN_GEMM_H
 
+#include "rn_geom.h"  /* the sizes of the work buffers below */
+
 void rn_sgemm(int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc);
@@ -132,7 +134,6 @@ typedef struct {
     int M, C, H, W;              /* output channels; input channels and plane */
     int OH, OW, KH, KW, S, PAD;  /* output plane, kernel, stride, padding */
 } RnConvShape;
-long rn_conv1_pack_floats(int M, int C, int T);
 void rn_conv1_pack(float *bp, const float *w, int M, int C, int Tw, int T, const int *taps);
 long rn_conv1_pad_floats(const RnConvShape *s);
 void rn_conv1(const RnConvShape *s, int N, int T, const int *taps, const float *bp,
@@ -149,12 +150,10 @@ void rn_conv1(const RnConvShape *s, int N, int T, const int *taps, const float *
  * image are listed, so padding costs nothing here either.  work holds
  * rn_conv_wgrad_floats floats.  Every element of the result is one
  * thread's sum in a fixed order: the bits do not depend on the threads. */
-long rn_conv_wgrad_floats(int M, int C, int N, int P, int Q);
 void rn_conv_wgrad(int M, int C, int N, int P, int Q, int T, const int *wpos, const int *wpq,
                    const float *dy, const float *x, float *dw, int Tw, const int *taps,
                    float *work);
 
-long rn_conv_pack_floats(int M, int C, int T);
 void rn_conv_pack(float *ap, const float *w, int M, int C, int Tw, int T, const int *taps,
                   int transpose);
 void rn_conv_direct(int M, int C, int N, int P, int T, const int *pos, const int *tq,

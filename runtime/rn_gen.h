@@ -46,6 +46,32 @@
 #define RN_OMP_PAR_FOR
 #endif
 
+/* rn_once(&done, fill): fill() runs once, before any caller goes past
+ * this; the generated code fills its index tables (rn_geom.h) this way on
+ * the first forward or backward.  Callers on several threads (OpenMP or
+ * not) wait in the critical section while the first fills. */
+static inline void rn_once(int *done, void (*fill)(void))
+{
+#if defined(__GNUC__)
+    if (__atomic_load_n(done, __ATOMIC_ACQUIRE))
+        return;
+#else
+    if (*done)
+        return;
+#endif
+    RN_PRAGMA(omp critical(rn_once))
+    {
+        if (!*done) {
+            fill();
+#if defined(__GNUC__)
+            __atomic_store_n(done, 1, __ATOMIC_RELEASE);
+#else
+            *done = 1;
+#endif
+        }
+    }
+}
+
 
 /* the output columns of a window tap that read inside the input:
  * iw = ow*S - P + k in [0, W)  <=>  lo <= ow < hi */

@@ -66,9 +66,4 @@ void rn_wino_filter(float *restrict U, const float *restrict w, int K, int C, in
     }
 }
 
-long rn_wino_work_floats(int N, int C, int K, int H, int W)
-{
-    long T = (long)N * ((H + 1) / 2) * ((W + 1) / 2);
-    return 16 * (T * ((long)C + K) + 2 * RN_WINO_SKEW);
-}
 

@@ -15,14 +15,7 @@
  * -> dx (C channels): U (16, C, K) from w rotated by 180 degrees. */
 void rn_wino_filter(float *U, const float *w, int K, int C, int transpose);
 
-/* The 16 planes of V and M lie this many floats apart beyond their size:
- * at power-of-two sizes the 16 streams a tile reads or writes would
- * otherwise fall into the same cache sets. */
-#define RN_WINO_SKEW 80
-
-/* floats of work rn_wino_conv needs: 16 * (T * (C + K) + 2 * RN_WINO_SKEW),
- * T = N * tiles */
-long rn_wino_work_floats(int N, int C, int K, int H, int W);
+/* RN_WINO_SKEW and rn_wino_work_floats: rn_geom.h */
 
 /* The transforms are inline so that the generated code's literal channel
  * counts and sizes reach them: the compiler then unrolls the tile loops. */

@@ -9,6 +9,8 @@
 #                                (the training and inference graphs after fusion)
 #   tests/golden/gen/X.c, X.h    expects  rnetc models/X.rnet --emit c == X.c and X.h
 #                                (the generated C itself, byte for byte)
+#   tests/golden/sched/X.sched   expects  rnetc models/X.rnet --print-schedule == X.sched
+#                                (every model's schedule and buffer plan)
 #   out/tests/test_*             unit programs: each "PASS"/"FAIL" line counts
 #   tests/fuzz/corpus/*, tests/fuzz/crashers/*   must not crash rnetc (exit 0 or 1)
 #   tests/e2e/*.sh               end-to-end scripts: exit 0 = pass
@@ -64,6 +66,21 @@ for exp in tests/golden/fused/*.fused; do
     fi
 done
 
+for src in models/*.rnet; do
+    m=$(basename "$src" .rnet)
+    exp=tests/golden/sched/$m.sched
+    $RNETC "$src" --print-schedule >"$tmp/out" 2>&1; st=$?
+    if [ -n "$RNET_UPDATE" ]; then cp "$tmp/out" "$exp"; fi
+    if [ "$st" != 0 ]; then
+        bad "$src --print-schedule: exit status $st"; head -5 "$tmp/out"
+    elif ! [ -e "$exp" ]; then
+        bad "$src: no expected schedule $exp"
+    elif ! diff -u "$exp" "$tmp/out" >"$tmp/diff"; then
+        bad "$src: schedule differs from $exp"; head -20 "$tmp/diff"
+    else
+        ok
+    fi
+done
 for exp in tests/golden/gen/*.c; do
     [ -e "$exp" ] || continue
     m=$(basename "$exp" .c)
