@@ -5,7 +5,7 @@
 #   tools/fuzz.sh --merge       minimise what was found into tests/fuzz/corpus
 #
 # Builds tests/fuzz/fuzz_frontend.c with the compiler's sources (every
-# compiler/*.c but main.c, the generated parser and lexer, runtime/rn_ops.c)
+# compiler/*.c but main.c, the generated parser and lexer, runtime/rn_ops.c, runtime/rn_geom.c)
 # under clang's -fsanitize=fuzzer,address,undefined, into out/fuzz/.  Seeds
 # are models/*.rnet, every tests/golden/**/*.rnet and tests/fuzz/corpus/;
 # new inputs go to out/fuzz/corpus.  Crashes, leaks and hangs (over 5 s)
@@ -44,7 +44,7 @@ srcs=$(ls compiler/*.c | grep -v -e '^compiler/main\.c$' -e '^compiler/emit_llvm
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -Wno-unused-function -Icompiler -Iruntime -Iout/gen \
     -o "$O/fuzz_frontend" tests/fuzz/fuzz_frontend.c $srcs \
-    out/gen/rnet.tab.c out/gen/rnet.lex.c runtime/rn_ops.c -lm
+    out/gen/rnet.tab.c out/gen/rnet.lex.c runtime/rn_ops.c runtime/rn_geom.c -lm
 
 rm -rf "$O/seed"
 mkdir -p "$O/seed"
