@@ -234,6 +234,12 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
  * the input, as constant tables; taps numbered as packed: the live ones
  * alone with dead taps. */
 
+/* `base + (long)g * step`, or base alone without groups */
+static const char *grp(long G, const char *base, const char *step)
+{
+    return G == 1 ? base : arena_printf("%s + (long)g * %s", base, step);
+}
+
 static int packed_taps(const Node *n) { return n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw; }
 
 static void emit_int_table(Emit *E, const char *name, const int *v, long len)
@@ -376,6 +382,345 @@ static void emit_tap_gather(Emit *E, const Node *n, const char *dst, const char 
 
 /* ---- forward, one function per layer (per mode) ---- */
 
+/* what a conv's forward algorithms share: the operands and the epilogue */
+typedef struct {
+    const Node *x;
+    long K, G, C, np;
+    long ckk, ckk_full;   /* GEMM depth per group: live taps only, and all taps */
+    const char *Z;        /* the conv's output: y, or z before a training bn */
+    const char *B;        /* the GEMM's right operand: x, or its im2col columns */
+    const char *bias;     /* "b" or NULL */
+    int stats;            /* training bn: per-channel sums in the epilogue */
+    int relu;             /* relu in the epilogue (no training bn between) */
+    int epi;              /* any epilogue */
+} ConvFwd;
+
+/* Winograd F(2x2, 3x3): the filter transformed (at fold time for
+ * inference), 16 GEMMs over the tiles, the epilogue in the output
+ * transform */
+static void fwd_conv_winograd(Emit *E, Graph *g, Node *n, const ConvFwd *f)
+{
+    if (n->ep.fold)
+        P("    const float *u = wt + %ldL;  /* transformed folded filter (16, %ld, %ld) */\n",
+          f->K * f->ckk_full + f->K, f->K, f->C);
+    else {
+        P("    float *u = %s;  /* transformed filter (16, %ld, %ld) */\n",
+          buf_expr(E, g, n->buf[NB_WINO_F]), f->K, f->C);
+        P("    rn_wino_filter(u, wt, %ld, %ld, 0);\n", f->K, f->C);
+    }
+    if (f->epi)
+        P("    RnEpilogue ep = { %s, %d, %s, %s };\n", f->bias ? "b" : "NULL", f->relu,
+          f->stats ? "sum" : "NULL", f->stats ? "sumsq" : "NULL");
+    P("    rn_wino_conv(%s, x, %s, N, %ld, %ld, %d, %d, %s, %s, 0);\n", f->Z, "u", f->C, f->K, n->h,
+      n->w, buf_expr(E, g, n->buf[NB_COL]), f->epi ? "&ep" : "NULL");
+}
+
+/* im2col (unless 1x1/1) and one GEMM per group, the epilogue in its store */
+static void fwd_conv_gemm(Emit *E, Graph *g, Node *n, const ConvFwd *f)
+{
+    long K = f->K, G = f->G, ckk = f->ckk, np = f->np;
+    if (n->buf[NB_COL] >= 0)
+        emit_conv_im2col(E, n, "col", "x");
+    const char *A = "wt";
+    if (n->cs.ntaps && n->ep.fold) {
+        P("    /* only %d of the %d taps ever read inside the input: the folded\n"
+          "     * weights hold those alone */\n", n->cs.ntaps, n->kh * n->kw);
+    } else if (n->cs.ntaps) {
+        P("    /* only %d of the %d taps ever read inside the input */\n", n->cs.ntaps,
+          n->kh * n->kw);
+        P("    float *wl = %s;  /* (%ld, %ld) */\n", buf_expr(E, g, n->buf[NB_TAPS_F]), K, ckk);
+        emit_tap_gather(E, n, "wl", "wt", 0);
+        A = "wl";
+    }
+    P("    /* %s (%ld, N*%ld) = W (%ld, %ld) x %s (%ld, N*%ld)%s */\n", f->Z, K, np, K, ckk, f->B,
+      ckk, np, f->stats ? ", with its per-channel sums" : f->epi ? ", bias, relu" : "");
+    long kg = K / G;
+    const char *in = G == 1 ? "    " : "        ", *kgs = arena_printf("%ld", kg);
+    if (G > 1)
+        P("    for (int g = 0; g < %ld; g++) {\n", G);
+    if (f->epi)
+        P("%sRnEpilogue ep = { %s, %d, %s, %s };\n", in, f->bias ? grp(G, "b", kgs) : "NULL",
+          f->relu, f->stats ? grp(G, "sum", kgs) : "NULL", f->stats ? grp(G, "sumsq", kgs) : "NULL");
+    P("%srn_sgemm_ep(0, 0, %ld, N * %ld, %ld, 1.0f, %s, %ld,\n", in, kg, np, ckk,
+      grp(G, A, arena_printf("%ld", kg * ckk)), ckk);
+    P("%s            %s, N * %ld, 0.0f, %s, N * %ld, %s);\n", in,
+      grp(G, f->B, arena_printf("%ld * N * %ld", ckk, np)), np,
+      grp(G, f->Z, arena_printf("%ld * N * %ld", kg, np)), np, f->epi ? "&ep" : "NULL");
+    if (G > 1)
+        P("    }\n");
+}
+
+/* the direct convolution over batch vectors at batches of RN_DIRECT_MIN_N
+ * or more; below, the schedule's small-batch algorithm: rn_conv1 image by
+ * image (folded for inference: no im2col), or the GEMM */
+static void fwd_conv_direct(Emit *E, Graph *g, Node *n, const ConvFwd *f)
+{
+    const Node *x = f->x;
+    long K = f->K, C = f->C, T = packed_taps(n);
+    int small = n->cs.fwd_small == CONV_CONV1;
+    emit_table_ptrs(E, n, TAB_FWD, "pos", "tq");
+    if (small) {
+        const char *live = emit_live_taps(E, n);
+        P("    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */\n");
+        P("        static const RnConvShape sh = {%ld, %ld, %d, %d, %d, %d, %d, %d, %d, %d};\n",
+          K, C, x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
+        P("        rn_conv1(&sh, N, %ld, %s, %s, x, N == 1 ? %s : %s, N == 1, y, b, %d);\n", T,
+          live, buf_expr(E, g, n->buf[NB_PACK1]),
+          n->buf[NB_PAD1] >= 0 ? buf_expr(E, g, n->buf[NB_PAD1]) : "NULL",
+          buf_expr(E, g, n->buf[NB_PADN]), f->relu);
+        P("    } else {\n");
+    } else {
+        P("    if (N >= RN_DIRECT_MIN_N) {\n");
+    }
+    if (n->ep.fold) {
+        P("        const float *ap = %s;  /* packed at fold time */\n",
+          buf_expr(E, g, n->buf[NB_PACK_F]));
+    } else {
+        const char *live = emit_live_taps(E, n);
+        P("        float *ap = %s;\n", buf_expr(E, g, n->buf[NB_PACK_F]));
+        P("        rn_conv_pack(ap, wt, %ld, %ld, %d, %ld, %s, 0);\n", K, C, n->kh * n->kw, T, live);
+    }
+    if (f->epi)
+        P("        RnEpilogue ep = { %s, %d, %s, %s };\n", f->bias ? "b" : "NULL", f->relu,
+          f->stats ? "sum" : "NULL", f->stats ? "sumsq" : "NULL");
+    P("        rn_conv_direct(%ld, %ld, N, %ld, %ld, pos, tq, ap, x, N * %ldL, %s, 0.0f, %s);\n",
+      K, C, f->np, T, (long)x->h * x->w, f->Z, f->epi ? "&ep" : "NULL");
+    if (!small) {
+        P("    } else {\n");
+        fwd_conv_gemm(E, g, n, f);
+    }
+    P("    }\n");
+}
+
+/* a training conv's batch norm from the sums its epilogue took, or at
+ * inference (not folded: --passes without fold-bn) per channel */
+static void fwd_conv_bn(Emit *E, Graph *g, Node *n, const ConvFwd *f)
+{
+    long K = f->K, np = f->np;
+    Node *b = n->ep.bn;
+    ptr_param(E, b, 0, "gamma", "params");
+    ptr_param(E, b, 1, "beta", "params");
+    ptr_param(E, b, 2, "rmean", "params");
+    ptr_param(E, b, 3, "rvar", "params");
+    if (g->mode == MODE_TRAIN) {
+        P("    float *save = %s;  /* mean, invstd (2, %d) */\n", buf_expr(E, g, n->buf[NB_SAVE]),
+          n->c);
+        par_begin(E, 1, K * np);
+        P("    for (int c = 0; c < %ld; c++) {\n", K);
+        P("        long o = (long)c * N * %ld;\n", np);
+        P("        rn_bn_train_from_sums(y + o, z + o, N * %ldL, sum[c], sumsq[c], gamma[c], beta[c],\n",
+          np);
+        P("                              &rmean[c], &rvar[c], &save[c], &save[%d + c], %d);\n",
+          n->c, n->ep.relu);
+        P("    }\n");
+        par_end(E);
+    } else {
+        par_begin(E, 1, K * np);
+        P("    for (int c = 0; c < %ld; c++)\n", K);
+        P("        rn_bn_infer_channel(y + (long)c * N * %ld, z + (long)c * N * %ld, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
+          np, np, np, n->ep.relu);
+        par_end(E);
+    }
+}
+
+static void fwd_conv(Emit *E, Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    ConvFwd f = { .x = x, .K = n->filters, .G = n->groups, .C = x->c, .np = (long)n->h * n->w };
+    f.ckk_full = f.C / f.G * n->kh * n->kw;
+    f.ckk = f.C / f.G * packed_taps(n);
+    ptr_act(E, g, x, "x");
+    ptr_act(E, g, n, "y");
+    f.Z = "y";
+    if (n->ep.bn && !n->ep.fold) {
+        ptr_buf(E, g, n->buf[NB_PRE], "z", "pre-bn", n);
+        f.Z = "z";
+    }
+    conv_weights(E, g, n);
+    f.B = "x";
+    if (n->buf[NB_COL] >= 0 && n->cs.fwd != CONV_WINOGRAD_2X2_3X3) {
+        P("    float *col = %s;  /* im2col (%ld, %ld*N) */\n", buf_expr(E, g, n->buf[NB_COL]),
+          f.C * n->kh * n->kw, f.np);
+        f.B = "col";
+    }
+    /* the epilogue: bias and relu, or the batch-norm sums */
+    if (n->ep.fold) {
+        P("    const float *b = wt + %ldL;  /* folded bias */\n",
+          f.K * (n->cs.ntaps ? f.ckk : f.ckk_full));
+        f.bias = "b";
+    } else if (n->bias) {
+        ptr_param(E, n, 1, "b", "params");
+        f.bias = "b";
+    }
+    f.stats = n->ep.bn && !n->ep.fold && g->mode == MODE_TRAIN;
+    if (f.stats) {
+        P("    double *sum = (double *)(%s + %d);  /* per channel: sum, sum of squares */\n",
+          buf_expr(E, g, n->buf[NB_SAVE]), 2 * n->c);
+        P("    double *sumsq = sum + %d;\n", n->c);
+        P("    memset(sum, 0, sizeof(double) * %d);\n", 2 * n->c);
+    }
+    /* the relu goes in the epilogue unless a training bn comes between */
+    f.relu = n->ep.relu && (!n->ep.bn || n->ep.fold);
+    f.epi = f.stats || f.bias || f.relu;
+    switch (n->cs.fwd) {
+    case CONV_WINOGRAD_2X2_3X3:
+        fwd_conv_winograd(E, g, n, &f);
+        break;
+    case CONV_DIRECT:
+        fwd_conv_direct(E, g, n, &f);
+        break;
+    case CONV_IM2COL_GEMM:
+        fwd_conv_gemm(E, g, n, &f);
+        break;
+    case CONV_CONV1:
+    case CONV_ALGO_COUNT:
+        die("conv %s: no forward algorithm %d", n->name, n->cs.fwd);
+    }
+    if (n->ep.bn && !n->ep.fold)
+        fwd_conv_bn(E, g, n, &f);
+}
+
+static void fwd_bn(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    long np = (long)n->h * n->w;
+    int train = g->mode == MODE_TRAIN;
+    ptr_act(E, g, x, "x");
+    ptr_act(E, g, n, "y");
+    ptr_param(E, n, 0, "gamma", "params");
+    ptr_param(E, n, 1, "beta", "params");
+    ptr_param(E, n, 2, "rmean", "params");
+    ptr_param(E, n, 3, "rvar", "params");
+    par_begin(E, 1, (long)n->c * np);
+    P("    for (int c = 0; c < %d; c++) {\n", n->c);
+    P("        long o = (long)c * N * %ld;\n", np);
+    if (train) {
+        P("        float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
+        P("        rn_bn_train_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], &rmean[c], &rvar[c],\n",
+          np);
+        P("                            &save[c], &save[%d + c], %d);\n", n->c, n->ep.relu);
+    } else {
+        P("        rn_bn_infer_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
+          np, n->ep.relu);
+    }
+    P("    }\n");
+    par_end(E);
+}
+
+static void fwd_relu(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    long np = (long)n->h * n->w;
+    ptr_act(E, g, x, "x");
+    ptr_act(E, g, n, "y");
+    if (n->inplace)
+        P("    /* in place: y is x */\n");
+    par_begin(E, 1, (long)n->c * np);
+    P("    for (int c = 0; c < %d; c++)\n", n->c);
+    P("        rn_relu_fwd(y + (long)c * N * %ld, x + (long)c * N * %ld, N * %ldL);\n", np, np,
+      np);
+    par_end(E);
+}
+
+static void fwd_pool(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    long np = (long)n->h * n->w;
+    ptr_act(E, g, x, "x");
+    ptr_act(E, g, n, "y");
+    par_begin(E, 1, (long)n->c * np * n->kh * n->kw);
+    P("    for (int c = 0; c < %d; c++)\n", n->c);
+    P("        rn_%s_chwn(y + (long)c * N * %ld, x + (long)c * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+      n->op == RN_OP_MAXPOOL ? "maxpool" : "avgpool", np, (long)x->h * x->w, x->h, x->w,
+      n->h, n->w, n->kh, n->kw, n->stride, n->pad);
+    par_end(E);
+}
+
+static void fwd_gap(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    long hw = (long)x->h * x->w;
+    ptr_act(E, g, x, "x");
+    ptr_act(E, g, n, "y");
+    par_begin(E, 1, (long)n->c * hw);
+    P("    for (int c = 0; c < %d; c++) {\n", n->c);
+    P("        float *restrict yc = y + (long)c * N;\n");
+    P("        const float *restrict xc = x + (long)c * %ld * N;\n", hw);
+    P("        for (int i = 0; i < N; i++)\n");
+    P("            yc[i] = 0.0f;\n");
+    P("        for (int p = 0; p < %ld; p++)\n", hw);
+    P("            for (int i = 0; i < N; i++)\n");
+    P("                yc[i] += xc[(long)p * N + i];\n");
+    P("        for (int i = 0; i < N; i++)\n");
+    P("            yc[i] *= 1.0f / %ld;\n", hw);
+    P("    }\n");
+    par_end(E);
+}
+
+static void fwd_add(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    Node *y = n->in[1];
+    long np = (long)n->h * n->w;
+    ptr_act(E, g, x, "a");
+    ptr_act(E, g, y, "b");
+    ptr_act(E, g, n, "y");
+    if (n->inplace)
+        P("    /* in place: y is %s */\n", n->inplace == 1 ? "a" : "b");
+    par_begin(E, 1, (long)n->c * np);
+    P("    for (long i = 0; i < N * %ldL; i++) {\n", (long)n->c * np);
+    P("        float v = a[i] + b[i];\n");
+    P(n->ep.relu ? "        y[i] = v > 0.0f ? v : 0.0f;\n" : "        y[i] = v;\n");
+    P("    }\n");
+    par_end(E);
+}
+
+static void fwd_concat(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    Node *y = n->in[1];
+    long np = (long)n->h * n->w;
+    ptr_act(E, g, x, "a");
+    ptr_act(E, g, y, "b");
+    ptr_act(E, g, n, "y");
+    P("    /* CHWN: a concat along channels is two copies */\n");
+    P("    memcpy(y, a, sizeof(float) * N * %ld);\n", (long)x->c * np);
+    P("    memcpy(y + N * %ldL, b, sizeof(float) * N * %ld);\n", (long)x->c * np,
+      (long)y->c * np);
+}
+
+static void fwd_padshort(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    long np = (long)n->h * n->w;
+    int lo = (n->c - x->c) / 2;
+    ptr_act(E, g, x, "x");
+    ptr_act(E, g, n, "y");
+    P("    /* channels %d..%d take x subsampled by %d; the rest are zero */\n", lo,
+      lo + x->c - 1, n->stride);
+    P("    memset(y, 0, sizeof(float) * N * %ld);\n", (long)n->c * np);
+    P("    for (int c = 0; c < %d; c++)\n", x->c);
+    P("        for (int oh = 0; oh < %d; oh++)\n", n->h);
+    P("            for (int ow = 0; ow < %d; ow++)\n", n->w);
+    P("                memcpy(y + (((long)(c + %d) * %d + oh) * %d + ow) * N,\n", lo, n->h, n->w);
+    P("                       x + (((long)c * %d + oh * %d) * %d + ow * %d) * N, sizeof(float) * N);\n",
+      x->h, n->stride, x->w, n->stride);
+}
+
+static void fwd_fc(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    long in = (long)x->c * x->h * x->w;
+    ptr_act(E, g, x, "x");
+    ptr_act(E, g, n, "y");
+    ptr_param(E, n, 0, "wt", "params");
+    ptr_param(E, n, 1, "b", "params");
+    const char *X = "x";  /* CHWN: already the (C*H*W, N) matrix */
+    P("    /* y (%d, N) = W (%d, %ld) x %s (%ld, N) + b */\n", n->c, n->c, in, X, in);
+    P("    rn_sgemm(0, 0, %d, N, %ld, 1.0f, wt, %ld, %s, N, 0.0f, y, N);\n", n->c, in, in, X);
+    P("    rn_add_bias(y, b, %d, N);\n", n->c);
+}
+
 static void emit_forward_layer(Emit *E, Graph *g, Node *n)
 {
     const char *nm = node_cname(n);
@@ -394,275 +739,37 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
     P("static %svoid %s_%s(RnExec *e, float *w, int N, int train)\n{\n",
       train ? "" : "inline __attribute__((always_inline)) ", train ? "fwd" : "inf", nm);
     P("    (void)e; (void)train;\n");
-    long np = (long)n->h * n->w;
     switch (n->op) {
     case RN_OP_INPUT:
         break;
-    case RN_OP_CONV: {
-        long K = n->filters, G = n->groups, C = x->c;
-        long ckk_full = C / G * n->kh * n->kw;
-        long ckk = C / G * (n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw);
-        ptr_act(E, g, x, "x");
-        ptr_act(E, g, n, "y");
-        const char *Z = "y";
-        if (n->ep.bn && !n->ep.fold) {
-            ptr_buf(E, g, n->buf[NB_PRE], "z", "pre-bn", n);
-            Z = "z";
-        }
-        conv_weights(E, g, n);
-        const char *B = "x";
-        if (n->buf[NB_COL] >= 0 && n->cs.fwd != CONV_WINOGRAD_2X2_3X3) {
-            P("    float *col = %s;  /* im2col (%ld, %ld*N) */\n", buf_expr(E, g, n->buf[NB_COL]),
-              C * n->kh * n->kw, np);
-            B = "col";
-        }
-        /* the epilogue: bias and relu, or the batch-norm sums */
-        const char *bias = NULL;
-        if (n->ep.fold) {
-            P("    const float *b = wt + %ldL;  /* folded bias */\n", K * (n->cs.ntaps ? ckk : ckk_full));
-            bias = "b";
-        } else if (n->bias) {
-            ptr_param(E, n, 1, "b", "params");
-            bias = "b";
-        }
-        int stats = n->ep.bn && !n->ep.fold && train;
-        if (stats) {
-            P("    double *sum = (double *)(%s + %d);  /* per channel: sum, sum of squares */\n",
-              buf_expr(E, g, n->buf[NB_SAVE]), 2 * n->c);
-            P("    double *sumsq = sum + %d;\n", n->c);
-            P("    memset(sum, 0, sizeof(double) * %d);\n", 2 * n->c);
-        }
-        /* the relu goes in the epilogue unless a training bn comes between */
-        int relu_ep = n->ep.relu && (!n->ep.bn || n->ep.fold);
-        int epi = stats || bias || relu_ep;
-        if (n->cs.fwd == CONV_WINOGRAD_2X2_3X3) {
-            /* Winograd F(2x2, 3x3): the filter transformed (at fold time
-             * for inference), 16 GEMMs over the tiles, the epilogue in the
-             * output transform */
-            const char *U = "u";
-            if (n->ep.fold)
-                P("    const float *u = wt + %ldL;  /* transformed folded filter (16, %ld, %ld) */\n",
-                  K * ckk_full + K, K, C);
-            else {
-                P("    float *u = %s;  /* transformed filter (16, %ld, %ld) */\n",
-                  buf_expr(E, g, n->buf[NB_WINO_F]), K, C);
-                P("    rn_wino_filter(u, wt, %ld, %ld, 0);\n", K, C);
-            }
-            if (epi)
-                P("    RnEpilogue ep = { %s, %d, %s, %s };\n", bias ? "b" : "NULL",
-                  relu_ep, stats ? "sum" : "NULL", stats ? "sumsq" : "NULL");
-            P("    rn_wino_conv(%s, x, %s, N, %ld, %ld, %d, %d, %s, %s, 0);\n", Z, U, C, K, n->h, n->w,
-              buf_expr(E, g, n->buf[NB_COL]), epi ? "&ep" : "NULL");
-        } else {
-        /* folded for inference, a direct conv runs batches below
-         * RN_DIRECT_MIN_N with rn_conv1, image by image: no im2col */
-        int direct = n->cs.fwd == CONV_DIRECT, small = direct && n->cs.fwd_small == CONV_CONV1;
-        if (direct) {
-            long T = packed_taps(n);
-            emit_table_ptrs(E, n, TAB_FWD, "pos", "tq");
-            if (small) {
-                const char *live = emit_live_taps(E, n);
-                P("    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */\n");
-                P("        static const RnConvShape sh = {%ld, %ld, %d, %d, %d, %d, %d, %d, %d, %d};\n",
-                  K, C, x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
-                P("        rn_conv1(&sh, N, %ld, %s, %s, x, N == 1 ? %s : %s, N == 1, y, b, %d);\n", T,
-                  live, buf_expr(E, g, n->buf[NB_PACK1]),
-                  n->buf[NB_PAD1] >= 0 ? buf_expr(E, g, n->buf[NB_PAD1]) : "NULL",
-                  buf_expr(E, g, n->buf[NB_PADN]), relu_ep);
-                P("    } else {\n");
-            } else {
-                P("    if (N >= RN_DIRECT_MIN_N) {\n");
-            }
-            if (n->ep.fold) {
-                P("        const float *ap = %s;  /* packed at fold time */\n",
-                  buf_expr(E, g, n->buf[NB_PACK_F]));
-            } else {
-                const char *live = emit_live_taps(E, n);
-                P("        float *ap = %s;\n", buf_expr(E, g, n->buf[NB_PACK_F]));
-                P("        rn_conv_pack(ap, wt, %ld, %ld, %d, %ld, %s, 0);\n", K, C,
-                  n->kh * n->kw, T, live);
-            }
-            if (epi)
-                P("        RnEpilogue ep = { %s, %d, %s, %s };\n", bias ? "b" : "NULL", relu_ep,
-                  stats ? "sum" : "NULL", stats ? "sumsq" : "NULL");
-            P("        rn_conv_direct(%ld, %ld, N, %ld, %ld, pos, tq, ap, x, N * %ldL, %s, 0.0f, %s);\n",
-              K, C, np, T, (long)x->h * x->w, Z, epi ? "&ep" : "NULL");
-            if (!small)
-                P("    } else {\n");
-        }
-        if (!small) {
-        if (n->buf[NB_COL] >= 0)
-            emit_conv_im2col(E, n, "col", "x");
-        const char *A = "wt";
-        if (n->cs.ntaps && n->ep.fold) {
-            P("    /* only %d of the %d taps ever read inside the input: the folded\n"
-              "     * weights hold those alone */\n", n->cs.ntaps, n->kh * n->kw);
-        } else if (n->cs.ntaps) {
-            P("    /* only %d of the %d taps ever read inside the input */\n", n->cs.ntaps,
-              n->kh * n->kw);
-            P("    float *wl = %s;  /* (%ld, %ld) */\n", buf_expr(E, g, n->buf[NB_TAPS_F]), K, ckk);
-            emit_tap_gather(E, n, "wl", "wt", 0);
-            A = "wl";
-        }
-        P("    /* %s (%ld, N*%ld) = W (%ld, %ld) x %s (%ld, N*%ld)%s */\n", Z, K, np, K, ckk, B, ckk,
-          np, stats ? ", with its per-channel sums" : epi ? ", bias, relu" : "");
-        P("    for (int g = 0; g < %ld; g++) {\n", G);
-        if (epi) {
-            long kg = K / G;
-            P("        RnEpilogue ep = { %s, %d, %s, %s };\n",
-              bias ? arena_printf("b + (long)g * %ld", kg) : "NULL", relu_ep,
-              stats ? arena_printf("sum + (long)g * %ld", kg) : "NULL",
-              stats ? arena_printf("sumsq + (long)g * %ld", kg) : "NULL");
-        }
-        P("        rn_sgemm_ep(0, 0, %ld, N * %ld, %ld, 1.0f, %s + (long)g * %ld, %ld,\n", K / G, np,
-          ckk, A, K / G * ckk, ckk);
-        P("                    %s + (long)g * %ld * N * %ld, N * %ld, 0.0f, %s + (long)g * %ld * N * %ld, N * %ld, %s);\n",
-          B, ckk, np, np, Z, K / G, np, np, epi ? "&ep" : "NULL");
-        P("    }\n");
-        }
-        if (direct)
-            P("    }\n");
-        }
-        if (n->ep.bn && !n->ep.fold) {
-            Node *b = n->ep.bn;
-            ptr_param(E, b, 0, "gamma", "params");
-            ptr_param(E, b, 1, "beta", "params");
-            ptr_param(E, b, 2, "rmean", "params");
-            ptr_param(E, b, 3, "rvar", "params");
-            if (train) {
-                P("    float *save = %s;  /* mean, invstd (2, %d) */\n", buf_expr(E, g, n->buf[NB_SAVE]),
-                  n->c);
-                par_begin(E, 1, K * np);
-                P("    for (int c = 0; c < %ld; c++) {\n", K);
-                P("        long o = (long)c * N * %ld;\n", np);
-                P("        rn_bn_train_from_sums(y + o, z + o, N * %ldL, sum[c], sumsq[c], gamma[c], beta[c],\n",
-                  np);
-                P("                              &rmean[c], &rvar[c], &save[c], &save[%d + c], %d);\n",
-                  n->c, n->ep.relu);
-                P("    }\n");
-                par_end(E);
-            } else {
-                par_begin(E, 1, K * np);
-                P("    for (int c = 0; c < %ld; c++)\n", K);
-                P("        rn_bn_infer_channel(y + (long)c * N * %ld, z + (long)c * N * %ld, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
-                  np, np, np, n->ep.relu);
-                par_end(E);
-            }
-        }
+    case RN_OP_CONV:
+        fwd_conv(E, g, n);
         break;
-    }
     case RN_OP_BN:
-        ptr_act(E, g, x, "x");
-        ptr_act(E, g, n, "y");
-        ptr_param(E, n, 0, "gamma", "params");
-        ptr_param(E, n, 1, "beta", "params");
-        ptr_param(E, n, 2, "rmean", "params");
-        ptr_param(E, n, 3, "rvar", "params");
-        par_begin(E, 1, (long)n->c * np);
-        P("    for (int c = 0; c < %d; c++) {\n", n->c);
-        P("        long o = (long)c * N * %ld;\n", np);
-        if (train) {
-            P("        float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
-            P("        rn_bn_train_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], &rmean[c], &rvar[c],\n",
-              np);
-            P("                            &save[c], &save[%d + c], %d);\n", n->c, n->ep.relu);
-        } else {
-            P("        rn_bn_infer_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
-              np, n->ep.relu);
-        }
-        P("    }\n");
-        par_end(E);
+        fwd_bn(E, g, n);
         break;
     case RN_OP_RELU:
-        ptr_act(E, g, x, "x");
-        ptr_act(E, g, n, "y");
-        if (n->inplace)
-            P("    /* in place: y is x */\n");
-        par_begin(E, 1, (long)n->c * np);
-        P("    for (int c = 0; c < %d; c++)\n", n->c);
-        P("        rn_relu_fwd(y + (long)c * N * %ld, x + (long)c * N * %ld, N * %ldL);\n", np, np,
-          np);
-        par_end(E);
+        fwd_relu(E, g, n);
         break;
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
-        ptr_act(E, g, x, "x");
-        ptr_act(E, g, n, "y");
-        par_begin(E, 1, (long)n->c * np * n->kh * n->kw);
-        P("    for (int c = 0; c < %d; c++)\n", n->c);
-        P("        rn_%s_chwn(y + (long)c * N * %ld, x + (long)c * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-          n->op == RN_OP_MAXPOOL ? "maxpool" : "avgpool", np, (long)x->h * x->w, x->h, x->w,
-          n->h, n->w, n->kh, n->kw, n->stride, n->pad);
-        par_end(E);
+        fwd_pool(E, g, n);
         break;
-    case RN_OP_GAP: {
-        long hw = (long)x->h * x->w;
-        ptr_act(E, g, x, "x");
-        ptr_act(E, g, n, "y");
-        par_begin(E, 1, (long)n->c * hw);
-        P("    for (int c = 0; c < %d; c++) {\n", n->c);
-        P("        float *restrict yc = y + (long)c * N;\n");
-        P("        const float *restrict xc = x + (long)c * %ld * N;\n", hw);
-        P("        for (int i = 0; i < N; i++)\n");
-        P("            yc[i] = 0.0f;\n");
-        P("        for (int p = 0; p < %ld; p++)\n", hw);
-        P("            for (int i = 0; i < N; i++)\n");
-        P("                yc[i] += xc[(long)p * N + i];\n");
-        P("        for (int i = 0; i < N; i++)\n");
-        P("            yc[i] *= 1.0f / %ld;\n", hw);
-        P("    }\n");
-        par_end(E);
+    case RN_OP_GAP:
+        fwd_gap(E, g, n);
         break;
-    }
     case RN_OP_ADD:
-        ptr_act(E, g, x, "a");
-        ptr_act(E, g, y, "b");
-        ptr_act(E, g, n, "y");
-        if (n->inplace)
-            P("    /* in place: y is %s */\n", n->inplace == 1 ? "a" : "b");
-        par_begin(E, 1, (long)n->c * np);
-        P("    for (long i = 0; i < N * %ldL; i++) {\n", (long)n->c * np);
-        P("        float v = a[i] + b[i];\n");
-        P(n->ep.relu ? "        y[i] = v > 0.0f ? v : 0.0f;\n" : "        y[i] = v;\n");
-        P("    }\n");
-        par_end(E);
+        fwd_add(E, g, n);
         break;
     case RN_OP_CONCAT:
-        ptr_act(E, g, x, "a");
-        ptr_act(E, g, y, "b");
-        ptr_act(E, g, n, "y");
-        P("    /* CHWN: a concat along channels is two copies */\n");
-        P("    memcpy(y, a, sizeof(float) * N * %ld);\n", (long)x->c * np);
-        P("    memcpy(y + N * %ldL, b, sizeof(float) * N * %ld);\n", (long)x->c * np,
-          (long)y->c * np);
+        fwd_concat(E, g, n);
         break;
-    case RN_OP_PADSHORT: {
-        int lo = (n->c - x->c) / 2;
-        ptr_act(E, g, x, "x");
-        ptr_act(E, g, n, "y");
-        P("    /* channels %d..%d take x subsampled by %d; the rest are zero */\n", lo,
-          lo + x->c - 1, n->stride);
-        P("    memset(y, 0, sizeof(float) * N * %ld);\n", (long)n->c * np);
-        P("    for (int c = 0; c < %d; c++)\n", x->c);
-        P("        for (int oh = 0; oh < %d; oh++)\n", n->h);
-        P("            for (int ow = 0; ow < %d; ow++)\n", n->w);
-        P("                memcpy(y + (((long)(c + %d) * %d + oh) * %d + ow) * N,\n", lo, n->h, n->w);
-        P("                       x + (((long)c * %d + oh * %d) * %d + ow * %d) * N, sizeof(float) * N);\n",
-          x->h, n->stride, x->w, n->stride);
+    case RN_OP_PADSHORT:
+        fwd_padshort(E, g, n);
         break;
-    }
-    case RN_OP_FC: {
-        long in = (long)x->c * x->h * x->w;
-        ptr_act(E, g, x, "x");
-        ptr_act(E, g, n, "y");
-        ptr_param(E, n, 0, "wt", "params");
-        ptr_param(E, n, 1, "b", "params");
-        const char *X = "x";  /* CHWN: already the (C*H*W, N) matrix */
-        P("    /* y (%d, N) = W (%d, %ld) x %s (%ld, N) + b */\n", n->c, n->c, in, X, in);
-        P("    rn_sgemm(0, 0, %d, N, %ld, 1.0f, wt, %ld, %s, N, 0.0f, y, N);\n", n->c, in, in, X);
-        P("    rn_add_bias(y, b, %d, N);\n", n->c);
+    case RN_OP_FC:
+        fwd_fc(E, g, n);
         break;
-    }
     case RN_OP_COUNT:
         die("bad op");
     }
@@ -673,15 +780,347 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
  * A node's gradient buffer is written by the first of its readers in
  * backward order (dx_set) and added to by the others. */
 
+/* a conv's fused epilogue, backward: batch norm (and relu) or the relu
+ * mask, in place over dy, then the bias gradient */
+static void bwd_conv_epilogue(Emit *E, Graph *g, Node *n)
+{
+    long K = n->filters, np = (long)n->h * n->w;
+    if (n->ep.bn) {
+        Node *b = n->ep.bn;
+        ptr_act(E, g, n, "y");
+        ptr_buf(E, g, n->buf[NB_PRE], "z", "pre-bn", n);
+        ptr_param(E, b, 0, "gamma", "params");
+        ptr_param(E, b, 0, "dgamma", "grads");
+        ptr_param(E, b, 1, "dbeta", "grads");
+        P("    float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
+        P("    /* bn%s backward, in place: dy becomes the gradient of the conv output */\n",
+          n->ep.relu ? " + relu" : "");
+        par_begin(E, 1, K * np);
+        P("    for (int c = 0; c < %ld; c++) {\n", K);
+        P("        long o = (long)c * N * %ld;\n", np);
+        P("        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * %ldL,\n",
+          np);
+        P("                               gamma[c], save[c], save[%d + c], %d, 0);\n", n->c,
+          n->ep.relu);
+        P("    }\n");
+        par_end(E);
+    } else if (n->ep.relu) {
+        ptr_act(E, g, n, "y");
+        par_begin(E, 1, K * np);
+        P("    for (int c = 0; c < %ld; c++)\n", K);
+        P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n", np,
+          np, np);
+        par_end(E);
+    }
+    if (n->bias) {
+        ptr_param(E, n, 1, "db", "grads");
+        P("    rn_bias_grad(db, dy, %ld, N * %ld);\n", K, np);
+    }
+}
+
+/* both gradients as direct convolutions at batches of RN_DIRECT_MIN_N or
+ * more, padding skipped (smaller batches fall through to the GEMMs) */
+static void bwd_conv_direct(Emit *E, Graph *g, Node *n, int want_dx)
+{
+    const Node *x = n->in[0];
+    long K = n->filters, C = x->c, np = (long)n->h * n->w, T = packed_taps(n);
+    int sx = n->dx_set[0];
+    const char *live = emit_live_taps(E, n);
+    emit_table_ptrs(E, n, TAB_WGRAD, "wpos", "wpq");
+    if (want_dx)
+        emit_table_ptrs(E, n, TAB_BWD, "bpos", "btq");
+    P("    if (N >= RN_DIRECT_MIN_N) {\n");
+    P("        /* dW (%ld, %ld, %d taps) += dy x the input, per tap */\n", K, C, n->kh * n->kw);
+    P("        rn_conv_wgrad(%ld, %ld, N, %ld, %ld, %ld, wpos, wpq, dy, x, dwt, %d, %s, %s);\n",
+      K, C, np, (long)x->h * x->w, T, n->kh * n->kw, live, buf_expr(E, g, n->buf[NB_WGRAD]));
+    if (want_dx) {
+        P("        /* dx %s the direct convolution of dy with the transposed filter */\n",
+          sx ? "=" : "+=");
+        P("        float *ap = %s;\n", buf_expr(E, g, n->buf[NB_PACK_B]));
+        P("        rn_conv_pack(ap, wt, %ld, %ld, %d, %ld, %s, 1);\n", C, K, n->kh * n->kw, T, live);
+        P("        rn_conv_direct(%ld, %ld, N, %ld, %ld, bpos, btq, ap, dy, N * %ldL, dx, %s, NULL);\n",
+          C, K, (long)x->h * x->w, T, np, sx ? "0.0f" : "1.0f");
+    }
+    P("        return;\n");
+    P("    }\n");
+}
+
+/* the gradients by GEMM (a group at a time): dW += dy x col^T (col: the
+ * input's im2col columns, or the input itself for 1x1/1), then dx by
+ * Winograd, or dcol = W^T x dy and col2im */
+static void bwd_conv_gemm(Emit *E, Graph *g, Node *n, int want_dx)
+{
+    const Node *x = n->in[0];
+    long K = n->filters, G = n->groups, C = x->c, np = (long)n->h * n->w;
+    long ckk = C / G * packed_taps(n), kg = K / G;
+    int sx = n->dx_set[0], cols = n->buf[NB_BCOL] >= 0;
+    const char *A = "wt", *DW = "dwt";
+    if (n->cs.ntaps) {
+        P("    /* only %d of the %d taps ever read inside the input */\n", n->cs.ntaps,
+          n->kh * n->kw);
+        P("    float *wl = %s, *dwl = wl + %ldL;  /* (%ld, %ld) each */\n",
+          buf_expr(E, g, n->buf[NB_TAPS_B]), K * ckk, K, ckk);
+        emit_tap_gather(E, n, "wl", "wt", 0);
+        A = "wl";
+        DW = "dwl";
+    }
+    const char *B = "x";
+    if (cols) {
+        P("    float *col = %s;\n", buf_expr(E, g, n->buf[NB_BCOL]));
+        emit_conv_im2col(E, n, "col", "x");
+        B = "col";
+    }
+    const char *in = G == 1 ? "    " : "        ";
+    const char *dyg = grp(G, "dy", arena_printf("%ld * N * %ld", kg, np));
+    P("    /* dW (%ld, %ld) += dy (%ld, N*%ld) x %s^T */\n", K, ckk, K, np, B);
+    if (G > 1)
+        P("    for (int g = 0; g < %ld; g++)\n", G);
+    P("%srn_sgemm(0, 1, %ld, %ld, N * %ld, 1.0f, %s, N * %ld, %s, N * %ld,\n", in, kg, ckk, np,
+      dyg, np, grp(G, B, arena_printf("%ld * N * %ld", ckk, np)), np);
+    P("%s         %s, %s, %ld);\n", in, n->cs.ntaps ? "0.0f" : "1.0f",
+      grp(G, DW, arena_printf("%ld", kg * ckk)), ckk);
+    if (n->cs.ntaps)
+        emit_tap_gather(E, n, "dwt", "dwl", 1);
+    if (!want_dx)
+        return;
+    if (n->cs.bwd_data == CONV_WINOGRAD_2X2_3X3) {
+        P("    /* dx %s= conv3x3(dy) with the flipped, transposed filter (Winograd) */\n",
+          sx ? "" : "+");
+        P("    float *ut = %s;\n", buf_expr(E, g, n->buf[NB_WINO_B]));
+        P("    rn_wino_filter(ut, wt, %ld, %ld, 1);\n", K, C);
+        P("    rn_wino_conv(dx, dy, ut, N, %ld, %ld, %d, %d, col, NULL, %d);\n", K, C, x->h, x->w,
+          !sx);
+        return;
+    }
+    if (cols)
+        P("    /* dcol (%ld, N*%ld) = W^T x dy, then col2im into dx */\n", ckk, np);
+    else
+        P("    /* dx (%ld, N*%ld) %s W^T x dy */\n", ckk, np, sx ? "=" : "+=");
+    const char *dst = cols ? "col" : "dx";
+    if (G > 1)
+        P("    for (int g = 0; g < %ld; g++)\n", G);
+    P("%srn_sgemm(1, 0, %ld, N * %ld, %ld, 1.0f, %s, %ld, %s, N * %ld,\n", in, ckk, np, kg,
+      grp(G, A, arena_printf("%ld", kg * ckk)), ckk, dyg, np);
+    P("%s         %s, %s, N * %ld);\n", in, cols || sx ? "0.0f" : "1.0f",
+      grp(G, dst, arena_printf("%ld * N * %ld", ckk, np)), np);
+    if (cols)
+        emit_col2im(E, n, "dx", "col", sx);
+}
+
+static void bwd_conv(Emit *E, Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    int want_dx = x->op != RN_OP_INPUT;
+    ptr_act(E, g, x, "x");
+    if (want_dx || n->cs.ntaps)  /* the weights: for dx, and the live taps' gather */
+        ptr_param(E, n, 0, "wt", "params");
+    ptr_param(E, n, 0, "dwt", "grads");
+    if (want_dx)
+        ptr_dact(E, g, x, "dx");
+    bwd_conv_epilogue(E, g, n);
+    switch (n->cs.bwd_weights) {
+    case CONV_DIRECT:
+        bwd_conv_direct(E, g, n, want_dx);
+        break;
+    case CONV_IM2COL_GEMM:
+        break;
+    case CONV_WINOGRAD_2X2_3X3:
+    case CONV_CONV1:
+    case CONV_ALGO_COUNT:
+        die("conv %s: no weight-gradient algorithm %d", n->name, n->cs.bwd_weights);
+    }
+    /* below RN_DIRECT_MIN_N, and the other algorithms */
+    bwd_conv_gemm(E, g, n, want_dx);
+}
+
+static void bwd_bn(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    long np = (long)n->h * n->w;
+    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
+    int sx = n->dx_set[0];
+    ptr_act(E, g, x, "x");
+    ptr_act(E, g, n, "y");
+    ptr_param(E, n, 0, "gamma", "params");
+    ptr_param(E, n, 0, "dgamma", "grads");
+    ptr_param(E, n, 1, "dbeta", "grads");
+    P("    float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
+    if (want_dx)
+        ptr_dact(E, g, x, "dx");
+    par_begin(E, 1, (long)n->c * np);
+    P("    for (int c = 0; c < %d; c++) {\n", n->c);
+    P("        long o = (long)c * N * %ld;\n", np);
+    P("        rn_bn_backward_channel(%s, &dgamma[c], &dbeta[c], dy + o, x + o, y + o, N * %ldL, gamma[c],\n",
+      want_dx ? "dx + o" : "NULL", np);
+    P("                               save[c], save[%d + c], %d, %d);\n", n->c, n->ep.relu, !sx);
+    P("    }\n");
+    par_end(E);
+}
+
+static void bwd_relu(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    long np = (long)n->h * n->w;
+    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
+    int sx = n->dx_set[0];
+    if (!want_dx)
+        return;
+    ptr_act(E, g, n, "y");
+    ptr_dact(E, g, x, "dx");
+    par_begin(E, 1, (long)n->c * np);
+    P("    for (int c = 0; c < %d; c++) {\n", n->c);
+    P("        long o = (long)c * N * %ld;\n", np);
+    P("        rn_relu_bwd(dx + o, dy + o, y + o, N * %ldL, %d);\n", np, !sx);
+    P("    }\n");
+    par_end(E);
+}
+
+static void bwd_pool(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    long np = (long)n->h * n->w;
+    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
+    int sx = n->dx_set[0];
+    long hw = (long)x->h * x->w;
+    if (!want_dx)
+        return;
+    ptr_act(E, g, x, "x");
+    ptr_dact(E, g, x, "dx");
+    P("    (void)x;\n");
+    par_begin(E, 1, (long)n->c * np * n->kh * n->kw);
+    P("    for (int c = 0; c < %d; c++) {\n", n->c);
+    P("        long i = (long)c * N * %ld, o = (long)c * N * %ld;\n", hw, np);
+    if (sx)
+        P("        memset(dx + i, 0, sizeof(float) * N * %ld);\n", hw);
+    if (n->op == RN_OP_MAXPOOL)
+        P("        rn_maxpool_chwn_bwd(dx + i, dy + o, x + i, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+          x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
+    else
+        P("        rn_avgpool_chwn_bwd(dx + i, dy + o, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+          x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
+    P("    }\n");
+    par_end(E);
+}
+
+static void bwd_gap(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
+    int sx = n->dx_set[0];
+    long hw = (long)x->h * x->w;
+    if (!want_dx)
+        return;
+    ptr_dact(E, g, x, "dx");
+    par_begin(E, 1, (long)n->c * hw);
+    P("    for (int c = 0; c < %d; c++)\n", n->c);
+    P("        for (int p = 0; p < %ld; p++)\n", hw);
+    P("            for (int i = 0; i < N; i++)\n");
+    P("                dx[((long)c * %ld + p) * N + i] %s dy[(long)c * N + i] * (1.0f / %ld);\n",
+      hw, sx ? "=" : "+=", hw);
+    par_end(E);
+}
+
+static void bwd_add(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    Node *y = n->in[1];
+    long np = (long)n->h * n->w;
+    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
+    int want_dy = n->in[1] && n->in[1]->op != RN_OP_INPUT;
+    int sx = n->dx_set[0];
+    int sy = n->dx_set[1];
+    if (n->ep.relu) {
+        ptr_act(E, g, n, "y");
+        par_begin(E, 1, (long)n->c * np);
+        P("    for (int c = 0; c < %d; c++)\n", n->c);
+        P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n",
+          np, np, np);
+        par_end(E);
+    }
+    if (want_dx) {
+        ptr_dact(E, g, x, "da");
+        par_begin(E, 1, (long)n->c * np);
+        P("    for (int c = 0; c < %d; c++)\n", n->c);
+        P("        rn_copy_acc(da + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
+          np, np, np, !sx);
+        par_end(E);
+    }
+    if (want_dy) {
+        ptr_dact(E, g, y, "db");
+        par_begin(E, 1, (long)n->c * np);
+        P("    for (int c = 0; c < %d; c++)\n", n->c);
+        P("        rn_copy_acc(db + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
+          np, np, np, !sy);
+        par_end(E);
+    }
+}
+
+static void bwd_concat(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    Node *y = n->in[1];
+    long np = (long)n->h * n->w;
+    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
+    int want_dy = n->in[1] && n->in[1]->op != RN_OP_INPUT;
+    int sx = n->dx_set[0];
+    int sy = n->dx_set[1];
+    if (want_dx) {
+        ptr_dact(E, g, x, "da");
+        P("    rn_copy_acc(da, dy, N * %ldL, %d);\n", (long)x->c * np, !sx);
+    }
+    if (want_dy) {
+        ptr_dact(E, g, y, "db");
+        P("    rn_copy_acc(db, dy + N * %ldL, N * %ldL, %d);\n", (long)x->c * np,
+          (long)y->c * np, !sy);
+    }
+}
+
+static void bwd_padshort(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
+    int sx = n->dx_set[0];
+    int lo = (n->c - x->c) / 2;
+    if (!want_dx)
+        return;
+    ptr_dact(E, g, x, "dx");
+    if (sx)
+        P("    memset(dx, 0, sizeof(float) * N * %ld);\n", (long)x->c * x->h * x->w);
+    P("    for (int c = 0; c < %d; c++)\n", x->c);
+    P("        for (int oh = 0; oh < %d; oh++)\n", n->h);
+    P("            for (int ow = 0; ow < %d; ow++)\n", n->w);
+    P("                for (int i = 0; i < N; i++)\n");
+    P("                    dx[(((long)c * %d + oh * %d) * %d + ow * %d) * N + i] +=\n", x->h,
+      n->stride, x->w, n->stride);
+    P("                        dy[(((long)(c + %d) * %d + oh) * %d + ow) * N + i];\n", lo, n->h,
+      n->w);
+}
+
+static void bwd_fc(Emit *E, Graph *g, Node *n)
+{
+    Node *x = n->in[0];
+    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
+    int sx = n->dx_set[0];
+    long in = (long)x->c * x->h * x->w;
+    ptr_act(E, g, x, "x");
+    ptr_param(E, n, 0, "wt", "params");
+    ptr_param(E, n, 0, "dwt", "grads");
+    ptr_param(E, n, 1, "db", "grads");
+    const char *X = "x";  /* CHWN: already the (C*H*W, N) matrix */
+    P("    rn_bias_grad(db, dy, %d, N);\n", n->c);
+    P("    /* dW (%d, %ld) += dy (%d, N) x %s^T */\n", n->c, in, n->c, X);
+    P("    rn_sgemm(0, 1, %d, %ld, N, 1.0f, dy, N, %s, N, 1.0f, dwt, %ld);\n", n->c, in, X, in);
+    if (want_dx) {
+        ptr_dact(E, g, x, "dx");
+        P("    rn_sgemm(1, 0, %ld, N, %d, 1.0f, wt, %ld, dy, N, %s, dx, N);\n", in, n->c, in,
+          sx ? "0.0f" : "1.0f");
+    }
+}
+
 static void emit_backward_layer(Emit *E, Graph *g, Node *n)
 {
     const char *nm = node_cname(n);
-    Node *x = n->in[0], *y = n->in[1];
-    long np = (long)n->h * n->w;
-    int want_dx = x && x->op != RN_OP_INPUT;
     E->train = 1;
-    int want_dy = y && y->op != RN_OP_INPUT;
-    int sx = n->dx_set[0], sy = n->dx_set[1];
     if (n->op == RN_OP_INPUT)
         return;
     P("\n/* d %s: %s */\n", c_string(n->name), c_string(describe(n)));
@@ -691,266 +1130,34 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
     switch (n->op) {
     case RN_OP_INPUT:
         break;
-    case RN_OP_CONV: {
-        long K = n->filters, G = n->groups, C = x->c;
-        long ckk = C / G * (n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw);
-        ptr_act(E, g, x, "x");
-        ptr_param(E, n, 0, "wt", "params");
-        ptr_param(E, n, 0, "dwt", "grads");
-        if (want_dx)
-            ptr_dact(E, g, x, "dx");
-        if (n->ep.bn) {
-            Node *b = n->ep.bn;
-            ptr_act(E, g, n, "y");
-            ptr_buf(E, g, n->buf[NB_PRE], "z", "pre-bn", n);
-            ptr_param(E, b, 0, "gamma", "params");
-            ptr_param(E, b, 0, "dgamma", "grads");
-            ptr_param(E, b, 1, "dbeta", "grads");
-            P("    float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
-            P("    /* bn%s backward, in place: dy becomes the gradient of the conv output */\n",
-              n->ep.relu ? " + relu" : "");
-            par_begin(E, 1, K * np);
-            P("    for (int c = 0; c < %ld; c++) {\n", K);
-            P("        long o = (long)c * N * %ld;\n", np);
-            P("        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * %ldL,\n",
-              np);
-            P("                               gamma[c], save[c], save[%d + c], %d, 0);\n", n->c,
-              n->ep.relu);
-            P("    }\n");
-            par_end(E);
-        } else if (n->ep.relu) {
-            ptr_act(E, g, n, "y");
-            par_begin(E, 1, K * np);
-            P("    for (int c = 0; c < %ld; c++)\n", K);
-            P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n", np,
-              np, np);
-            par_end(E);
-        }
-        if (n->bias) {
-            ptr_param(E, n, 1, "db", "grads");
-            P("    rn_bias_grad(db, dy, %ld, N * %ld);\n", K, np);
-        }
-        if (n->cs.bwd_weights == CONV_DIRECT) {
-            /* batches of 16+: the weight gradient and the input gradient
-             * as direct convolutions, padding skipped; smaller batches
-             * take the im2col GEMMs below */
-            long T = packed_taps(n);
-            const char *live = emit_live_taps(E, n);
-            emit_table_ptrs(E, n, TAB_WGRAD, "wpos", "wpq");
-            if (want_dx)
-                emit_table_ptrs(E, n, TAB_BWD, "bpos", "btq");
-            P("    if (N >= RN_DIRECT_MIN_N) {\n");
-            P("        /* dW (%ld, %ld, %d taps) += dy x the input, per tap */\n", K, C, n->kh * n->kw);
-            P("        rn_conv_wgrad(%ld, %ld, N, %ld, %ld, %ld, wpos, wpq, dy, x, dwt, %d, %s, %s);\n",
-              K, C, np, (long)x->h * x->w, T, n->kh * n->kw, live, buf_expr(E, g, n->buf[NB_WGRAD]));
-            if (want_dx) {
-                P("        /* dx %s the direct convolution of dy with the transposed filter */\n",
-                  sx ? "=" : "+=");
-                P("        float *ap = %s;\n", buf_expr(E, g, n->buf[NB_PACK_B]));
-                P("        rn_conv_pack(ap, wt, %ld, %ld, %d, %ld, %s, 1);\n", C, K, n->kh * n->kw,
-                  T, live);
-                P("        rn_conv_direct(%ld, %ld, N, %ld, %ld, bpos, btq, ap, dy, N * %ldL, dx, %s, NULL);\n",
-                  C, K, (long)x->h * x->w, T, np, sx ? "0.0f" : "1.0f");
-            }
-            P("        return;\n");
-            P("    }\n");
-        }
-        const char *A = "wt", *DW = "dwt";
-        if (n->cs.ntaps) {
-            P("    /* only %d of the %d taps ever read inside the input */\n", n->cs.ntaps,
-              n->kh * n->kw);
-            P("    float *wl = %s, *dwl = wl + %ldL;  /* (%ld, %ld) each */\n",
-              buf_expr(E, g, n->buf[NB_TAPS_B]), K * ckk, K, ckk);
-            emit_tap_gather(E, n, "wl", "wt", 0);
-            A = "wl";
-            DW = "dwl";
-        }
-        const char *B = "x";
-        if (n->buf[NB_BCOL] >= 0) {
-            P("    float *col = %s;\n", buf_expr(E, g, n->buf[NB_BCOL]));
-            emit_conv_im2col(E, n, "col", "x");
-            B = "col";
-        }
-        for (int pass = 0; pass < 2; pass++) {
-            if (pass == 1 && !want_dx)
-                break;
-            if (pass == 1 && n->cs.bwd_data == CONV_WINOGRAD_2X2_3X3) {
-                P("    /* dx %s= conv3x3(dy) with the flipped, transposed filter (Winograd) */\n",
-                  sx ? "" : "+");
-                P("    float *ut = %s;\n", buf_expr(E, g, n->buf[NB_WINO_B]));
-                P("    rn_wino_filter(ut, wt, %ld, %ld, 1);\n", K, C);
-                P("    rn_wino_conv(dx, dy, ut, N, %ld, %ld, %d, %d, col, NULL, %d);\n", K, C, x->h,
-                  x->w, !sx);
-                break;
-            }
-            if (pass == 0)
-                P("    /* dW (%ld, %ld) += dy (%ld, N*%ld) x %s^T */\n", K, ckk, K, np, B);
-            else if (n->buf[NB_BCOL] >= 0)
-                P("    /* dcol (%ld, N*%ld) = W^T x dy, then col2im into dx */\n", ckk, np);
-            else
-                P("    /* dx (%ld, N*%ld) %s W^T x dy */\n", ckk, np, sx ? "=" : "+=");
-            const char *dst = pass == 0 ? DW : n->buf[NB_BCOL] >= 0 ? "col" : "dx";
-            P("    for (int g = 0; g < %ld; g++) {\n", G);
-            P("        const float *dyg = dy + (long)g * %ld * N * %ld;\n", K / G, np);
-            P("        const float *wg = %s + (long)g * %ld;\n", A, K / G * ckk);
-            if (pass == 0) {
-                P("        rn_sgemm(0, 1, %ld, %ld, N * %ld, 1.0f, dyg, N * %ld, %s + (long)g * %ld * N * %ld, N * %ld,\n",
-                  K / G, ckk, np, np, B, ckk, np, np);
-                P("                 %s, %s + (long)g * %ld, %ld);\n", n->cs.ntaps ? "0.0f" : "1.0f", dst,
-                  K / G * ckk, ckk);
-            } else {
-                P("        rn_sgemm(1, 0, %ld, N * %ld, %ld, 1.0f, wg, %ld, dyg, N * %ld,\n", ckk,
-                  np, K / G, ckk, np);
-                P("                 %s, %s + (long)g * %ld * N * %ld, N * %ld);\n",
-                  n->buf[NB_BCOL] >= 0 || sx ? "0.0f" : "1.0f", dst, ckk, np, np);
-            }
-            P("        (void)wg; (void)dyg;\n");
-            P("    }\n");
-            if (pass == 0 && n->cs.ntaps)
-                emit_tap_gather(E, n, "dwt", "dwl", 1);
-        }
-        if (want_dx && n->buf[NB_BCOL] >= 0 && n->cs.bwd_data != CONV_WINOGRAD_2X2_3X3)
-            emit_col2im(E, n, "dx", "col", sx);
+    case RN_OP_CONV:
+        bwd_conv(E, g, n);
         break;
-    }
     case RN_OP_BN:
-        ptr_act(E, g, x, "x");
-        ptr_act(E, g, n, "y");
-        ptr_param(E, n, 0, "gamma", "params");
-        ptr_param(E, n, 0, "dgamma", "grads");
-        ptr_param(E, n, 1, "dbeta", "grads");
-        P("    float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
-        if (want_dx)
-            ptr_dact(E, g, x, "dx");
-        par_begin(E, 1, (long)n->c * np);
-        P("    for (int c = 0; c < %d; c++) {\n", n->c);
-        P("        long o = (long)c * N * %ld;\n", np);
-        P("        rn_bn_backward_channel(%s, &dgamma[c], &dbeta[c], dy + o, x + o, y + o, N * %ldL, gamma[c],\n",
-          want_dx ? "dx + o" : "NULL", np);
-        P("                               save[c], save[%d + c], %d, %d);\n", n->c, n->ep.relu, !sx);
-        P("    }\n");
-        par_end(E);
+        bwd_bn(E, g, n);
         break;
     case RN_OP_RELU:
-        if (!want_dx)
-            break;
-        ptr_act(E, g, n, "y");
-        ptr_dact(E, g, x, "dx");
-        par_begin(E, 1, (long)n->c * np);
-        P("    for (int c = 0; c < %d; c++) {\n", n->c);
-        P("        long o = (long)c * N * %ld;\n", np);
-        P("        rn_relu_bwd(dx + o, dy + o, y + o, N * %ldL, %d);\n", np, !sx);
-        P("    }\n");
-        par_end(E);
+        bwd_relu(E, g, n);
         break;
     case RN_OP_MAXPOOL:
-    case RN_OP_AVGPOOL: {
-        long hw = (long)x->h * x->w;
-        if (!want_dx)
-            break;
-        ptr_act(E, g, x, "x");
-        ptr_dact(E, g, x, "dx");
-        P("    (void)x;\n");
-        par_begin(E, 1, (long)n->c * np * n->kh * n->kw);
-        P("    for (int c = 0; c < %d; c++) {\n", n->c);
-        P("        long i = (long)c * N * %ld, o = (long)c * N * %ld;\n", hw, np);
-        if (sx)
-            P("        memset(dx + i, 0, sizeof(float) * N * %ld);\n", hw);
-        if (n->op == RN_OP_MAXPOOL)
-            P("        rn_maxpool_chwn_bwd(dx + i, dy + o, x + i, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-              x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
-        else
-            P("        rn_avgpool_chwn_bwd(dx + i, dy + o, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-              x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
-        P("    }\n");
-        par_end(E);
+    case RN_OP_AVGPOOL:
+        bwd_pool(E, g, n);
         break;
-    }
-    case RN_OP_GAP: {
-        long hw = (long)x->h * x->w;
-        if (!want_dx)
-            break;
-        ptr_dact(E, g, x, "dx");
-        par_begin(E, 1, (long)n->c * hw);
-        P("    for (int c = 0; c < %d; c++)\n", n->c);
-        P("        for (int p = 0; p < %ld; p++)\n", hw);
-        P("            for (int i = 0; i < N; i++)\n");
-        P("                dx[((long)c * %ld + p) * N + i] %s dy[(long)c * N + i] * (1.0f / %ld);\n",
-          hw, sx ? "=" : "+=", hw);
-        par_end(E);
+    case RN_OP_GAP:
+        bwd_gap(E, g, n);
         break;
-    }
     case RN_OP_ADD:
-        if (n->ep.relu) {
-            ptr_act(E, g, n, "y");
-            par_begin(E, 1, (long)n->c * np);
-            P("    for (int c = 0; c < %d; c++)\n", n->c);
-            P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n",
-              np, np, np);
-            par_end(E);
-        }
-        if (want_dx) {
-            ptr_dact(E, g, x, "da");
-            par_begin(E, 1, (long)n->c * np);
-            P("    for (int c = 0; c < %d; c++)\n", n->c);
-            P("        rn_copy_acc(da + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
-              np, np, np, !sx);
-            par_end(E);
-        }
-        if (want_dy) {
-            ptr_dact(E, g, y, "db");
-            par_begin(E, 1, (long)n->c * np);
-            P("    for (int c = 0; c < %d; c++)\n", n->c);
-            P("        rn_copy_acc(db + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
-              np, np, np, !sy);
-            par_end(E);
-        }
+        bwd_add(E, g, n);
         break;
     case RN_OP_CONCAT:
-        if (want_dx) {
-            ptr_dact(E, g, x, "da");
-            P("    rn_copy_acc(da, dy, N * %ldL, %d);\n", (long)x->c * np, !sx);
-        }
-        if (want_dy) {
-            ptr_dact(E, g, y, "db");
-            P("    rn_copy_acc(db, dy + N * %ldL, N * %ldL, %d);\n", (long)x->c * np,
-              (long)y->c * np, !sy);
-        }
+        bwd_concat(E, g, n);
         break;
-    case RN_OP_PADSHORT: {
-        int lo = (n->c - x->c) / 2;
-        if (!want_dx)
-            break;
-        ptr_dact(E, g, x, "dx");
-        if (sx)
-            P("    memset(dx, 0, sizeof(float) * N * %ld);\n", (long)x->c * x->h * x->w);
-        P("    for (int c = 0; c < %d; c++)\n", x->c);
-        P("        for (int oh = 0; oh < %d; oh++)\n", n->h);
-        P("            for (int ow = 0; ow < %d; ow++)\n", n->w);
-        P("                for (int i = 0; i < N; i++)\n");
-        P("                    dx[(((long)c * %d + oh * %d) * %d + ow * %d) * N + i] +=\n", x->h,
-          n->stride, x->w, n->stride);
-        P("                        dy[(((long)(c + %d) * %d + oh) * %d + ow) * N + i];\n", lo, n->h,
-          n->w);
+    case RN_OP_PADSHORT:
+        bwd_padshort(E, g, n);
         break;
-    }
-    case RN_OP_FC: {
-        long in = (long)x->c * x->h * x->w;
-        ptr_act(E, g, x, "x");
-        ptr_param(E, n, 0, "wt", "params");
-        ptr_param(E, n, 0, "dwt", "grads");
-        ptr_param(E, n, 1, "db", "grads");
-        const char *X = "x";  /* CHWN: already the (C*H*W, N) matrix */
-        P("    rn_bias_grad(db, dy, %d, N);\n", n->c);
-        P("    /* dW (%d, %ld) += dy (%d, N) x %s^T */\n", n->c, in, n->c, X);
-        P("    rn_sgemm(0, 1, %d, %ld, N, 1.0f, dy, N, %s, N, 1.0f, dwt, %ld);\n", n->c, in, X, in);
-        if (want_dx) {
-            ptr_dact(E, g, x, "dx");
-            P("    rn_sgemm(1, 0, %ld, N, %d, 1.0f, wt, %ld, dy, N, %s, dx, N);\n", in, n->c, in,
-              sx ? "0.0f" : "1.0f");
-        }
+    case RN_OP_FC:
+        bwd_fc(E, g, n);
         break;
-    }
     case RN_OP_COUNT:
         die("bad op");
     }

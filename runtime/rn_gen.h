@@ -59,7 +59,9 @@ static inline void rn_once(int *done, void (*fill)(void))
     if (*done)
         return;
 #endif
+#if defined(_OPENMP)
     RN_PRAGMA(omp critical(rn_once))
+#endif
     {
         if (!*done) {
             fill();

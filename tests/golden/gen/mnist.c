@@ -95,11 +95,9 @@ static void fwd_conv1(RnExec *e, float *w, int N, int train)
     for (int ct = 0; ct < 49; ct++)
         rn_im2col_tap(col + (long)ct * N * 196, x + (long)(ct / 49) * N * 784, N, 28, 28, 14, 14, 2, 3, tkh[ct % 49], tkw[ct % 49]);
     /* z (64, N*196) = W (64, 49) x col (49, N*196), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 64, sumsq + (long)g * 64 };
-        rn_sgemm_ep(0, 0, 64, N * 196, 49, 1.0f, wt + (long)g * 3136, 49,
-                    col + (long)g * 49 * N * 196, N * 196, 0.0f, z + (long)g * 64 * N * 196, N * 196, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 64, N * 196, 49, 1.0f, wt, 49,
+                col, N * 196, 0.0f, z, N * 196, &ep);
     }
     float *gamma = e->params + 3136;  /* bn1.weight [64] */
     float *beta = e->params + 3200;  /* bn1.bias [64] */
@@ -159,11 +157,9 @@ static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
         rn_im2col_tap(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
     }
     /* z (64, N*49) = W (64, 576) x col (576, N*49), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 64, sumsq + (long)g * 64 };
-        rn_sgemm_ep(0, 0, 64, N * 49, 576, 1.0f, wt + (long)g * 36864, 576,
-                    col + (long)g * 576 * N * 49, N * 49, 0.0f, z + (long)g * 64 * N * 49, N * 49, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 64, N * 49, 576, 1.0f, wt, 576,
+                col, N * 49, 0.0f, z, N * 49, &ep);
     }
     float *gamma = e->params + 40256;  /* layer1.0.bn1.weight [64] */
     float *beta = e->params + 40320;  /* layer1.0.bn1.bias [64] */
@@ -212,11 +208,9 @@ static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
         rn_im2col_tap(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
     }
     /* z (64, N*49) = W (64, 576) x col (576, N*49), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 64, sumsq + (long)g * 64 };
-        rn_sgemm_ep(0, 0, 64, N * 49, 576, 1.0f, wt + (long)g * 36864, 576,
-                    col + (long)g * 576 * N * 49, N * 49, 0.0f, z + (long)g * 64 * N * 49, N * 49, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 64, N * 49, 576, 1.0f, wt, 576,
+                col, N * 49, 0.0f, z, N * 49, &ep);
     }
     float *gamma = e->params + 77376;  /* layer1.0.bn2.weight [64] */
     float *beta = e->params + 77440;  /* layer1.0.bn2.bias [64] */
@@ -280,11 +274,9 @@ static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
         rn_im2col_tap(dst + 8L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 2);
     }
     /* z (128, N*16) = W (128, 576) x col (576, N*16), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 128, sumsq + (long)g * 128 };
-        rn_sgemm_ep(0, 0, 128, N * 16, 576, 1.0f, wt + (long)g * 73728, 576,
-                    col + (long)g * 576 * N * 16, N * 16, 0.0f, z + (long)g * 128 * N * 16, N * 16, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 128, N * 16, 576, 1.0f, wt, 576,
+                col, N * 16, 0.0f, z, N * 16, &ep);
     }
     float *gamma = e->params + 151360;  /* layer2.0.bn1.weight [128] */
     float *beta = e->params + 151488;  /* layer2.0.bn1.bias [128] */
@@ -333,11 +325,9 @@ static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
         rn_im2col_tap(dst + 8L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 2);
     }
     /* z (128, N*16) = W (128, 1152) x col (1152, N*16), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 128, sumsq + (long)g * 128 };
-        rn_sgemm_ep(0, 0, 128, N * 16, 1152, 1.0f, wt + (long)g * 147456, 1152,
-                    col + (long)g * 1152 * N * 16, N * 16, 0.0f, z + (long)g * 128 * N * 16, N * 16, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 128, N * 16, 1152, 1.0f, wt, 1152,
+                col, N * 16, 0.0f, z, N * 16, &ep);
     }
     float *gamma = e->params + 299328;  /* layer2.0.bn2.weight [128] */
     float *beta = e->params + 299456;  /* layer2.0.bn2.bias [128] */
@@ -378,11 +368,9 @@ static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
         rn_im2col_tap(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 0, 0, 0);
     }
     /* z (128, N*16) = W (128, 64) x col (64, N*16), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 128, sumsq + (long)g * 128 };
-        rn_sgemm_ep(0, 0, 128, N * 16, 64, 1.0f, wt + (long)g * 8192, 64,
-                    col + (long)g * 64 * N * 16, N * 16, 0.0f, z + (long)g * 128 * N * 16, N * 16, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 128, N * 16, 64, 1.0f, wt, 64,
+                col, N * 16, 0.0f, z, N * 16, &ep);
     }
     float *gamma = e->params + 308032;  /* layer2.0.downsample.1.weight [128] */
     float *beta = e->params + 308160;  /* layer2.0.downsample.1.bias [128] */
@@ -446,11 +434,9 @@ static void fwd_layer3_0_conv1(RnExec *e, float *w, int N, int train)
         rn_im2col_tap(dst + 8L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 2);
     }
     /* z (256, N*4) = W (256, 1152) x col (1152, N*4), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 256, sumsq + (long)g * 256 };
-        rn_sgemm_ep(0, 0, 256, N * 4, 1152, 1.0f, wt + (long)g * 294912, 1152,
-                    col + (long)g * 1152 * N * 4, N * 4, 0.0f, z + (long)g * 256 * N * 4, N * 4, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 256, N * 4, 1152, 1.0f, wt, 1152,
+                col, N * 4, 0.0f, z, N * 4, &ep);
     }
     float *gamma = e->params + 603456;  /* layer3.0.bn1.weight [256] */
     float *beta = e->params + 603712;  /* layer3.0.bn1.bias [256] */
@@ -499,11 +485,9 @@ static void fwd_layer3_0_conv2(RnExec *e, float *w, int N, int train)
         rn_im2col_tap(dst + 8L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 2);
     }
     /* z (256, N*4) = W (256, 2304) x col (2304, N*4), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 256, sumsq + (long)g * 256 };
-        rn_sgemm_ep(0, 0, 256, N * 4, 2304, 1.0f, wt + (long)g * 589824, 2304,
-                    col + (long)g * 2304 * N * 4, N * 4, 0.0f, z + (long)g * 256 * N * 4, N * 4, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 256, N * 4, 2304, 1.0f, wt, 2304,
+                col, N * 4, 0.0f, z, N * 4, &ep);
     }
     float *gamma = e->params + 1194304;  /* layer3.0.bn2.weight [256] */
     float *beta = e->params + 1194560;  /* layer3.0.bn2.bias [256] */
@@ -544,11 +528,9 @@ static void fwd_layer3_0_downsample_0(RnExec *e, float *w, int N, int train)
         rn_im2col_tap(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 0, 0, 0);
     }
     /* z (256, N*4) = W (256, 128) x col (128, N*4), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 256, sumsq + (long)g * 256 };
-        rn_sgemm_ep(0, 0, 256, N * 4, 128, 1.0f, wt + (long)g * 32768, 128,
-                    col + (long)g * 128 * N * 4, N * 4, 0.0f, z + (long)g * 256 * N * 4, N * 4, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 256, N * 4, 128, 1.0f, wt, 128,
+                col, N * 4, 0.0f, z, N * 4, &ep);
     }
     float *gamma = e->params + 1228096;  /* layer3.0.downsample.1.weight [256] */
     float *beta = e->params + 1228352;  /* layer3.0.downsample.1.bias [256] */
@@ -619,7 +601,6 @@ static void bwd_conv1(RnExec *e, float *w, int N)
     (void)e;
     float *dy = w + 3701136L + 0L * N;  /* d conv1 (64, 14, 14, N) */
     float *x = w + 3701136L + 81536L * N;  /*  input (1, 28, 28, N) */
-    float *wt = e->params + 0;  /* conv1.weight [64x1x7x7] */
     float *dwt = e->grads + 0;  /* conv1.weight [64x1x7x7] */
     float *y = w + 3701136L + 28224L * N;  /*  conv1 (64, 14, 14, N) */
     float *z = w + 3701136L + 40768L * N;  /* pre-bn conv1 (64, 14, 14, N) */
@@ -649,13 +630,8 @@ static void bwd_conv1(RnExec *e, float *w, int N)
     for (int ct = 0; ct < 49; ct++)
         rn_im2col_tap(col + (long)ct * N * 196, x + (long)(ct / 49) * N * 784, N, 28, 28, 14, 14, 2, 3, tkh[ct % 49], tkw[ct % 49]);
     /* dW (64, 49) += dy (64, N*196) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 64 * N * 196;
-        const float *wg = wt + (long)g * 3136;
-        rn_sgemm(0, 1, 64, 49, N * 196, 1.0f, dyg, N * 196, col + (long)g * 49 * N * 196, N * 196,
-                 1.0f, dwt + (long)g * 3136, 49);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 64, 49, N * 196, 1.0f, dy, N * 196, col, N * 196,
+             1.0f, dwt, 49);
 }
 
 /* d maxpool: maxpool 3x3/2 pad 1 */
@@ -723,21 +699,11 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
         rn_im2col_tap(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
     }
     /* dW (64, 576) += dy (64, N*49) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 64 * N * 49;
-        const float *wg = wt + (long)g * 36864;
-        rn_sgemm(0, 1, 64, 576, N * 49, 1.0f, dyg, N * 49, col + (long)g * 576 * N * 49, N * 49,
-                 1.0f, dwt + (long)g * 36864, 576);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 64, 576, N * 49, 1.0f, dy, N * 49, col, N * 49,
+             1.0f, dwt, 576);
     /* dcol (576, N*49) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 64 * N * 49;
-        const float *wg = wt + (long)g * 36864;
-        rn_sgemm(1, 0, 576, N * 49, 64, 1.0f, wg, 576, dyg, N * 49,
-                 0.0f, col + (long)g * 576 * N * 49, N * 49);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 576, N * 49, 64, 1.0f, wt, 576, dy, N * 49,
+             0.0f, col, N * 49);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
         float *dsrc = dx + (long)c * N * 49;
@@ -803,21 +769,11 @@ static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
         rn_im2col_tap(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
     }
     /* dW (64, 576) += dy (64, N*49) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 64 * N * 49;
-        const float *wg = wt + (long)g * 36864;
-        rn_sgemm(0, 1, 64, 576, N * 49, 1.0f, dyg, N * 49, col + (long)g * 576 * N * 49, N * 49,
-                 1.0f, dwt + (long)g * 36864, 576);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 64, 576, N * 49, 1.0f, dy, N * 49, col, N * 49,
+             1.0f, dwt, 576);
     /* dcol (576, N*49) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 64 * N * 49;
-        const float *wg = wt + (long)g * 36864;
-        rn_sgemm(1, 0, 576, N * 49, 64, 1.0f, wg, 576, dyg, N * 49,
-                 0.0f, col + (long)g * 576 * N * 49, N * 49);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 576, N * 49, 64, 1.0f, wt, 576, dy, N * 49,
+             0.0f, col, N * 49);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
         float *dsrc = dx + (long)c * N * 49;
@@ -903,21 +859,11 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
         rn_im2col_tap(dst + 8L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 2);
     }
     /* dW (128, 576) += dy (128, N*16) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 128 * N * 16;
-        const float *wg = wt + (long)g * 73728;
-        rn_sgemm(0, 1, 128, 576, N * 16, 1.0f, dyg, N * 16, col + (long)g * 576 * N * 16, N * 16,
-                 1.0f, dwt + (long)g * 73728, 576);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 128, 576, N * 16, 1.0f, dy, N * 16, col, N * 16,
+             1.0f, dwt, 576);
     /* dcol (576, N*16) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 128 * N * 16;
-        const float *wg = wt + (long)g * 73728;
-        rn_sgemm(1, 0, 576, N * 16, 128, 1.0f, wg, 576, dyg, N * 16,
-                 0.0f, col + (long)g * 576 * N * 16, N * 16);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 576, N * 16, 128, 1.0f, wt, 576, dy, N * 16,
+             0.0f, col, N * 16);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
         float *dsrc = dx + (long)c * N * 49;
@@ -983,21 +929,11 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
         rn_im2col_tap(dst + 8L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 2);
     }
     /* dW (128, 1152) += dy (128, N*16) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 128 * N * 16;
-        const float *wg = wt + (long)g * 147456;
-        rn_sgemm(0, 1, 128, 1152, N * 16, 1.0f, dyg, N * 16, col + (long)g * 1152 * N * 16, N * 16,
-                 1.0f, dwt + (long)g * 147456, 1152);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 128, 1152, N * 16, 1.0f, dy, N * 16, col, N * 16,
+             1.0f, dwt, 1152);
     /* dcol (1152, N*16) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 128 * N * 16;
-        const float *wg = wt + (long)g * 147456;
-        rn_sgemm(1, 0, 1152, N * 16, 128, 1.0f, wg, 1152, dyg, N * 16,
-                 0.0f, col + (long)g * 1152 * N * 16, N * 16);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 1152, N * 16, 128, 1.0f, wt, 1152, dy, N * 16,
+             0.0f, col, N * 16);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 128; c++) {
         float *dsrc = dx + (long)c * N * 16;
@@ -1056,21 +992,11 @@ static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
         rn_im2col_tap(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 0, 0, 0);
     }
     /* dW (128, 64) += dy (128, N*16) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 128 * N * 16;
-        const float *wg = wt + (long)g * 8192;
-        rn_sgemm(0, 1, 128, 64, N * 16, 1.0f, dyg, N * 16, col + (long)g * 64 * N * 16, N * 16,
-                 1.0f, dwt + (long)g * 8192, 64);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 128, 64, N * 16, 1.0f, dy, N * 16, col, N * 16,
+             1.0f, dwt, 64);
     /* dcol (64, N*16) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 128 * N * 16;
-        const float *wg = wt + (long)g * 8192;
-        rn_sgemm(1, 0, 64, N * 16, 128, 1.0f, wg, 64, dyg, N * 16,
-                 0.0f, col + (long)g * 64 * N * 16, N * 16);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 64, N * 16, 128, 1.0f, wt, 64, dy, N * 16,
+             0.0f, col, N * 16);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
         float *dsrc = dx + (long)c * N * 49;
@@ -1148,21 +1074,11 @@ static void bwd_layer3_0_conv1(RnExec *e, float *w, int N)
         rn_im2col_tap(dst + 8L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 2);
     }
     /* dW (256, 1152) += dy (256, N*4) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 256 * N * 4;
-        const float *wg = wt + (long)g * 294912;
-        rn_sgemm(0, 1, 256, 1152, N * 4, 1.0f, dyg, N * 4, col + (long)g * 1152 * N * 4, N * 4,
-                 1.0f, dwt + (long)g * 294912, 1152);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 256, 1152, N * 4, 1.0f, dy, N * 4, col, N * 4,
+             1.0f, dwt, 1152);
     /* dcol (1152, N*4) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 256 * N * 4;
-        const float *wg = wt + (long)g * 294912;
-        rn_sgemm(1, 0, 1152, N * 4, 256, 1.0f, wg, 1152, dyg, N * 4,
-                 0.0f, col + (long)g * 1152 * N * 4, N * 4);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 1152, N * 4, 256, 1.0f, wt, 1152, dy, N * 4,
+             0.0f, col, N * 4);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 128; c++) {
         float *dsrc = dx + (long)c * N * 16;
@@ -1228,21 +1144,11 @@ static void bwd_layer3_0_conv2(RnExec *e, float *w, int N)
         rn_im2col_tap(dst + 8L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 2);
     }
     /* dW (256, 2304) += dy (256, N*4) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 256 * N * 4;
-        const float *wg = wt + (long)g * 589824;
-        rn_sgemm(0, 1, 256, 2304, N * 4, 1.0f, dyg, N * 4, col + (long)g * 2304 * N * 4, N * 4,
-                 1.0f, dwt + (long)g * 589824, 2304);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 256, 2304, N * 4, 1.0f, dy, N * 4, col, N * 4,
+             1.0f, dwt, 2304);
     /* dcol (2304, N*4) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 256 * N * 4;
-        const float *wg = wt + (long)g * 589824;
-        rn_sgemm(1, 0, 2304, N * 4, 256, 1.0f, wg, 2304, dyg, N * 4,
-                 0.0f, col + (long)g * 2304 * N * 4, N * 4);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 2304, N * 4, 256, 1.0f, wt, 2304, dy, N * 4,
+             0.0f, col, N * 4);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 256; c++) {
         float *dsrc = dx + (long)c * N * 4;
@@ -1301,21 +1207,11 @@ static void bwd_layer3_0_downsample_0(RnExec *e, float *w, int N)
         rn_im2col_tap(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 0, 0, 0);
     }
     /* dW (256, 128) += dy (256, N*4) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 256 * N * 4;
-        const float *wg = wt + (long)g * 32768;
-        rn_sgemm(0, 1, 256, 128, N * 4, 1.0f, dyg, N * 4, col + (long)g * 128 * N * 4, N * 4,
-                 1.0f, dwt + (long)g * 32768, 128);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 256, 128, N * 4, 1.0f, dy, N * 4, col, N * 4,
+             1.0f, dwt, 128);
     /* dcol (128, N*4) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 256 * N * 4;
-        const float *wg = wt + (long)g * 32768;
-        rn_sgemm(1, 0, 128, N * 4, 256, 1.0f, wg, 128, dyg, N * 4,
-                 0.0f, col + (long)g * 128 * N * 4, N * 4);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 128, N * 4, 256, 1.0f, wt, 128, dy, N * 4,
+             0.0f, col, N * 4);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 128; c++) {
         float *dsrc = dx + (long)c * N * 16;

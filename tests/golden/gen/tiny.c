@@ -31,11 +31,9 @@ static void fwd_conv1(RnExec *e, float *w, int N, int train)
     for (int ct = 0; ct < 9; ct++)
         rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* z (4, N*144) = W (4, 9) x col (9, N*144), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 4, sumsq + (long)g * 4 };
-        rn_sgemm_ep(0, 0, 4, N * 144, 9, 1.0f, wt + (long)g * 36, 9,
-                    col + (long)g * 9 * N * 144, N * 144, 0.0f, z + (long)g * 4 * N * 144, N * 144, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 4, N * 144, 9, 1.0f, wt, 9,
+                col, N * 144, 0.0f, z, N * 144, &ep);
     float *gamma = e->params + 48;  /* bn1.weight [4] */
     float *beta = e->params + 64;  /* bn1.bias [4] */
     float *rmean = e->params + 80;  /* bn1.running_mean [4] */
@@ -71,11 +69,9 @@ static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
     for (int ct = 0; ct < 36; ct++)
         rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* z (4, N*144) = W (4, 36) x col (36, N*144), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 4, sumsq + (long)g * 4 };
-        rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt + (long)g * 144, 36,
-                    col + (long)g * 36 * N * 144, N * 144, 0.0f, z + (long)g * 4 * N * 144, N * 144, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt, 36,
+                col, N * 144, 0.0f, z, N * 144, &ep);
     float *gamma = e->params + 256;  /* layer1.0.bn1.weight [4] */
     float *beta = e->params + 272;  /* layer1.0.bn1.bias [4] */
     float *rmean = e->params + 288;  /* layer1.0.bn1.running_mean [4] */
@@ -111,11 +107,9 @@ static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
     for (int ct = 0; ct < 36; ct++)
         rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* z (4, N*144) = W (4, 36) x col (36, N*144), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 4, sumsq + (long)g * 4 };
-        rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt + (long)g * 144, 36,
-                    col + (long)g * 36 * N * 144, N * 144, 0.0f, z + (long)g * 4 * N * 144, N * 144, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt, 36,
+                col, N * 144, 0.0f, z, N * 144, &ep);
     float *gamma = e->params + 464;  /* layer1.0.bn2.weight [4] */
     float *beta = e->params + 480;  /* layer1.0.bn2.bias [4] */
     float *rmean = e->params + 496;  /* layer1.0.bn2.running_mean [4] */
@@ -166,11 +160,9 @@ static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
     for (int ct = 0; ct < 36; ct++)
         rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 144, N, 12, 12, 6, 6, 2, 1, tkh[ct % 9], tkw[ct % 9]);
     /* z (8, N*36) = W (8, 36) x col (36, N*36), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 8, sumsq + (long)g * 8 };
-        rn_sgemm_ep(0, 0, 8, N * 36, 36, 1.0f, wt + (long)g * 288, 36,
-                    col + (long)g * 36 * N * 36, N * 36, 0.0f, z + (long)g * 8 * N * 36, N * 36, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 8, N * 36, 36, 1.0f, wt, 36,
+                col, N * 36, 0.0f, z, N * 36, &ep);
     float *gamma = e->params + 816;  /* layer2.0.bn1.weight [8] */
     float *beta = e->params + 832;  /* layer2.0.bn1.bias [8] */
     float *rmean = e->params + 848;  /* layer2.0.bn1.running_mean [8] */
@@ -206,11 +198,9 @@ static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
     for (int ct = 0; ct < 72; ct++)
         rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 36, N, 6, 6, 6, 6, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* z (8, N*36) = W (8, 72) x col (72, N*36), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 8, sumsq + (long)g * 8 };
-        rn_sgemm_ep(0, 0, 8, N * 36, 72, 1.0f, wt + (long)g * 576, 72,
-                    col + (long)g * 72 * N * 36, N * 36, 0.0f, z + (long)g * 8 * N * 36, N * 36, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 8, N * 36, 72, 1.0f, wt, 72,
+                col, N * 36, 0.0f, z, N * 36, &ep);
     float *gamma = e->params + 1456;  /* layer2.0.bn2.weight [8] */
     float *beta = e->params + 1472;  /* layer2.0.bn2.bias [8] */
     float *rmean = e->params + 1488;  /* layer2.0.bn2.running_mean [8] */
@@ -246,11 +236,9 @@ static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
     for (int ct = 0; ct < 4; ct++)
         rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 1) * N * 144, N, 12, 12, 6, 6, 2, 0, tkh[ct % 1], tkw[ct % 1]);
     /* z (8, N*36) = W (8, 4) x col (4, N*36), with its per-channel sums */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { NULL, 0, sum + (long)g * 8, sumsq + (long)g * 8 };
-        rn_sgemm_ep(0, 0, 8, N * 36, 4, 1.0f, wt + (long)g * 32, 4,
-                    col + (long)g * 4 * N * 36, N * 36, 0.0f, z + (long)g * 8 * N * 36, N * 36, &ep);
-    }
+    RnEpilogue ep = { NULL, 0, sum, sumsq };
+    rn_sgemm_ep(0, 0, 8, N * 36, 4, 1.0f, wt, 4,
+                col, N * 36, 0.0f, z, N * 36, &ep);
     float *gamma = e->params + 1552;  /* layer2.0.downsample.1.weight [8] */
     float *beta = e->params + 1568;  /* layer2.0.downsample.1.bias [8] */
     float *rmean = e->params + 1584;  /* layer2.0.downsample.1.running_mean [8] */
@@ -320,7 +308,6 @@ static void bwd_conv1(RnExec *e, float *w, int N)
     (void)e;
     float *dy = w + 1312L + 8640L * N;  /* d conv1 (4, 12, 12, N) */
     float *x = w + 1312L + 9792L * N;  /*  input (1, 12, 12, N) */
-    float *wt = e->params + 0;  /* conv1.weight [4x1x3x3] */
     float *dwt = e->grads + 0;  /* conv1.weight [4x1x3x3] */
     float *y = w + 1312L + 5184L * N;  /*  conv1 (4, 12, 12, N) */
     float *z = w + 1312L + 5760L * N;  /* pre-bn conv1 (4, 12, 12, N) */
@@ -346,13 +333,8 @@ static void bwd_conv1(RnExec *e, float *w, int N)
     for (int ct = 0; ct < 9; ct++)
         rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* dW (4, 9) += dy (4, N*144) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 4 * N * 144;
-        const float *wg = wt + (long)g * 36;
-        rn_sgemm(0, 1, 4, 9, N * 144, 1.0f, dyg, N * 144, col + (long)g * 9 * N * 144, N * 144,
-                 1.0f, dwt + (long)g * 36, 9);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 4, 9, N * 144, 1.0f, dy, N * 144, col, N * 144,
+             1.0f, dwt, 9);
 }
 
 /* d layer1.0.conv1: conv 3x3/1 pad 1 +bn +relu */
@@ -388,21 +370,11 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
     for (int ct = 0; ct < 36; ct++)
         rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* dW (4, 36) += dy (4, N*144) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 4 * N * 144;
-        const float *wg = wt + (long)g * 144;
-        rn_sgemm(0, 1, 4, 36, N * 144, 1.0f, dyg, N * 144, col + (long)g * 36 * N * 144, N * 144,
-                 1.0f, dwt + (long)g * 144, 36);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 4, 36, N * 144, 1.0f, dy, N * 144, col, N * 144,
+             1.0f, dwt, 36);
     /* dcol (36, N*144) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 4 * N * 144;
-        const float *wg = wt + (long)g * 144;
-        rn_sgemm(1, 0, 36, N * 144, 4, 1.0f, wg, 36, dyg, N * 144,
-                 0.0f, col + (long)g * 36 * N * 144, N * 144);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 36, N * 144, 4, 1.0f, wt, 36, dy, N * 144,
+             0.0f, col, N * 144);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
         float *dsrc = dx + (long)c * N * 144;
@@ -452,21 +424,11 @@ static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
     for (int ct = 0; ct < 36; ct++)
         rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* dW (4, 36) += dy (4, N*144) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 4 * N * 144;
-        const float *wg = wt + (long)g * 144;
-        rn_sgemm(0, 1, 4, 36, N * 144, 1.0f, dyg, N * 144, col + (long)g * 36 * N * 144, N * 144,
-                 1.0f, dwt + (long)g * 144, 36);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 4, 36, N * 144, 1.0f, dy, N * 144, col, N * 144,
+             1.0f, dwt, 36);
     /* dcol (36, N*144) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 4 * N * 144;
-        const float *wg = wt + (long)g * 144;
-        rn_sgemm(1, 0, 36, N * 144, 4, 1.0f, wg, 36, dyg, N * 144,
-                 0.0f, col + (long)g * 36 * N * 144, N * 144);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 36, N * 144, 4, 1.0f, wt, 36, dy, N * 144,
+             0.0f, col, N * 144);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
         float *dsrc = dx + (long)c * N * 144;
@@ -536,21 +498,11 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
     for (int ct = 0; ct < 36; ct++)
         rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 144, N, 12, 12, 6, 6, 2, 1, tkh[ct % 9], tkw[ct % 9]);
     /* dW (8, 36) += dy (8, N*36) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 8 * N * 36;
-        const float *wg = wt + (long)g * 288;
-        rn_sgemm(0, 1, 8, 36, N * 36, 1.0f, dyg, N * 36, col + (long)g * 36 * N * 36, N * 36,
-                 1.0f, dwt + (long)g * 288, 36);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 8, 36, N * 36, 1.0f, dy, N * 36, col, N * 36,
+             1.0f, dwt, 36);
     /* dcol (36, N*36) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 8 * N * 36;
-        const float *wg = wt + (long)g * 288;
-        rn_sgemm(1, 0, 36, N * 36, 8, 1.0f, wg, 36, dyg, N * 36,
-                 0.0f, col + (long)g * 36 * N * 36, N * 36);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 36, N * 36, 8, 1.0f, wt, 36, dy, N * 36,
+             0.0f, col, N * 36);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
         float *dsrc = dx + (long)c * N * 144;
@@ -600,21 +552,11 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
     for (int ct = 0; ct < 72; ct++)
         rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 36, N, 6, 6, 6, 6, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* dW (8, 72) += dy (8, N*36) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 8 * N * 36;
-        const float *wg = wt + (long)g * 576;
-        rn_sgemm(0, 1, 8, 72, N * 36, 1.0f, dyg, N * 36, col + (long)g * 72 * N * 36, N * 36,
-                 1.0f, dwt + (long)g * 576, 72);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 8, 72, N * 36, 1.0f, dy, N * 36, col, N * 36,
+             1.0f, dwt, 72);
     /* dcol (72, N*36) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 8 * N * 36;
-        const float *wg = wt + (long)g * 576;
-        rn_sgemm(1, 0, 72, N * 36, 8, 1.0f, wg, 72, dyg, N * 36,
-                 0.0f, col + (long)g * 72 * N * 36, N * 36);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 72, N * 36, 8, 1.0f, wt, 72, dy, N * 36,
+             0.0f, col, N * 36);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++) {
         float *dsrc = dx + (long)c * N * 36;
@@ -665,21 +607,11 @@ static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
     for (int ct = 0; ct < 4; ct++)
         rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 1) * N * 144, N, 12, 12, 6, 6, 2, 0, tkh[ct % 1], tkw[ct % 1]);
     /* dW (8, 4) += dy (8, N*36) x col^T */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 8 * N * 36;
-        const float *wg = wt + (long)g * 32;
-        rn_sgemm(0, 1, 8, 4, N * 36, 1.0f, dyg, N * 36, col + (long)g * 4 * N * 36, N * 36,
-                 1.0f, dwt + (long)g * 32, 4);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(0, 1, 8, 4, N * 36, 1.0f, dy, N * 36, col, N * 36,
+             1.0f, dwt, 4);
     /* dcol (4, N*36) = W^T x dy, then col2im into dx */
-    for (int g = 0; g < 1; g++) {
-        const float *dyg = dy + (long)g * 8 * N * 36;
-        const float *wg = wt + (long)g * 32;
-        rn_sgemm(1, 0, 4, N * 36, 8, 1.0f, wg, 4, dyg, N * 36,
-                 0.0f, col + (long)g * 4 * N * 36, N * 36);
-        (void)wg; (void)dyg;
-    }
+    rn_sgemm(1, 0, 4, N * 36, 8, 1.0f, wt, 4, dy, N * 36,
+             0.0f, col, N * 36);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
         float *dsrc = dx + (long)c * N * 144;
@@ -853,11 +785,9 @@ static inline __attribute__((always_inline)) void inf_conv1(RnExec *e, float *w,
             rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     }
     /* y (4, N*144) = W (4, 9) x col (9, N*144), bias, relu */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { b + (long)g * 4, 1, NULL, NULL };
-        rn_sgemm_ep(0, 0, 4, N * 144, 9, 1.0f, wt + (long)g * 36, 9,
-                    col + (long)g * 9 * N * 144, N * 144, 0.0f, y + (long)g * 4 * N * 144, N * 144, &ep);
-    }
+    RnEpilogue ep = { b, 1, NULL, NULL };
+    rn_sgemm_ep(0, 0, 4, N * 144, 9, 1.0f, wt, 9,
+                col, N * 144, 0.0f, y, N * 144, &ep);
 }
 
 /* layer1.0.conv1: conv 3x3/1 pad 1 +bn(folded) +relu, 4x12x12 -> 4x12x12 */
@@ -884,11 +814,9 @@ static inline __attribute__((always_inline)) void inf_layer1_0_conv1(RnExec *e, 
             rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     }
     /* y (4, N*144) = W (4, 36) x col (36, N*144), bias, relu */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { b + (long)g * 4, 1, NULL, NULL };
-        rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt + (long)g * 144, 36,
-                    col + (long)g * 36 * N * 144, N * 144, 0.0f, y + (long)g * 4 * N * 144, N * 144, &ep);
-    }
+    RnEpilogue ep = { b, 1, NULL, NULL };
+    rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt, 36,
+                col, N * 144, 0.0f, y, N * 144, &ep);
 }
 
 /* layer1.0.conv2: conv 3x3/1 pad 1 +bn(folded), 4x12x12 -> 4x12x12 */
@@ -915,11 +843,9 @@ static inline __attribute__((always_inline)) void inf_layer1_0_conv2(RnExec *e, 
             rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     }
     /* y (4, N*144) = W (4, 36) x col (36, N*144), bias, relu */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { b + (long)g * 4, 0, NULL, NULL };
-        rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt + (long)g * 144, 36,
-                    col + (long)g * 36 * N * 144, N * 144, 0.0f, y + (long)g * 4 * N * 144, N * 144, &ep);
-    }
+    RnEpilogue ep = { b, 0, NULL, NULL };
+    rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt, 36,
+                col, N * 144, 0.0f, y, N * 144, &ep);
 }
 
 /* layer1.0.add: add +relu in place, 4x12x12 + 4x12x12 -> 4x12x12 */
@@ -968,11 +894,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_conv1(RnExec *e, 
             rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 144, N, 12, 12, 6, 6, 2, 1, tkh[ct % 9], tkw[ct % 9]);
     }
     /* y (8, N*36) = W (8, 36) x col (36, N*36), bias, relu */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { b + (long)g * 8, 1, NULL, NULL };
-        rn_sgemm_ep(0, 0, 8, N * 36, 36, 1.0f, wt + (long)g * 288, 36,
-                    col + (long)g * 36 * N * 36, N * 36, 0.0f, y + (long)g * 8 * N * 36, N * 36, &ep);
-    }
+    RnEpilogue ep = { b, 1, NULL, NULL };
+    rn_sgemm_ep(0, 0, 8, N * 36, 36, 1.0f, wt, 36,
+                col, N * 36, 0.0f, y, N * 36, &ep);
 }
 
 /* layer2.0.conv2: conv 3x3/1 pad 1 +bn(folded), 8x6x6 -> 8x6x6 */
@@ -999,11 +923,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_conv2(RnExec *e, 
             rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 36, N, 6, 6, 6, 6, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     }
     /* y (8, N*36) = W (8, 72) x col (72, N*36), bias, relu */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { b + (long)g * 8, 0, NULL, NULL };
-        rn_sgemm_ep(0, 0, 8, N * 36, 72, 1.0f, wt + (long)g * 576, 72,
-                    col + (long)g * 72 * N * 36, N * 36, 0.0f, y + (long)g * 8 * N * 36, N * 36, &ep);
-    }
+    RnEpilogue ep = { b, 0, NULL, NULL };
+    rn_sgemm_ep(0, 0, 8, N * 36, 72, 1.0f, wt, 72,
+                col, N * 36, 0.0f, y, N * 36, &ep);
 }
 
 /* layer2.0.downsample.0: conv 1x1/2 pad 0 +bn(folded), 4x12x12 -> 8x6x6 */
@@ -1030,11 +952,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_downsample_0(RnEx
             rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 1) * N * 144, N, 12, 12, 6, 6, 2, 0, tkh[ct % 1], tkw[ct % 1]);
     }
     /* y (8, N*36) = W (8, 4) x col (4, N*36), bias, relu */
-    for (int g = 0; g < 1; g++) {
-        RnEpilogue ep = { b + (long)g * 8, 0, NULL, NULL };
-        rn_sgemm_ep(0, 0, 8, N * 36, 4, 1.0f, wt + (long)g * 32, 4,
-                    col + (long)g * 4 * N * 36, N * 36, 0.0f, y + (long)g * 8 * N * 36, N * 36, &ep);
-    }
+    RnEpilogue ep = { b, 0, NULL, NULL };
+    rn_sgemm_ep(0, 0, 8, N * 36, 4, 1.0f, wt, 4,
+                col, N * 36, 0.0f, y, N * 36, &ep);
 }
 
 /* layer2.0.add: add +relu in place, 8x6x6 + 8x6x6 -> 8x6x6 */
