@@ -169,6 +169,13 @@ static void ptr_param(Emit *E, const Node *n, int j, const char *var, const char
 
 static void emit_int_table(Emit *E, const char *name, const int *v, long len);
 
+/* rn_im2col_tap has a second copy for batch 1, every size a constant: for
+ * inference's latency; a training step's layers take the one copy */
+static const char *im2col_fn(const Emit *E)
+{
+    return E->train ? "rn_im2col_tap_n" : "rn_im2col_tap";
+}
+
 static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char *in)
 {
     const Node *x = n->in[0];
@@ -187,8 +194,8 @@ static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char
         emit_int_table(E, "tkw", kw, L);
         par_begin(E, 1, (long)x->c * L * np);
         P("    for (int ct = 0; ct < %d; ct++)\n", x->c * L);
-        P("        rn_im2col_tap(%s + (long)ct * N * %ld, %s + (long)(ct / %d) * N * %ld, N, %d, %d, %d, %d, %d, %d, tkh[ct %% %d], tkw[ct %% %d]);\n",
-          col, np, in, L, (long)x->h * x->w, x->h, x->w, n->h, n->w, n->stride, n->pad, L, L);
+        P("        %s(%s + (long)ct * N * %ld, %s + (long)(ct / %d) * N * %ld, N, %d, %d, %d, %d, %d, %d, tkh[ct %% %d], tkw[ct %% %d]);\n",
+          im2col_fn(E), col, np, in, L, (long)x->h * x->w, x->h, x->w, n->h, n->w, n->stride, n->pad, L, L);
         par_end(E);
         return;
     }
@@ -201,8 +208,8 @@ static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char
     for (int kh = 0; kh < n->kh; kh++)
         for (int kw = 0; kw < n->kw; kw++)
             if (!n->cs.ntaps || n->cs.tap_live[kh * n->kw + kw])
-                P("        rn_im2col_tap(dst + %dL * N * %ld, src, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-                  l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
+                P("        %s(dst + %dL * N * %ld, src, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+                  im2col_fn(E), l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
     P("    }\n");
     par_end(E);
 }
@@ -223,7 +230,7 @@ static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col,
     for (int kh = 0; kh < n->kh; kh++)
         for (int kw = 0; kw < n->kw; kw++)
             if (!n->cs.ntaps || n->cs.tap_live[kh * n->kw + kw])
-                P("        rn_col2im_tap(dsrc, d + %dL * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+                P("        rn_col2im_tap_n(dsrc, d + %dL * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
                   l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
     P("    }\n");
     par_end(E);

@@ -189,22 +189,7 @@ static inline void rn_add_bias(float *restrict y, const float *restrict b, int K
 #define RN_LANES 8
 
 /* db[k] += sum_i dy[k][i] */
-static inline void rn_bias_grad(float *restrict db, const float *restrict dy, int K, long NP)
-{
-    for (int k = 0; k < K; k++) {
-        const float *d = dy + k * NP;
-        double l[RN_LANES] = {0}, s = 0;
-        long i = 0;
-        for (; i + RN_LANES <= NP; i += RN_LANES)
-            for (int j = 0; j < RN_LANES; j++)
-                l[j] += d[i + j];
-        for (int j = 0; j < RN_LANES; j++)
-            s += l[j];
-        for (; i < NP; i++)
-            s += d[i];
-        db[k] += (float)s;
-    }
-}
+void rn_bias_grad(float *restrict db, const float *restrict dy, int K, long NP);
 
 /* y = x * scale + shift over M values, then max(0, y) when relu (y may be x) */
 static inline void rn_scale_shift(float *y, const float *x, long M, float scale, float shift,
@@ -223,50 +208,16 @@ static inline void rn_scale_shift(float *y, const float *x, long M, float scale,
 /* batch norm, training mode, one channel of M values x whose sum s and sum
  * of squares ss (in double) are known, e.g. from the conv's GEMM epilogue;
  * then a relu when asked (a fused relu: y = max(0, bn(x))). */
-static inline void rn_bn_train_from_sums(float *restrict y, const float *restrict x, long M,
-                                         double s, double ss, float gamma, float beta,
-                                         float *running_mean, float *running_var,
-                                         float *save_mean, float *save_invstd, int relu)
-{
-    double mean = s / (double)M;
-    double var = ss / (double)M - mean * mean;
-    if (var < 0)
-        var = 0;
-    float invstd = (float)(1.0 / sqrt(var + (double)RN_BN_EPS));
-    float fm = (float)mean;
-    float scale = gamma * invstd, shift = beta - fm * scale;
-    rn_scale_shift(y, x, M, scale, shift, relu);
-    *save_mean = fm;
-    *save_invstd = invstd;
-    double unbiased = M > 1 ? var * (double)M / (double)(M - 1) : var;
-    *running_mean = (1.0f - RN_BN_MOMENTUM) * *running_mean + RN_BN_MOMENTUM * fm;
-    *running_var = (1.0f - RN_BN_MOMENTUM) * *running_var + RN_BN_MOMENTUM * (float)unbiased;
-}
+void rn_bn_train_from_sums(float *restrict y, const float *restrict x, long M,
+                           double s, double ss, float gamma, float beta,
+                           float *running_mean, float *running_var,
+                           float *save_mean, float *save_invstd, int relu);
 
 /* the same, taking the sums itself in one pass */
-static inline void rn_bn_train_channel(float *restrict y, const float *restrict x, long M,
-                                       float gamma, float beta, float *running_mean,
-                                       float *running_var, float *save_mean, float *save_invstd,
-                                       int relu)
-{
-    double ls[RN_LANES] = {0}, lq[RN_LANES] = {0}, s = 0, ss = 0;
-    long i = 0;
-    for (; i + RN_LANES <= M; i += RN_LANES)
-        for (int j = 0; j < RN_LANES; j++) {
-            ls[j] += x[i + j];
-            lq[j] += (double)x[i + j] * x[i + j];
-        }
-    for (int j = 0; j < RN_LANES; j++) {
-        s += ls[j];
-        ss += lq[j];
-    }
-    for (; i < M; i++) {
-        s += x[i];
-        ss += (double)x[i] * x[i];
-    }
-    rn_bn_train_from_sums(y, x, M, s, ss, gamma, beta, running_mean, running_var, save_mean,
-                          save_invstd, relu);
-}
+void rn_bn_train_channel(float *restrict y, const float *restrict x, long M,
+                         float gamma, float beta, float *running_mean,
+                         float *running_var, float *save_mean, float *save_invstd,
+                         int relu);
 
 static inline void rn_bn_infer_channel(float *y, const float *x, long M, float gamma, float beta,
                                        float mean, float var, int relu)
@@ -278,53 +229,10 @@ static inline void rn_bn_infer_channel(float *y, const float *x, long M, float g
 /* batch norm backward for one channel.  With relu, dy is first masked by
  * the forward output y (y > 0).  dx may be dy itself (written in place),
  * or NULL; acc: dx += the gradient, else dx = it. */
-static inline void rn_bn_backward_channel(float *dx, float *dgamma, float *dbeta, const float *dy,
-                                          const float *restrict x, const float *restrict y,
-                                          long M, float gamma, float mean, float invstd,
-                                          int relu, int acc)
-{
-    /* 8 lanes in vectors (GCC does not vectorise the float -> double sums
-     * by itself); the same products as the scalar tail */
-    typedef float v8f __attribute__((vector_size(8 * sizeof(float))));
-    typedef int v8i __attribute__((vector_size(8 * sizeof(int))));
-    typedef double v8d __attribute__((vector_size(8 * sizeof(double))));
-    v8d ls = {0}, lq = {0};
-    double sdy = 0, sdyx = 0;
-    long i = 0;
-    for (; i + 8 <= M; i += 8) {
-        v8f g, xv, yv;
-        memcpy(&g, dy + i, sizeof g);
-        memcpy(&xv, x + i, sizeof xv);
-        if (relu) {
-            memcpy(&yv, y + i, sizeof yv);
-            g = (v8f)((v8i)g & (v8i)(yv > 0.0f));
-        }
-        v8f gx = g * ((xv - mean) * invstd);
-        ls += __builtin_convertvector(g, v8d);
-        lq += __builtin_convertvector(gx, v8d);
-    }
-    for (int j = 0; j < 8; j++) {
-        sdy += ls[j];
-        sdyx += lq[j];
-    }
-    for (; i < M; i++) {
-        float g = relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
-        sdy += g;
-        sdyx += g * ((x[i] - mean) * invstd);
-    }
-    *dgamma += (float)sdyx;
-    *dbeta += (float)sdy;
-    if (!dx)
-        return;
-    float k = gamma * invstd / (float)M;
-    float a = (float)sdy, b = (float)sdyx;
-    for (i = 0; i < M; i++) {
-        float g = relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
-        float xhat = (x[i] - mean) * invstd;
-        float v = k * ((float)M * g - a - xhat * b);
-        dx[i] = acc ? dx[i] + v : v;
-    }
-}
+void rn_bn_backward_channel(float *dx, float *dgamma, float *dbeta, const float *dy,
+                            const float *restrict x, const float *restrict y,
+                            long M, float gamma, float mean, float invstd,
+                            int relu, int acc);
 
 static inline void rn_relu_fwd(float *y, const float *x, long n)
 {
@@ -333,23 +241,11 @@ static inline void rn_relu_fwd(float *y, const float *x, long n)
 }
 
 /* dx (+)= dy where the forward output y > 0 */
-static inline void rn_relu_bwd(float *restrict dx, const float *restrict dy,
-                               const float *restrict y, long n, int acc)
-{
-    if (acc)
-        for (long i = 0; i < n; i++)
-            dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
-    else
-        for (long i = 0; i < n; i++)
-            dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-}
+void rn_relu_bwd(float *restrict dx, const float *restrict dy,
+                 const float *restrict y, long n, int acc);
 
 /* a fused relu's backward: dy = 0 where the output y is not positive */
-static inline void rn_relu_mask(float *restrict dy, const float *restrict y, long n)
-{
-    for (long i = 0; i < n; i++)
-        dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-}
+void rn_relu_mask(float *restrict dy, const float *restrict y, long n);
 
 /* y = relu(y + b) over one row of n (bias may be 0: none) */
 static inline void rn_bias_relu_row(float *restrict y, float b, long n, int relu)
@@ -365,14 +261,7 @@ static inline void rn_bias_relu_row(float *restrict y, float b, long n, int relu
 }
 
 /* dy (+)= x over n */
-static inline void rn_copy_acc(float *restrict y, const float *restrict x, long n, int acc)
-{
-    if (acc)
-        for (long i = 0; i < n; i++)
-            y[i] += x[i];
-    else
-        memcpy(y, x, sizeof(float) * (size_t)n);
-}
+void rn_copy_acc(float *restrict y, const float *restrict x, long n, int acc);
 
 /* The pools work on one channel, batch innermost: x (H*W, N) -> y (OH*OW, N),
  * each output position a vector over the batch. */
@@ -413,39 +302,9 @@ static inline __attribute__((always_inline)) void rn_maxpool_chwn(float *restric
 }
 
 /* the gradient goes to the first maximum in scan order, as the reference */
-static inline void rn_maxpool_chwn_bwd(float *restrict dx, const float *restrict dy,
-                                       const float *restrict x, int N, int H, int W, int OH,
-                                       int OW, int KH, int KW, int S, int P)
-{
-    float m[N];
-    int at[N];
-    for (int oh = 0; oh < OH; oh++)
-        for (int ow = 0; ow < OW; ow++) {
-            for (int n = 0; n < N; n++)
-                at[n] = -1;
-            for (int kh = 0; kh < KH; kh++) {
-                int ih = oh * S - P + kh;
-                if (ih < 0 || ih >= H)
-                    continue;
-                for (int kw = 0; kw < KW; kw++) {
-                    int iw = ow * S - P + kw;
-                    if (iw < 0 || iw >= W)
-                        continue;
-                    int q = ih * W + iw;
-                    const float *restrict xq = x + (size_t)q * N;
-                    for (int n = 0; n < N; n++)
-                        if (at[n] < 0 || xq[n] > m[n]) {
-                            m[n] = xq[n];
-                            at[n] = q;
-                        }
-                }
-            }
-            const float *restrict g = dy + ((size_t)oh * OW + ow) * N;
-            for (int n = 0; n < N; n++)
-                if (at[n] >= 0)
-                    dx[(size_t)at[n] * N + n] += g[n];
-        }
-}
+void rn_maxpool_chwn_bwd(float *restrict dx, const float *restrict dy,
+                         const float *restrict x, int N, int H, int W, int OH,
+                         int OW, int KH, int KW, int S, int P);
 
 /* average pool; padding counts in the divisor */
 static inline __attribute__((always_inline)) void
@@ -485,28 +344,8 @@ static inline __attribute__((always_inline)) void rn_avgpool_chwn(float *restric
         rn_avgpool_chwn_n(y, x, N, H, W, OH, OW, KH, KW, S, P);
 }
 
-static inline void rn_avgpool_chwn_bwd(float *restrict dx, const float *restrict dy, int N, int H,
-                                       int W, int OH, int OW, int KH, int KW, int S, int P)
-{
-    float inv = 1.0f / (float)(KH * KW);
-    for (int oh = 0; oh < OH; oh++)
-        for (int ow = 0; ow < OW; ow++) {
-            const float *restrict g = dy + ((size_t)oh * OW + ow) * N;
-            for (int kh = 0; kh < KH; kh++) {
-                int ih = oh * S - P + kh;
-                if (ih < 0 || ih >= H)
-                    continue;
-                for (int kw = 0; kw < KW; kw++) {
-                    int iw = ow * S - P + kw;
-                    if (iw < 0 || iw >= W)
-                        continue;
-                    float *restrict d = dx + ((size_t)ih * W + iw) * N;
-                    for (int n = 0; n < N; n++)
-                        d[n] += g[n] * inv;
-                }
-            }
-        }
-}
+void rn_avgpool_chwn_bwd(float *restrict dx, const float *restrict dy, int N, int H,
+                         int W, int OH, int OW, int KH, int KW, int S, int P);
 
 /* NCHW (N, C, HW) <-> CHWN (C, HW, N): the batch goes innermost */
 static inline void rn_nchw_to_chwn(float *restrict y, const float *restrict x, int N, int C,

@@ -93,7 +93,7 @@ static void fwd_conv1(RnExec *e, float *w, int N, int train)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 49; ct++)
-        rn_im2col_tap(col + (long)ct * N * 196, x + (long)(ct / 49) * N * 784, N, 28, 28, 14, 14, 2, 3, tkh[ct % 49], tkw[ct % 49]);
+        rn_im2col_tap_n(col + (long)ct * N * 196, x + (long)(ct / 49) * N * 784, N, 28, 28, 14, 14, 2, 3, tkh[ct % 49], tkw[ct % 49]);
     /* z (64, N*196) = W (64, 49) x col (49, N*196), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
     rn_sgemm_ep(0, 0, 64, N * 196, 49, 1.0f, wt, 49,
@@ -146,15 +146,15 @@ static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
     for (int c = 0; c < 64; c++) {
         const float *src = x + (long)c * N * 49;
         float *dst = col + (long)c * 9 * N * 49;
-        rn_im2col_tap(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
     }
     /* z (64, N*49) = W (64, 576) x col (576, N*49), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
@@ -197,15 +197,15 @@ static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
     for (int c = 0; c < 64; c++) {
         const float *src = x + (long)c * N * 49;
         float *dst = col + (long)c * 9 * N * 49;
-        rn_im2col_tap(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
     }
     /* z (64, N*49) = W (64, 576) x col (576, N*49), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
@@ -263,15 +263,15 @@ static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
     for (int c = 0; c < 64; c++) {
         const float *src = x + (long)c * N * 49;
         float *dst = col + (long)c * 9 * N * 16;
-        rn_im2col_tap(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 2);
     }
     /* z (128, N*16) = W (128, 576) x col (576, N*16), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
@@ -314,15 +314,15 @@ static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
     for (int c = 0; c < 128; c++) {
         const float *src = x + (long)c * N * 16;
         float *dst = col + (long)c * 9 * N * 16;
-        rn_im2col_tap(dst + 0L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 2);
     }
     /* z (128, N*16) = W (128, 1152) x col (1152, N*16), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
@@ -365,7 +365,7 @@ static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
     for (int c = 0; c < 64; c++) {
         const float *src = x + (long)c * N * 49;
         float *dst = col + (long)c * 1 * N * 16;
-        rn_im2col_tap(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 0, 0, 0);
+        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 0, 0, 0);
     }
     /* z (128, N*16) = W (128, 64) x col (64, N*16), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
@@ -423,15 +423,15 @@ static void fwd_layer3_0_conv1(RnExec *e, float *w, int N, int train)
     for (int c = 0; c < 128; c++) {
         const float *src = x + (long)c * N * 16;
         float *dst = col + (long)c * 9 * N * 4;
-        rn_im2col_tap(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 2);
     }
     /* z (256, N*4) = W (256, 1152) x col (1152, N*4), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
@@ -474,15 +474,15 @@ static void fwd_layer3_0_conv2(RnExec *e, float *w, int N, int train)
     for (int c = 0; c < 256; c++) {
         const float *src = x + (long)c * N * 4;
         float *dst = col + (long)c * 9 * N * 4;
-        rn_im2col_tap(dst + 0L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 2);
     }
     /* z (256, N*4) = W (256, 2304) x col (2304, N*4), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
@@ -525,7 +525,7 @@ static void fwd_layer3_0_downsample_0(RnExec *e, float *w, int N, int train)
     for (int c = 0; c < 128; c++) {
         const float *src = x + (long)c * N * 16;
         float *dst = col + (long)c * 1 * N * 4;
-        rn_im2col_tap(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 0, 0, 0);
+        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 0, 0, 0);
     }
     /* z (256, N*4) = W (256, 128) x col (128, N*4), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
@@ -628,7 +628,7 @@ static void bwd_conv1(RnExec *e, float *w, int N)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 49; ct++)
-        rn_im2col_tap(col + (long)ct * N * 196, x + (long)(ct / 49) * N * 784, N, 28, 28, 14, 14, 2, 3, tkh[ct % 49], tkw[ct % 49]);
+        rn_im2col_tap_n(col + (long)ct * N * 196, x + (long)(ct / 49) * N * 784, N, 28, 28, 14, 14, 2, 3, tkh[ct % 49], tkw[ct % 49]);
     /* dW (64, 49) += dy (64, N*196) x col^T */
     rn_sgemm(0, 1, 64, 49, N * 196, 1.0f, dy, N * 196, col, N * 196,
              1.0f, dwt, 49);
@@ -688,15 +688,15 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
     for (int c = 0; c < 64; c++) {
         const float *src = x + (long)c * N * 49;
         float *dst = col + (long)c * 9 * N * 49;
-        rn_im2col_tap(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
     }
     /* dW (64, 576) += dy (64, N*49) x col^T */
     rn_sgemm(0, 1, 64, 576, N * 49, 1.0f, dy, N * 49, col, N * 49,
@@ -708,15 +708,15 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
     for (int c = 0; c < 64; c++) {
         float *dsrc = dx + (long)c * N * 49;
         const float *d = col + (long)c * 9 * N * 49;
-        rn_col2im_tap(dsrc, d + 0L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_col2im_tap(dsrc, d + 1L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_col2im_tap(dsrc, d + 2L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_col2im_tap(dsrc, d + 3L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_col2im_tap(dsrc, d + 4L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_col2im_tap(dsrc, d + 5L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_col2im_tap(dsrc, d + 6L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_col2im_tap(dsrc, d + 7L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_col2im_tap(dsrc, d + 8L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 1L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 1);
+        rn_col2im_tap_n(dsrc, d + 2L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 2);
+        rn_col2im_tap_n(dsrc, d + 3L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 0);
+        rn_col2im_tap_n(dsrc, d + 4L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 1);
+        rn_col2im_tap_n(dsrc, d + 5L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 2);
+        rn_col2im_tap_n(dsrc, d + 6L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 0);
+        rn_col2im_tap_n(dsrc, d + 7L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 1);
+        rn_col2im_tap_n(dsrc, d + 8L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 2);
     }
 }
 
@@ -758,15 +758,15 @@ static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
     for (int c = 0; c < 64; c++) {
         const float *src = x + (long)c * N * 49;
         float *dst = col + (long)c * 9 * N * 49;
-        rn_im2col_tap(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
     }
     /* dW (64, 576) += dy (64, N*49) x col^T */
     rn_sgemm(0, 1, 64, 576, N * 49, 1.0f, dy, N * 49, col, N * 49,
@@ -779,15 +779,15 @@ static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
         float *dsrc = dx + (long)c * N * 49;
         const float *d = col + (long)c * 9 * N * 49;
         memset(dsrc, 0, sizeof(float) * N * 49);
-        rn_col2im_tap(dsrc, d + 0L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_col2im_tap(dsrc, d + 1L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_col2im_tap(dsrc, d + 2L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_col2im_tap(dsrc, d + 3L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_col2im_tap(dsrc, d + 4L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_col2im_tap(dsrc, d + 5L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_col2im_tap(dsrc, d + 6L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_col2im_tap(dsrc, d + 7L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_col2im_tap(dsrc, d + 8L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 1L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 1);
+        rn_col2im_tap_n(dsrc, d + 2L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 2);
+        rn_col2im_tap_n(dsrc, d + 3L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 0);
+        rn_col2im_tap_n(dsrc, d + 4L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 1);
+        rn_col2im_tap_n(dsrc, d + 5L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 2);
+        rn_col2im_tap_n(dsrc, d + 6L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 0);
+        rn_col2im_tap_n(dsrc, d + 7L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 1);
+        rn_col2im_tap_n(dsrc, d + 8L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 2);
     }
 }
 
@@ -848,15 +848,15 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
     for (int c = 0; c < 64; c++) {
         const float *src = x + (long)c * N * 49;
         float *dst = col + (long)c * 9 * N * 16;
-        rn_im2col_tap(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 2);
     }
     /* dW (128, 576) += dy (128, N*16) x col^T */
     rn_sgemm(0, 1, 128, 576, N * 16, 1.0f, dy, N * 16, col, N * 16,
@@ -868,15 +868,15 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
     for (int c = 0; c < 64; c++) {
         float *dsrc = dx + (long)c * N * 49;
         const float *d = col + (long)c * 9 * N * 16;
-        rn_col2im_tap(dsrc, d + 0L * N * 16, N, 7, 7, 4, 4, 2, 1, 0, 0);
-        rn_col2im_tap(dsrc, d + 1L * N * 16, N, 7, 7, 4, 4, 2, 1, 0, 1);
-        rn_col2im_tap(dsrc, d + 2L * N * 16, N, 7, 7, 4, 4, 2, 1, 0, 2);
-        rn_col2im_tap(dsrc, d + 3L * N * 16, N, 7, 7, 4, 4, 2, 1, 1, 0);
-        rn_col2im_tap(dsrc, d + 4L * N * 16, N, 7, 7, 4, 4, 2, 1, 1, 1);
-        rn_col2im_tap(dsrc, d + 5L * N * 16, N, 7, 7, 4, 4, 2, 1, 1, 2);
-        rn_col2im_tap(dsrc, d + 6L * N * 16, N, 7, 7, 4, 4, 2, 1, 2, 0);
-        rn_col2im_tap(dsrc, d + 7L * N * 16, N, 7, 7, 4, 4, 2, 1, 2, 1);
-        rn_col2im_tap(dsrc, d + 8L * N * 16, N, 7, 7, 4, 4, 2, 1, 2, 2);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 16, N, 7, 7, 4, 4, 2, 1, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 1L * N * 16, N, 7, 7, 4, 4, 2, 1, 0, 1);
+        rn_col2im_tap_n(dsrc, d + 2L * N * 16, N, 7, 7, 4, 4, 2, 1, 0, 2);
+        rn_col2im_tap_n(dsrc, d + 3L * N * 16, N, 7, 7, 4, 4, 2, 1, 1, 0);
+        rn_col2im_tap_n(dsrc, d + 4L * N * 16, N, 7, 7, 4, 4, 2, 1, 1, 1);
+        rn_col2im_tap_n(dsrc, d + 5L * N * 16, N, 7, 7, 4, 4, 2, 1, 1, 2);
+        rn_col2im_tap_n(dsrc, d + 6L * N * 16, N, 7, 7, 4, 4, 2, 1, 2, 0);
+        rn_col2im_tap_n(dsrc, d + 7L * N * 16, N, 7, 7, 4, 4, 2, 1, 2, 1);
+        rn_col2im_tap_n(dsrc, d + 8L * N * 16, N, 7, 7, 4, 4, 2, 1, 2, 2);
     }
 }
 
@@ -918,15 +918,15 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
     for (int c = 0; c < 128; c++) {
         const float *src = x + (long)c * N * 16;
         float *dst = col + (long)c * 9 * N * 16;
-        rn_im2col_tap(dst + 0L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 2);
     }
     /* dW (128, 1152) += dy (128, N*16) x col^T */
     rn_sgemm(0, 1, 128, 1152, N * 16, 1.0f, dy, N * 16, col, N * 16,
@@ -939,15 +939,15 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
         float *dsrc = dx + (long)c * N * 16;
         const float *d = col + (long)c * 9 * N * 16;
         memset(dsrc, 0, sizeof(float) * N * 16);
-        rn_col2im_tap(dsrc, d + 0L * N * 16, N, 4, 4, 4, 4, 1, 1, 0, 0);
-        rn_col2im_tap(dsrc, d + 1L * N * 16, N, 4, 4, 4, 4, 1, 1, 0, 1);
-        rn_col2im_tap(dsrc, d + 2L * N * 16, N, 4, 4, 4, 4, 1, 1, 0, 2);
-        rn_col2im_tap(dsrc, d + 3L * N * 16, N, 4, 4, 4, 4, 1, 1, 1, 0);
-        rn_col2im_tap(dsrc, d + 4L * N * 16, N, 4, 4, 4, 4, 1, 1, 1, 1);
-        rn_col2im_tap(dsrc, d + 5L * N * 16, N, 4, 4, 4, 4, 1, 1, 1, 2);
-        rn_col2im_tap(dsrc, d + 6L * N * 16, N, 4, 4, 4, 4, 1, 1, 2, 0);
-        rn_col2im_tap(dsrc, d + 7L * N * 16, N, 4, 4, 4, 4, 1, 1, 2, 1);
-        rn_col2im_tap(dsrc, d + 8L * N * 16, N, 4, 4, 4, 4, 1, 1, 2, 2);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 16, N, 4, 4, 4, 4, 1, 1, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 1L * N * 16, N, 4, 4, 4, 4, 1, 1, 0, 1);
+        rn_col2im_tap_n(dsrc, d + 2L * N * 16, N, 4, 4, 4, 4, 1, 1, 0, 2);
+        rn_col2im_tap_n(dsrc, d + 3L * N * 16, N, 4, 4, 4, 4, 1, 1, 1, 0);
+        rn_col2im_tap_n(dsrc, d + 4L * N * 16, N, 4, 4, 4, 4, 1, 1, 1, 1);
+        rn_col2im_tap_n(dsrc, d + 5L * N * 16, N, 4, 4, 4, 4, 1, 1, 1, 2);
+        rn_col2im_tap_n(dsrc, d + 6L * N * 16, N, 4, 4, 4, 4, 1, 1, 2, 0);
+        rn_col2im_tap_n(dsrc, d + 7L * N * 16, N, 4, 4, 4, 4, 1, 1, 2, 1);
+        rn_col2im_tap_n(dsrc, d + 8L * N * 16, N, 4, 4, 4, 4, 1, 1, 2, 2);
     }
 }
 
@@ -989,7 +989,7 @@ static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
     for (int c = 0; c < 64; c++) {
         const float *src = x + (long)c * N * 49;
         float *dst = col + (long)c * 1 * N * 16;
-        rn_im2col_tap(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 0, 0, 0);
+        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 0, 0, 0);
     }
     /* dW (128, 64) += dy (128, N*16) x col^T */
     rn_sgemm(0, 1, 128, 64, N * 16, 1.0f, dy, N * 16, col, N * 16,
@@ -1002,7 +1002,7 @@ static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
         float *dsrc = dx + (long)c * N * 49;
         const float *d = col + (long)c * 1 * N * 16;
         memset(dsrc, 0, sizeof(float) * N * 49);
-        rn_col2im_tap(dsrc, d + 0L * N * 16, N, 7, 7, 4, 4, 2, 0, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 16, N, 7, 7, 4, 4, 2, 0, 0, 0);
     }
 }
 
@@ -1063,15 +1063,15 @@ static void bwd_layer3_0_conv1(RnExec *e, float *w, int N)
     for (int c = 0; c < 128; c++) {
         const float *src = x + (long)c * N * 16;
         float *dst = col + (long)c * 9 * N * 4;
-        rn_im2col_tap(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 2);
     }
     /* dW (256, 1152) += dy (256, N*4) x col^T */
     rn_sgemm(0, 1, 256, 1152, N * 4, 1.0f, dy, N * 4, col, N * 4,
@@ -1083,15 +1083,15 @@ static void bwd_layer3_0_conv1(RnExec *e, float *w, int N)
     for (int c = 0; c < 128; c++) {
         float *dsrc = dx + (long)c * N * 16;
         const float *d = col + (long)c * 9 * N * 4;
-        rn_col2im_tap(dsrc, d + 0L * N * 4, N, 4, 4, 2, 2, 2, 1, 0, 0);
-        rn_col2im_tap(dsrc, d + 1L * N * 4, N, 4, 4, 2, 2, 2, 1, 0, 1);
-        rn_col2im_tap(dsrc, d + 2L * N * 4, N, 4, 4, 2, 2, 2, 1, 0, 2);
-        rn_col2im_tap(dsrc, d + 3L * N * 4, N, 4, 4, 2, 2, 2, 1, 1, 0);
-        rn_col2im_tap(dsrc, d + 4L * N * 4, N, 4, 4, 2, 2, 2, 1, 1, 1);
-        rn_col2im_tap(dsrc, d + 5L * N * 4, N, 4, 4, 2, 2, 2, 1, 1, 2);
-        rn_col2im_tap(dsrc, d + 6L * N * 4, N, 4, 4, 2, 2, 2, 1, 2, 0);
-        rn_col2im_tap(dsrc, d + 7L * N * 4, N, 4, 4, 2, 2, 2, 1, 2, 1);
-        rn_col2im_tap(dsrc, d + 8L * N * 4, N, 4, 4, 2, 2, 2, 1, 2, 2);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 4, N, 4, 4, 2, 2, 2, 1, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 1L * N * 4, N, 4, 4, 2, 2, 2, 1, 0, 1);
+        rn_col2im_tap_n(dsrc, d + 2L * N * 4, N, 4, 4, 2, 2, 2, 1, 0, 2);
+        rn_col2im_tap_n(dsrc, d + 3L * N * 4, N, 4, 4, 2, 2, 2, 1, 1, 0);
+        rn_col2im_tap_n(dsrc, d + 4L * N * 4, N, 4, 4, 2, 2, 2, 1, 1, 1);
+        rn_col2im_tap_n(dsrc, d + 5L * N * 4, N, 4, 4, 2, 2, 2, 1, 1, 2);
+        rn_col2im_tap_n(dsrc, d + 6L * N * 4, N, 4, 4, 2, 2, 2, 1, 2, 0);
+        rn_col2im_tap_n(dsrc, d + 7L * N * 4, N, 4, 4, 2, 2, 2, 1, 2, 1);
+        rn_col2im_tap_n(dsrc, d + 8L * N * 4, N, 4, 4, 2, 2, 2, 1, 2, 2);
     }
 }
 
@@ -1133,15 +1133,15 @@ static void bwd_layer3_0_conv2(RnExec *e, float *w, int N)
     for (int c = 0; c < 256; c++) {
         const float *src = x + (long)c * N * 4;
         float *dst = col + (long)c * 9 * N * 4;
-        rn_im2col_tap(dst + 0L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 0);
-        rn_im2col_tap(dst + 1L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 1);
-        rn_im2col_tap(dst + 2L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 2);
-        rn_im2col_tap(dst + 3L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 0);
-        rn_im2col_tap(dst + 4L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 1);
-        rn_im2col_tap(dst + 5L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 2);
-        rn_im2col_tap(dst + 6L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 0);
-        rn_im2col_tap(dst + 7L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 1);
-        rn_im2col_tap(dst + 8L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 2);
+        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 0);
+        rn_im2col_tap_n(dst + 1L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 1);
+        rn_im2col_tap_n(dst + 2L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 2);
+        rn_im2col_tap_n(dst + 3L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 0);
+        rn_im2col_tap_n(dst + 4L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 1);
+        rn_im2col_tap_n(dst + 5L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 2);
+        rn_im2col_tap_n(dst + 6L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 0);
+        rn_im2col_tap_n(dst + 7L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 1);
+        rn_im2col_tap_n(dst + 8L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 2);
     }
     /* dW (256, 2304) += dy (256, N*4) x col^T */
     rn_sgemm(0, 1, 256, 2304, N * 4, 1.0f, dy, N * 4, col, N * 4,
@@ -1154,15 +1154,15 @@ static void bwd_layer3_0_conv2(RnExec *e, float *w, int N)
         float *dsrc = dx + (long)c * N * 4;
         const float *d = col + (long)c * 9 * N * 4;
         memset(dsrc, 0, sizeof(float) * N * 4);
-        rn_col2im_tap(dsrc, d + 0L * N * 4, N, 2, 2, 2, 2, 1, 1, 0, 0);
-        rn_col2im_tap(dsrc, d + 1L * N * 4, N, 2, 2, 2, 2, 1, 1, 0, 1);
-        rn_col2im_tap(dsrc, d + 2L * N * 4, N, 2, 2, 2, 2, 1, 1, 0, 2);
-        rn_col2im_tap(dsrc, d + 3L * N * 4, N, 2, 2, 2, 2, 1, 1, 1, 0);
-        rn_col2im_tap(dsrc, d + 4L * N * 4, N, 2, 2, 2, 2, 1, 1, 1, 1);
-        rn_col2im_tap(dsrc, d + 5L * N * 4, N, 2, 2, 2, 2, 1, 1, 1, 2);
-        rn_col2im_tap(dsrc, d + 6L * N * 4, N, 2, 2, 2, 2, 1, 1, 2, 0);
-        rn_col2im_tap(dsrc, d + 7L * N * 4, N, 2, 2, 2, 2, 1, 1, 2, 1);
-        rn_col2im_tap(dsrc, d + 8L * N * 4, N, 2, 2, 2, 2, 1, 1, 2, 2);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 4, N, 2, 2, 2, 2, 1, 1, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 1L * N * 4, N, 2, 2, 2, 2, 1, 1, 0, 1);
+        rn_col2im_tap_n(dsrc, d + 2L * N * 4, N, 2, 2, 2, 2, 1, 1, 0, 2);
+        rn_col2im_tap_n(dsrc, d + 3L * N * 4, N, 2, 2, 2, 2, 1, 1, 1, 0);
+        rn_col2im_tap_n(dsrc, d + 4L * N * 4, N, 2, 2, 2, 2, 1, 1, 1, 1);
+        rn_col2im_tap_n(dsrc, d + 5L * N * 4, N, 2, 2, 2, 2, 1, 1, 1, 2);
+        rn_col2im_tap_n(dsrc, d + 6L * N * 4, N, 2, 2, 2, 2, 1, 1, 2, 0);
+        rn_col2im_tap_n(dsrc, d + 7L * N * 4, N, 2, 2, 2, 2, 1, 1, 2, 1);
+        rn_col2im_tap_n(dsrc, d + 8L * N * 4, N, 2, 2, 2, 2, 1, 1, 2, 2);
     }
 }
 
@@ -1204,7 +1204,7 @@ static void bwd_layer3_0_downsample_0(RnExec *e, float *w, int N)
     for (int c = 0; c < 128; c++) {
         const float *src = x + (long)c * N * 16;
         float *dst = col + (long)c * 1 * N * 4;
-        rn_im2col_tap(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 0, 0, 0);
+        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 0, 0, 0);
     }
     /* dW (256, 128) += dy (256, N*4) x col^T */
     rn_sgemm(0, 1, 256, 128, N * 4, 1.0f, dy, N * 4, col, N * 4,
@@ -1217,7 +1217,7 @@ static void bwd_layer3_0_downsample_0(RnExec *e, float *w, int N)
         float *dsrc = dx + (long)c * N * 16;
         const float *d = col + (long)c * 1 * N * 4;
         memset(dsrc, 0, sizeof(float) * N * 16);
-        rn_col2im_tap(dsrc, d + 0L * N * 4, N, 4, 4, 2, 2, 2, 0, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 4, N, 4, 4, 2, 2, 2, 0, 0, 0);
     }
 }
 

@@ -29,7 +29,7 @@ static void fwd_conv1(RnExec *e, float *w, int N, int train)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 9; ct++)
-        rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* z (4, N*144) = W (4, 9) x col (9, N*144), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
     rn_sgemm_ep(0, 0, 4, N * 144, 9, 1.0f, wt, 9,
@@ -67,7 +67,7 @@ static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* z (4, N*144) = W (4, 36) x col (36, N*144), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
     rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt, 36,
@@ -105,7 +105,7 @@ static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* z (4, N*144) = W (4, 36) x col (36, N*144), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
     rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt, 36,
@@ -158,7 +158,7 @@ static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 144, N, 12, 12, 6, 6, 2, 1, tkh[ct % 9], tkw[ct % 9]);
+        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 144, N, 12, 12, 6, 6, 2, 1, tkh[ct % 9], tkw[ct % 9]);
     /* z (8, N*36) = W (8, 36) x col (36, N*36), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
     rn_sgemm_ep(0, 0, 8, N * 36, 36, 1.0f, wt, 36,
@@ -196,7 +196,7 @@ static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 72; ct++)
-        rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 36, N, 6, 6, 6, 6, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 36, N, 6, 6, 6, 6, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* z (8, N*36) = W (8, 72) x col (72, N*36), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
     rn_sgemm_ep(0, 0, 8, N * 36, 72, 1.0f, wt, 72,
@@ -234,7 +234,7 @@ static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 4; ct++)
-        rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 1) * N * 144, N, 12, 12, 6, 6, 2, 0, tkh[ct % 1], tkw[ct % 1]);
+        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 1) * N * 144, N, 12, 12, 6, 6, 2, 0, tkh[ct % 1], tkw[ct % 1]);
     /* z (8, N*36) = W (8, 4) x col (4, N*36), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
     rn_sgemm_ep(0, 0, 8, N * 36, 4, 1.0f, wt, 4,
@@ -331,7 +331,7 @@ static void bwd_conv1(RnExec *e, float *w, int N)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 9; ct++)
-        rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* dW (4, 9) += dy (4, N*144) x col^T */
     rn_sgemm(0, 1, 4, 9, N * 144, 1.0f, dy, N * 144, col, N * 144,
              1.0f, dwt, 9);
@@ -368,7 +368,7 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* dW (4, 36) += dy (4, N*144) x col^T */
     rn_sgemm(0, 1, 4, 36, N * 144, 1.0f, dy, N * 144, col, N * 144,
              1.0f, dwt, 36);
@@ -379,15 +379,15 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
     for (int c = 0; c < 4; c++) {
         float *dsrc = dx + (long)c * N * 144;
         const float *d = col + (long)c * 9 * N * 144;
-        rn_col2im_tap(dsrc, d + 0L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 0);
-        rn_col2im_tap(dsrc, d + 1L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 1);
-        rn_col2im_tap(dsrc, d + 2L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 2);
-        rn_col2im_tap(dsrc, d + 3L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 0);
-        rn_col2im_tap(dsrc, d + 4L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 1);
-        rn_col2im_tap(dsrc, d + 5L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 2);
-        rn_col2im_tap(dsrc, d + 6L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 0);
-        rn_col2im_tap(dsrc, d + 7L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 1);
-        rn_col2im_tap(dsrc, d + 8L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 2);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 1L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 1);
+        rn_col2im_tap_n(dsrc, d + 2L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 2);
+        rn_col2im_tap_n(dsrc, d + 3L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 0);
+        rn_col2im_tap_n(dsrc, d + 4L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 1);
+        rn_col2im_tap_n(dsrc, d + 5L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 2);
+        rn_col2im_tap_n(dsrc, d + 6L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 0);
+        rn_col2im_tap_n(dsrc, d + 7L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 1);
+        rn_col2im_tap_n(dsrc, d + 8L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 2);
     }
 }
 
@@ -422,7 +422,7 @@ static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* dW (4, 36) += dy (4, N*144) x col^T */
     rn_sgemm(0, 1, 4, 36, N * 144, 1.0f, dy, N * 144, col, N * 144,
              1.0f, dwt, 36);
@@ -434,15 +434,15 @@ static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
         float *dsrc = dx + (long)c * N * 144;
         const float *d = col + (long)c * 9 * N * 144;
         memset(dsrc, 0, sizeof(float) * N * 144);
-        rn_col2im_tap(dsrc, d + 0L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 0);
-        rn_col2im_tap(dsrc, d + 1L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 1);
-        rn_col2im_tap(dsrc, d + 2L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 2);
-        rn_col2im_tap(dsrc, d + 3L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 0);
-        rn_col2im_tap(dsrc, d + 4L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 1);
-        rn_col2im_tap(dsrc, d + 5L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 2);
-        rn_col2im_tap(dsrc, d + 6L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 0);
-        rn_col2im_tap(dsrc, d + 7L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 1);
-        rn_col2im_tap(dsrc, d + 8L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 2);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 1L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 1);
+        rn_col2im_tap_n(dsrc, d + 2L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 2);
+        rn_col2im_tap_n(dsrc, d + 3L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 0);
+        rn_col2im_tap_n(dsrc, d + 4L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 1);
+        rn_col2im_tap_n(dsrc, d + 5L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 2);
+        rn_col2im_tap_n(dsrc, d + 6L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 0);
+        rn_col2im_tap_n(dsrc, d + 7L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 1);
+        rn_col2im_tap_n(dsrc, d + 8L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 2);
     }
 }
 
@@ -496,7 +496,7 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 144, N, 12, 12, 6, 6, 2, 1, tkh[ct % 9], tkw[ct % 9]);
+        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 144, N, 12, 12, 6, 6, 2, 1, tkh[ct % 9], tkw[ct % 9]);
     /* dW (8, 36) += dy (8, N*36) x col^T */
     rn_sgemm(0, 1, 8, 36, N * 36, 1.0f, dy, N * 36, col, N * 36,
              1.0f, dwt, 36);
@@ -507,15 +507,15 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
     for (int c = 0; c < 4; c++) {
         float *dsrc = dx + (long)c * N * 144;
         const float *d = col + (long)c * 9 * N * 36;
-        rn_col2im_tap(dsrc, d + 0L * N * 36, N, 12, 12, 6, 6, 2, 1, 0, 0);
-        rn_col2im_tap(dsrc, d + 1L * N * 36, N, 12, 12, 6, 6, 2, 1, 0, 1);
-        rn_col2im_tap(dsrc, d + 2L * N * 36, N, 12, 12, 6, 6, 2, 1, 0, 2);
-        rn_col2im_tap(dsrc, d + 3L * N * 36, N, 12, 12, 6, 6, 2, 1, 1, 0);
-        rn_col2im_tap(dsrc, d + 4L * N * 36, N, 12, 12, 6, 6, 2, 1, 1, 1);
-        rn_col2im_tap(dsrc, d + 5L * N * 36, N, 12, 12, 6, 6, 2, 1, 1, 2);
-        rn_col2im_tap(dsrc, d + 6L * N * 36, N, 12, 12, 6, 6, 2, 1, 2, 0);
-        rn_col2im_tap(dsrc, d + 7L * N * 36, N, 12, 12, 6, 6, 2, 1, 2, 1);
-        rn_col2im_tap(dsrc, d + 8L * N * 36, N, 12, 12, 6, 6, 2, 1, 2, 2);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 36, N, 12, 12, 6, 6, 2, 1, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 1L * N * 36, N, 12, 12, 6, 6, 2, 1, 0, 1);
+        rn_col2im_tap_n(dsrc, d + 2L * N * 36, N, 12, 12, 6, 6, 2, 1, 0, 2);
+        rn_col2im_tap_n(dsrc, d + 3L * N * 36, N, 12, 12, 6, 6, 2, 1, 1, 0);
+        rn_col2im_tap_n(dsrc, d + 4L * N * 36, N, 12, 12, 6, 6, 2, 1, 1, 1);
+        rn_col2im_tap_n(dsrc, d + 5L * N * 36, N, 12, 12, 6, 6, 2, 1, 1, 2);
+        rn_col2im_tap_n(dsrc, d + 6L * N * 36, N, 12, 12, 6, 6, 2, 1, 2, 0);
+        rn_col2im_tap_n(dsrc, d + 7L * N * 36, N, 12, 12, 6, 6, 2, 1, 2, 1);
+        rn_col2im_tap_n(dsrc, d + 8L * N * 36, N, 12, 12, 6, 6, 2, 1, 2, 2);
     }
 }
 
@@ -550,7 +550,7 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 72; ct++)
-        rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 36, N, 6, 6, 6, 6, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 36, N, 6, 6, 6, 6, 1, 1, tkh[ct % 9], tkw[ct % 9]);
     /* dW (8, 72) += dy (8, N*36) x col^T */
     rn_sgemm(0, 1, 8, 72, N * 36, 1.0f, dy, N * 36, col, N * 36,
              1.0f, dwt, 72);
@@ -562,15 +562,15 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
         float *dsrc = dx + (long)c * N * 36;
         const float *d = col + (long)c * 9 * N * 36;
         memset(dsrc, 0, sizeof(float) * N * 36);
-        rn_col2im_tap(dsrc, d + 0L * N * 36, N, 6, 6, 6, 6, 1, 1, 0, 0);
-        rn_col2im_tap(dsrc, d + 1L * N * 36, N, 6, 6, 6, 6, 1, 1, 0, 1);
-        rn_col2im_tap(dsrc, d + 2L * N * 36, N, 6, 6, 6, 6, 1, 1, 0, 2);
-        rn_col2im_tap(dsrc, d + 3L * N * 36, N, 6, 6, 6, 6, 1, 1, 1, 0);
-        rn_col2im_tap(dsrc, d + 4L * N * 36, N, 6, 6, 6, 6, 1, 1, 1, 1);
-        rn_col2im_tap(dsrc, d + 5L * N * 36, N, 6, 6, 6, 6, 1, 1, 1, 2);
-        rn_col2im_tap(dsrc, d + 6L * N * 36, N, 6, 6, 6, 6, 1, 1, 2, 0);
-        rn_col2im_tap(dsrc, d + 7L * N * 36, N, 6, 6, 6, 6, 1, 1, 2, 1);
-        rn_col2im_tap(dsrc, d + 8L * N * 36, N, 6, 6, 6, 6, 1, 1, 2, 2);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 36, N, 6, 6, 6, 6, 1, 1, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 1L * N * 36, N, 6, 6, 6, 6, 1, 1, 0, 1);
+        rn_col2im_tap_n(dsrc, d + 2L * N * 36, N, 6, 6, 6, 6, 1, 1, 0, 2);
+        rn_col2im_tap_n(dsrc, d + 3L * N * 36, N, 6, 6, 6, 6, 1, 1, 1, 0);
+        rn_col2im_tap_n(dsrc, d + 4L * N * 36, N, 6, 6, 6, 6, 1, 1, 1, 1);
+        rn_col2im_tap_n(dsrc, d + 5L * N * 36, N, 6, 6, 6, 6, 1, 1, 1, 2);
+        rn_col2im_tap_n(dsrc, d + 6L * N * 36, N, 6, 6, 6, 6, 1, 1, 2, 0);
+        rn_col2im_tap_n(dsrc, d + 7L * N * 36, N, 6, 6, 6, 6, 1, 1, 2, 1);
+        rn_col2im_tap_n(dsrc, d + 8L * N * 36, N, 6, 6, 6, 6, 1, 1, 2, 2);
     }
 }
 
@@ -605,7 +605,7 @@ static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
     };
     RN_OMP_PAR_FOR
     for (int ct = 0; ct < 4; ct++)
-        rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 1) * N * 144, N, 12, 12, 6, 6, 2, 0, tkh[ct % 1], tkw[ct % 1]);
+        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 1) * N * 144, N, 12, 12, 6, 6, 2, 0, tkh[ct % 1], tkw[ct % 1]);
     /* dW (8, 4) += dy (8, N*36) x col^T */
     rn_sgemm(0, 1, 8, 4, N * 36, 1.0f, dy, N * 36, col, N * 36,
              1.0f, dwt, 4);
@@ -617,7 +617,7 @@ static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
         float *dsrc = dx + (long)c * N * 144;
         const float *d = col + (long)c * 1 * N * 36;
         memset(dsrc, 0, sizeof(float) * N * 144);
-        rn_col2im_tap(dsrc, d + 0L * N * 36, N, 12, 12, 6, 6, 2, 0, 0, 0);
+        rn_col2im_tap_n(dsrc, d + 0L * N * 36, N, 12, 12, 6, 6, 2, 0, 0, 0);
     }
 }
 
