@@ -14,9 +14,12 @@ struct SrcFile {
     const char *name;
     const char *text;
     size_t len;
+    const char **lines;   /* where line l (1-based) starts: lines[l - 1] */
+    int nlines;
 };
 
 static int nerrors;
+static int max_errors = DIAG_MAX_ERRORS_DEFAULT;
 static FILE *diag_out;
 
 SrcFile *src_new(const char *name, const char *text, size_t len)
@@ -27,6 +30,17 @@ SrcFile *src_new(const char *name, const char *text, size_t len)
     memcpy(t, text, len);
     f->text = t;
     f->len = len;
+    /* a line index, so that showing line l costs nothing however many
+     * errors there are (scanning from the start each time was quadratic) */
+    int n = 1;
+    for (size_t i = 0; i < len; i++)
+        n += t[i] == '\n';
+    f->lines = arena_alloc(sizeof *f->lines * (size_t)n);
+    f->lines[0] = t;
+    for (size_t i = 0, l = 1; i < len; i++)
+        if (t[i] == '\n')
+            f->lines[l++] = t + i + 1;
+    f->nlines = n;
     return f;
 }
 
@@ -37,6 +51,20 @@ size_t src_len(const SrcFile *f) { return f->len; }
 void diag_set_stream(FILE *f) { diag_out = f; }
 int error_count(void) { return nerrors; }
 void diag_reset(void) { nerrors = 0; }
+void diag_set_max_errors(int n) { max_errors = n; }
+
+/* Past the limit errors are still counted (compilation fails) but no longer
+ * printed: one line says so when the limit is reached. */
+static int silenced(void)
+{
+    if (max_errors <= 0 || nerrors < max_errors)
+        return 0;
+    if (nerrors == max_errors)
+        fprintf(diag_out ? diag_out : stderr,
+                "rnetc: error: too many errors (%d); the rest are not shown "
+                "(-fmax-errors=N, 0 for no limit)\n", max_errors);
+    return 1;
+}
 
 static FILE *out(void) { return diag_out ? diag_out : stderr; }
 
@@ -46,20 +74,31 @@ static void show_line(Loc loc)
     const SrcFile *f = loc.file;
     if (!f || loc.line <= 0)
         return;
-    const char *p = f->text, *end = f->text + f->len;
-    for (int l = 1; l < loc.line && p < end; p++)
-        if (*p == '\n')
-            l++;
+    if (loc.line > f->nlines)
+        return;
+    const char *p = f->lines[loc.line - 1], *end = f->text + f->len;
     const char *e = p;
     while (e < end && *e != '\n')
         e++;
-    fprintf(out(), "%5d | ", loc.line);
-    for (const char *q = p; q < e; q++)
-        fputc(*q == '\t' ? ' ' : (*q >= 32 && *q < 127) ? *q : '?', out());
-    fprintf(out(), "\n      | ");
-    for (int c = 1; c < loc.col && c <= (int)(e - p); c++)
-        fputc(' ', out());
-    fprintf(out(), "^\n");
+    /* built in one buffer and written at once (stderr is unbuffered), at
+     * most SHOW columns of a long line (a binary file's, say) */
+    enum { SHOW = 240 };
+    char buf[2 * SHOW + 64];
+    int n = snprintf(buf, sizeof buf, "%5d | ", loc.line), col = loc.col;
+    const char *from = p;
+    if (col > SHOW && (e - p) > SHOW) {  /* a window around the column */
+        from = p + (col - 1) - SHOW / 2;
+        col -= (int)(from - p) - 4;
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "... ");
+    }
+    for (const char *q = from; q < e && q < from + SHOW; q++)
+        buf[n++] = *q == '\t' ? ' ' : (*q >= 32 && *q < 127) ? *q : '?';
+    n += snprintf(buf + n, sizeof buf - (size_t)n, "%s\n      | ", e > from + SHOW ? " ..." : "");
+    for (int c = 1; c < col && c <= SHOW + 4; c++)
+        buf[n++] = ' ';
+    buf[n++] = '^';
+    buf[n++] = '\n';
+    fwrite(buf, 1, (size_t)n, out());
 }
 
 static void vreport(Loc loc, const char *kind, const char *fmt, va_list ap)
@@ -77,6 +116,10 @@ static void vreport(Loc loc, const char *kind, const char *fmt, va_list ap)
 
 void error_at(Loc loc, const char *fmt, ...)
 {
+    if (silenced()) {
+        nerrors++;
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
     vreport(loc, "error", fmt, ap);
@@ -86,6 +129,8 @@ void error_at(Loc loc, const char *fmt, ...)
 
 void note_at(Loc loc, const char *fmt, ...)
 {
+    if (max_errors > 0 && nerrors > max_errors)
+        return;  /* the note of a silenced error */
     va_list ap;
     va_start(ap, fmt);
     vreport(loc, "note", fmt, ap);

@@ -47,6 +47,15 @@ Graph *compile_file(const char *path)
         free(buf);
         return NULL;
     }
+    /* a binary file (an executable given by mistake) is one error, not
+     * thousands: the language is text, and no text file holds a NUL */
+    const char *nul = memchr(buf, 0, n);
+    if (nul) {
+        error_plain("'%s' is not a text file (a NUL byte at offset %ld): is it the source?",
+                    path, (long)(nul - buf));
+        free(buf);
+        return NULL;
+    }
     Graph *g = compile_text(path, buf, n);
     free(buf);
     return g;

@@ -67,6 +67,8 @@ static const char usage[] =
     "  -v                 print the compiler command\n"
     "  -h, --help         this text\n"
     "\n"
+    "  -fmax-errors=N     print at most N errors (default 50; 0: all)\n"
+    "\n"
     "Errors are printed as file:line:col: error: message; the exit status is 1\n"
     "if there was any error, 2 for a bad command line.\n";
 
@@ -160,6 +162,12 @@ int main(int argc, char **argv)
             po.print_after = a + 14;
         } else if (!strcmp(a, "--print-memory")) {
             print_mem = 1;
+        } else if (!strncmp(a, "-fmax-errors=", 13)) {
+            char *end;
+            long k = strtol(a + 13, &end, 10);
+            if (!a[13] || *end || k < 0 || k > 1000000)
+                return bad_usage("-fmax-errors wants a number from 0 to 1000000, not '%s'", a + 13);
+            diag_set_max_errors((int)k);
         } else if (!strcmp(a, "--print-schedule")) {
             print_sched = 1;
         } else if (!strcmp(a, "--passes") || !strcmp(a, "--print-after") ||

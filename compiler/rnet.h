@@ -61,6 +61,9 @@ void error_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int error_count(void);
 void diag_reset(void);
 void diag_set_stream(FILE *f);
+/* print at most n errors (0: all); the default as GCC's -fmax-errors */
+enum { DIAG_MAX_ERRORS_DEFAULT = 50 };
+void diag_set_max_errors(int n);
 /* internal compiler bugs, never user errors */
 _Noreturn void die_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

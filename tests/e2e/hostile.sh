@@ -62,4 +62,23 @@ $RNETC "$n/m.rnet" --emit dot -o "$T/nl.dot" || fail "--emit dot from a path wit
     || fail "a newline in the path broke the dot file's comment"
 # a header that cannot be #included under its name is refused
 expect 1 "cannot #include a header of that name" $RNETC models/tiny.rnet --emit c -o "$T/q\"x.c"
+
+# a binary file as the source: one line, at once
+head -c 4096 "$RNETC" >"$T/bin.rnet"
+expect 1 "'$T/bin.rnet' is not a text file (a NUL byte at offset" timeout 10 $RNETC "$T/bin.rnet"
+[ "$(wc -l <"$T/stderr")" = 1 ] || fail "a binary source gave more than one line"
+# text noise without NUL bytes, and 100,000 misspelt lines: at most 50 errors
+# shown, then one line, in well under the time the old quadratic caret took
+head -c 300000 /dev/urandom | tr -d '\000' >"$T/noise.rnet"
+expect 1 "too many errors (50); the rest are not shown" timeout 10 $RNETC "$T/noise.rnet"
+awk 'BEGIN { print "model m {"; for (i = 0; i < 100000; i++) printf "    cnvv%d 3x3 64\n", i; print "}" }' \
+    >"$T/many.rnet"
+expect 1 "too many errors (50)" timeout 10 $RNETC "$T/many.rnet"
+[ "$(grep -c ':[0-9]*:[0-9]*: error: ' "$T/stderr")" = 50 ] || fail "many errors: not 50 shown"
+expect 1 "cnvv2'" $RNETC -fmax-errors=3 "$T/many.rnet"
+[ "$(grep -c ':[0-9]*:[0-9]*: error: ' "$T/stderr")" = 3 ] && grep -q "too many errors (3)" "$T/stderr" \
+    || fail "-fmax-errors=3 did not stop at 3"
+timeout 20 $RNETC -fmax-errors=0 "$T/many.rnet" 2>"$T/all" && fail "many errors: exit 0"
+[ "$(grep -c ':[0-9]*:[0-9]*: error: ' "$T/all")" -ge 100000 ] || fail "-fmax-errors=0 did not show every error"
+expect 2 "-fmax-errors wants a number from 0 to 1000000, not 'x'" $RNETC -fmax-errors=x models/tiny.rnet
 finish
