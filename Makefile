@@ -16,7 +16,7 @@ endif
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wswitch-enum -Wno-error=switch-enum
-ALLCFLAGS := $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icompiler -Iruntime -Iout/gen
+ALLCFLAGS := $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icompiler -Iruntime -Iruntime/host -Iout/gen
 LDLIBS  := -lz -lm
 # the runtime is built for this machine: generated programs link against it
 RT_CFLAGS ?= -O3 -march=native -fopenmp
@@ -34,13 +34,19 @@ LLVM_OBJ     := $(patsubst compiler/%.c,$(O)/obj/compiler/%.o,$(LLVM_SRC))
 COMPILER_SRC := $(filter-out compiler/main.c $(LLVM_SRC),$(wildcard compiler/*.c))
 COMPILER_OBJ := $(patsubst compiler/%.c,$(O)/obj/compiler/%.o,$(COMPILER_SRC)) \
                 $(O)/obj/gen/rnet.tab.o $(O)/obj/gen/rnet.lex.o
-RUNTIME_SRC  := $(wildcard runtime/*.c)
+# runtime/ is what generated code calls (kernels, the optimizer step, the
+# model descriptor; out/librnet_kernels.a alone); runtime/host/ the program
+# around it (command line, training loop, data, checkpoints, logging, bench,
+# check).  out/librnet.a holds both.
+KERNEL_SRC   := $(wildcard runtime/*.c)
+KERNEL_OBJ   := $(patsubst runtime/%.c,$(O)/obj/runtime/%.o,$(KERNEL_SRC))
+RUNTIME_SRC  := $(KERNEL_SRC) $(wildcard runtime/host/*.c)
 RUNTIME_OBJ  := $(patsubst runtime/%.c,$(O)/obj/runtime/%.o,$(RUNTIME_SRC))
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 UNIT_BIN     := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 .PHONY: all setup test unit models data fuzz clean mnist fashion interop
-all: $(O)/rnetc $(O)/librnet.a
+all: $(O)/rnetc $(O)/librnet.a $(O)/librnet_kernels.a
 
 setup:
 	@tools/setup.sh
@@ -65,7 +71,7 @@ $(LLVM_OBJ): $(O)/obj/compiler/%.o: compiler/%.c $(wildcard compiler/*.h) $(O)/g
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(LLVM_CFLAGS) -c -o $@ $<
 
-$(O)/obj/runtime/%.o: runtime/%.c $(wildcard runtime/*.h runtime/*.inc) | setup
+$(O)/obj/runtime/%.o: runtime/%.c $(wildcard runtime/*.h runtime/*.inc runtime/host/*.h runtime/host/*.inc) | setup
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(RT_CFLAGS) -c -o $@ $<
 
@@ -74,6 +80,10 @@ $(O)/librnetc.a: $(COMPILER_OBJ)
 	ar rcs $@ $^
 
 $(O)/librnet.a: $(RUNTIME_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/librnet_kernels.a: $(KERNEL_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 

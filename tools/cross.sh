@@ -97,7 +97,7 @@ file_flags() { # TRIPLE FILE
     # (vect_transform_reduction) vectorising the fmax reductions of
     # rn_interp_kinks (at -O3) and of test_interp and test_direct (even at
     # -O2); the reference interpreter and the tests need not be fast
-    aarch64-*:runtime/rn_interp.c | aarch64-*:tests/unit/test_interp.c | \
+    aarch64-*:runtime/host/rn_interp.c | aarch64-*:tests/unit/test_interp.c | \
         aarch64-*:tests/unit/test_direct.c) echo "-fno-tree-loop-vectorize" ;;
     *) echo "" ;;
     esac
@@ -130,14 +130,14 @@ build_runtime() { # TRIPLE
     mkdir -p "$d"
     zf=$(zlib_flags "$t")
     stamp=$d/flags
-    flags="$WARN -O3 -fopenmp -D_POSIX_C_SOURCE=200809L $zf -Iruntime"
+    flags="$WARN -O3 -fopenmp -D_POSIX_C_SOURCE=200809L $zf -Iruntime -Iruntime/host"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$flags" ]; then
         rm -f "$d"/*.o
         printf '%s\n' "$flags" >"$stamp"
     fi
-    newest_h=$(ls -t runtime/*.h runtime/*.inc | head -1)
+    newest_h=$(ls -t runtime/*.h runtime/*.inc runtime/host/*.h runtime/host/*.inc | head -1)
     objs="" built=0 pids=""
-    for src in runtime/*.c; do
+    for src in runtime/*.c runtime/host/*.c; do
         o=$d/$(basename "$src" .c).o
         objs="$objs $o"
         if stale "$o" "$src" "$newest_h"; then
@@ -383,7 +383,7 @@ cmd_unit() {
         for u in $UNIT_TESTS; do
             bin=$RUN/$t-$u
             # shellcheck disable=SC2046
-            quiet_ld "$t-gcc" $WARN -O2 -fopenmp -D_POSIX_C_SOURCE=200809L $(zlib_flags "$t") $(file_flags "$t" "tests/unit/$u.c") -Iruntime -Itests/unit \
+            quiet_ld "$t-gcc" $WARN -O2 -fopenmp -D_POSIX_C_SOURCE=200809L $(zlib_flags "$t") $(file_flags "$t" "tests/unit/$u.c") -Iruntime -Iruntime/host -Itests/unit \
                 -static -o "$bin" "tests/unit/$u.c" "$X/$t/librnet.a" $(zlib_libs "$t") -lm ||
                 die "$t: building $u failed"
             t0=$(now)

@@ -17,7 +17,7 @@ conv2, downsample = Sequential(conv1x1, bn)) is built as well, so a model
 written independently of rnetc is checked too; with torchvision installed,
 torchvision's own model is a third.
 
-Checkpoints are rnet's safetensors files (runtime/rn_ckpt.c): every tensor
+Checkpoints are rnet's safetensors files (runtime/host/rn_ckpt.c): every tensor
 float32 under its name, metadata format "rnet-1", the model's name and the
 FNV-1a 64 hash of the .rnet file's bytes as 16 hex digits (source_hash).
 They are read and written here with the standard library and numpy; no

@@ -35,8 +35,8 @@ int main(int argc, char **argv)
     return 0;
 }
 EOF
-if $cc -std=c11 -D_POSIX_C_SOURCE=200809L -DRN_NO_ZLIB -Iruntime -o "$T/nozlib" "$T/nozlib.c" \
-    runtime/rn_idx.c runtime/rn_err.c 2>"$T/cc.err"; then
+if $cc -std=c11 -D_POSIX_C_SOURCE=200809L -DRN_NO_ZLIB -Iruntime -Iruntime/host -o "$T/nozlib" "$T/nozlib.c" \
+    runtime/host/rn_idx.c runtime/host/rn_err.c 2>"$T/cc.err"; then
     zcat data/mnist/t10k-labels-idx1-ubyte.gz >"$T/labels"
     "$T/nozlib" "$T/labels" data/mnist/t10k-labels-idx1-ubyte.gz >"$T/nozlib.out"
     grep -q '^ok 1996$' "$T/nozlib.out" || { fail "RN_NO_ZLIB: a plain IDX file was not read"; cat "$T/nozlib.out"; }

@@ -4,8 +4,8 @@
  * walks everything the API hands out (tensors, lookups, copies, metadata),
  * so a sanitizer sees any read the validation should have prevented.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime \
- *       tests/fuzz/fuzz_safetensors.c runtime/rn_safetensors.c -o /tmp/fz
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime/host \
+ *       tests/fuzz/fuzz_safetensors.c runtime/host/rn_safetensors.c -o /tmp/fz
  *   /tmp/fz -max_total_time=60 */
 #include "rn_safetensors.h"
 

@@ -21,107 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rn_cpu.h"
 #include "rn_driver.h"
 
-#if defined(__SSE__)
-#include <pmmintrin.h>
-#include <xmmintrin.h>
-#endif
-#ifdef _OPENMP
-#include <omp.h>
-#elif defined(__GNUC__) && defined(__ELF__)
-/* This file was compiled without OpenMP, but the program may still link
- * an OpenMP runtime (generated code built with -fopenmp): weak references
- * find it then and are NULL otherwise, so --threads and `info` work
- * however the library itself was built. */
-extern int omp_get_max_threads(void) __attribute__((weak));
-extern void omp_set_num_threads(int) __attribute__((weak));
-#define RN_WEAK_OMP 1
-#endif
-
-/* ---- messages, FPU, threads ---------------------------------------------- */
-
-static const char *prog_name = "rnet";
-
-void rn_set_prog_name(const char *name)
-{
-    if (!name || !*name)
-        return;
-    const char *slash = strrchr(name, '/');
-    prog_name = slash && slash[1] ? slash + 1 : name;
-}
-
-const char *rn_prog_name(void) { return prog_name; }
-
-static void vmessage(const char *kind, const char *fmt, va_list ap)
-{
-    fflush(stdout);
-    fprintf(stderr, "%s: %s: ", prog_name, kind);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-}
-
-void rn_errorf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vmessage("error", fmt, ap);
-    va_end(ap);
-}
-
-void rn_warnf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vmessage("warning", fmt, ap);
-    va_end(ap);
-}
-
-void rn_fpu_setup(void)
-{
-    /* Denormal floats are 10-100x slower on x86 and appear in late
-     * training (tiny gradients, decayed momentum); flushing them to zero
-     * changes no result that matters and keeps steps at a steady speed
-     * (rn_cpu.h: FTZ and DAZ on x86, FZ on AArch64, on every thread). */
-    rn_cpu_flush_denormals(1);
-}
-
-int rn_fpu_ftz_on(void)
-{
-    return rn_cpu_denormals_flushed();
-}
-
-int rn_have_openmp(void)
-{
-#if defined(_OPENMP)
-    return 1;
-#elif defined(RN_WEAK_OMP)
-    return omp_get_max_threads != NULL && omp_set_num_threads != NULL;
-#else
-    return 0;
-#endif
-}
-
-void rn_set_threads(int n)
-{
-    if (n <= 0 || !rn_have_openmp())
-        return;
-#if defined(_OPENMP) || defined(RN_WEAK_OMP)
-    omp_set_num_threads(n);
-#endif
-}
-
-int rn_threads(void)
-{
-    if (!rn_have_openmp())
-        return 1;
-#if defined(_OPENMP) || defined(RN_WEAK_OMP)
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 /* ---- the option parser ---------------------------------------------------- */
 
@@ -180,7 +81,7 @@ static void print_default(FILE *f, const ArgSpec *s)
 
 static void print_help(const ArgTable *t)
 {
-    printf("usage: %s %s %s\n\n%s\n", prog_name, t->cmd, t->usage, t->about);
+    printf("usage: %s %s %s\n\n%s\n", rn_prog_name(), t->cmd, t->usage, t->about);
     if (t->nspec)
         printf("\noptions:\n");
     for (int i = 0; i < t->nspec; i++) {
@@ -278,7 +179,7 @@ static int parse_args(const ArgTable *t, int argc, char **argv, char **pos, int 
                     rn_errorf("%s: too many arguments at '%s'", t->cmd, a);
                 else
                     rn_errorf("%s: unexpected argument '%s' (see '%s %s --help')", t->cmd, a,
-                              prog_name, t->cmd);
+                              rn_prog_name(), t->cmd);
                 return 2;
             }
             pos[n++] = argv[i];
@@ -292,7 +193,7 @@ static int parse_args(const ArgTable *t, int argc, char **argv, char **pos, int 
                 s = &t->spec[k];
         if (!s) {
             rn_errorf("%s: unknown option '%.*s' (see '%s %s --help')", t->cmd, (int)len, a,
-                      prog_name, t->cmd);
+                      rn_prog_name(), t->cmd);
             return 2;
         }
         if (s->kind == A_SET) {
@@ -317,7 +218,7 @@ static int parse_args(const ArgTable *t, int argc, char **argv, char **pos, int 
             return rc;
     }
     if (n < t->npos_min) {
-        rn_errorf("%s: missing %s (see '%s %s --help')", t->cmd, t->posname, prog_name, t->cmd);
+        rn_errorf("%s: missing %s (see '%s %s --help')", t->cmd, t->posname, rn_prog_name(), t->cmd);
         return 2;
     }
     *npos = n;
@@ -330,7 +231,7 @@ static int require(const char *cmd, const char *opt, const void *v)
 {
     if (v)
         return 0;
-    rn_errorf("%s: %s is required (see '%s %s --help')", cmd, opt, prog_name, cmd);
+    rn_errorf("%s: %s is required (see '%s %s --help')", cmd, opt, rn_prog_name(), cmd);
     return 2;
 }
 
@@ -619,10 +520,10 @@ static const Command commands[] = {
 static void usage(FILE *f, const RnModel *m)
 {
     fprintf(f, "usage: %s <command> [options]\n\n%s: the %s network, built by rnetc.\n\ncommands:\n",
-            prog_name, prog_name, m->name);
+            rn_prog_name(), rn_prog_name(), m->name);
     for (int i = 0; i < NSPEC(commands); i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'%s <command> --help' lists a command's options.\n", prog_name);
+    fprintf(f, "\n'%s <command> --help' lists a command's options.\n", rn_prog_name());
 }
 
 int rn_cli_main(const RnModel *m, int argc, char **argv)
@@ -647,6 +548,6 @@ int rn_cli_main(const RnModel *m, int argc, char **argv)
     for (int i = 0; i < NSPEC(commands); i++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
                  commands[i].name);
-    rn_errorf("unknown command '%s' (expected one of %s; see '%s --help')", cmd, list, prog_name);
+    rn_errorf("unknown command '%s' (expected one of %s; see '%s --help')", cmd, list, rn_prog_name());
     return 2;
 }
