@@ -565,6 +565,206 @@ static int save_checkpoint(const RnModel *m, TrainState *t, RnRunState *rs)
     return 0;
 }
 
+/* ---- the loop: one step, one epoch, the end of an epoch ---------------- */
+
+static const char *const step_tags[] = { "train/batch_loss", "train/lr" };
+static const char *const epoch_tags[] = { "train/loss", "train/accuracy", "test/loss",
+                                          "test/accuracy", "perf/images_per_sec" };
+
+/* what the loop functions share: the run's fixed parts and where it stands */
+typedef struct {
+    const RnModel *m;
+    const RnTrainArgs *a;
+    TrainState *t;
+    RnRunState *rs;
+    const RnOptim *o;
+    const RnSchedule *sched;
+    long S;                     /* steps per epoch */
+    int B, C;                   /* batch, classes */
+    const float *mean, *std;
+    long stop_step;             /* --stop-after's step, or -1 */
+    long step;                  /* global steps done */
+    float lr;                   /* the last step's rate */
+    double win_loss;            /* the per-step log's window: loss x images, images */
+    long win_n;
+    int tty;
+    FILE *pout;                 /* the progress line, or NULL */
+    RnProgress prog;
+    double epoch_t0, epoch_t1;  /* the last epoch's steps, wall clock */
+    long epoch_images;          /* ... and the images they trained on */
+} Run;
+
+/* One training step on the n images in t->x, t->y, in this order: zero
+ * the gradients, forward, loss, backward, update.  Returns the batch's
+ * mean loss, or NAN (after the message naming the step) when it is not
+ * finite: nothing is updated then. */
+static float train_step(Run *r, int n, int epoch, int k)
+{
+    const RnModel *m = r->m;
+    TrainState *t = r->t;
+    memset(t->e.grads, 0, sizeof(float) * (size_t)m->param_floats);
+    m->forward(&t->e, t->x, n, 1);
+    float loss = rn_ref_softmax_xent_forward(t->probs, t->e.logits, t->y, n, r->C,
+                                             r->a->label_smoothing);
+    if (!isfinite(loss)) {
+        rn_progress_clear(&r->prog);
+        long nbad = 0;
+        int bad = rn_ckpt_first_nonfinite(m, t->e.params, &nbad);
+        char where[400] = "";
+        if (bad >= 0)
+            snprintf(where, sizeof where, "; the first non-finite parameter is '%s' "
+                     "(%ld of %ld values)", m->params[bad].name, nbad, m->params[bad].numel);
+        else
+            snprintf(where, sizeof where, "; every parameter is finite, so the forward "
+                     "pass overflowed");
+        rn_errorf("training diverged: the loss is %s at epoch %d, step %d of %ld "
+                  "(global step %ld)%s; nothing was saved (try a lower --lr)",
+                  isnan(loss) ? "nan" : "infinite", epoch + 1, k + 1, r->S, r->step + 1,
+                  where);
+        return NAN;
+    }
+    rn_ref_softmax_xent_backward(t->dlogits, t->probs, t->y, n, r->C, r->a->label_smoothing);
+    m->backward(&t->e, t->dlogits, n);
+    r->lr = rn_lr_at(r->sched, r->step, r->S, r->a->epochs);
+    m->update(&t->e, r->o, r->lr, r->step + 1, t->mbuf, t->vbuf);
+    r->step++;
+    return loss;
+}
+
+/* the per-step log: every --log-every steps and at the epoch's end, the
+ * mean loss since the last point; 0, or -1 after the message */
+static int log_steps(Run *r, int epoch, int last)
+{
+    const RnTrainArgs *a = r->a;
+    TrainState *t = r->t;
+    char err[512];
+    if (a->log_every <= 0 || !(r->step % a->log_every == 0 || last))
+        return 0;
+    float v[2] = { (float)(r->win_loss / (double)r->win_n), r->lr };
+    if (t->tb && rn_tblog_scalars(t->tb, r->step, rn_wall_time(), 2, step_tags, v, err, sizeof err)) {
+        rn_progress_clear(&r->prog);
+        rn_errorf("%s", err);
+        return -1;
+    }
+    if (t->steps_csv) {
+        fprintf(t->steps_csv, "%ld,%d,%.6f,%.6g\n", r->step, epoch + 1,
+                r->win_loss / (double)r->win_n, (double)r->lr);
+        fflush(t->steps_csv);
+    }
+    r->win_loss = 0, r->win_n = 0;
+    return 0;
+}
+
+/* The steps of one epoch, from where the run stands (a resumed run may
+ * start inside it).  0: the epoch is done, its sums in rs (epoch_loss_sum,
+ * epoch_seen, epoch_right) and its timing in r for finish_epoch; 1: stopped (a signal or --stop-after), rs says where;
+ * -1: failed, after the message. */
+static int train_epoch(Run *r, int epoch)
+{
+    TrainState *t = r->t;
+    RnRunState *rs = r->rs;
+    int k = rs->batch_index; /* nonzero only in the epoch a resume starts inside */
+    double sum_loss = rs->epoch_loss_sum;
+    long seen = rs->epoch_seen, right = rs->epoch_right, seen_now = 0;
+    rs->batch_index = 0, rs->epoch_loss_sum = 0, rs->epoch_seen = 0, rs->epoch_right = 0;
+    rn_batcher_seek(&t->batcher, epoch, k);
+    double t0 = now_s();
+    rn_progress_begin(&r->prog, r->pout, r->tty, epoch + 1, r->a->epochs, r->S, k, t0);
+    int stopped = 0;
+    for (; k < r->S; k++) {
+        if (stop_signal || r->step == r->stop_step) {
+            stopped = 1;
+            break;
+        }
+        int n = rn_batcher_next(&t->batcher, t->x, t->y);
+        float loss = train_step(r, n, epoch, k);
+        if (isnan(loss))
+            return -1;
+        sum_loss += (double)loss * n;
+        seen += n;
+        seen_now += n;
+        for (int i = 0; i < n; i++)
+            right += argmax(t->e.logits + (long)i * r->C, r->C) == t->y[i];
+        r->win_loss += (double)loss * n;
+        r->win_n += n;
+        if (log_steps(r, epoch, k == r->S - 1))
+            return -1;
+        rn_progress_update(&r->prog, k + 1, sum_loss / (double)seen, seen_now, now_s());
+    }
+    rn_progress_clear(&r->prog);
+    rs->epoch_loss_sum = sum_loss, rs->epoch_seen = seen, rs->epoch_right = right;
+    if (stopped) {
+        rs->epoch = epoch, rs->batch_index = k, rs->step = r->step;
+        return 1;
+    }
+    r->epoch_t0 = t0;
+    r->epoch_t1 = now_s();
+    r->epoch_images = seen_now;
+    return 0;
+}
+
+/* After an epoch's steps: evaluate on the test set, print the epoch's
+ * line, append to metrics.csv and the event file, save when --save-every
+ * says so.  0, or -1 after the message. */
+static int finish_epoch(Run *r, int epoch)
+{
+    const RnModel *m = r->m;
+    const RnTrainArgs *a = r->a;
+    TrainState *t = r->t;
+    RnRunState *rs = r->rs;
+    char err[512];
+    double test_acc, test_loss;
+    if (rn_evaluate(m, &t->e, &t->test, r->B, r->mean, r->std, &test_loss, &test_acc, NULL,
+                    NULL)) {
+        rn_errorf("out of memory while evaluating");
+        return -1;
+    }
+    if (!isfinite(test_loss)) {
+        rn_errorf("training diverged: the test loss is not finite after epoch %d; nothing "
+                  "was saved (try a lower --lr)", epoch + 1);
+        return -1;
+    }
+    double t0 = r->epoch_t0, t1 = r->epoch_t1, t2 = now_s();
+    double ips = t1 > t0 ? (double)r->epoch_images / (t1 - t0) : 0.0;
+    double sum_loss = rs->epoch_loss_sum;
+    long seen = rs->epoch_seen, right = rs->epoch_right;
+    rs->epoch_loss_sum = 0, rs->epoch_seen = 0, rs->epoch_right = 0;
+    double train_loss = seen ? sum_loss / seen : 0, train_acc = seen ? (double)right / seen : 0;
+    rs->epoch = epoch + 1, rs->batch_index = 0, rs->step = r->step;
+    rs->test_loss = test_loss, rs->test_acc = test_acc;
+    if (!a->quiet) {
+        printf("epoch %*d/%d  loss %.4f  acc %6.2f%%  test acc %6.2f%%  test loss %.4f  "
+               "%.0f img/s  %.1f s\n",
+               a->epochs >= 100 ? 3 : a->epochs >= 10 ? 2 : 1, epoch + 1, a->epochs,
+               train_loss, 100 * train_acc, 100 * test_acc, test_loss, ips, t2 - t0);
+        fflush(stdout);
+    }
+    if (t->csv) {
+        fprintf(t->csv, "%d,%ld,%.6f,%.6f,%.6f,%.6f,%.6g,%.1f\n", epoch + 1, r->step, train_loss,
+                train_acc, test_loss, test_acc, (double)r->lr, ips);
+        if (fflush(t->csv) != 0 || ferror(t->csv)) {
+            rn_errorf("%s: write failed: %s", t->csv_path, strerror(errno));
+            return -1;
+        }
+    }
+    if (t->tb) {
+        float v[5] = { (float)train_loss, (float)train_acc, (float)test_loss, (float)test_acc,
+                       (float)ips };
+        if (rn_tblog_scalars(t->tb, r->step, rn_wall_time(), 5, epoch_tags, v, err, sizeof err) ||
+            rn_tblog_flush(t->tb, err, sizeof err)) {
+            rn_errorf("%s", err);
+            return -1;
+        }
+    }
+    if (a->save_every > 0 && (epoch + 1) % a->save_every == 0 && epoch + 1 < a->epochs) {
+        if (save_checkpoint(m, t, rs))
+            return -1;
+        if (!a->quiet)
+            printf("saved %s (epoch %d)\n", t->save_path, epoch + 1);
+    }
+    return 0;
+}
+
 int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
 {
     RnTrainArgs a = *a0;        /* the run's options: the saved run's when resuming */
@@ -796,12 +996,6 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
         fflush(stdout);
     }
 
-    static const char *const step_tags[] = { "train/batch_loss", "train/lr" };
-    static const char *const epoch_tags[] = { "train/loss", "train/accuracy", "test/loss",
-                                              "test/accuracy", "perf/images_per_sec" };
-    int tty = isatty(fileno(stdout));
-    FILE *pout = a.quiet || a.no_progress ? NULL : stdout;
-    RnProgress prog;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
@@ -811,131 +1005,19 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
-    long step = rs.step;
-    float lr = 0;
+    Run run = { .m = m, .a = &a, .t = &t, .rs = &rs, .o = &o, .sched = &sched, .S = S, .B = B,
+                .C = C, .mean = mean, .std = std, .stop_step = stop_step, .step = rs.step,
+                .tty = isatty(fileno(stdout)),
+                .pout = a.quiet || a.no_progress ? NULL : stdout };
     int stopped = 0;
-    double win_loss = 0; /* the per-step log's window: loss x images, images */
-    long win_n = 0;
     for (int epoch = rs.epoch; epoch < a.epochs && !stopped; epoch++) {
-        int k = rs.batch_index; /* nonzero only in the epoch a resume starts inside */
-        double sum_loss = rs.epoch_loss_sum;
-        long seen = rs.epoch_seen, right = rs.epoch_right, seen_now = 0;
-        rs.batch_index = 0, rs.epoch_loss_sum = 0, rs.epoch_seen = 0, rs.epoch_right = 0;
-        rn_batcher_seek(&t.batcher, epoch, k);
-        double t0 = now_s();
-        rn_progress_begin(&prog, pout, tty, epoch + 1, a.epochs, S, k, t0);
-        for (; k < S; k++) {
-            if (stop_signal || step == stop_step) {
-                stopped = 1;
-                break;
-            }
-            int n = rn_batcher_next(&t.batcher, t.x, t.y);
-            memset(t.e.grads, 0, sizeof(float) * (size_t)m->param_floats);
-            m->forward(&t.e, t.x, n, 1);
-            float loss = rn_ref_softmax_xent_forward(t.probs, t.e.logits, t.y, n, C,
-                                                     a.label_smoothing);
-            if (!isfinite(loss)) {
-                rn_progress_clear(&prog);
-                long nbad = 0;
-                int bad = rn_ckpt_first_nonfinite(m, t.e.params, &nbad);
-                char where[400] = "";
-                if (bad >= 0)
-                    snprintf(where, sizeof where, "; the first non-finite parameter is '%s' "
-                             "(%ld of %ld values)", m->params[bad].name, nbad,
-                             m->params[bad].numel);
-                else
-                    snprintf(where, sizeof where, "; every parameter is finite, so the forward "
-                             "pass overflowed");
-                rn_errorf("training diverged: the loss is %s at epoch %d, step %d of %ld "
-                          "(global step %ld)%s; nothing was saved (try a lower --lr)",
-                          isnan(loss) ? "nan" : "infinite", epoch + 1, k + 1, S, step + 1,
-                          where);
-                goto restore;
-            }
-            sum_loss += (double)loss * n;
-            seen += n;
-            seen_now += n;
-            for (int i = 0; i < n; i++)
-                right += argmax(t.e.logits + (long)i * C, C) == t.y[i];
-            rn_ref_softmax_xent_backward(t.dlogits, t.probs, t.y, n, C, a.label_smoothing);
-            m->backward(&t.e, t.dlogits, n);
-            lr = rn_lr_at(&sched, step, S, a.epochs);
-            m->update(&t.e, &o, lr, step + 1, t.mbuf, t.vbuf);
-            step++;
-
-            win_loss += (double)loss * n;
-            win_n += n;
-            if (a.log_every > 0 && (step % a.log_every == 0 || k == S - 1)) {
-                float v[2] = { (float)(win_loss / (double)win_n), lr };
-                if (t.tb && rn_tblog_scalars(t.tb, step, rn_wall_time(), 2, step_tags, v, err,
-                                             sizeof err)) {
-                    rn_progress_clear(&prog);
-                    rn_errorf("%s", err);
-                    goto restore;
-                }
-                if (t.steps_csv) {
-                    fprintf(t.steps_csv, "%ld,%d,%.6f,%.6g\n", step, epoch + 1,
-                            win_loss / (double)win_n, (double)lr);
-                    fflush(t.steps_csv);
-                }
-                win_loss = 0, win_n = 0;
-            }
-            rn_progress_update(&prog, k + 1, sum_loss / (double)seen, seen_now, now_s());
-        }
-        rn_progress_clear(&prog);
-        if (stopped) {
-            rs.epoch = epoch, rs.batch_index = k, rs.step = step;
-            rs.epoch_loss_sum = sum_loss, rs.epoch_seen = seen, rs.epoch_right = right;
-            break;
-        }
-        double t1 = now_s();
-        double test_acc, test_loss;
-        if (rn_evaluate(m, &t.e, &t.test, B, mean, std, &test_loss, &test_acc, NULL, NULL)) {
-            rn_errorf("out of memory while evaluating");
+        int st = train_epoch(&run, epoch);
+        if (st < 0)
             goto restore;
-        }
-        if (!isfinite(test_loss)) {
-            rn_errorf("training diverged: the test loss is not finite after epoch %d; nothing "
-                      "was saved (try a lower --lr)", epoch + 1);
+        stopped = st;
+        if (!stopped && finish_epoch(&run, epoch))
             goto restore;
-        }
-        double t2 = now_s();
-        double ips = t1 > t0 ? (double)seen_now / (t1 - t0) : 0.0;
-        double train_loss = seen ? sum_loss / seen : 0, train_acc = seen ? (double)right / seen : 0;
-        rs.epoch = epoch + 1, rs.batch_index = 0, rs.step = step;
-        rs.test_loss = test_loss, rs.test_acc = test_acc;
-        if (!a.quiet) {
-            printf("epoch %*d/%d  loss %.4f  acc %6.2f%%  test acc %6.2f%%  test loss %.4f  "
-                   "%.0f img/s  %.1f s\n",
-                   a.epochs >= 100 ? 3 : a.epochs >= 10 ? 2 : 1, epoch + 1, a.epochs,
-                   train_loss, 100 * train_acc, 100 * test_acc, test_loss, ips, t2 - t0);
-            fflush(stdout);
-        }
-        if (t.csv) {
-            fprintf(t.csv, "%d,%ld,%.6f,%.6f,%.6f,%.6f,%.6g,%.1f\n", epoch + 1, step, train_loss,
-                    train_acc, test_loss, test_acc, (double)lr, ips);
-            if (fflush(t.csv) != 0 || ferror(t.csv)) {
-                rn_errorf("%s: write failed: %s", t.csv_path, strerror(errno));
-                goto restore;
-            }
-        }
-        if (t.tb) {
-            float v[5] = { (float)train_loss, (float)train_acc, (float)test_loss,
-                           (float)test_acc, (float)ips };
-            if (rn_tblog_scalars(t.tb, step, rn_wall_time(), 5, epoch_tags, v, err, sizeof err) ||
-                rn_tblog_flush(t.tb, err, sizeof err)) {
-                rn_errorf("%s", err);
-                goto restore;
-            }
-        }
-        if (a.save_every > 0 && (epoch + 1) % a.save_every == 0 && epoch + 1 < a.epochs) {
-            if (save_checkpoint(m, &t, &rs))
-                goto restore;
-            if (!a.quiet)
-                printf("saved %s (epoch %d)\n", t.save_path, epoch + 1);
-        }
     }
-
     if (t.steps_csv && (fflush(t.steps_csv) != 0 || ferror(t.steps_csv))) {
         rn_errorf("%s: write failed: %s", t.steps_path, strerror(errno));
         goto restore;
