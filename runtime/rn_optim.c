@@ -89,8 +89,9 @@ const char *rn_optim_check(const RnOptim *o)
         return "weight decay must be a finite number >= 0";
     switch (o->kind) {
     case RN_OPT_SGD:
-        if (!(o->momentum >= 0.0f) || isinf(o->momentum))
-            return "momentum must be a finite number >= 0";
+        if (!(o->momentum >= 0.0f && o->momentum < 1.0f))
+            return "momentum must be in [0, 1) (1 and above never forget a gradient: the "
+                   "step grows without bound)";
         if (o->nesterov && !(o->momentum > 0.0f))
             return "nesterov needs momentum > 0";
         break;

@@ -302,6 +302,11 @@ static int parse_key(const StateKey *k, const char *v, RnRunState *rs)
 }
 
 /* crc continued over a tensor's floats */
+#define RN_CKPT_MAX_THREADS 65536
+#define RN_CKPT_MAX_BATCH 1000000
+#define RN_STR_(x) #x
+#define RN_STR(x) RN_STR_(x)
+
 static uint32_t tensor_crc(uint32_t crc, const float *data, int ndim, const int64_t *shape)
 {
     size_t n = 1;
@@ -437,6 +442,14 @@ int rn_ckpt_state_load(const RnModel *m, const char *path, RnRunState *rs, float
                  rs->step != (long)rs->epoch * rs->steps_per_epoch + rs->batch_index ||
                  rs->epochs < 1 || rs->batch < 1 || rs->epoch > rs->epochs))
         why = "the position (epoch, batch_index, step, steps_per_epoch, epochs) is inconsistent";
+    /* counts the run takes from the file, bounded before anything is sized
+     * by them (the checksum proves the file intact, not the values sane) */
+    if (!why && (rs->threads < 0 || rs->threads > RN_CKPT_MAX_THREADS))
+        why = "metadata 'threads' is out of range (0 to " RN_STR(RN_CKPT_MAX_THREADS) ")";
+    if (!why && (rs->batch > RN_CKPT_MAX_BATCH))
+        why = "metadata 'batch' is out of range (1 to " RN_STR(RN_CKPT_MAX_BATCH) ")";
+    if (!why && (rs->save_every < 0 || rs->log_every < 0 || rs->limit < 0 || rs->shift < 0))
+        why = "metadata 'save_every', 'log_every', 'limit' or 'shift' is negative";
     if (why) {
         snprintf(err, errlen, "%s: %s", path, why);
         goto out;

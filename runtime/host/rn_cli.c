@@ -247,7 +247,7 @@ static int train_spec(RnTrainArgs *a, ArgSpec *spec)
         { "--batch", A_INT, &a->batch, 0, "B", "images per step" },
         { "--lr", A_FLOAT, &a->lr, 0, "X", "(peak) learning rate" },
         { "--optimizer", A_OPTIM, &a->optimizer, 0, "NAME", "sgd, adam or adamw" },
-        { "--momentum", A_FLOAT, &a->momentum, 0, "X", "SGD momentum" },
+        { "--momentum", A_FLOAT, &a->momentum, 0, "X", "SGD momentum, in [0, 1)" },
         { "--nesterov", A_SET, &a->nesterov, 1, NULL, "SGD with Nesterov momentum" },
         { "--no-nesterov", A_SET, &a->nesterov, 0, NULL, "SGD with plain momentum" },
         { "--weight-decay", A_FLOAT, &a->weight_decay, 0, "X", "weight decay" },

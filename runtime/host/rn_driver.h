@@ -62,7 +62,10 @@ int rn_fpu_ftz_on(void);
  * it has and n > 0; the thread count a parallel region gets (1 without
  * OpenMP). */
 int rn_have_openmp(void);
+/* OpenMP threads for what follows (n <= 0: OpenMP's default); more than
+ * the machine's processors is capped to them, with a warning */
 void rn_set_threads(int n);
+int rn_processors(void);    /* processors online */
 int rn_threads(void);
 
 /* ---- rn_train.c ---------------------------------------------------------- */

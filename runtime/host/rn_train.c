@@ -277,8 +277,17 @@ static int check_train_args(const RnModel *m, const RnTrainArgs *a, RnOptim *o, 
         o->beta2 = d->beta2;
     if (d->eps > 0)
         o->eps = d->eps;
-    if (o->kind != RN_OPT_SGD)
-        o->nesterov = 0, o->momentum = 0; /* SGD's options; the model's may name them */
+    if (o->kind != RN_OPT_SGD) {
+        /* SGD's options: the model's defaults may name them, the command
+         * line may not (they would be ignored) */
+        if (a->given & (RN_GIVEN_MOMENTUM | RN_GIVEN_NESTEROV)) {
+            rn_errorf("train: --%s applies to --optimizer sgd only (this run uses %s)",
+                      a->given & RN_GIVEN_MOMENTUM ? "momentum" : "nesterov",
+                      rn_optim_kind_name(o->kind));
+            return 2;
+        }
+        o->nesterov = 0, o->momentum = 0;
+    }
     if ((why = rn_optim_check(o))) {
         rn_errorf("train: optimizer %s: %s", rn_optim_kind_name(o->kind), why);
         return 2;

@@ -58,6 +58,26 @@ expect 1 "training diverged: tensor '.*' has [0-9]* non-finite" "$T/a" train --d
     --epochs 1 --limit 256 --lr 1e5 --threads 1 --save "$T/a.safetensors"
 [ "$(cksum <"$T/a.safetensors")" = "$sum" ] || fail "a diverged run changed the saved weights"
 
+# thread counts beyond the machine are capped, with a word (100,000 crashed)
+expect 0 "threads 100000: this machine has [0-9]* processor" "$T/a" eval --data data/mnist \
+    --weights "$T/a.safetensors" --threads 100000
+# optimizer options: in range, and only for the optimizer they belong to
+expect 2 "momentum must be in \[0, 1)" "$T/a" train --data data/mnist --epochs 1 --limit 64 \
+    --momentum 1.5 --save "$T/m.safetensors"
+expect 2 "momentum applies to --optimizer sgd only (this run uses adam)" "$T/a" train \
+    --data data/mnist --epochs 1 --limit 64 --optimizer adam --momentum 0.5 --save "$T/m.safetensors"
+expect 2 "nesterov applies to --optimizer sgd only" "$T/a" train \
+    --data data/mnist --epochs 1 --limit 64 --optimizer adamw --nesterov --save "$T/m.safetensors"
+[ -e "$T/m.safetensors" ] && fail "a refused run saved weights"
+# counts read from a state file whose checksum is right are still bounded
+"$T/a" train --data data/mnist --epochs 1 --limit 128 --save "$T/s.safetensors" >/dev/null 2>&1 \
+    || fail "short run for the state file"
+python3 tests/e2e/restate.py "$T/s.state.safetensors" threads=1000 || fail "restate.py"
+expect 0 "threads 1000: this machine has" "$T/a" train --resume "$T/s.safetensors" --epochs 2
+python3 tests/e2e/restate.py "$T/s.state.safetensors" threads=100000 batch=2000000000
+expect 1 "s.state.safetensors: metadata 'threads' is out of range" "$T/a" train \
+    --resume "$T/s.safetensors" --epochs 3
+
 # an image of the wrong size is refused
 printf 'P5\n5 5\n255\n' >"$T/small.pgm"
 head -c 25 /dev/zero >>"$T/small.pgm"
