@@ -1,7 +1,8 @@
 /* rn_idx.c - read and write IDX files, plain or gzipped.
  *
- * zlib's gzopen/gzread read a gzip file and a plain file alike, so one code
- * path serves both.  The header is checked field by field before anything
+ * A gzip file (its members inflated here) and a plain file are read by one
+ * code path; bytes after the last gzip member are an error, as bytes after
+ * the data are.  The header is checked field by field before anything
  * large is allocated, and the data buffer grows as data actually arrives
  * (never straight to the header's claim), so a lying header in a small file
  * costs a small allocation and a clear "truncated" message rather than a
@@ -58,37 +59,153 @@ static const char *data_noun(int ndims)
     return ndims == 1 ? "labels" : ndims >= 3 ? "pixels" : "data";
 }
 
-/* zlib's view of a stream that ended: 0 when it ended cleanly. */
-static int gz_failed(gzFile f, const char *path, char *err, size_t errlen)
+/* The source of an IDX file: plain bytes, or gzip members inflated here
+ * (zlib's gzread ignores whatever follows the last member, so a file with
+ * garbage appended would load without a word). */
+enum { SRC_OK, SRC_TRUNC, SRC_CORRUPT, SRC_IO, SRC_TRAIL, SRC_NOMEM };
+typedef struct {
+    FILE *fp;
+    int gz;             /* gzip (magic 1f 8b), else plain */
+    int done;           /* the last member ended with the file */
+    int fail;           /* SRC_* */
+    int err_no;         /* errno of SRC_IO */
+    long long trailing; /* bytes after the last member (SRC_TRAIL) */
+    const char *msg;    /* zlib's word for SRC_CORRUPT */
+#ifndef RN_NO_ZLIB
+    z_stream z;
+    int zinit;
+#endif
+    unsigned char in[1 << 16];
+} Src;
+
+static Src *src_open(const char *path)
 {
-    int code;
-    const char *msg = gzerror(f, &code);
-    if (code == Z_OK)
-        return 0;
-    if (code == Z_BUF_ERROR)
-        return rn_fail(err, errlen, "%s: truncated gzip stream: the compressed file is cut short",
-                    path);
-    if (code == Z_ERRNO)
-        return rn_fail(err, errlen, "%s: read error: %s", path, strerror(errno));
-    return rn_fail(err, errlen, "%s: corrupt gzip data: %s", path, msg ? msg : "unknown error");
+    Src *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    if (!(s->fp = fopen(path, "rb"))) {
+        int e = errno;
+        free(s);
+        errno = e;
+        return NULL;
+    }
+    unsigned char m[2];
+    s->gz = fread(m, 1, 2, s->fp) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+    rewind(s->fp);
+    return s;
 }
 
-/* Read up to n bytes; returns the count (short only at end of file) or -1. */
-static long long read_some(gzFile f, uint8_t *buf, size_t n)
+static void src_close(Src *s)
 {
-    size_t got = 0;
-    while (got < n) {
-        size_t want = n - got;
-        if (want > (1u << 30))
-            want = 1u << 30;
-        int r = gzread(f, buf + got, (unsigned)want);
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
+#ifndef RN_NO_ZLIB
+    if (s->zinit)
+        inflateEnd(&s->z);
+#endif
+    fclose(s->fp);
+    free(s);
+}
+
+#ifndef RN_NO_ZLIB
+/* more compressed input when none is left; the count now available */
+static unsigned src_fill(Src *s)
+{
+    if (s->z.avail_in == 0 && !feof(s->fp)) {
+        size_t n = fread(s->in, 1, sizeof s->in, s->fp);
+        if (ferror(s->fp)) {
+            s->fail = SRC_IO, s->err_no = errno;
+            return 0;
+        }
+        s->z.next_in = s->in;
+        s->z.avail_in = (uInt)n;
     }
+    return s->z.avail_in;
+}
+
+/* a member ended: another one follows, or the file ends, or it is garbage */
+static void src_member_end(Src *s)
+{
+    if (!src_fill(s)) {
+        s->done = !s->fail;
+        return;
+    }
+    if (s->z.next_in[0] == 0x1f) { /* inflate checks the rest of the header */
+        inflateReset(&s->z);
+        return;
+    }
+    long long n = s->z.avail_in;
+    size_t r;
+    while ((r = fread(s->in, 1, sizeof s->in, s->fp)) > 0)
+        n += (long long)r;
+    s->z.avail_in = 0;
+    s->fail = SRC_TRAIL, s->trailing = n;
+}
+
+static size_t src_inflate(Src *s, uint8_t *buf, size_t n)
+{
+    if (!s->zinit) {
+        if (inflateInit2(&s->z, 15 + 16) != Z_OK) {
+            s->fail = SRC_NOMEM;
+            return 0;
+        }
+        s->zinit = 1;
+    }
+    size_t got = 0;
+    while (got < n && !s->done && !s->fail) {
+        if (!src_fill(s)) {
+            if (!s->fail)
+                s->fail = SRC_TRUNC;
+            break;
+        }
+        size_t want = n - got < (1u << 30) ? n - got : (1u << 30);
+        s->z.next_out = buf + got;
+        s->z.avail_out = (uInt)want;
+        int r = inflate(&s->z, Z_NO_FLUSH);
+        got += want - s->z.avail_out;
+        if (r == Z_STREAM_END)
+            src_member_end(s);
+        else if (r == Z_MEM_ERROR)
+            s->fail = SRC_NOMEM;
+        else if (r != Z_OK && r != Z_BUF_ERROR)
+            s->fail = SRC_CORRUPT, s->msg = s->z.msg;
+    }
+    return got;
+}
+#endif
+
+/* Read up to n bytes; the count, short only at the end of the data or on a
+ * failure (src_failed says which) */
+static long long read_some(Src *s, uint8_t *buf, size_t n)
+{
+#ifndef RN_NO_ZLIB
+    if (s->gz)
+        return (long long)src_inflate(s, buf, n);
+#endif
+    size_t got = fread(buf, 1, n, s->fp);
+    if (ferror(s->fp))
+        s->fail = SRC_IO, s->err_no = errno;
     return (long long)got;
+}
+
+/* 0 when the source has not failed, else -1 with the message */
+static int src_failed(const Src *s, const char *path, char *err, size_t errlen)
+{
+    switch (s->fail) {
+    case SRC_OK:
+        return 0;
+    case SRC_TRUNC:
+        return rn_fail(err, errlen, "%s: truncated gzip stream: the compressed file is cut short",
+                       path);
+    case SRC_IO:
+        return rn_fail(err, errlen, "%s: read error: %s", path, strerror(s->err_no));
+    case SRC_TRAIL:
+        return rn_fail(err, errlen,
+                       "%s: %lld byte%s of garbage after the end of the gzip stream", path,
+                       s->trailing, s->trailing == 1 ? "" : "s");
+    case SRC_NOMEM:
+        return rn_fail(err, errlen, "%s: out of memory for the gzip decoder", path);
+    }
+    return rn_fail(err, errlen, "%s: corrupt gzip data: %s", path,
+                   s->msg ? s->msg : "unknown error");
 }
 
 int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
@@ -104,14 +221,13 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
         return rn_fail(err, errlen, "%s: not a regular file", path);
 
     errno = 0;
-    gzFile f = gzopen(path, "rb");
+    Src *f = src_open(path);
     if (!f)
         return rn_fail(err, errlen, "%s: cannot open: %s", path,
                     errno ? strerror(errno) : "out of memory");
-    gzbuffer(f, 1 << 17);
 #ifdef RN_NO_ZLIB
-    if (rn_nozlib_is_gzip(f)) {
-        gzclose(f);
+    if (f->gz) {
+        src_close(f);
         return rn_fail(err, errlen,
                        "%s: gzip-compressed, and this runtime was built without zlib "
                        "(RN_NO_ZLIB): gunzip it first (gunzip -k %s)",
@@ -125,11 +241,11 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
 
     long long got = read_some(f, head, 4);
     if (got < 0) {
-        gz_failed(f, path, err, errlen);
+        src_failed(f, path, err, errlen);
         goto done;
     }
     if (got < 4) {
-        if (gz_failed(f, path, err, errlen))
+        if (src_failed(f, path, err, errlen))
             goto done;
         if (got == 0)
             rn_fail(err, errlen, "%s: empty file, expected an IDX header", path);
@@ -168,11 +284,11 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
 
     got = read_some(f, head + 4, 4 * (size_t)ndims);
     if (got < 0) {
-        gz_failed(f, path, err, errlen);
+        src_failed(f, path, err, errlen);
         goto done;
     }
     if (got < 4 * ndims) {
-        if (!gz_failed(f, path, err, errlen))
+        if (!src_failed(f, path, err, errlen))
             rn_fail(err, errlen,
                  "%s: truncated header: magic says %d dimensions (a %d-byte header), file "
                  "has %lld bytes",
@@ -217,7 +333,7 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
     for (;;) {
         long long r = read_some(f, data + have, cap - have);
         if (r < 0) {
-            gz_failed(f, path, err, errlen);
+            src_failed(f, path, err, errlen);
             goto done;
         }
         have += (size_t)r;
@@ -233,7 +349,7 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
         cap = ncap;
     }
     if (have < size) {
-        if (!gz_failed(f, path, err, errlen))
+        if (!src_failed(f, path, err, errlen))
             rn_fail(err, errlen, "%s: truncated: header says %s (%llu bytes of %s), file has %zu",
                  path, dstr, (unsigned long long)size, data_noun(ndims), have);
         goto done;
@@ -243,16 +359,12 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
     unsigned long long extra = 0;
     for (;;) {
         uint8_t scratch[4096];
-        int r = gzread(f, scratch, sizeof scratch);
-        if (r < 0) {
-            gz_failed(f, path, err, errlen);
-            goto done;
-        }
-        if (r == 0)
+        long long r = read_some(f, scratch, sizeof scratch);
+        if (r <= 0)
             break;
-        extra += (unsigned)r;
+        extra += (unsigned long long)r;
     }
-    if (gz_failed(f, path, err, errlen))
+    if (src_failed(f, path, err, errlen))
         goto done;
     if (extra) {
         rn_fail(err, errlen,
@@ -272,7 +384,7 @@ int rn_idx_load(const char *path, RnIdx *out, char *err, size_t errlen)
 
 done:
     free(data);
-    gzclose(f);
+    src_close(f);
     return rc;
 }
 

@@ -268,6 +268,47 @@ static void test_idx_errors(void)
         gzbuf[i] ^= 0x5a;
     write_bytes(p, gzbuf, gzn, 0);
     expect_idx_err("idx_err_gzip_corrupt", p, "gzip", NULL);
+
+    /* After the last gzip member: garbage (zlib's gzread ignored it), one
+     * zero byte, a second member (valid: the data go on), a second member
+     * whose header is broken. */
+    uint8_t idx10[32];
+    size_t in10 = make_idx(idx10, 8, 1, (uint32_t[]){10}, data, 10);
+    p = tmp_path("member.gz");
+    write_bytes(p, idx10, in10, 1);
+    f = fopen(p, "rb");
+    gzn = fread(gzbuf, 1, sizeof gzbuf, f);
+    fclose(f);
+    memcpy(gzbuf + gzn, "garbage", 7);
+    write_bytes(p, gzbuf, gzn + 7, 0);
+    expect_idx_err("idx_err_gzip_trailing_garbage", p,
+                   "7 bytes of garbage after the end of the gzip stream", NULL);
+    gzbuf[gzn] = 0;
+    write_bytes(p, gzbuf, gzn + 1, 0);
+    expect_idx_err("idx_err_gzip_trailing_zero", p, "1 byte of garbage after the end", NULL);
+    /* the header in one member, the labels in a second */
+    const char *p2 = tmp_path("two-members.gz");
+    write_bytes(p2, idx10, 8, 1);
+    const char *p3 = tmp_path("second.gz");
+    write_bytes(p3, idx10 + 8, 10, 1);
+    uint8_t two[512];
+    f = fopen(p2, "rb");
+    size_t tn = fread(two, 1, sizeof two, f);
+    fclose(f);
+    f = fopen(p3, "rb");
+    size_t tn2 = fread(two + tn, 1, sizeof two - tn, f);
+    fclose(f);
+    write_bytes(p2, two, tn + tn2, 0);
+    RnIdx two_idx;
+    char terr[256] = "";
+    int trc = rn_idx_load(p2, &two_idx, terr, sizeof terr);
+    CHECK(trc == 0 && two_idx.size == 10 && memcmp(two_idx.data, data, 10) == 0,
+          "idx_gzip_two_members", "rc %d: %s", trc, terr);
+    if (trc == 0)
+        rn_idx_free(&two_idx);
+    two[tn + 1] = 0x8c; /* the second member's magic broken */
+    write_bytes(p2, two, tn + tn2, 0);
+    expect_idx_err("idx_err_gzip_bad_second_member", p2, "corrupt gzip data", NULL);
 }
 
 /* ---- data sets ------------------------------------------------------------ */
