@@ -45,17 +45,17 @@ RUNTIME_OBJ  := $(patsubst runtime/%.c,$(O)/obj/runtime/%.o,$(RUNTIME_SRC))
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 UNIT_BIN     := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
-.PHONY: all setup test unit models data fuzz clean mnist fashion interop
+.PHONY: all setup test unit models data fuzz clean mnist fashion interop torture
 all: $(O)/rnetc $(O)/librnet.a $(O)/librnet_kernels.a
 
 setup:
 	@tools/setup.sh
 
-$(O)/gen/rnet.tab.c $(O)/gen/rnet.tab.h: grammar/rnet.y | setup
+$(O)/gen/rnet.tab.c $(O)/gen/rnet.tab.h &: grammar/rnet.y | setup
 	@mkdir -p $(O)/gen
 	bison -Wall -Werror --defines=$(O)/gen/rnet.tab.h -o $(O)/gen/rnet.tab.c $<
 
-$(O)/gen/rnet.lex.c $(O)/gen/rnet.lex.h: grammar/rnet.l | setup
+$(O)/gen/rnet.lex.c $(O)/gen/rnet.lex.h &: grammar/rnet.l | setup
 	@mkdir -p $(O)/gen
 	flex --header-file=$(O)/gen/rnet.lex.h -o $(O)/gen/rnet.lex.c $<
 
@@ -142,6 +142,10 @@ cross: all
 	tools/cross.sh test --triples aarch64-linux-gnu --digits $(CROSS_DIGITS)
 	tools/cross.sh test --triples riscv64-linux-gnu --digits $(CROSS_RV_DIGITS)
 	tools/cross.sh small
+
+# 200 kills at random instants of training and saving, each resumed
+torture: all
+	FAULT_KILLS=$${FAULT_KILLS:-200} sh tests/e2e/faults.sh
 
 fuzz: | setup
 	@tools/fuzz.sh

@@ -27,15 +27,21 @@
  * the weights, the state file is read strictly: only rnet writes it, so
  * anything unexpected is an error.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "rn_driver.h"
+#include "rn_err.h"
 #include "rn_tblog.h"
 
 #define RN_CKPT_FORMAT "rnet-1"
@@ -58,8 +64,21 @@ int rn_ckpt_first_nonfinite(const RnModel *m, const float *params, long *bad)
     return -1;
 }
 
-int rn_ckpt_save(const RnModel *m, const float *params, const char *path, const rn_st_kv *extra,
-                 int nextra, char *err, size_t errlen)
+/* CRC-32C of the tensors' data in table order, as the file's metadata
+ * tensors_crc32c records it */
+static uint32_t tensors_crc(const RnModel *m, const float *params)
+{
+    uint32_t crc = 0;
+    for (int i = 0; i < m->nparams; i++)
+        crc = rn_crc32c(crc, params + m->params[i].offset,
+                        sizeof(float) * (size_t)m->params[i].numel);
+    return crc;
+}
+
+/* rn_ckpt_save, or (tmp not NULL) its first half: the file written to tmp */
+static int ckpt_write(const RnModel *m, const float *params, const char *path,
+                      const rn_st_kv *extra, int nextra, char *tmp, size_t tmplen, char *err,
+                      size_t errlen)
 {
     long nbad = 0;
     int bad = rn_ckpt_first_nonfinite(m, params, &nbad);
@@ -70,7 +89,7 @@ int rn_ckpt_save(const RnModel *m, const float *params, const char *path, const 
         return -1;
     }
     rn_st_entry *t = calloc((size_t)m->nparams + 1, sizeof *t);
-    rn_st_kv *meta = calloc((size_t)nextra + 4, sizeof *meta);
+    rn_st_kv *meta = calloc((size_t)nextra + 5, sizeof *meta);
     if (!t || !meta) {
         free(t);
         free(meta);
@@ -95,15 +114,33 @@ int rn_ckpt_save(const RnModel *m, const float *params, const char *path, const 
         meta[nm++] = (rn_st_kv){ "backend", m->backend };
     for (int i = 0; i < nextra; i++)
         meta[nm++] = extra[i];
-    int rc = rn_st_write(path, t, m->nparams, meta, nm, err, errlen);
+    char crc_s[16];
+    snprintf(crc_s, sizeof crc_s, "%08x", (unsigned)tensors_crc(m, params));
+    meta[nm++] = (rn_st_kv){ "tensors_crc32c", crc_s };
+    int rc = tmp ? rn_st_write_tmp(path, t, m->nparams, meta, nm, tmp, tmplen, err, errlen)
+                 : rn_st_write(path, t, m->nparams, meta, nm, err, errlen);
     free(t);
     free(meta);
     return rc;
 }
 
-int rn_ckpt_load(const RnModel *m, float *params, const char *path, int *source_hash_differs,
+int rn_ckpt_save(const RnModel *m, const float *params, const char *path, const rn_st_kv *extra,
+                 int nextra, char *err, size_t errlen)
+{
+    return ckpt_write(m, params, path, extra, nextra, NULL, 0, err, errlen);
+}
+
+void rn_ckpt_note_unchecked(const char *path)
+{
+    fprintf(stderr, "note: %s: no tensors_crc32c checksum (not written by rnet): its data "
+            "could not be verified\n", path);
+}
+
+int rn_ckpt_load(const RnModel *m, float *params, const char *path, RnCkptInfo *info,
                  char *err, size_t errlen)
 {
+    if (info)
+        memset(info, 0, sizeof *info);
     rn_st_file *f;
     if (rn_st_open(&f, path, err, errlen))
         return -1;
@@ -126,8 +163,8 @@ int rn_ckpt_load(const RnModel *m, float *params, const char *path, int *source_
                  path, model, m->name);
         goto out;
     }
-    if (source_hash_differs)
-        *source_hash_differs = hash && m->source_hash && strcmp(hash, m->source_hash) != 0;
+    if (info)
+        info->source_hash_differs = hash && m->source_hash && strcmp(hash, m->source_hash) != 0;
     for (int i = 0; i < m->nparams; i++) {
         const RnParamInfo *p = &m->params[i];
         int64_t shape[4];
@@ -135,6 +172,27 @@ int rn_ckpt_load(const RnModel *m, float *params, const char *path, int *source_
             shape[d] = p->shape[d];
         if (rn_st_expect_f32(f, p->name, p->ndim, shape, params + p->offset, err, errlen))
             goto out;
+    }
+    /* the data as written: a flipped bit anywhere in a tensor is caught
+     * here, not left to give wrong answers */
+    const char *want = rn_st_meta(f, "tensors_crc32c");
+    if (want) {
+        char got[16];
+        snprintf(got, sizeof got, "%08x", (unsigned)tensors_crc(m, params));
+        if (strcmp(want, got)) {
+            snprintf(err, errlen, "%s: damaged: its tensors give CRC-32C %s, the file records %s",
+                     path, got, want);
+            goto out;
+        }
+    } else if (info)
+        info->unchecked = 1;
+    long nbad = 0;
+    int bad = rn_ckpt_first_nonfinite(m, params, &nbad);
+    if (bad >= 0) {
+        snprintf(err, errlen, "%s: tensor '%s' has %ld non-finite value%s (NaN or infinity) of "
+                 "%ld: not usable weights", path, m->params[bad].name, nbad,
+                 nbad == 1 ? "" : "s", m->params[bad].numel);
+        goto out;
     }
     rc = 0;
 out:
@@ -321,8 +379,9 @@ static int state_buffers(const RnOptim *o)
     return rn_optim_state_count(o);
 }
 
-int rn_ckpt_state_save(const RnModel *m, const char *path, const RnRunState *rs,
-                       const float *mbuf, const float *vbuf, char *err, size_t errlen)
+static int state_write(const RnModel *m, const char *path, const RnRunState *rs,
+                       const float *mbuf, const float *vbuf, char *tmp, size_t tmplen, char *err,
+                       size_t errlen)
 {
     int nbuf = state_buffers(&rs->optim);
     if ((nbuf >= 1 && !mbuf) || (nbuf >= 2 && !vbuf)) {
@@ -384,9 +443,16 @@ int rn_ckpt_state_save(const RnModel *m, const char *path, const RnRunState *rs,
     char crc_s[16];
     snprintf(crc_s, sizeof crc_s, "%08x", (unsigned)crc);
     meta[nm++] = (rn_st_kv){ "state_crc32c", crc_s };
-    int rc = rn_st_write(path, t, nt, meta, nm, err, errlen);
+    int rc = tmp ? rn_st_write_tmp(path, t, nt, meta, nm, tmp, tmplen, err, errlen)
+                 : rn_st_write(path, t, nt, meta, nm, err, errlen);
     free(t), free(names), free(vals);
     return rc;
+}
+
+int rn_ckpt_state_save(const RnModel *m, const char *path, const RnRunState *rs,
+                       const float *mbuf, const float *vbuf, char *err, size_t errlen)
+{
+    return state_write(m, path, rs, mbuf, vbuf, NULL, 0, err, errlen);
 }
 
 int rn_ckpt_state_load(const RnModel *m, const char *path, RnRunState *rs, float **mbuf,
@@ -516,4 +582,196 @@ out:
     free(vb);
     rn_st_close(f);
     return rc;
+}
+
+/* ---- saving as a pair, and what a kill may leave ------------------------ */
+
+int rn_ckpt_pair_save(const RnModel *m, const float *params, const char *wpath,
+                      const rn_st_kv *extra, int nextra, const char *spath, RnRunState *rs,
+                      const float *mbuf, const float *vbuf, char *err, size_t errlen)
+{
+    size_t wn = strlen(wpath) + 32, sn = strlen(spath) + 32;
+    char *wt = malloc(wn), *st = malloc(sn);
+    int rc = -1;
+    if (!wt || !st) {
+        rn_fail(err, errlen, "%s: out of memory", wpath);
+        goto out;
+    }
+    rs->weights_crc = rn_ckpt_params_crc(m, params);
+    if (state_write(m, spath, rs, mbuf, vbuf, st, sn, err, errlen))
+        goto out;
+    if (ckpt_write(m, params, wpath, extra, nextra, wt, wn, err, errlen)) {
+        unlink(st);
+        goto out;
+    }
+    /* both complete on disk: from here a kill leaves something resumable */
+    int c = rn_st_commit(wt, wpath, err, errlen);
+    if (c == -1) {
+        unlink(wt);
+        unlink(st);
+        goto out;
+    }
+    char err2[512];
+    int c2 = rn_st_commit(st, spath, err2, sizeof err2);
+    /* a failed rename keeps the state's temporary: rn_ckpt_finish_save
+     * completes the pair from it */
+    if (c == 0 && c2 != 0)
+        snprintf(err, errlen, "%s", err2);
+    rc = c || c2 ? -1 : 0;
+out:
+    free(wt);
+    free(st);
+    return rc;
+}
+
+/* the directory part of path ("." for none) and where its file name starts */
+static void split_path(const char *path, char *dir, size_t dn, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, dn, "."), *base = path;
+    else if (slash == path)
+        snprintf(dir, dn, "/"), *base = slash + 1;
+    else
+        snprintf(dir, dn, "%.*s", (int)(slash - path), path), *base = slash + 1;
+}
+
+/* The pid of a temporary NAME.tmp.<pid> of base, or 0 when name is not one */
+static long tmp_pid(const char *name, const char *base)
+{
+    size_t bl = strlen(base);
+    if (strncmp(name, base, bl) || strncmp(name + bl, ".tmp.", 5))
+        return 0;
+    const char *d = name + bl + 5;
+    if (!*d)
+        return 0;
+    long pid = 0;
+    for (; *d; d++) {
+        if (*d < '0' || *d > '9' || pid > 99999999)
+            return 0;
+        pid = pid * 10 + (*d - '0');
+    }
+    return pid;
+}
+
+/* Call fn(full path, pid, arg) for each temporary of path; stops at a
+ * non-zero return, which it returns */
+static int each_tmp(const char *path, int (*fn)(const char *, long, void *), void *arg)
+{
+    char dir[4096];
+    const char *base;
+    split_path(path, dir, sizeof dir, &base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int r = 0;
+    struct dirent *de;
+    while (!r && (de = readdir(d))) {
+        long pid = tmp_pid(de->d_name, base);
+        if (!pid)
+            continue;
+        char full[8192];
+        if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= (int)sizeof full)
+            continue;
+        r = fn(full, pid, arg);
+    }
+    closedir(d);
+    return r;
+}
+
+typedef struct {
+    const RnModel *m;
+    const char *spath;
+    uint32_t crc;
+    long step;
+} Finish;
+
+static int finish_one(const char *tmp, long pid, void *arg)
+{
+    (void)pid;
+    Finish *f = arg;
+    RnRunState rs;
+    float *mb, *vb;
+    char err[512];
+    if (rn_ckpt_state_load(f->m, tmp, &rs, &mb, &vb, err, sizeof err))
+        return 0;
+    free(mb);
+    free(vb);
+    if (rs.weights_crc != f->crc || rename(tmp, f->spath) != 0)
+        return 0;
+    f->step = rs.step;
+    return 1;
+}
+
+static int any_tmp(const char *tmp, long pid, void *arg)
+{
+    (void)tmp, (void)pid, (void)arg;
+    return 1;
+}
+
+int rn_ckpt_finish_save(const RnModel *m, const char *wpath, const char *spath, long *step)
+{
+    if (!each_tmp(spath, any_tmp, NULL))
+        return 0; /* no save was cut short here */
+    float *p = calloc((size_t)m->param_floats + 1, sizeof *p);
+    char err[512];
+    if (!p || rn_ckpt_load(m, p, wpath, NULL, err, sizeof err)) {
+        free(p);
+        return 0;
+    }
+    Finish f = { m, spath, rn_ckpt_params_crc(m, p), 0 };
+    free(p);
+    RnRunState rs;
+    float *mb, *vb;
+    if (rn_ckpt_state_load(m, spath, &rs, &mb, &vb, err, sizeof err) == 0) {
+        free(mb);
+        free(vb);
+        if (rs.weights_crc == f.crc)
+            return 0; /* the pair is whole */
+    }
+    if (!each_tmp(spath, finish_one, &f))
+        return 0;
+    if (step)
+        *step = f.step;
+    return 1;
+}
+
+/* Whether the process that wrote tmp is gone: its pid is not a live
+ * process, or is this one, or (pids are reused: 32,768 of them go round
+ * in minutes on a busy machine) the live process with it started after
+ * tmp was last written, as its /proc entry says where there is one. */
+static int writer_gone(const char *tmp, long pid)
+{
+    if (pid == (long)getpid() || (kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+        return 1;
+    char proc[64];
+    struct stat ps, ts;
+    snprintf(proc, sizeof proc, "/proc/%ld/stat", pid);
+    FILE *f = fopen(proc, "r");
+    if (f) { /* a zombie (killed, not yet reaped) answers kill() too */
+        char line[512];
+        size_t n = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        line[n] = '\0';
+        const char *e = strrchr(line, ')');
+        if (e && e[1] == ' ' && (e[2] == 'Z' || e[2] == 'X'))
+            return 1;
+    }
+    snprintf(proc, sizeof proc, "/proc/%ld", pid);
+    return stat(proc, &ps) == 0 && stat(tmp, &ts) == 0 && ps.st_ctime > ts.st_mtime + 1;
+}
+
+static int clean_one(const char *tmp, long pid, void *arg)
+{
+    int *n = arg;
+    if (writer_gone(tmp, pid) && unlink(tmp) == 0)
+        ++*n;
+    return 0;
+}
+
+int rn_ckpt_clean_stale(const char *path)
+{
+    int n = 0;
+    each_tmp(path, clean_one, &n);
+    return n;
 }

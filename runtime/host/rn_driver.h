@@ -159,14 +159,27 @@ int rn_ckpt_save(const RnModel *m, const float *params, const char *path, const 
  * replace a good file. */
 int rn_ckpt_first_nonfinite(const RnModel *m, const float *params, long *bad);
 
+/* What rn_ckpt_load found besides the tensors */
+typedef struct RnCkptInfo {
+    int source_hash_differs;    /* the file's source_hash is there and not the model's */
+    int unchecked;              /* no tensors_crc32c (not written by rnet): data unverified */
+} RnCkptInfo;
+
 /* Load every tensor of the model from path into params: each must be
  * there, F32, with the model's shape.  A file whose metadata names another
- * model (key "model") or another format is refused.  Tensors the model
- * does not have are ignored.  0, or -1 with err set (params may then be
- * partly written).  If source_hash_differs is not NULL it is set to 1 when
- * the file's source_hash is present and differs from the model's. */
-int rn_ckpt_load(const RnModel *m, float *params, const char *path, int *source_hash_differs,
+ * model (key "model") or another format is refused; so is one whose
+ * tensors do not give the CRC-32C its metadata records (tensors_crc32c,
+ * written by rn_ckpt_save over the tensors' data in table order) and one
+ * with a NaN or an infinity in any tensor (named).  Tensors the model does
+ * not have are ignored.  0, or -1 with err set (params may then be partly
+ * written).  info, when not NULL, says what else was found. */
+int rn_ckpt_load(const RnModel *m, float *params, const char *path, RnCkptInfo *info,
                  char *err, size_t errlen);
+
+/* rn_ckpt_load's note for a file it could not verify (info->unchecked),
+ * on stderr: "PATH: no tensors_crc32c checksum (not written by rnet): its
+ * data could not be verified" */
+void rn_ckpt_note_unchecked(const char *path);
 
 /* What a resumed run needs besides the weights: where the run stands, the
  * options that define it, and (in the file's tensors) the optimizer's
@@ -212,6 +225,31 @@ uint32_t rn_ckpt_params_crc(const RnModel *m, const float *params);
  * source_hash, backend and one key per RnRunState field. */
 int rn_ckpt_state_save(const RnModel *m, const char *path, const RnRunState *rs,
                        const float *mbuf, const float *vbuf, char *err, size_t errlen);
+
+/* A checkpoint, weights and state, saved as a pair: both written and
+ * synced to temporaries beside their targets (NAME.tmp.<pid>) before
+ * either is renamed into place, the weights first.  A failure before the
+ * renames (a full disk, a kill) leaves the previous pair as it was; a
+ * kill between the two renames leaves the new weights with the state's
+ * temporary complete beside the old state, which rn_ckpt_finish_save
+ * puts in place.  rs->weights_crc is set here.  0, or -1 with err set. */
+int rn_ckpt_pair_save(const RnModel *m, const float *params, const char *wpath,
+                      const rn_st_kv *extra, int nextra, const char *spath, RnRunState *rs,
+                      const float *mbuf, const float *vbuf, char *err, size_t errlen);
+
+/* Complete a pair save cut short between its two renames: when the
+ * weights at wpath are not the ones the state at spath records and a
+ * temporary SPATH.tmp.<pid> beside it is a whole state file that records
+ * them, it replaces spath.  1 when it did (*step the step it records), 0
+ * when nothing needed doing or could be done (the caller's checks then
+ * report what is wrong). */
+int rn_ckpt_finish_save(const RnModel *m, const char *wpath, const char *spath, long *step);
+
+/* Remove the temporaries (PATH.tmp.<pid>) that saves into path left when
+ * their process died: those whose pid is not a live process, is this one,
+ * or is a process started after the file was last written (a reused pid).
+ * The number removed. */
+int rn_ckpt_clean_stale(const char *path);
 
 /* Read a state file written by rn_ckpt_state_save for model m: *rs, and
  * the optimizer buffers into new zeroed allocations of param_floats each

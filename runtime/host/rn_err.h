@@ -12,4 +12,11 @@ int rn_fail(char *err, size_t errlen, const char *fmt, ...)
 int rn_fail_at(char *err, size_t errlen, const char *label, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Fault injection, for tests of what survives a crash: with RN_FAULT_KILL=N
+ * in the environment the process kills itself (SIGKILL) at the N-th point
+ * it passes (every write, fsync and rename of a save, every training step);
+ * RN_FAULT_TRACE=1 names each point on stderr as it passes.  Without them
+ * a point costs one test of a flag. */
+void rn_fault_point(const char *what);
+
 #endif

@@ -480,10 +480,14 @@ int rn_predict_run(const RnModel *m, const RnPredictArgs *a)
         }
     }
     rn_exec_params_changed(&e);
-    if (rn_ckpt_load(m, e.params, a->weights, &differs, err, sizeof err)) {
+    RnCkptInfo info;
+    if (rn_ckpt_load(m, e.params, a->weights, &info, err, sizeof err)) {
         rn_errorf("%s", err);
         goto out;
     }
+    differs = info.source_hash_differs;
+    if (info.unchecked)
+        rn_ckpt_note_unchecked(a->weights);
     if (differs)
         rn_warnf("%s: saved from a different source of model '%s' (source hash differs)",
                  a->weights, m->name);

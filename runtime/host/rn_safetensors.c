@@ -1029,6 +1029,7 @@ static int st_write_all(int fd, const void *p, size_t n)
     const unsigned char *b = p;
     while (n) {
         size_t want = n > (1u << 30) ? (1u << 30) : n;
+        rn_fault_point("write");
         ssize_t w = write(fd, b, want);
         if (w < 0 && errno == EINTR)
             continue;
@@ -1097,12 +1098,11 @@ static int st_sync_dir(const char *path)
     return 0;
 }
 
-int rn_st_write(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *meta, int nmeta,
-                char *err, size_t errlen)
+int rn_st_write_tmp(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *meta,
+                    int nmeta, char *tmp, size_t tmplen, char *err, size_t errlen)
 {
     uint64_t *sizes = malloc((size_t)(nt > 0 ? nt : 1) * sizeof *sizes);
     st_buf h = {0};
-    char *tmp = NULL;
     int fd = -1, rc = -1;
     if (!sizes)
         return st_err_at(err, errlen, path, "out of memory");
@@ -1159,13 +1159,7 @@ int rn_st_write(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *
         len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
 
     /* The temporary file, beside the target so rename cannot cross devices. */
-    size_t plen = strlen(path);
-    tmp = malloc(plen + 32);
-    if (!tmp) {
-        st_err_at(err, errlen, path, "out of memory");
-        goto out;
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    snprintf(tmp, tmplen, "%s.tmp.%ld", path, (long)getpid());
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) {
         st_err_at(err, errlen, path, "cannot create temporary file %s: %s", tmp, strerror(errno));
@@ -1175,6 +1169,7 @@ int rn_st_write(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *
     int failed = st_write_all(fd, len8, 8) || st_write_all(fd, h.p, h.len);
     for (int i = 0; i < nt && !failed; i++)
         failed = st_write_tensor(fd, &t[i], sizes[i]);
+    rn_fault_point("fsync");
     if (!failed && fsync(fd) != 0) {
         what = "fsync";
         failed = 1;
@@ -1193,19 +1188,40 @@ int rn_st_write(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *
         unlink(tmp);
         goto out;
     }
-    if (rename(tmp, path) != 0) {
-        st_err_at(err, errlen, path, "cannot rename %s into place: %s", tmp, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    if (st_sync_dir(path) != 0) {
-        st_err_at(err, errlen, path, "written, but syncing its directory failed: %s", strerror(errno));
-        goto out;
-    }
     rc = 0;
 out:
     free(sizes);
     free(h.p);
+    return rc;
+}
+
+int rn_st_commit(const char *tmp, const char *path, char *err, size_t errlen)
+{
+    rn_fault_point("rename");
+    if (rename(tmp, path) != 0)
+        return st_err_at(err, errlen, path, "cannot rename %s into place: %s", tmp,
+                         strerror(errno));
+    rn_fault_point("fsync-dir");
+    if (st_sync_dir(path) != 0) {
+        st_err_at(err, errlen, path, "written, but syncing its directory failed: %s",
+                  strerror(errno));
+        return -2;
+    }
+    return 0;
+}
+
+int rn_st_write(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *meta, int nmeta,
+                char *err, size_t errlen)
+{
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return st_err_at(err, errlen, path, "out of memory");
+    int rc = rn_st_write_tmp(path, t, nt, meta, nmeta, tmp, n, err, errlen);
+    if (!rc && (rc = rn_st_commit(tmp, path, err, errlen)) == -1)
+        unlink(tmp);
     free(tmp);
+    if (rc)
+        rc = -1;
     return rc;
 }

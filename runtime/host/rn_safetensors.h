@@ -150,5 +150,15 @@ typedef struct rn_st_kv {
  * atomically.  nmeta == 0 writes no __metadata__ entry. */
 int rn_st_write(const char *path, const rn_st_entry *t, int nt,
                 const rn_st_kv *meta, int nmeta, char *err, size_t errlen);
+/* rn_st_write in two halves, for files that must change together: the
+ * whole file written and fsynced to tmp (path.tmp.<pid>, tmplen at least
+ * strlen(path) + 32; removed again on failure), then renamed over path and
+ * the directory synced.  A failed write leaves path as it was.
+ * rn_st_commit: 0; -1 when the rename failed (tmp is left for the caller
+ * to remove or keep); -2 when path was replaced but the directory's sync
+ * failed. */
+int rn_st_write_tmp(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *meta,
+                    int nmeta, char *tmp, size_t tmplen, char *err, size_t errlen);
+int rn_st_commit(const char *tmp, const char *path, char *err, size_t errlen);
 
 #endif

@@ -21,6 +21,7 @@
  * middle of an epoch - so no generator state needs saving.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "rn_driver.h"
+#include "rn_err.h"
 #include "rn_interp.h"
 #include "rn_kernels.h"
 #include "rn_rng.h"
@@ -208,6 +210,17 @@ static int check_parent_dir(const char *path)
         rn_errorf("%s: is a directory, not a weights file", path);
         return -1;
     }
+    /* a save writes a temporary beside the target: try one now rather than
+     * after the whole run */
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        rn_errorf("%s: cannot save there: %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    unlink(probe);
     return 0;
 }
 
@@ -533,23 +546,18 @@ static void keep_dir(char *dst, size_t n, const char *dir)
         dst[0] = '\0';
 }
 
-/* Weights and state, the state first: if the weights' rename then fails,
- * the state names weights that are not there and a resume says so. */
+/* Weights and state, as a pair (rn_ckpt_pair_save): a save that fails or
+ * is cut short leaves the previous checkpoint resumable. */
 static int save_checkpoint(const RnModel *m, TrainState *t, RnRunState *rs)
 {
     char err[512];
-    /* weights first: a diverged run must not get as far as the state file */
+    /* a diverged run must not replace a good checkpoint */
     long nbad = 0;
     int bad = rn_ckpt_first_nonfinite(m, t->e.params, &nbad);
     if (bad >= 0) {
         rn_errorf("training diverged: tensor '%s' has %ld non-finite value%s (NaN or infinity) "
                   "after step %ld; nothing was saved, %s is unchanged (try a lower --lr)",
                   m->params[bad].name, nbad, nbad == 1 ? "" : "s", rs->step, t->save_path);
-        return -1;
-    }
-    rs->weights_crc = rn_ckpt_params_crc(m, t->e.params);
-    if (rn_ckpt_state_save(m, t->state_path, rs, t->mbuf, t->vbuf, err, sizeof err)) {
-        rn_errorf("%s", err);
         return -1;
     }
     char s_epochs[32], s_acc[32], s_seed[32], s_steps[32];
@@ -567,8 +575,9 @@ static int save_checkpoint(const RnModel *m, TrainState *t, RnRunState *rs)
     int nmeta = 4;
     if (rs->epoch < 1)
         meta[1] = meta[3], nmeta = 3;
-    if (rn_ckpt_save(m, t->e.params, t->save_path, meta, nmeta, err, sizeof err)) {
-        rn_errorf("%s", err);
+    if (rn_ckpt_pair_save(m, t->e.params, t->save_path, meta, nmeta, t->state_path, rs, t->mbuf,
+                          t->vbuf, err, sizeof err)) {
+        rn_errorf("%s (the previous checkpoint, if any, is unchanged)", err);
         return -1;
     }
     return 0;
@@ -611,6 +620,7 @@ static float train_step(Run *r, int n, int epoch, int k)
 {
     const RnModel *m = r->m;
     TrainState *t = r->t;
+    rn_fault_point("step");
     memset(t->e.grads, 0, sizeof(float) * (size_t)m->param_floats);
     m->forward(&t->e, t->x, n, 1);
     float loss = rn_ref_softmax_xent_forward(t->probs, t->e.logits, t->y, n, r->C,
@@ -799,6 +809,10 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
             rn_errorf("out of memory");
             return 1;
         }
+        long at = 0;
+        if (rn_ckpt_finish_save(m0, a.resume, sp, &at))
+            fprintf(stderr, "note: %s: completed the save cut short at step %ld (its state "
+                    "file was still a temporary)\n", a.resume, at);
         if (stat(sp, &sb) != 0 && errno == ENOENT) {
             rn_errorf("%s: no such file: a run resumes from weights saved by 'train' with the "
                       "state file beside them",
@@ -807,6 +821,12 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
             return 1;
         }
         rc = rn_ckpt_state_load(m0, sp, &rs, &m_loaded, &v_loaded, err, sizeof err);
+        if (!rc) {
+            int n = rn_ckpt_clean_stale(a.resume) + rn_ckpt_clean_stale(sp);
+            if (n)
+                fprintf(stderr, "note: removed %d temporar%s left by a save that was cut "
+                        "short beside %s\n", n, n == 1 ? "y" : "ies", a.resume);
+        }
         free(sp);
         if (rc) {
             rn_errorf("%s", err);
@@ -855,6 +875,17 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
     }
     if (check_parent_dir(t.save_path))
         goto out;
+    {
+        long at = 0;
+        if ((!resuming || strcmp(t.save_path, a.resume)) &&
+            rn_ckpt_finish_save(m, t.save_path, t.state_path, &at))
+            fprintf(stderr, "note: %s: completed the save cut short at step %ld (its state "
+                    "file was still a temporary)\n", t.save_path, at);
+        int n = rn_ckpt_clean_stale(t.save_path) + rn_ckpt_clean_stale(t.state_path);
+        if (n)
+            fprintf(stderr, "note: removed %d temporar%s left by a save that was cut short "
+                    "beside %s\n", n, n == 1 ? "y" : "ies", t.save_path);
+    }
 
     if (load_split(m, a.data, 1, &t.train) || load_split(m, a.data, 0, &t.test))
         goto out;
@@ -919,12 +950,15 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
     }
 
     if (resuming) {
-        int differs = 0;
+        RnCkptInfo info;
         rn_exec_params_changed(&t.e);
-        if (rn_ckpt_load(m, t.e.params, a.resume, &differs, err, sizeof err)) {
+        if (rn_ckpt_load(m, t.e.params, a.resume, &info, err, sizeof err)) {
             rn_errorf("%s", err);
             goto out;
         }
+        int differs = info.source_hash_differs;
+        if (info.unchecked)
+            rn_ckpt_note_unchecked(a.resume);
         uint32_t crc = rn_ckpt_params_crc(m, t.e.params);
         if (differs || crc != rs.weights_crc) {
             rn_errorf("%s: not the weights its state file was saved with (CRC-32C %08x, the "
@@ -1103,6 +1137,7 @@ int rn_eval_run(const RnModel *m0, const RnEvalArgs *a)
     long *correct = NULL, *total = NULL;
     char err[512];
     int rc = 1, bound = 0, differs = 0;
+    RnCkptInfo info;
     float mean[64], std[64];
     if (m->in_c > 64) {
         rn_errorf("model '%s' has %d input channels; at most 64 are supported", m->name, m->in_c);
@@ -1127,10 +1162,13 @@ int rn_eval_run(const RnModel *m0, const RnEvalArgs *a)
         goto out;
     }
     rn_exec_params_changed(&e);
-    if (rn_ckpt_load(m, e.params, a->weights, &differs, err, sizeof err)) {
+    if (rn_ckpt_load(m, e.params, a->weights, &info, err, sizeof err)) {
         rn_errorf("%s", err);
         goto out;
     }
+    differs = info.source_hash_differs;
+    if (info.unchecked)
+        rn_ckpt_note_unchecked(a->weights);
     if (differs)
         rn_warnf("%s: saved from a different source of model '%s' (source hash differs)",
                  a->weights, m->name);
