@@ -836,8 +836,10 @@ static void train_defaults(TrainDef *t)
     t->seed = 1;
 }
 
-/* in_c: the input's channels, or 0 if unknown (for normalize) */
-static int check_train(Stmt *sec, Env *env, TrainDef *t, int in_c, Loc in_loc)
+/* in_c, in_h, in_w: the input's shape, or 0 if unknown (for normalize
+ * and augment) */
+static int check_train(Stmt *sec, Env *env, TrainDef *t, int in_c, int in_h, int in_w,
+                       Loc in_loc)
 {
     int errs = 0;
     Loc seen[T_COUNT] = { { 0 } };
@@ -962,6 +964,14 @@ static int check_train(Stmt *sec, Env *env, TrainDef *t, int in_c, Loc in_loc)
         case T_AUGMENT:
             t->shift = opt[0].present ? (int)opt[0].i : 0;
             t->flip = opt[1].present;
+            /* the programs refuse --shift outside [0, H) x [0, W): say it here */
+            if (in_h && (t->shift >= in_h || t->shift >= in_w)) {
+                error_at(opt[0].loc, "'augment shift %d' moves a %dx%d image by its whole size "
+                         "or more; at most %d", t->shift, in_h, in_w,
+                         (in_h < in_w ? in_h : in_w) - 1);
+                note_at(in_loc, "the input is declared here");
+                errs++;
+            }
             break;
         case T_SEED:
             t->seed = pos[0].i;
@@ -1188,6 +1198,11 @@ static int check_model(Stmt *ms, Model *m, Env *genv)
                     error_at(pos[0].loc, "input %dx%dx%d is too large", m->in_c, m->in_h,
                              m->in_w);
                     errs++;
+                } else if (m->in_c > 64) {
+                    /* the programs' normalisation keeps 64 channels (rn_model_norm) */
+                    error_at(pos[0].loc, "input %dx%dx%d has %d channels; the programs rnetc "
+                             "builds take at most 64", m->in_c, m->in_h, m->in_w, m->in_c);
+                    errs++;
                 }
                 break;
             case M_CLASSES:
@@ -1206,7 +1221,8 @@ static int check_model(Stmt *ms, Model *m, Env *genv)
                 errs += check_layers(s, &env, &m->head, 1);
                 break;
             case M_TRAIN:
-                errs += check_train(s, &env, &m->train, m->in_c, seen[M_INPUT]);
+                errs += check_train(s, &env, &m->train, m->in_c, m->in_h, m->in_w,
+                                    seen[M_INPUT]);
                 break;
             }
         }
