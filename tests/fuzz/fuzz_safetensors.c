@@ -3,9 +3,12 @@
  * Feeds arbitrary bytes to rn_st_open_mem and, when a file is accepted,
  * walks everything the API hands out (tensors, lookups, copies, metadata),
  * so a sanitizer sees any read the validation should have prevented.
+ * Built and run by tools/fuzz.sh --target safetensors; by hand (rn_err.c
+ * for rn_fail and rn_fault_point):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime/host \
- *       tests/fuzz/fuzz_safetensors.c runtime/host/rn_safetensors.c -o /tmp/fz
+ *       tests/fuzz/fuzz_safetensors.c runtime/host/rn_safetensors.c \
+ *       runtime/host/rn_err.c -o /tmp/fz
  *   /tmp/fz -max_total_time=60 */
 #include "rn_safetensors.h"
 
