@@ -6,8 +6,9 @@
 #   tools/fuzz.sh --all SECONDS              every target in turn, SECONDS each
 #   tools/fuzz.sh [--target NAME] --merge    minimise what was found into the
 #                                           target's corpus in tests/fuzz/
-#   tools/fuzz.sh --replay                   replay every target's seeds, corpus
-#                                           and crashers without libFuzzer
+#   tools/fuzz.sh [--target NAME] --replay   replay every target's (or NAME's)
+#                                           seeds, corpus and crashers without
+#                                           libFuzzer
 #
 # The targets, each tests/fuzz/fuzz_NAME.c:
 #   frontend     the front end from compile_text on: every compiler/*.c but
@@ -46,17 +47,18 @@ O=out/fuzz
 CC=${FUZZ_CC:-clang}
 RCC=${REPLAY_CC:-gcc}
 TARGETS="frontend safetensors idx png cli"
-usage="usage: tools/fuzz.sh [--target NAME] [SECONDS | --merge] | --all SECONDS | --replay
+usage="usage: tools/fuzz.sh [--target NAME] [SECONDS | --merge | --replay] | --all SECONDS
 targets: $TARGETS"
 mode=run
 target=frontend
+replay=$TARGETS
 secs=60
 while [ $# -gt 0 ]; do
     case "$1" in
     --target)
         [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
         case " $TARGETS " in
-        *" $2 "*) target=$2 ;;
+        *" $2 "*) target=$2 replay=$2 ;;
         *) echo "fuzz.sh: unknown target '$2'" >&2; echo "$usage" >&2; exit 2 ;;
         esac
         shift ;;
@@ -245,7 +247,7 @@ replay)
     command -v "$RCC" >/dev/null || { echo "fuzz.sh: $RCC is not installed" >&2; exit 1; }
     mkdir -p "$O/replay"
     rc=0
-    for t in $TARGETS; do
+    for t in $replay; do
         setup "$t"
         build "$RCC" address,undefined "$O/replay/fuzz_$t" tests/fuzz/replay_main.c
         make_seeds
