@@ -156,10 +156,15 @@ flip() { # FILE OFFSET: change one byte
 cp "$T/boundary/w.state.safetensors" "$T/bad/w.state.safetensors"
 flip "$T/bad/w.state.safetensors" $(($(wc -c <"$T/bad/w.state.safetensors") - 100))
 expect 1 "$T/bad/w.state.safetensors: damaged" "$P" train --resume "$T/bad/w.safetensors" --epochs 8
-# one byte of the weights changed
+# weights whole but of another run than the state
+cp "$T/sigint/w.safetensors" "$T/bad/w.safetensors"
 cp "$T/boundary/w.state.safetensors" "$T/bad/w.state.safetensors"
-flip "$T/bad/w.safetensors" $(($(wc -c <"$T/bad/w.safetensors") - 100))
 expect 1 "$T/bad/w.safetensors: not the weights its state file was saved with" \
+    "$P" train --resume "$T/bad/w.safetensors" --epochs 8
+# one byte of the weights changed: the weights file's own checksum says so
+cp "$W" "$T/bad/w.safetensors"
+flip "$T/bad/w.safetensors" $(($(wc -c <"$T/bad/w.safetensors") - 100))
+expect 1 "$T/bad/w.safetensors: damaged: its tensors give CRC-32C" \
     "$P" train --resume "$T/bad/w.safetensors" --epochs 8
 # a tensor of the wrong shape (its bytes the same): fc.weight's buffer as [16, 10]
 cp "$W" "$T/bad/w.safetensors"
