@@ -624,16 +624,16 @@ out:
     return rc;
 }
 
-/* the directory part of path ("." for none) and where its file name starts */
-static void split_path(const char *path, char *dir, size_t dn, const char **base)
+const char *rn_path_dir(const char *path, char *dir, size_t n)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
-        snprintf(dir, dn, "."), *base = path;
+        snprintf(dir, n, ".");
     else if (slash == path)
-        snprintf(dir, dn, "/"), *base = slash + 1;
+        snprintf(dir, n, "/");
     else
-        snprintf(dir, dn, "%.*s", (int)(slash - path), path), *base = slash + 1;
+        snprintf(dir, n, "%.*s", (int)(slash - path), path);
+    return slash ? slash + 1 : path;
 }
 
 /* The pid of a temporary NAME.tmp.<pid> of base, or 0 when name is not one */
@@ -659,8 +659,7 @@ static long tmp_pid(const char *name, const char *base)
 static int each_tmp(const char *path, int (*fn)(const char *, long, void *), void *arg)
 {
     char dir[4096];
-    const char *base;
-    split_path(path, dir, sizeof dir, &base);
+    const char *base = rn_path_dir(path, dir, sizeof dir);
     DIR *d = opendir(dir);
     if (!d)
         return 0;

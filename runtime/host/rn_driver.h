@@ -245,6 +245,10 @@ int rn_ckpt_pair_save(const RnModel *m, const float *params, const char *wpath,
  * report what is wrong). */
 int rn_ckpt_finish_save(const RnModel *m, const char *wpath, const char *spath, long *step);
 
+/* The directory a file path is in, into dir ("." for a bare name, "/" at
+ * the root); returns where the file's own name starts in path. */
+const char *rn_path_dir(const char *path, char *dir, size_t n);
+
 /* Remove the temporaries (PATH.tmp.<pid>) that saves into path left when
  * their process died: those whose pid is not a live process, is this one,
  * or is a process started after the file was last written (a reused pid).

@@ -1098,6 +1098,11 @@ static int st_sync_dir(const char *path)
     return 0;
 }
 
+void rn_st_tmp_name(const char *path, char *tmp, size_t tmplen)
+{
+    snprintf(tmp, tmplen, "%s.tmp.%ld", path, (long)getpid());
+}
+
 int rn_st_write_tmp(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *meta,
                     int nmeta, char *tmp, size_t tmplen, char *err, size_t errlen)
 {
@@ -1159,7 +1164,7 @@ int rn_st_write_tmp(const char *path, const rn_st_entry *t, int nt, const rn_st_
         len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
 
     /* The temporary file, beside the target so rename cannot cross devices. */
-    snprintf(tmp, tmplen, "%s.tmp.%ld", path, (long)getpid());
+    rn_st_tmp_name(path, tmp, tmplen);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) {
         st_err_at(err, errlen, path, "cannot create temporary file %s: %s", tmp, strerror(errno));

@@ -157,6 +157,8 @@ int rn_st_write(const char *path, const rn_st_entry *t, int nt,
  * rn_st_commit: 0; -1 when the rename failed (tmp is left for the caller
  * to remove or keep); -2 when path was replaced but the directory's sync
  * failed. */
+/* The temporary a save into path writes first: path.tmp.<pid> */
+void rn_st_tmp_name(const char *path, char *tmp, size_t tmplen);
 int rn_st_write_tmp(const char *path, const rn_st_entry *t, int nt, const rn_st_kv *meta,
                     int nmeta, char *tmp, size_t tmplen, char *err, size_t errlen);
 int rn_st_commit(const char *tmp, const char *path, char *err, size_t errlen);

@@ -186,17 +186,30 @@ static int make_dirs(const char *path)
     return 0;
 }
 
+/* A save into wpath cut short between its two renames completed
+ * (rn_ckpt_finish_save), with a note */
+static void finish_save(const RnModel *m, const char *wpath, const char *spath)
+{
+    long at = 0;
+    if (rn_ckpt_finish_save(m, wpath, spath, &at))
+        fprintf(stderr, "note: %s: completed the save cut short at step %ld (its state file "
+                "was still a temporary)\n", wpath, at);
+}
+
+/* The temporaries dead saves left beside a checkpoint removed, with a note */
+static void clean_stale(const char *wpath, const char *spath)
+{
+    int n = rn_ckpt_clean_stale(wpath) + rn_ckpt_clean_stale(spath);
+    if (n)
+        fprintf(stderr, "note: removed %d temporar%s left by a save that was cut short beside "
+                "%s\n", n, n == 1 ? "y" : "ies", wpath);
+}
+
 /* the directory `path` would be written into exists and is a directory */
 static int check_parent_dir(const char *path)
 {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    rn_path_dir(path, dir, sizeof dir);
     struct stat st;
     if (stat(dir, &st) != 0) {
         rn_errorf("%s: cannot save there: directory %s: %s", path, dir, strerror(errno));
@@ -213,7 +226,7 @@ static int check_parent_dir(const char *path)
     /* a save writes a temporary beside the target: try one now rather than
      * after the whole run */
     char probe[4200];
-    snprintf(probe, sizeof probe, "%s.tmp.%ld", path, (long)getpid());
+    rn_st_tmp_name(path, probe, sizeof probe);
     int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
         rn_errorf("%s: cannot save there: %s", path, strerror(errno));
@@ -809,10 +822,7 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
             rn_errorf("out of memory");
             return 1;
         }
-        long at = 0;
-        if (rn_ckpt_finish_save(m0, a.resume, sp, &at))
-            fprintf(stderr, "note: %s: completed the save cut short at step %ld (its state "
-                    "file was still a temporary)\n", a.resume, at);
+        finish_save(m0, a.resume, sp);
         if (stat(sp, &sb) != 0 && errno == ENOENT) {
             rn_errorf("%s: no such file: a run resumes from weights saved by 'train' with the "
                       "state file beside them",
@@ -821,12 +831,8 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
             return 1;
         }
         rc = rn_ckpt_state_load(m0, sp, &rs, &m_loaded, &v_loaded, err, sizeof err);
-        if (!rc) {
-            int n = rn_ckpt_clean_stale(a.resume) + rn_ckpt_clean_stale(sp);
-            if (n)
-                fprintf(stderr, "note: removed %d temporar%s left by a save that was cut "
-                        "short beside %s\n", n, n == 1 ? "y" : "ies", a.resume);
-        }
+        if (!rc)
+            clean_stale(a.resume, sp);
         free(sp);
         if (rc) {
             rn_errorf("%s", err);
@@ -875,16 +881,9 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
     }
     if (check_parent_dir(t.save_path))
         goto out;
-    {
-        long at = 0;
-        if ((!resuming || strcmp(t.save_path, a.resume)) &&
-            rn_ckpt_finish_save(m, t.save_path, t.state_path, &at))
-            fprintf(stderr, "note: %s: completed the save cut short at step %ld (its state "
-                    "file was still a temporary)\n", t.save_path, at);
-        int n = rn_ckpt_clean_stale(t.save_path) + rn_ckpt_clean_stale(t.state_path);
-        if (n)
-            fprintf(stderr, "note: removed %d temporar%s left by a save that was cut short "
-                    "beside %s\n", n, n == 1 ? "y" : "ies", t.save_path);
+    if (!resuming || strcmp(t.save_path, a.resume)) { /* (the resumed one is done above) */
+        finish_save(m, t.save_path, t.state_path);
+        clean_stale(t.save_path, t.state_path);
     }
 
     if (load_split(m, a.data, 1, &t.train) || load_split(m, a.data, 0, &t.test))

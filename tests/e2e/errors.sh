@@ -12,15 +12,7 @@ expect 2 "unknown --emit kind 'pdf'" $RNETC models/tiny.rnet --emit pdf -o "$T/x
 expect 1 "the C compiler 'no-such-cc' failed" $RNETC models/tiny.rnet --cc no-such-cc -o "$T/x"
 
 # a program for 1x28x28 digits, and one for another shape
-cat >"$T/a.rnet" <<'M'
-model alpha {
-    input 1x28x28
-    classes 10
-    stem { conv 3x3 4 stride 2; bn; relu }
-    stage 1 x basic 4
-    head { gap; fc }
-}
-M
+alpha_model "$T/a.rnet"
 sed 's/alpha/beta/; s/conv 3x3 4 stride 2/conv 3x3 6 stride 2/; s/basic 4/basic 6/' "$T/a.rnet" >"$T/b.rnet"
 sed 's/alpha/gamma/; s/1x28x28/1x12x12/' "$T/a.rnet" >"$T/c.rnet"
 for m in a b c; do $RNETC "$T/$m.rnet" -o "$T/$m" || fail "build $m"; done
