@@ -617,7 +617,7 @@ int rn_ckpt_pair_save(const RnModel *m, const float *params, const char *wpath,
      * completes the pair from it */
     if (c == 0 && c2 != 0)
         snprintf(err, errlen, "%s", err2);
-    rc = c || c2 ? -1 : 0;
+    rc = c || c2 ? -2 : 0;
 out:
     free(wt);
     free(st);

@@ -232,7 +232,9 @@ int rn_ckpt_state_save(const RnModel *m, const char *path, const RnRunState *rs,
  * renames (a full disk, a kill) leaves the previous pair as it was; a
  * kill between the two renames leaves the new weights with the state's
  * temporary complete beside the old state, which rn_ckpt_finish_save
- * puts in place.  rs->weights_crc is set here.  0, or -1 with err set. */
+ * puts in place.  rs->weights_crc is set here.  0; -1 with err set when
+ * the previous pair is untouched; -2 with err set when the new weights
+ * are in place (a rename or a directory sync failed after them). */
 int rn_ckpt_pair_save(const RnModel *m, const float *params, const char *wpath,
                       const rn_st_kv *extra, int nextra, const char *spath, RnRunState *rs,
                       const float *mbuf, const float *vbuf, char *err, size_t errlen);

@@ -588,9 +588,11 @@ static int save_checkpoint(const RnModel *m, TrainState *t, RnRunState *rs)
     int nmeta = 4;
     if (rs->epoch < 1)
         meta[1] = meta[3], nmeta = 3;
-    if (rn_ckpt_pair_save(m, t->e.params, t->save_path, meta, nmeta, t->state_path, rs, t->mbuf,
-                          t->vbuf, err, sizeof err)) {
-        rn_errorf("%s (the previous checkpoint, if any, is unchanged)", err);
+    int rc = rn_ckpt_pair_save(m, t->e.params, t->save_path, meta, nmeta, t->state_path, rs,
+                               t->mbuf, t->vbuf, err, sizeof err);
+    if (rc) {
+        rn_errorf("%s (%s)", err, rc == -1 ? "the previous checkpoint, if any, is unchanged"
+                  : "the new weights are in place; 'train --resume' completes the checkpoint");
         return -1;
     }
     return 0;
