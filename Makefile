@@ -6,7 +6,9 @@
 #   make data       MNIST digits and Fashion-MNIST as IDX files under data/
 #   make mnist      the main job: data, compile models/mnist.rnet, train, evaluate
 #   make fashion    the same network on Fashion-MNIST
-#   make fuzz       build and run the libFuzzer target over the front end
+#   make fuzz       every libFuzzer target, FUZZ_SECONDS (600) each
+#   make test-asan  the whole suite with rnetc, the runtime and the programs it
+#                   builds under -fsanitize=address,undefined (tools/asan.sh)
 #   make interop    PyTorch parity, ResNet-18/50 included (needs python3-torch)
 
 CC      ?= cc
@@ -45,7 +47,7 @@ RUNTIME_OBJ  := $(patsubst runtime/%.c,$(O)/obj/runtime/%.o,$(RUNTIME_SRC))
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 UNIT_BIN     := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
-.PHONY: all setup test unit models data fuzz clean mnist fashion interop torture
+.PHONY: all setup test unit models data fuzz clean mnist fashion interop torture test-asan
 all: $(O)/rnetc $(O)/librnet.a $(O)/librnet_kernels.a
 
 setup:
@@ -147,8 +149,14 @@ cross: all
 torture: all
 	FAULT_KILLS=$${FAULT_KILLS:-200} sh tests/e2e/faults.sh
 
+# every fuzz target for FUZZ_SECONDS each (tools/fuzz.sh --all); findings
+# are kept in tests/fuzz/crashers*/ and fail the run
+FUZZ_SECONDS ?= 600
 fuzz: | setup
-	@tools/fuzz.sh
+	@tools/fuzz.sh --all $(FUZZ_SECONDS)
+
+test-asan: | setup
+	@tools/asan.sh
 
 # the speed benchmark: rnet against PyTorch on this machine, alternating runs,
 # medians, the speed bars, per-layer GFLOP/s against the measured peak

@@ -57,6 +57,26 @@ int run_command(char *const argv[], int verbose)
     return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
+int build_set_cflags(BuildOpts *o, const char *flags)
+{
+    o->nextra = 0;
+    for (const char *p = flags; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        if (!*p)
+            break;
+        const char *q = p;
+        while (*q && *q != ' ' && *q != '\t' && *q != '\n')
+            q++;
+        if (o->nextra == RN_MAX_CFLAGS)
+            return -1;
+        o->extra[o->nextra++] = arena_printf("%.*s", (int)(q - p), p);
+        p = q;
+    }
+    o->extra[o->nextra] = NULL;
+    return 0;
+}
+
 int write_c_files(Graph *g, const Pipeline *pl, const char *cpath, const char *hpath)
 {
     const char *hbase = strrchr(hpath, '/') ? strrchr(hpath, '/') + 1 : hpath;
@@ -109,7 +129,7 @@ int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o)
     snprintf(hpath, sizeof hpath, "%s/%s.h", dir, g->name);
     int rc = write_c_files(g, pl, cpath, hpath);
     if (!rc) {
-        char *argv[32];
+        char *argv[32 + RN_MAX_CFLAGS];
         int k = 0;
         argv[k++] = (char *)o->cc;
         argv[k++] = "-std=c11";
@@ -122,6 +142,8 @@ int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o)
         if (!o->openmp)
             argv[k++] = "-DRN_NO_OPENMP";
         argv[k++] = inc;
+        for (int i = 0; i < o->nextra; i++)
+            argv[k++] = o->extra[i];
         argv[k++] = "-o";
         argv[k++] = (char *)o->out;
         argv[k++] = cpath;
@@ -155,7 +177,15 @@ int link_object(const char *obj, const BuildOpts *o)
         return 1;
     }
     /* the runtime uses OpenMP threads, zlib and libm */
-    char *argv[] = { (char *)o->cc, "-o", (char *)o->out, (char *)obj, lib, "-fopenmp", "-lz", "-lm", NULL };
+    char *argv[16 + RN_MAX_CFLAGS];
+    int k = 0;
+    argv[k++] = (char *)o->cc;
+    for (int i = 0; i < o->nextra; i++)
+        argv[k++] = o->extra[i];
+    char *tail[] = { "-o", (char *)o->out, (char *)obj, lib, "-fopenmp", "-lz", "-lm", NULL };
+    for (int i = 0; tail[i]; i++)
+        argv[k++] = tail[i];
+    argv[k] = NULL;
     int st = run_command(argv, o->verbose);
     if (st != 0) {
         error_plain("the linker '%s' failed (status %d) on '%s'", o->cc, st, obj);

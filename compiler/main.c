@@ -143,6 +143,7 @@ int main(int argc, char **argv)
     BuildOpts bo = { .cc = NULL, .opt = "-O3", .native = 1, .openmp = 1 };
     LlvmOpts lo = { 0 };
     const char *backend = "c";
+    const char *cflags = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -190,7 +191,8 @@ int main(int argc, char **argv)
             lo.inference_only = 1;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "--cc") ||
                    !strcmp(a, "--backend") || !strcmp(a, "--target") || !strcmp(a, "--cpu") ||
-                   !strcmp(a, "--features") || !strcmp(a, "--weights")) {
+                   !strcmp(a, "--features") || !strcmp(a, "--weights") ||
+                   !strcmp(a, "--cflags")) {
             if (i + 1 >= argc)
                 return bad_usage("option '%s' needs a value", a);
             const char *v = argv[++i];
@@ -198,6 +200,8 @@ int main(int argc, char **argv)
                 bo.out = v;
             else if (!strcmp(a, "--cc"))
                 bo.cc = v;
+            else if (!strcmp(a, "--cflags"))
+                cflags = v;
             else if (!strcmp(a, "--target"))
                 lo.triple = v;
             else if (!strcmp(a, "--cpu"))
@@ -262,6 +266,10 @@ int main(int argc, char **argv)
         return bad_usage("--weights builds a standalone object, not a program: use --emit obj, asm, llvm, bc or h%s", "");
     lo.opt = bo.opt[2] == 's' ? 2 : bo.opt[2] - '0';
     lo.emit = emit;
+    if (!cflags)
+        cflags = getenv("RNET_CFLAGS");
+    if (cflags && build_set_cflags(&bo, cflags))
+        return bad_usage("--cflags (or $RNET_CFLAGS) holds more than 32 flags: '%s'", cflags);
     if (!bo.cc) {
         const char *env = getenv("CC");
         bo.cc = env && *env ? env : "cc";

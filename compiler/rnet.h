@@ -441,6 +441,7 @@ void emit_c(Graph *g, const Pipeline *p, FILE *out, FILE *hdr, const char *hname
 void emit_dot(Graph *g, FILE *out); /* emit_dot.c: the graph as Graphviz (--emit dot) */
 
 /* ---- driver.c: building executables ---- */
+#define RN_MAX_CFLAGS 32
 typedef struct {
     const char *cc;    /* C compiler: --cc, $CC, else cc */
     const char *opt;   /* -O level, default -O3 */
@@ -449,7 +450,13 @@ typedef struct {
     int verbose;
     int keep_temps;
     const char *out;
+    /* --cflags, else $RNET_CFLAGS: words added to the compile and link
+     * commands (split at blanks, no quoting), e.g. -fsanitize=address */
+    char *extra[RN_MAX_CFLAGS + 1];
+    int nextra;
 } BuildOpts;
+/* split FLAGS at blanks into o->extra; 0, or -1 (more than RN_MAX_CFLAGS) */
+int build_set_cflags(BuildOpts *o, const char *flags);
 const char *rnet_home(void);
 int run_command(char *const argv[], int verbose);
 int write_c_files(Graph *g, const Pipeline *pl, const char *cpath, const char *hpath);

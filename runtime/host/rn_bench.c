@@ -308,6 +308,8 @@ static int bench_setup(Bench *b, const RnModel *m, const RnBenchArgs *a, RnBench
 
     long img = (long)m->in_c * m->in_h * m->in_w;
     int C = m->classes, nbuf = rn_optim_state_count(&b->o);
+    if (!rn_batch_fits(m, b->N, "--batch"))
+        return 1;
     if (rn_exec_alloc(m, b->N, &b->e) ||
         (b->train && !(b->mbuf = calloc((size_t)m->param_floats + 1, sizeof(float)))) ||
         (b->train && nbuf > 1 && !(b->vbuf = calloc((size_t)m->param_floats + 1, sizeof(float)))) ||

@@ -260,6 +260,8 @@ int rn_check_run(const RnModel *m, const RnCheckArgs *a)
         return 2;
     }
     char err[512];
+    if (!rn_batch_fits(m, a->batch, "--batch"))
+        return 1;
     RnInterp *st = rn_interp_new(m, a->batch, err, sizeof err);
     if (!st) {
         rn_errorf("check: %s", err);

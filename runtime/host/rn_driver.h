@@ -131,6 +131,10 @@ int rn_eval_run(const RnModel *m, const RnEvalArgs *a);
 /* The buffers a model runs on, sized for N_max (rn_model.h's RnExec);
  * grads zeroed.  0, or -1 when out of memory. */
 int rn_exec_alloc(const RnModel *m, int N_max, RnExec *e);
+/* Whether batch N of m fits in the machine's memory (the buffers of
+ * rn_exec_alloc and a batch of inputs); if not, 0 with an error naming WHAT
+ * (the flag, "--batch") and the sizes: checked before allocating. */
+int rn_batch_fits(const RnModel *m, int N, const char *what);
 void rn_exec_free(RnExec *e);
 
 /* The model's per-channel normalisation: mean/std of in_c entries each

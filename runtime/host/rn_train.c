@@ -68,6 +68,25 @@ void rn_train_args_defaults(const RnModel *m, RnTrainArgs *a)
     a->log_every = 10;
 }
 
+int rn_batch_fits(const RnModel *m, int N, const char *what)
+{
+    /* the buffers rn_exec_alloc and the caller's batch arrays take, in
+     * double: no product of file or flag values can wrap */
+    double img = (double)m->in_c * m->in_h * m->in_w;
+    double floats = 2.0 * m->param_floats + (double)m->work_fixed + (double)m->work_per_image * N +
+                    (double)N * (img + 2.0 * m->classes + 1.0);
+    double need = floats * sizeof(float);
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    double have = pages > 0 && psize > 0 ? (double)pages * psize : 0;
+    if (have > 0 && need > have) {
+        rn_errorf("%s %d of model '%s' needs %.1f GiB of buffers, more than this machine's "
+                  "%.1f GiB of memory: choose a smaller %s",
+                  what, N, m->name, need / (1 << 30), have / (1 << 30), what);
+        return 0;
+    }
+    return 1;
+}
+
 int rn_exec_alloc(const RnModel *m, int N_max, RnExec *e)
 {
     memset(e, 0, sizeof *e);
@@ -904,6 +923,8 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
     }
 
     int B = a.batch;
+    if (!rn_batch_fits(m, B, "--batch"))
+        goto out;
     if (a.reference) {
         if (rn_interp_bind(m0, B, &ref, err, sizeof err)) {
             rn_errorf("%s", err);
@@ -1145,6 +1166,8 @@ int rn_eval_run(const RnModel *m0, const RnEvalArgs *a)
         return 1;
     }
     rn_model_norm(m, mean, std);
+    if (!rn_batch_fits(m, a->batch, "--batch"))
+        return 1;
 
     if (load_split(m, a->data, 0, &test))
         goto out;
