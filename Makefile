@@ -10,20 +10,30 @@
 #   make test-asan  the whole suite with rnetc, the runtime and the programs it
 #                   builds under -fsanitize=address,undefined (tools/asan.sh)
 #   make interop    PyTorch parity, ResNet-18/50 included (needs python3-torch)
+#   make install    PREFIX (/usr/local), DESTDIR; make uninstall; make deb
 
+# every product under $(O) (make O=DIR builds a second tree, as make deb does)
+O       := out
 CC      ?= cc
 ifeq ($(origin CC),default)
 CC      := cc
 endif
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
-WARN    := -std=c11 -Wall -Wextra -Werror -Wswitch-enum -Wno-error=switch-enum
-ALLCFLAGS := $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icompiler -Iruntime -Iruntime/host -Iout/gen
+WARN    := -std=c11 -Wall -Wextra -Werror -Wswitch-enum
+ALLCFLAGS := $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icompiler -Iruntime -Iruntime/host -I$(O)/gen
 LDLIBS  := -lz -lm
 # the runtime is built for this machine: generated programs link against it
 RT_CFLAGS ?= -O3 -march=native -fopenmp
 
-O := out
+
+# --version (runtime/host/rn_version.c): the version, the git revision
+VERSION := 0.1.0
+# make install: where (rnetc also looks for its runtime in PREFIX when it is
+# not beside it)
+PREFIX  ?= /usr/local
+DESTDIR ?=
+GIT_REV := $(or $(shell (git rev-parse --short=12 HEAD && (git diff --quiet HEAD -- || echo -dirty)) 2>/dev/null | tr -d '\n'),unknown)
 
 # the LLVM backend: linked into rnetc only (unit tests and the fuzzer do not
 # need LLVM); llvm-c headers as system headers, so -Werror stays ours
@@ -61,6 +71,20 @@ $(O)/gen/rnet.lex.c $(O)/gen/rnet.lex.h &: grammar/rnet.l | setup
 	@mkdir -p $(O)/gen
 	flex --header-file=$(O)/gen/rnet.lex.h -o $(O)/gen/rnet.lex.c $<
 
+# rewritten only when its content changes, so that a commit rebuilds two
+# objects, not the tree
+.PHONY: FORCE
+$(O)/gen/rn_version_gen.h: FORCE
+	@mkdir -p $(O)/gen
+	@{ printf '#define RN_VERSION "%s"\n' '$(VERSION)'; \
+	   printf '#define RN_GIT_REV "%s"\n' '$(GIT_REV)'; \
+	   printf '#define RN_BUILD_CC "%s"\n' "$$($(CC) --version 2>/dev/null | head -1 | tr -d '"\\')"; \
+	   printf '#define RN_RT_CFLAGS "%s"\n' '$(RT_CFLAGS)'; \
+	   printf '#define RN_LLVM_VERSION "%s"\n' "$$($(LLVM_CONFIG) --version 2>/dev/null)"; \
+	   printf '#define RNET_PREFIX "%s"\n' '$(PREFIX)'; } >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(O)/obj/runtime/host/rn_version.o $(O)/obj/compiler/driver.o: $(O)/gen/rn_version_gen.h
+
 $(O)/obj/gen/%.o: $(O)/gen/%.c $(O)/gen/rnet.tab.h $(O)/gen/rnet.lex.h $(wildcard compiler/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-unused-function -Wno-sign-compare -c -o $@ $<
@@ -91,8 +115,8 @@ $(O)/librnet_kernels.a: $(KERNEL_OBJ)
 
 # rnetc links the two runtime files that hold facts both sides need: the op
 # table and the convolution geometry (sizes and index tables)
-RNETC_RT := $(O)/obj/runtime/rn_ops.o $(O)/obj/runtime/rn_geom.o
-$(O)/rnetc: compiler/main.c $(LLVM_OBJ) $(O)/librnetc.a $(RNETC_RT)
+RNETC_RT := $(O)/obj/runtime/rn_ops.o $(O)/obj/runtime/rn_geom.o $(O)/obj/runtime/host/rn_version.o
+$(O)/rnetc: compiler/main.c $(LLVM_OBJ) $(O)/librnetc.a $(RNETC_RT) $(O)/gen/rn_version_gen.h
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LLVM_OBJ) $(O)/librnetc.a $(RNETC_RT) $(LDLIBS) $(LLVM_LIBS)
 
 $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/librnetc.a $(O)/librnet.a
@@ -102,7 +126,9 @@ $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/librnetc.a $(O)/librnet.a
 unit: $(UNIT_BIN)
 
 # the ImageNet-size PyTorch comparisons (about a minute) are `make interop`
+# (as root, tools/setup.sh --test installs python3-torch for the parity tests)
 test: all unit
+	@tools/setup.sh --test
 	@RNET_INTEROP_QUICK=1 tests/run.sh
 
 interop: all
@@ -144,6 +170,52 @@ cross: all
 	tools/cross.sh test --triples aarch64-linux-gnu --digits $(CROSS_DIGITS)
 	tools/cross.sh test --triples riscv64-linux-gnu --digits $(CROSS_RV_DIGITS)
 	tools/cross.sh small
+
+# make install / uninstall (docs/install.md): rnetc, the runtime library
+# and its headers, the models, the example, man pages, pkg-config files,
+# bash completion; PREFIX (default /usr/local) and DESTDIR as usual.  The
+# installed rnetc finds the runtime beside it (PREFIX/lib/rnet).
+BINDIR   = $(DESTDIR)$(PREFIX)/bin
+RTLIBDIR = $(DESTDIR)$(PREFIX)/lib/rnet
+PCDIR    = $(DESTDIR)$(PREFIX)/lib/pkgconfig
+INCDIR   = $(DESTDIR)$(PREFIX)/include/rnet
+SHAREDIR = $(DESTDIR)$(PREFIX)/share/rnet
+MAN1DIR  = $(DESTDIR)$(PREFIX)/share/man/man1
+BASHCDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+RT_HEADERS := $(wildcard runtime/*.h runtime/host/*.h) runtime/host/rn_kernels_decl.inc
+.PHONY: install uninstall
+install: all
+	install -d $(BINDIR) $(RTLIBDIR) $(PCDIR) $(INCDIR) $(SHAREDIR)/models $(SHAREDIR)/example \
+	    $(MAN1DIR) $(BASHCDIR)
+	install -m 755 $(O)/rnetc $(BINDIR)/rnetc
+	install -m 644 $(O)/librnet.a $(O)/librnet_kernels.a $(RTLIBDIR)/
+	install -m 644 $(RT_HEADERS) $(INCDIR)/
+	install -m 644 models/*.rnet $(SHAREDIR)/models/
+	install -m 644 docs/example/Makefile docs/example/classify.c $(SHAREDIR)/example/
+	install -m 644 docs/man/rnetc.1 docs/man/rnet-program.1 $(MAN1DIR)/
+	sed 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|' tools/rnet.pc.in >$(PCDIR)/rnet.pc
+	sed 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|' tools/rnet-kernels.pc.in >$(PCDIR)/rnet-kernels.pc
+	install -m 644 tools/rnetc.bash-completion $(BASHCDIR)/rnetc
+
+# what install wrote and the directories that are rnet's own; under a
+# DESTDIR also the directories left empty, up to DESTDIR (never the shared
+# ones of a real prefix, such as /usr/local/bin)
+uninstall:
+	rm -f $(BINDIR)/rnetc $(PCDIR)/rnet.pc $(PCDIR)/rnet-kernels.pc $(BASHCDIR)/rnetc \
+	    $(MAN1DIR)/rnetc.1 $(MAN1DIR)/rnet-program.1
+	rm -rf $(RTLIBDIR) $(INCDIR) $(SHAREDIR)
+	$(if $(DESTDIR),@for d in $(BINDIR) $(PCDIR) $(MAN1DIR) $(BASHCDIR) $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share; do \
+	    while [ "$$d" != "$(DESTDIR)" ] && [ -d "$$d" ] && rmdir "$$d" 2>/dev/null; do d=$$(dirname "$$d"); done; \
+	done)
+
+# make deb: out/rnet_VERSION_ARCH.deb (tools/deb.sh); make deb-test (root):
+# install it, build and train mnist.rnet with it from /tmp, remove it
+.PHONY: deb deb-test
+deb:
+	@tools/deb.sh
+deb-test:
+	@tools/deb.sh --test
 
 # 200 kills at random instants of training and saving, each resumed
 torture: all

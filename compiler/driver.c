@@ -9,26 +9,87 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "rnet.h"
+#include "rn_version_gen.h" /* RNET_PREFIX */
 
-/* The project root: $RNET_HOME, else the parent of the directory holding
- * this rnetc (out/rnetc -> .). */
-const char *rnet_home(void)
+/* Where the runtime is.  Two layouts:
+ *   installed   PREFIX/lib/rnet/librnet.a, headers in PREFIX/include/rnet
+ *               (make install; rnetc in PREFIX/bin)
+ *   checkout    ROOT/out/librnet.a, headers in ROOT/runtime (out/rnetc)
+ * searched in $RNET_HOME (either layout), then beside this rnetc (its
+ * directory's parent as a prefix, or the directory as a checkout's out/),
+ * then in the prefix rnetc was configured with (RNET_PREFIX). */
+static char rt_lib[PATH_MAX], rt_inc[PATH_MAX], rt_tried[3 * PATH_MAX];
+
+static int is_file(const char *p)
 {
-    static char buf[PATH_MAX];
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* ROOT as a prefix or a checkout: 1 and the paths set when it holds one */
+static int try_root(const char *root, int checkout_too)
+{
+    char lib[PATH_MAX], inc[PATH_MAX];
+    snprintf(lib, sizeof lib, "%s/lib/rnet/librnet.a", root);
+    snprintf(inc, sizeof inc, "%s/include/rnet", root);
+    size_t n = strlen(rt_tried);
+    snprintf(rt_tried + n, sizeof rt_tried - n, "%s'%s'", n ? ", " : "", lib);
+    if (!is_file(lib) && checkout_too) {
+        snprintf(lib, sizeof lib, "%s/out/librnet.a", root);
+        snprintf(inc, sizeof inc, "%s/runtime", root);
+        n = strlen(rt_tried);
+        snprintf(rt_tried + n, sizeof rt_tried - n, ", '%s'", lib);
+    }
+    if (!is_file(lib))
+        return 0;
+    memcpy(rt_lib, lib, sizeof lib);
+    memcpy(rt_inc, inc, sizeof inc);
+    return 1;
+}
+
+static int find_runtime(void)
+{
+    if (rt_lib[0])
+        return 1;
     const char *env = getenv("RNET_HOME");
     if (env && *env)
-        return env;
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0)
-        return ".";
-    buf[n] = 0;
-    for (int up = 0; up < 2; up++) {
-        char *slash = strrchr(buf, '/');
-        if (!slash)
-            return ".";
-        *slash = 0;
+        return try_root(env, 1); /* an explicit home is the only place looked */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = 0; /* the directory of rnetc: PREFIX/bin or ROOT/out */
+            slash = strrchr(self, '/');
+            if (slash) {
+                *slash = 0;
+                if (try_root(self[0] ? self : "/", 1))
+                    return 1;
+            }
+        }
     }
-    return buf[0] ? buf : "/";
+    return try_root(RNET_PREFIX, 0);
+}
+
+const char *runtime_lib(void)
+{
+    return find_runtime() ? rt_lib : "not found";
+}
+
+/* the library and the include flag, or 1 with the error printed */
+static int runtime_paths(const char **lib, const char **inc)
+{
+    if (!find_runtime()) {
+        error_plain("the rnet runtime library was not found (looked for %s; run make, or set "
+                    "RNET_HOME to a checkout or an installation prefix)", rt_tried);
+        return 1;
+    }
+    static char flag[PATH_MAX + 2];
+    snprintf(flag, sizeof flag, "-I%s", rt_inc);
+    *lib = rt_lib;
+    *inc = flag;
+    return 0;
 }
 
 int run_command(char *const argv[], int verbose)
@@ -109,15 +170,9 @@ int write_c_files(Graph *g, const Pipeline *pl, const char *cpath, const char *h
 
 int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o)
 {
-    const char *home = rnet_home();
-    char lib[PATH_MAX], inc[PATH_MAX];
-    snprintf(lib, sizeof lib, "%s/out/librnet.a", home);
-    snprintf(inc, sizeof inc, "-I%s/runtime", home);
-    struct stat sb;
-    if (stat(lib, &sb) != 0) {
-        error_plain("runtime library not found at '%s' (run make, or set RNET_HOME)", lib);
+    const char *lib, *inc;
+    if (runtime_paths(&lib, &inc))
         return 1;
-    }
     char tmpl[] = "/tmp/rnetc.XXXXXX";
     char *dir = mkdtemp(tmpl);
     if (!dir) {
@@ -141,13 +196,13 @@ int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o)
         argv[k++] = "-fopenmp";
         if (!o->openmp)
             argv[k++] = "-DRN_NO_OPENMP";
-        argv[k++] = inc;
+        argv[k++] = (char *)inc;
         for (int i = 0; i < o->nextra; i++)
             argv[k++] = o->extra[i];
         argv[k++] = "-o";
         argv[k++] = (char *)o->out;
         argv[k++] = cpath;
-        argv[k++] = lib;
+        argv[k++] = (char *)lib;
         argv[k++] = "-lz";
         argv[k++] = "-lm";
         argv[k] = NULL;
@@ -169,20 +224,16 @@ int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o)
 
 int link_object(const char *obj, const BuildOpts *o)
 {
-    char lib[PATH_MAX];
-    snprintf(lib, sizeof lib, "%s/out/librnet.a", rnet_home());
-    struct stat sb;
-    if (stat(lib, &sb) != 0) {
-        error_plain("runtime library not found at '%s' (run make, or set RNET_HOME)", lib);
+    const char *lib, *inc;
+    if (runtime_paths(&lib, &inc))
         return 1;
-    }
     /* the runtime uses OpenMP threads, zlib and libm */
     char *argv[16 + RN_MAX_CFLAGS];
     int k = 0;
     argv[k++] = (char *)o->cc;
     for (int i = 0; i < o->nextra; i++)
         argv[k++] = o->extra[i];
-    char *tail[] = { "-o", (char *)o->out, (char *)obj, lib, "-fopenmp", "-lz", "-lm", NULL };
+    char *tail[] = { "-o", (char *)o->out, (char *)obj, (char *)lib, "-fopenmp", "-lz", "-lm", NULL };
     for (int i = 0; tail[i]; i++)
         argv[k++] = tail[i];
     argv[k] = NULL;
@@ -193,3 +244,24 @@ int link_object(const char *obj, const BuildOpts *o)
     }
     return 0;
 }
+
+int backend_emits(const Backend *be, const char *kind)
+{
+    for (int i = 0; be->emits[i]; i++)
+        if (!strcmp(be->emits[i], kind))
+            return 1;
+    return 0;
+}
+
+/* the C backend: the scheduled, planned graph printed as C (emit_c.c), then
+ * compiled and linked against the runtime (exe) or written out (c) */
+static int c_emit(Graph *g, const Pipeline *pl, const LlvmOpts *lo, const BuildOpts *bo,
+                  const char *hpath)
+{
+    if (!strcmp(lo->emit, "c"))
+        return write_c_files(g, pl, bo->out, hpath) ? 1 : 0;
+    return build_executable(g, pl, bo) ? 1 : 0;
+}
+
+static const char *const c_emits[] = { "exe", "c", NULL };
+const Backend backend_c = { .name = "c", .emits = c_emits, .uses_plan = 1, .emit = c_emit };

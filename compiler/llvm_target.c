@@ -424,6 +424,19 @@ static int write_header(Graph *g, const LlvmInfo *info, int standalone, const ch
     fprintf(f, "#define %s_IN_C %d\n#define %s_IN_H %d\n#define %s_IN_W %d\n", p, m->in_c, p,
             m->in_h, p, m->in_w);
     fprintf(f, "#define %s_CLASSES %d\n", p, m->classes);
+    /* as rn_model_norm (runtime/host/rn_train.c) */
+    const TrainDef *t = &m->train;
+    fprintf(f, "/* the input's normalisation, per channel: x = (pixel / 255 - MEAN) / STD */\n");
+    for (int k = 0; k < 2; k++) {
+        fprintf(f, "#define %s_%s {", p, k ? "STD" : "MEAN");
+        for (int c = 0; c < m->in_c; c++) {
+            int j = t->nmean == 1 ? 0 : c, have = t->nmean == 1 || (t->nmean > c && c < 4);
+            double sd = j < t->nstd && t->std[j] > 0 ? t->std[j] : 1.0;
+            double v = k ? (have ? sd : 1.0) : (have ? t->mean[j] : 0.0);
+            fprintf(f, "%s%.9gf", c ? ", " : " ", (double)(float)v);
+        }
+        fprintf(f, " }\n");
+    }
     if (standalone) {
         fprintf(f, "/* floats of the work buffer rnm_%s_infer needs */\n", c_ident(g->name));
         fprintf(f, "#define %s_INFER_WORK_FLOATS %ldL\n\n", p, info->infer_work);
@@ -493,3 +506,15 @@ int llvm_build(Graph *g, const LlvmOpts *lo, const BuildOpts *bo)
     llvm_target_close(&t);
     return rc;
 }
+
+static int llvm_emit(Graph *g, const Pipeline *pl, const LlvmOpts *lo, const BuildOpts *bo,
+                     const char *hpath)
+{
+    (void)pl; /* not yet: the module is lowered from the source graph (uses_plan = 0) */
+    (void)hpath;
+    return llvm_build(g, lo, bo) ? 1 : 0;
+}
+
+static const char *const llvm_emits[] = { "exe", "llvm", "bc", "asm", "obj", "h", NULL };
+const Backend backend_llvm = { .name = "llvm", .emits = llvm_emits, .takes_target = 1,
+                               .uses_plan = 0, .emit = llvm_emit };

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "rnet.h"
+#include "rn_version.h"
+#include "rn_version_gen.h"
 
 static const char usage[] =
     "usage: rnetc FILE.rnet [options]\n"
@@ -59,6 +61,9 @@ static const char usage[] =
     "\n"
     "building (--emit exe):\n"
     "  --cc CC            C compiler (default: $CC, else cc)\n"
+    "  --cflags FLAGS     more flags for the compile and link commands (default:\n"
+    "                     $RNET_CFLAGS), split at blanks; a sanitized program:\n"
+    "                     --cflags '-g -fsanitize=address,undefined'\n"
     "  -O0 -O1 -O2 -O3 -Os  optimisation level passed to it (default -O3); with\n"
     "                     llvm: LLVM's default<On> pipeline (-O0: none; -Os: O2)\n"
     "  --no-native        do not pass -march=native\n"
@@ -66,6 +71,7 @@ static const char usage[] =
     "  --save-temps       keep the generated C (its directory is printed)\n"
     "  -v                 print the compiler command\n"
     "  -h, --help         this text\n"
+    "  --version          the version, git revision, compilers and runtime ISA\n"
     "\n"
     "  -fmax-errors=N     print at most N errors (default 50; 0: all)\n"
     "\n"
@@ -142,10 +148,16 @@ int main(int argc, char **argv)
     PassOpts po = { .optimize = 1 };
     BuildOpts bo = { .cc = NULL, .opt = "-O3", .native = 1, .openmp = 1 };
     LlvmOpts lo = { 0 };
-    const char *backend = "c";
+    const Backend *be = &backend_c;
     const char *cflags = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--version")) {
+            rn_print_version(stdout, "rnetc");
+            printf("LLVM: %s (the LLVM backend, linked in)\n", RN_LLVM_VERSION);
+            printf("runtime: %s\n", runtime_lib());
+            return 0;
+        }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
             return 0;
@@ -211,9 +223,12 @@ int main(int argc, char **argv)
             else if (!strcmp(a, "--weights"))
                 lo.weights = v;
             else if (!strcmp(a, "--backend")) {
-                if (strcmp(v, "c") && strcmp(v, "llvm"))
+                if (!strcmp(v, backend_c.name))
+                    be = &backend_c;
+                else if (!strcmp(v, backend_llvm.name))
+                    be = &backend_llvm;
+                else
                     return bad_usage("unknown backend '%s' (expected c or llvm)", v);
-                backend = v;
             } else if (!strcmp(v, "exe") || !strcmp(v, "c") || !strcmp(v, "dot") ||
                        !strcmp(v, "llvm") || !strcmp(v, "bc") || !strcmp(v, "asm") ||
                        !strcmp(v, "obj") || !strcmp(v, "h"))
@@ -249,13 +264,10 @@ int main(int argc, char **argv)
         return bad_usage("--emit %s needs -o PATH", emit);
     if (bo.out && !emit)
         emit = "exe";
-    int llvm = !strcmp(backend, "llvm");
-    if (emit && !llvm && (!strcmp(emit, "llvm") || !strcmp(emit, "bc") || !strcmp(emit, "asm") ||
-                          !strcmp(emit, "obj") || !strcmp(emit, "h")))
-        return bad_usage("--emit %s needs --backend llvm", emit);
-    if (emit && llvm && !strcmp(emit, "c"))
-        return bad_usage("--emit %s is the C backend's (drop --backend llvm)", emit);
-    if (!llvm && (lo.triple || lo.cpu || lo.features || lo.weights))
+    if (emit && strcmp(emit, "dot") && !backend_emits(be, emit))
+        return be == &backend_c ? bad_usage("--emit %s needs --backend llvm", emit)
+                                : bad_usage("--emit %s is the C backend's (drop --backend llvm)", emit);
+    if (!be->takes_target && (lo.triple || lo.cpu || lo.features || lo.weights))
         return bad_usage("%s needs --backend llvm",
                          lo.triple ? "--target" : lo.cpu ? "--cpu" : lo.features ? "--features"
                          : "--weights");
@@ -308,13 +320,9 @@ int main(int argc, char **argv)
         print_schedule(&pl, stdout);
     if (print_mem)
         print_memory(&pl, batch ? batch : g->model->train.batch, stdout);
-    if (hpath)
-        return write_c_files(g, &pl, bo.out, hpath) ? 1 : 0;
     if (emit && !strcmp(emit, "dot"))
         return write_dot(g, bo.out);
-    if (emit && llvm)
-        return llvm_build(g, &lo, &bo) ? 1 : 0;
     if (emit)
-        return build_executable(g, &pl, &bo) ? 1 : 0;
+        return be->emit(g, &pl, &lo, &bo, hpath);
     return 0;
 }

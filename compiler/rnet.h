@@ -457,7 +457,9 @@ typedef struct {
 } BuildOpts;
 /* split FLAGS at blanks into o->extra; 0, or -1 (more than RN_MAX_CFLAGS) */
 int build_set_cflags(BuildOpts *o, const char *flags);
-const char *rnet_home(void);
+/* the runtime library rnetc links programs with (driver.c: $RNET_HOME, beside
+ * rnetc, or the configured prefix), or "not found" */
+const char *runtime_lib(void);
 int run_command(char *const argv[], int verbose);
 int write_c_files(Graph *g, const Pipeline *pl, const char *cpath, const char *hpath);
 int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o);
@@ -487,5 +489,25 @@ int llvm_build(Graph *g, const LlvmOpts *lo, const BuildOpts *bo); /* 0 ok, 1 re
 /* driver.c: link an object file (the LLVM backend's) into a program, with
  * the C compiler against out/librnet.a, as build_executable does */
 int link_object(const char *obj, const BuildOpts *o);
+
+/* ---- backends: one struct each, chosen by --backend.  main.c runs the
+ * front end and the pipeline (passes, schedule, buffer plan) once and hands
+ * the result to the backend's emit.  --emit dot is the driver's own. ---- */
+typedef struct {
+    const char *name;          /* --backend NAME */
+    const char *const *emits;  /* the --emit kinds it produces, NULL-terminated */
+    int takes_target;          /* --target, --cpu, --features, --weights */
+    /* Whether it builds from the pipeline's schedule and buffer plan; the
+     * LLVM backend still lowers the source graph with its own layout (the
+     * open part of docs/backends.md). */
+    int uses_plan;
+    /* write what lo->emit names (exe, c, llvm, ...) to bo->out; hpath: the
+     * header beside it for --emit c; 0, or 1 with the error reported */
+    int (*emit)(Graph *g, const Pipeline *pl, const LlvmOpts *lo, const BuildOpts *bo,
+                const char *hpath);
+} Backend;
+extern const Backend backend_c;    /* driver.c */
+extern const Backend backend_llvm; /* llvm_target.c */
+int backend_emits(const Backend *be, const char *kind); /* driver.c */
 
 #endif

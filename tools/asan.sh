@@ -7,7 +7,8 @@
 # build), built there with CFLAGS="-O1 -g $SAN" (the runtime keeps its -O3,
 # with the sanitizers), and tests/run.sh runs in that copy with
 # RNET_CFLAGS="-g $SAN", which rnetc adds to its compile and link commands
-# (C and LLVM backends), so the programs the tests build are sanitized too.
+# (C and LLVM backends), so the programs the tests build are sanitized too;
+# the tests that run the C compiler themselves add $RNET_CFLAGS.
 # Every sanitizer report is fatal (halt_on_error, -fno-sanitize-recover,
 # exit status 99); leaks count.  A report makes the failing command's test
 # fail, is written to out/asan/reports/ (log_path; not to stderr, which the

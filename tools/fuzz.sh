@@ -96,27 +96,22 @@ setup() {
         srcs="runtime/host/rn_image.c runtime/host/rn_err.c" libs="-lz -lm"
         dict=$D/png.dict maxlen=16384 ;;
     cli)
+        inc="-Iruntime -Iruntime/host -Iout/gen"
         srcs="runtime/host/rn_cli.c runtime/host/rn_host.c runtime/host/rn_cpu.c \
-            runtime/host/rn_schedule.c runtime/rn_optim.c" libs=-lm
+            runtime/host/rn_schedule.c runtime/host/rn_version.c runtime/rn_optim.c" libs=-lm
         dict=$D/cli.dict maxlen=1024 ;;
     esac
     mkdir -p "$D/corpus" "$D/artifacts"
 }
 
-# the parser and lexer, as the Makefile makes them
+# the parser, the lexer and the version header, made by the Makefile
 gen_parser() {
-    mkdir -p out/gen
-    if [ ! -e out/gen/rnet.tab.c ] || [ grammar/rnet.y -nt out/gen/rnet.tab.c ]; then
-        bison -Wall -Werror --defines=out/gen/rnet.tab.h -o out/gen/rnet.tab.c grammar/rnet.y
-    fi
-    if [ ! -e out/gen/rnet.lex.c ] || [ grammar/rnet.l -nt out/gen/rnet.lex.c ]; then
-        flex --header-file=out/gen/rnet.lex.h -o out/gen/rnet.lex.c grammar/rnet.l
-    fi
+    make -s out/gen/rnet.tab.c out/gen/rnet.lex.c out/gen/rn_version_gen.h
 }
 
 # build COMPILER SANITIZERS OUTPUT [EXTRA SOURCE]
 build() {
-    if [ "$t" = frontend ]; then gen_parser; fi
+    if [ "$t" = frontend ] || [ "$t" = cli ]; then gen_parser; fi
     # shellcheck disable=SC2086
     "$1" -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -fsanitize="$2" -fno-sanitize-recover=all \
         $inc -o "$3" tests/fuzz/fuzz_$t.c ${4:-} $srcs $libs

@@ -1,6 +1,10 @@
 #!/bin/sh
 # setup.sh - make sure the tools rnet builds with are installed.
 #
+#   tools/setup.sh           the build's tools (flex, bison, zlib, LLVM 14)
+#   tools/setup.sh --cross   and the cross compilers, qemu-user, wasm-ld
+#   tools/setup.sh --test    and, as root, python3-torch for the parity tests
+#
 # Quiet and quick when everything is present.  As root it runs
 # `apt-get update` once and installs what is missing; otherwise it prints the
 # exact command to run and fails.
@@ -27,6 +31,13 @@ if [ "${1:-}" = --cross ]; then
     need_cmd qemu-aarch64 qemu-user
     need_cmd qemu-riscv64 qemu-user
     need_cmd wasm-ld-14 lld-14
+fi
+
+# --test (make test): PyTorch for the parity tests (tests/e2e/interop.sh),
+# installed only as root; otherwise interop.sh is skipped with its note
+if [ "${1:-}" = --test ] && [ "$(id -u)" = 0 ] &&
+    ! /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
+    missing="$missing python3-torch python3-numpy"
 fi
 
 [ -z "$missing" ] && exit 0

@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "rn_driver.h"
+#include "rn_gemm.h"
+#include "rn_version.h"
 
 
 /* ---- the option parser ---------------------------------------------------- */
@@ -523,7 +525,8 @@ static void usage(FILE *f, const RnModel *m)
             rn_prog_name(), rn_prog_name(), m->name);
     for (int i = 0; i < NSPEC(commands); i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'%s <command> --help' lists a command's options.\n", rn_prog_name());
+    fprintf(f, "\n'%s <command> --help' lists a command's options; '%s --version' the version.\n",
+            rn_prog_name(), rn_prog_name());
 }
 
 int rn_cli_main(const RnModel *m, int argc, char **argv)
@@ -539,6 +542,12 @@ int rn_cli_main(const RnModel *m, int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout, m);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        rn_print_version(stdout, rn_prog_name());
+        printf("model: %s, built by rnetc's %s backend\n", m->name, m->backend);
+        printf("GEMM kernel on this machine: %s\n", rn_gemm_isa());
         return 0;
     }
     for (int i = 0; i < NSPEC(commands); i++)

@@ -35,7 +35,7 @@ int main(int argc, char **argv)
     return 0;
 }
 EOF
-if $cc -std=c11 -D_POSIX_C_SOURCE=200809L -DRN_NO_ZLIB -Iruntime -Iruntime/host -o "$T/nozlib" "$T/nozlib.c" \
+if $cc -std=c11 ${RNET_CFLAGS:-} -D_POSIX_C_SOURCE=200809L -DRN_NO_ZLIB -Iruntime -Iruntime/host -o "$T/nozlib" "$T/nozlib.c" \
     runtime/host/rn_idx.c runtime/host/rn_err.c 2>"$T/cc.err"; then
     zcat data/mnist/t10k-labels-idx1-ubyte.gz >"$T/labels"
     "$T/nozlib" "$T/labels" data/mnist/t10k-labels-idx1-ubyte.gz >"$T/nozlib.out"

@@ -59,7 +59,7 @@ int main(void)
     return !finite;
 }
 C
-if cc -std=c11 -O2 -fopenmp -Iruntime -I"$T" -o "$T/use" "$T/use.c" "$T/small.c" out/librnet_kernels.a -lm \
+if cc -std=c11 -O2 ${RNET_CFLAGS:-} -fopenmp -Iruntime -I"$T" -o "$T/use" "$T/use.c" "$T/small.c" out/librnet_kernels.a -lm \
         2>"$T/ld.err"; then
     "$T/use" >"$T/use.out" || { fail "the program on the kernels alone"; cat "$T/use.out"; }
     ! nm "$T/use" | grep -q "rn_train_run\|rn_cli_main\|rn_ckpt_" || fail "host code linked in"

@@ -110,7 +110,7 @@ int main(int argc, char **argv)
     return f ? 0 : 1;
 }
 C
-if ${CC:-cc} -std=c11 -O1 -I"$T" -o "$T/h" "$T/h.c" "$T/inf.o" 2>"$T/err"; then
+if ${CC:-cc} -std=c11 -O1 ${RNET_CFLAGS:-} -I"$T" -o "$T/h" "$T/h.c" "$T/inf.o" 2>"$T/err"; then
     "$T/h" "$T/data/t10k-images-idx3-ubyte" 0 1 2 3 4 5 >"$T/h.out" || fail "standalone harness"
     awk '{ $1 = ""; $2 = ""; print }' "$T/p.llvm.llvm" | paste -d' ' - "$T/h.out" | awk '
         { n = NF / 2; for (i = 1; i <= n; i++) { a = $i; b = $(i + n); d = a - b; if (d < 0) d = -d;

@@ -57,6 +57,11 @@ static void check_str(const char *s, const char *dflt)
 
 /* ---- the stubs ------------------------------------------------------------ */
 
+const char *rn_gemm_isa(void) /* --version names the GEMM kernel */
+{
+    return "none (fuzzing)";
+}
+
 void rn_train_args_defaults(const RnModel *m, RnTrainArgs *a)
 {
     (void)m;
