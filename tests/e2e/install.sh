@@ -56,6 +56,18 @@ for m in rnetc rnet-program; do
     MANWIDTH=80 man -l "$T/opt/share/man/man1/$m.1" 2>&1 | grep -q "^NAME" || fail "man -l $m.1 does not render"
 done
 
+# bash completion: options from rnetc --help, emit kinds, passes
+if command -v bash >/dev/null; then
+    c=$(PATH="$T/opt/bin:$PATH" bash -c '. "$1"
+        COMP_WORDS=(rnetc --emi); COMP_CWORD=1; _rnetc; echo "${COMPREPLY[*]}"
+        COMP_WORDS=(rnetc x.rnet --emit l); COMP_CWORD=3; _rnetc; echo "${COMPREPLY[*]}"
+        COMP_WORDS=(rnetc x.rnet --passes win); COMP_CWORD=3; _rnetc; echo "${COMPREPLY[*]}"' \
+        _ "$T/opt/share/bash-completion/completions/rnetc" 2>&1)
+    [ "$c" = "--emit
+llvm
+winograd" ] || fail "bash completion gives '$c'"
+fi
+
 # pkg-config and the example, against the installed tree (DESTDIR: prefix guessed from the .pc)
 PC="pkg-config --define-prefix"
 export PKG_CONFIG_PATH="$R/lib/pkgconfig"
