@@ -11,6 +11,7 @@
 #                   builds under -fsanitize=address,undefined (tools/asan.sh)
 #   make interop    PyTorch parity, ResNet-18/50 included (needs python3-torch)
 #   make install    PREFIX (/usr/local), DESTDIR; make uninstall; make deb
+#   make demo       the browser demo in out/demo (make demo-test: in Chromium)
 
 # every product under $(O) (make O=DIR builds a second tree, as make deb does)
 O       := out
@@ -208,6 +209,22 @@ uninstall:
 	    $(DESTDIR)$(PREFIX)/share; do \
 	    while [ "$$d" != "$(DESTDIR)" ] && [ -d "$$d" ] && rmdir "$$d" 2>/dev/null; do d=$$(dirname "$$d"); done; \
 	done)
+
+# make demo: out/demo/, the browser page (draw a digit) with models/mnist.rnet
+# as wasm32 (tools/demo.sh; trains it with make mnist when runs/mnist has no
+# weights).  make demo-test: Chromium (apt) and playwright-core (npm, into
+# out/demo-node) drive it headless against the native program, with the
+# screenshot in out/demo/screenshot.png (tests/e2e/demo.sh)
+PLAYWRIGHT_VERSION ?= 1.49.1
+.PHONY: demo demo-test
+demo: all
+	@tools/demo.sh
+demo-test: all
+	@tools/setup.sh --demo-test
+	@[ -d out/demo-node/node_modules/playwright-core ] || \
+	    npm install --prefix out/demo-node --no-audit --no-fund playwright-core@$(PLAYWRIGHT_VERSION)
+	@tools/demo.sh
+	DEMO_DIR=out/demo DEMO_WEIGHTS=runs/mnist/model.safetensors DEMO_DIGITS=20 sh tests/e2e/demo.sh
 
 # make deb: out/rnet_VERSION_ARCH.deb (tools/deb.sh); make deb-test (root):
 # install it, build and train mnist.rnet with it from /tmp, remove it

@@ -130,7 +130,16 @@ build_runtime() { # TRIPLE
     mkdir -p "$d"
     zf=$(zlib_flags "$t")
     stamp=$d/flags
-    flags="$WARN -O3 -fopenmp -D_POSIX_C_SOURCE=200809L $zf -Iruntime -Iruntime/host"
+    # --version: the host build's version and revision, this compiler and these flags
+    make -s out/gen/rn_version_gen.h
+    mkdir -p "$X/$t/gen"
+    cc_line=$("$t-gcc" --version | head -1 | tr -d '"\\')
+    sed -e "s|^#define RN_BUILD_CC .*|#define RN_BUILD_CC \"$cc_line\"|" \
+        -e "s|^#define RN_RT_CFLAGS .*|#define RN_RT_CFLAGS \"-O3 -fopenmp, $t\"|" \
+        out/gen/rn_version_gen.h >"$X/$t/gen/v.tmp"
+    if cmp -s "$X/$t/gen/v.tmp" "$X/$t/gen/rn_version_gen.h"; then rm -f "$X/$t/gen/v.tmp"
+    else mv -f "$X/$t/gen/v.tmp" "$X/$t/gen/rn_version_gen.h"; rm -f "$d/rn_version.o"; fi
+    flags="$WARN -O3 -fopenmp -D_POSIX_C_SOURCE=200809L $zf -Iruntime -Iruntime/host -I$X/$t/gen"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$flags" ]; then
         rm -f "$d"/*.o
         printf '%s\n' "$flags" >"$stamp"

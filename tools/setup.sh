@@ -4,6 +4,7 @@
 #   tools/setup.sh           the build's tools (flex, bison, zlib, LLVM 14)
 #   tools/setup.sh --cross   and the cross compilers, qemu-user, wasm-ld
 #   tools/setup.sh --test    and, as root, python3-torch for the parity tests
+#   tools/setup.sh --demo    and lld-14 (wasm-ld); --demo-test also chromium
 #
 # Quiet and quick when everything is present.  As root it runs
 # `apt-get update` once and installs what is missing; otherwise it prints the
@@ -32,6 +33,13 @@ if [ "${1:-}" = --cross ]; then
     need_cmd qemu-riscv64 qemu-user
     need_cmd wasm-ld-14 lld-14
 fi
+
+# --demo (make demo): wasm-ld to link the wasm32 module; --demo-test (make
+# demo-test) also Chromium, driven headless by the test
+case "${1:-}" in
+--demo) need_cmd wasm-ld-14 lld-14 ;;
+--demo-test) need_cmd wasm-ld-14 lld-14; need_cmd chromium chromium ;;
+esac
 
 # --test (make test): PyTorch for the parity tests (tests/e2e/interop.sh),
 # installed only as root; otherwise interop.sh is skipped with its note

@@ -16,13 +16,14 @@ for f in compiler/arena.c compiler/diag.c compiler/cquote.c; do
         { fail "$f with -O1 -fsanitize=address,undefined: $(head -3 "$T/err")"; }
 done
 # a program built with --cflags -fsanitize=address carries ASan and runs
-$RNETC models/tiny.rnet -o "$T/san" --cflags '-g  -fsanitize=address' ||
+# (a sanitized runtime, make test-asan, needs its own RNET_CFLAGS too)
+$RNETC models/tiny.rnet -o "$T/san" --cflags "${RNET_CFLAGS:-}  -g -fsanitize=address" ||
     fail "rnetc --cflags -fsanitize=address"
 nm "$T/san" 2>/dev/null | grep -q __asan_init || fail "--cflags did not reach the compiler"
 "$T/san" --help >/dev/null 2>&1 || fail "the sanitized program does not run"
-RNET_CFLAGS=-DRN_FROM_ENV $RNETC models/tiny.rnet -o "$T/env" -v 2>"$T/v" || fail "RNET_CFLAGS build"
+RNET_CFLAGS="${RNET_CFLAGS:-} -DRN_FROM_ENV" $RNETC models/tiny.rnet -o "$T/env" -v 2>"$T/v" || fail "RNET_CFLAGS build"
 grep -q -- '-DRN_FROM_ENV' "$T/v" || fail "RNET_CFLAGS not in the compile command"
-RNET_CFLAGS=-DRN_FROM_ENV $RNETC models/tiny.rnet --backend llvm -o "$T/envl" -v 2>"$T/v" ||
+RNET_CFLAGS="${RNET_CFLAGS:-} -DRN_FROM_ENV" $RNETC models/tiny.rnet --backend llvm -o "$T/envl" -v 2>"$T/v" ||
     fail "RNET_CFLAGS llvm build"
 grep -q -- '-DRN_FROM_ENV' "$T/v" || fail "RNET_CFLAGS not in the LLVM backend's link command"
 expect 2 "holds more than 32 flags" $RNETC models/tiny.rnet -o "$T/x" \
