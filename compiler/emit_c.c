@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include "rnet.h"
+#include "kir.h"
 
 typedef struct {
     const Pipeline *pl;
@@ -163,6 +164,141 @@ static void ptr_param(Emit *E, const Node *n, int j, const char *var, const char
     for (int d = 0; d < p->ndim; d++)
         P("%s%d", d ? "x" : "", p->shape[d]);
     P("] */\n");
+}
+
+/* ---- the kernel-call IR (kir.h): the ops lowered through it build a
+ * KFunc, printed by kir_print_c; the others still print directly ---- */
+
+/* buffer b of graph g as a pointer local: w + fixed, or w + pfix + per-image * N */
+static int kbuf(Emit *E, KFunc *k, const Graph *g, int b, const char *var, const char *what,
+                const Node *n)
+{
+    if (b < 0)
+        die("no buffer");
+    const Buf *B = g->plan->bufs.v[b];
+    return kir_work(k, var, B->per_image ? E->pfix : B->offset, B->per_image ? B->offset : 0,
+                    B->per_image,
+                    arena_printf("%s %s (%d, %d, %d, N)", what, c_string(n->name), n->c, n->h, n->w));
+}
+
+static int kact(Emit *E, KFunc *k, const Graph *g, const Node *n, const char *var)
+{
+    return kbuf(E, k, g, n->buf[NB_ACT], var, "", n);
+}
+
+static int kdact(Emit *E, KFunc *k, const Graph *g, const Node *n, const char *var)
+{
+    return kbuf(E, k, g, n->buf[NB_DACT], var, "d", n);
+}
+
+/* parameter j of n (or its gradient, grads) as a pointer local */
+static int kparam(KFunc *k, const Node *n, int j, const char *var, int grads)
+{
+    const ParamT *p = &n->param[j];
+    char shape[64] = "";
+    for (int d = 0; d < p->ndim; d++)
+        snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%d", d ? "x" : "",
+                 p->shape[d]);
+    return kir_ptr(k, var, grads ? KR_GRADS : KR_PARAMS, 0, KT_PTR, kaff(p->offset, 0),
+                   arena_printf("%s [%s]", c_string(p->name), shape));
+}
+
+/* channel c's slice of a CHWN buffer of np positions: (long)c * N * np */
+static KAff kch(long np)
+{
+    return kaff_var(kaff(0, 0), 0, 0, np);
+}
+
+#define KARGS(...) (const KArg[]){ __VA_ARGS__ }, (int)(sizeof((const KArg[]){ __VA_ARGS__ }) / sizeof(KArg))
+
+/* lower n with fn into a KFunc and print it */
+#define KLOWER(fn, E, g, n)                     \
+    do {                                        \
+        KFunc k_;                               \
+        kir_init(&k_);                          \
+        fn(E, g, n, &k_);                       \
+        kir_print_c(&k_, (E)->o, (E)->train);   \
+    } while (0)
+
+static void kfwd_relu(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    long np = (long)n->h * n->w;
+    int x = kact(E, k, g, n->in[0], "x"), y = kact(E, k, g, n, "y");
+    if (n->inplace)
+        kir_comment(k, "in place: y is x");
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * np);
+    kir_call(k, "rn_relu_fwd", KARGS(karg_ptr(y, kch(np)), karg_ptr(x, kch(np)), karg_long(kaff(0, np))));
+    kir_end(k);
+}
+
+static void kfwd_pool(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    const Node *x = n->in[0];
+    long np = (long)n->h * n->w, hw = (long)x->h * x->w;
+    int X = kact(E, k, g, x, "x"), Y = kact(E, k, g, n, "y");
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * np * n->kh * n->kw);
+    kir_call(k, n->op == RN_OP_MAXPOOL ? "rn_maxpool_chwn" : "rn_avgpool_chwn",
+             KARGS(karg_ptr(Y, kch(np)), karg_ptr(X, kch(hw)), karg_int(kaff(0, 1)),
+                   karg_int(kaff(x->h, 0)), karg_int(kaff(x->w, 0)), karg_int(kaff(n->h, 0)),
+                   karg_int(kaff(n->w, 0)), karg_int(kaff(n->kh, 0)), karg_int(kaff(n->kw, 0)),
+                   karg_int(kaff(n->stride, 0)), karg_int(kaff(n->pad, 0))));
+    kir_end(k);
+}
+
+static void kfwd_fc(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    const Node *x = n->in[0];
+    long in = (long)x->c * x->h * x->w;
+    int X = kact(E, k, g, x, "x"), Y = kact(E, k, g, n, "y");
+    int wt = kparam(k, n, 0, "wt", 0), b = kparam(k, n, 1, "b", 0);
+    kir_comment(k, "y (%d, N) = W (%d, %ld) x x (%ld, N) + b", n->c, n->c, in, in);
+    /* CHWN: x is already the (C*H*W, N) matrix */
+    kir_call(k, "rn_sgemm", KARGS(karg_int(kaff(0, 0)), karg_int(kaff(0, 0)), karg_int(kaff(n->c, 0)),
+                                  karg_int(kaff(0, 1)), karg_int(kaff(in, 0)), karg_float(1.0f),
+                                  karg_ptr(wt, kaff(0, 0)), karg_int(kaff(in, 0)), karg_ptr(X, kaff(0, 0)),
+                                  karg_int(kaff(0, 1)), karg_float(0.0f), karg_ptr(Y, kaff(0, 0)),
+                                  karg_int(kaff(0, 1))));
+    kir_call(k, "rn_add_bias", KARGS(karg_ptr(Y, kaff(0, 0)), karg_ptr(b, kaff(0, 0)),
+                                     karg_int(kaff(n->c, 0)), karg_int(kaff(0, 1))));
+}
+
+static void kbwd_fc(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    const Node *x = n->in[0];
+    int want_dx = x && x->op != RN_OP_INPUT;
+    long in = (long)x->c * x->h * x->w;
+    int dy = kdact(E, k, g, n, "dy");
+    int X = kact(E, k, g, x, "x");
+    int wt = kparam(k, n, 0, "wt", 0), dwt = kparam(k, n, 0, "dwt", 1), db = kparam(k, n, 1, "db", 1);
+    KAff z = kaff(0, 0), N1 = kaff(0, 1);
+    kir_call(k, "rn_bias_grad", KARGS(karg_ptr(db, z), karg_ptr(dy, z), karg_int(kaff(n->c, 0)),
+                                      karg_int(N1)));
+    kir_comment(k, "dW (%d, %ld) += dy (%d, N) x x^T", n->c, in, n->c);
+    kir_call(k, "rn_sgemm", KARGS(karg_int(z), karg_int(kaff(1, 0)), karg_int(kaff(n->c, 0)),
+                                  karg_int(kaff(in, 0)), karg_int(N1), karg_float(1.0f), karg_ptr(dy, z),
+                                  karg_int(N1), karg_ptr(X, z), karg_int(N1), karg_float(1.0f),
+                                  karg_ptr(dwt, z), karg_int(kaff(in, 0))));
+    if (want_dx) {
+        int dx = kdact(E, k, g, x, "dx");
+        kir_call(k, "rn_sgemm", KARGS(karg_int(kaff(1, 0)), karg_int(z), karg_int(kaff(in, 0)),
+                                      karg_int(N1), karg_int(kaff(n->c, 0)), karg_float(1.0f),
+                                      karg_ptr(wt, z), karg_int(kaff(in, 0)), karg_ptr(dy, z),
+                                      karg_int(N1), karg_float(n->dx_set[0] ? 0.0f : 1.0f),
+                                      karg_ptr(dx, z), karg_int(N1)));
+    }
+}
+
+static void kbwd_relu(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    long np = (long)n->h * n->w;
+    int dy = kdact(E, k, g, n, "dy");
+    if (!n->in[0] || n->in[0]->op == RN_OP_INPUT)
+        return;
+    int y = kact(E, k, g, n, "y"), dx = kdact(E, k, g, n->in[0], "dx");
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * np);
+    kir_call(k, "rn_relu_bwd", KARGS(karg_ptr(dx, kch(np)), karg_ptr(dy, kch(np)), karg_ptr(y, kch(np)),
+                                     karg_long(kaff(0, np)), karg_int(kaff(!n->dx_set[0], 0))));
+    kir_end(k);
 }
 
 /* ---- forward, one function per layer ---- */
@@ -614,35 +750,6 @@ static void fwd_bn(Emit *E, Graph *g, Node *n)
     par_end(E);
 }
 
-static void fwd_relu(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    long np = (long)n->h * n->w;
-    ptr_act(E, g, x, "x");
-    ptr_act(E, g, n, "y");
-    if (n->inplace)
-        P("    /* in place: y is x */\n");
-    par_begin(E, 1, (long)n->c * np);
-    P("    for (int c = 0; c < %d; c++)\n", n->c);
-    P("        rn_relu_fwd(y + (long)c * N * %ld, x + (long)c * N * %ld, N * %ldL);\n", np, np,
-      np);
-    par_end(E);
-}
-
-static void fwd_pool(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    long np = (long)n->h * n->w;
-    ptr_act(E, g, x, "x");
-    ptr_act(E, g, n, "y");
-    par_begin(E, 1, (long)n->c * np * n->kh * n->kw);
-    P("    for (int c = 0; c < %d; c++)\n", n->c);
-    P("        rn_%s_chwn(y + (long)c * N * %ld, x + (long)c * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-      n->op == RN_OP_MAXPOOL ? "maxpool" : "avgpool", np, (long)x->h * x->w, x->h, x->w,
-      n->h, n->w, n->kh, n->kw, n->stride, n->pad);
-    par_end(E);
-}
-
 static void fwd_gap(Emit *E, Graph *g, Node *n)
 {
     Node *x = n->in[0];
@@ -714,20 +821,6 @@ static void fwd_padshort(Emit *E, Graph *g, Node *n)
       x->h, n->stride, x->w, n->stride);
 }
 
-static void fwd_fc(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    long in = (long)x->c * x->h * x->w;
-    ptr_act(E, g, x, "x");
-    ptr_act(E, g, n, "y");
-    ptr_param(E, n, 0, "wt", "params");
-    ptr_param(E, n, 1, "b", "params");
-    const char *X = "x";  /* CHWN: already the (C*H*W, N) matrix */
-    P("    /* y (%d, N) = W (%d, %ld) x %s (%ld, N) + b */\n", n->c, n->c, in, X, in);
-    P("    rn_sgemm(0, 0, %d, N, %ld, 1.0f, wt, %ld, %s, N, 0.0f, y, N);\n", n->c, in, in, X);
-    P("    rn_add_bias(y, b, %d, N);\n", n->c);
-}
-
 static void emit_forward_layer(Emit *E, Graph *g, Node *n)
 {
     const char *nm = node_cname(n);
@@ -756,11 +849,11 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         fwd_bn(E, g, n);
         break;
     case RN_OP_RELU:
-        fwd_relu(E, g, n);
+        KLOWER(kfwd_relu, E, g, n);
         break;
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
-        fwd_pool(E, g, n);
+        KLOWER(kfwd_pool, E, g, n);
         break;
     case RN_OP_GAP:
         fwd_gap(E, g, n);
@@ -775,7 +868,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         fwd_padshort(E, g, n);
         break;
     case RN_OP_FC:
-        fwd_fc(E, g, n);
+        KLOWER(kfwd_fc, E, g, n);
         break;
     case RN_OP_COUNT:
         die("bad op");
@@ -964,24 +1057,6 @@ static void bwd_bn(Emit *E, Graph *g, Node *n)
     par_end(E);
 }
 
-static void bwd_relu(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    long np = (long)n->h * n->w;
-    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
-    int sx = n->dx_set[0];
-    if (!want_dx)
-        return;
-    ptr_act(E, g, n, "y");
-    ptr_dact(E, g, x, "dx");
-    par_begin(E, 1, (long)n->c * np);
-    P("    for (int c = 0; c < %d; c++) {\n", n->c);
-    P("        long o = (long)c * N * %ld;\n", np);
-    P("        rn_relu_bwd(dx + o, dy + o, y + o, N * %ldL, %d);\n", np, !sx);
-    P("    }\n");
-    par_end(E);
-}
-
 static void bwd_pool(Emit *E, Graph *g, Node *n)
 {
     Node *x = n->in[0];
@@ -1103,27 +1178,6 @@ static void bwd_padshort(Emit *E, Graph *g, Node *n)
       n->w);
 }
 
-static void bwd_fc(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
-    int sx = n->dx_set[0];
-    long in = (long)x->c * x->h * x->w;
-    ptr_act(E, g, x, "x");
-    ptr_param(E, n, 0, "wt", "params");
-    ptr_param(E, n, 0, "dwt", "grads");
-    ptr_param(E, n, 1, "db", "grads");
-    const char *X = "x";  /* CHWN: already the (C*H*W, N) matrix */
-    P("    rn_bias_grad(db, dy, %d, N);\n", n->c);
-    P("    /* dW (%d, %ld) += dy (%d, N) x %s^T */\n", n->c, in, n->c, X);
-    P("    rn_sgemm(0, 1, %d, %ld, N, 1.0f, dy, N, %s, N, 1.0f, dwt, %ld);\n", n->c, in, X, in);
-    if (want_dx) {
-        ptr_dact(E, g, x, "dx");
-        P("    rn_sgemm(1, 0, %ld, N, %d, 1.0f, wt, %ld, dy, N, %s, dx, N);\n", in, n->c, in,
-          sx ? "0.0f" : "1.0f");
-    }
-}
-
 static void emit_backward_layer(Emit *E, Graph *g, Node *n)
 {
     const char *nm = node_cname(n);
@@ -1133,6 +1187,14 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
     P("\n/* d %s: %s */\n", c_string(n->name), c_string(describe(n)));
     P("static void bwd_%s(RnExec *e, float *w, int N)\n{\n", nm);
     P("    (void)e;\n");
+    if (n->op == RN_OP_RELU || n->op == RN_OP_FC) { /* lowered through the kernel-call IR */
+        if (n->op == RN_OP_RELU)
+            KLOWER(kbwd_relu, E, g, n);
+        else
+            KLOWER(kbwd_fc, E, g, n);
+        P("}\n");
+        return;
+    }
     ptr_dact(E, g, n, "dy");
     switch (n->op) {
     case RN_OP_INPUT:
@@ -1144,8 +1206,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         bwd_bn(E, g, n);
         break;
     case RN_OP_RELU:
-        bwd_relu(E, g, n);
-        break;
+        die("relu: lowered through the kernel-call IR");
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
         bwd_pool(E, g, n);
@@ -1163,8 +1224,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         bwd_padshort(E, g, n);
         break;
     case RN_OP_FC:
-        bwd_fc(E, g, n);
-        break;
+        die("fc: lowered through the kernel-call IR");
     case RN_OP_COUNT:
         die("bad op");
     }

@@ -1,0 +1,441 @@
+/* kir.c - the kernel-call IR (kir.h): building, and printing as C. */
+#include <stdarg.h>
+#include <string.h>
+#include "kir.h"
+#include "rnet.h"
+
+static const char *const var_names[KIR_VARS] = { "c", "g" };
+
+void kir_init(KFunc *f)
+{
+    memset(f, 0, sizeof *f);
+    f->cur = &f->body;
+}
+
+KAff kaff(long k, long kn)
+{
+    KAff a = { 0 };
+    a.k = k;
+    a.kn = kn;
+    return a;
+}
+
+KAff kaff_var(KAff a, int var, long kv, long kvn)
+{
+    a.kv[var] += kv;
+    a.kvn[var] += kvn;
+    return a;
+}
+
+static KArg arg(KArgKind kind, KType t)
+{
+    KArg a;
+    memset(&a, 0, sizeof a);
+    a.kind = kind;
+    a.t = t;
+    return a;
+}
+
+KArg karg_int(KAff v)
+{
+    KArg a = arg(KA_VAL, KT_INT);
+    a.a = v;
+    return a;
+}
+
+KArg karg_long(KAff v)
+{
+    KArg a = arg(KA_VAL, KT_LONG);
+    a.a = v;
+    return a;
+}
+
+KArg karg_float(float f)
+{
+    KArg a = arg(KA_FLOAT, KT_FLOAT);
+    a.f = f;
+    return a;
+}
+
+KArg karg_ptr(int local, KAff off)
+{
+    KArg a = arg(KA_PTR, KT_PTR);
+    a.local = local;
+    a.a = off;
+    return a;
+}
+
+KArg karg_load(int local, KAff off)
+{
+    KArg a = arg(KA_LOAD, KT_FLOAT);
+    a.local = local;
+    a.a = off;
+    return a;
+}
+
+KArg karg_null(void)
+{
+    return arg(KA_NULL, KT_PTR);
+}
+
+KArg karg_local(int local)
+{
+    KArg a = arg(KA_LOCAL, KT_PTR);
+    a.local = local;
+    return a;
+}
+
+static KStmt *push(KFunc *f, KStmtKind kind)
+{
+    KStmt *s = arena_alloc(sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    KBlock *b = f->cur;
+    if (b->n == b->cap) {
+        int cap = b->cap ? 2 * b->cap : 8;
+        KStmt **v = arena_alloc(sizeof *v * (size_t)cap);
+        if (b->n)
+            memcpy(v, b->v, sizeof *v * (size_t)b->n);
+        b->v = v;
+        b->cap = cap;
+    }
+    b->v[b->n++] = s;
+    return s;
+}
+
+static int add_local(KFunc *f, KLocal *l)
+{
+    if (f->nlocals == f->cap) {
+        int cap = f->cap ? 2 * f->cap : 16;
+        KLocal **v = arena_alloc(sizeof *v * (size_t)cap);
+        if (f->nlocals)
+            memcpy(v, f->locals, sizeof *v * (size_t)f->nlocals);
+        f->locals = v;
+        f->cap = cap;
+    }
+    f->locals[f->nlocals] = l;
+    push(f, KS_LOCAL)->local = f->nlocals;
+    return f->nlocals++;
+}
+
+int kir_ptr(KFunc *f, const char *name, KRegion region, int base, KType t, KAff off,
+            const char *comment)
+{
+    KLocal *l = arena_alloc(sizeof *l);
+    memset(l, 0, sizeof *l);
+    l->name = name;
+    l->comment = comment;
+    l->t = t;
+    l->region = region;
+    l->base = base;
+    l->off = off;
+    return add_local(f, l);
+}
+
+int kir_work(KFunc *f, const char *name, long fixed, long per_image, int is_per_image,
+             const char *comment)
+{
+    int i = kir_ptr(f, name, KR_WORK, 0, KT_PTR, kaff(fixed, per_image), comment);
+    f->locals[i]->per_image = is_per_image;
+    return i;
+}
+
+int kir_struct(KFunc *f, const char *name, const char *type, const KArg *args, int nargs)
+{
+    KLocal *l = arena_alloc(sizeof *l);
+    memset(l, 0, sizeof *l);
+    l->name = name;
+    l->is_struct = 1;
+    l->type = type;
+    l->args = arena_alloc(sizeof *args * (size_t)nargs);
+    memcpy(l->args, args, sizeof *args * (size_t)nargs);
+    l->nargs = nargs;
+    return add_local(f, l);
+}
+
+void kir_call(KFunc *f, const char *fn, const KArg *args, int nargs)
+{
+    KStmt *s = push(f, KS_CALL);
+    s->fn = fn;
+    s->args = arena_alloc(sizeof *args * (size_t)(nargs ? nargs : 1));
+    if (nargs)
+        memcpy(s->args, args, sizeof *args * (size_t)nargs);
+    s->nargs = nargs;
+}
+
+void kir_comment(KFunc *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    push(f, KS_COMMENT)->text = arena_printf("%s", buf);
+}
+
+void kir_memset(KFunc *f, int local, KAff off, KAff count)
+{
+    KStmt *s = push(f, KS_MEMSET);
+    s->local = local;
+    s->a = off;
+    s->count = count;
+}
+
+static void open_block(KFunc *f, KBlock *b)
+{
+    if (f->depth == (int)(sizeof f->stack / sizeof f->stack[0]))
+        die("kir: blocks nested too deep");
+    f->stack[f->depth++] = f->cur;
+    f->cur = b;
+}
+
+void kir_for(KFunc *f, int var, long n, int par, int per_image, long work)
+{
+    KStmt *s = push(f, KS_FOR);
+    s->var = var;
+    s->n = n;
+    s->par = par;
+    s->per_image = per_image;
+    s->work = work;
+    open_block(f, &s->body);
+}
+
+void kir_ifn(KFunc *f, long n, const char *name)
+{
+    KStmt *s = push(f, KS_IFN);
+    s->n = n;
+    s->text = name;
+    open_block(f, &s->body);
+}
+
+void kir_else(KFunc *f)
+{
+    if (!f->depth)
+        die("kir: else outside an if");
+    KBlock *outer = f->stack[f->depth - 1];
+    KStmt *s = outer->v[outer->n - 1];
+    if (s->kind != KS_IFN || f->cur != &s->body)
+        die("kir: else not after an if's body");
+    f->cur = &s->orelse;
+}
+
+void kir_end(KFunc *f)
+{
+    if (!f->depth)
+        die("kir: end without a block");
+    f->cur = f->stack[--f->depth];
+}
+
+/* ---- C ---- */
+
+enum { PAR_WORK = 16384 };  /* RN_PAR_WORK, runtime/rn_gen.h */
+
+static void indent(FILE *o, int d)
+{
+    for (int i = 0; i < d; i++)
+        fputs("    ", o);
+}
+
+/* an affine value: "0", "N * 49L", "(long)c * N * 49 + 3L" */
+static void put_aff(FILE *o, const KAff *a, int is_long)
+{
+    const char *L = is_long ? "L" : "";
+    int first = 1;
+#define SEP() (first ? (first = 0, "") : " + ")
+    for (int v = 0; v < KIR_VARS; v++) {
+        if (a->kvn[v])
+            fprintf(o, "%s(long)%s * N * %ld", SEP(), var_names[v], a->kvn[v]);
+        if (a->kv[v])
+            fprintf(o, "%s(long)%s * %ld", SEP(), var_names[v], a->kv[v]);
+    }
+    if (a->kn)
+        fprintf(o, a->kn == 1 ? "%sN" : "%sN * %ld%s", SEP(), a->kn, L);
+    if (a->k || first)
+        fprintf(o, "%s%ld%s", SEP(), a->k, L);
+#undef SEP
+}
+
+static int aff_zero(const KAff *a)
+{
+    static const KAff z;
+    return !memcmp(a, &z, sizeof z);
+}
+
+static int aff_vars(const KAff *a)
+{
+    for (int v = 0; v < KIR_VARS; v++)
+        if (a->kv[v] || a->kvn[v])
+            return 1;
+    return 0;
+}
+
+static void put_arg(const KFunc *f, FILE *o, const KArg *a)
+{
+    switch (a->kind) {
+    case KA_VAL:
+        put_aff(o, &a->a, a->t == KT_LONG);
+        break;
+    case KA_FLOAT: {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%.9g", (double)a->f);
+        fprintf(o, "%s%sf", buf, strpbrk(buf, ".en") ? "" : ".0");
+        break;
+    }
+    case KA_PTR:
+        fputs(f->locals[a->local]->name, o);
+        if (!aff_zero(&a->a)) {
+            fputs(" + ", o);
+            put_aff(o, &a->a, 0);
+        }
+        break;
+    case KA_LOAD:
+        fprintf(o, "%s[", f->locals[a->local]->name);
+        put_aff(o, &a->a, 0);
+        fputc(']', o);
+        break;
+    case KA_NULL:
+        fputs("NULL", o);
+        break;
+    case KA_LOCAL:
+        fprintf(o, "&%s", f->locals[a->local]->name);
+        break;
+    }
+}
+
+static void put_args(const KFunc *f, FILE *o, const KArg *args, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", o);
+        put_arg(f, o, &args[i]);
+    }
+}
+
+static void put_local(const KFunc *f, FILE *o, const KLocal *l, int d)
+{
+    indent(o, d);
+    if (l->is_struct) {
+        fprintf(o, "%s %s = { ", l->type, l->name);
+        put_args(f, o, l->args, l->nargs);
+        fputs(" };\n", o);
+        return;
+    }
+    const char *T = l->t == KT_DPTR ? "double" : "float";
+    fprintf(o, "%s *%s = ", T, l->name);
+    const char *base = l->region == KR_WORK ? "w" : l->region == KR_PARAMS ? "e->params"
+                       : l->region == KR_GRADS ? "e->grads" : f->locals[l->base]->name;
+    if (l->region == KR_WORK && l->t == KT_PTR && !aff_vars(&l->off)) {
+        /* the plan's buffers as the C backend always wrote them */
+        if (l->per_image)
+            fprintf(o, "w + %ldL + %ldL * N;", l->off.k, l->off.kn);
+        else
+            fprintf(o, "w + %ldL;", l->off.k);
+        if (l->comment)
+            fprintf(o, "  /* %s */", l->comment);
+        fputc('\n', o);
+        return;
+    }
+    if (l->t == KT_DPTR && l->region != KR_LOCAL)
+        fprintf(o, "(double *)(%s + ", base);
+    else
+        fprintf(o, "%s + ", base);
+    put_aff(o, &l->off, l->region == KR_WORK);
+    fputs(l->t == KT_DPTR && l->region != KR_LOCAL ? ");" : ";", o);
+    if (l->comment)
+        fprintf(o, "  /* %s */", l->comment);
+    fputc('\n', o);
+}
+
+static void put_block(const KFunc *f, FILE *o, const KBlock *b, int d, int train);
+
+static void put_loop(const KFunc *f, FILE *o, const KStmt *s, int d, int train)
+{
+    const char *v = var_names[s->var];
+    indent(o, d);
+    fprintf(o, "for (int %s = 0; %s < %ld; %s++)%s\n", v, v, s->n, v, s->body.n > 1 ? " {" : "");
+    put_block(f, o, &s->body, d + 1, train);
+    if (s->body.n > 1) {
+        indent(o, d);
+        fputs("}\n", o);
+    }
+}
+
+static void put_stmt(const KFunc *f, FILE *o, const KStmt *s, int d, int train)
+{
+    switch (s->kind) {
+    case KS_CALL:
+        indent(o, d);
+        fprintf(o, "%s(", s->fn);
+        put_args(f, o, s->args, s->nargs);
+        fputs(");\n", o);
+        break;
+    case KS_FOR:
+        if (!s->par) {
+            put_loop(f, o, s, d, train);
+        } else if (s->work >= PAR_WORK || (s->per_image && train)) {
+            indent(o, d);
+            fputs("RN_OMP_PAR_FOR\n", o);
+            put_loop(f, o, s, d, train);
+        } else if (!s->per_image) {
+            put_loop(f, o, s, d, train);
+        } else {
+            indent(o, d);
+            fprintf(o, "if (RN_PAR(N * %ldL)) {\n", s->work);
+            indent(o, d + 1);
+            fputs("RN_OMP_PAR_FOR\n", o);
+            put_loop(f, o, s, d + 1, train);
+            indent(o, d);
+            fputs("} else {\n", o);
+            put_loop(f, o, s, d + 1, train);
+            indent(o, d);
+            fputs("}\n", o);
+        }
+        break;
+    case KS_IFN:
+        indent(o, d);
+        if (s->text)
+            fprintf(o, "if (N >= %s) {\n", s->text);
+        else
+            fprintf(o, "if (N >= %ld) {\n", s->n);
+        put_block(f, o, &s->body, d + 1, train);
+        if (s->orelse.n) {
+            indent(o, d);
+            fputs("} else {\n", o);
+            put_block(f, o, &s->orelse, d + 1, train);
+        }
+        indent(o, d);
+        fputs("}\n", o);
+        break;
+    case KS_MEMSET: {
+        const KLocal *l = f->locals[s->local];
+        indent(o, d);
+        fprintf(o, "memset(%s", l->name);
+        if (!aff_zero(&s->a)) {
+            fputs(" + ", o);
+            put_aff(o, &s->a, 0);
+        }
+        fprintf(o, ", 0, sizeof(%s) * ", l->t == KT_DPTR ? "double" : "float");
+        put_aff(o, &s->count, 0);
+        fputs(");\n", o);
+        break;
+    }
+    case KS_COMMENT:
+        indent(o, d);
+        fprintf(o, "/* %s */\n", s->text);
+        break;
+    case KS_LOCAL:
+        put_local(f, o, f->locals[s->local], d);
+        break;
+    }
+}
+
+static void put_block(const KFunc *f, FILE *o, const KBlock *b, int d, int train)
+{
+    for (int i = 0; i < b->n; i++)
+        put_stmt(f, o, b->v[i], d, train);
+}
+
+void kir_print_c(const KFunc *f, FILE *o, int train)
+{
+    put_block(f, o, &f->body, 1, train);
+}
