@@ -288,6 +288,141 @@ static void kbwd_fc(Emit *E, Graph *g, Node *n, KFunc *k)
     }
 }
 
+/* a fixed buffer of the plan without a comment (save: mean, invstd) */
+static int kfixed(Emit *E, KFunc *k, const Graph *g, int b, const char *var)
+{
+    const Buf *B = g->plan->bufs.v[b];
+    return kir_work(k, var, B->per_image ? E->pfix : B->offset, B->per_image ? B->offset : 0,
+                    B->per_image, NULL);
+}
+
+static void kfwd_bn(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    long np = (long)n->h * n->w;
+    int train = g->mode == MODE_TRAIN;
+    int x = kact(E, k, g, n->in[0], "x"), y = kact(E, k, g, n, "y");
+    int gm = kparam(k, n, 0, "gamma", 0), bt = kparam(k, n, 1, "beta", 0);
+    int rm = kparam(k, n, 2, "rmean", 0), rv = kparam(k, n, 3, "rvar", 0);
+    KAff c = kaff_var(kaff(0, 0), 0, 1, 0), cn = kaff_var(kaff(n->c, 0), 0, 1, 0);
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * np);
+    int o = kir_long(k, "o", kch(np));
+    if (train) {
+        int sv = kfixed(E, k, g, n->buf[NB_SAVE], "save");
+        kir_call(k, "rn_bn_train_channel",
+                 KARGS(karg_ptr_idx(y, o), karg_ptr_idx(x, o), karg_long(kaff(0, np)), karg_load(gm, c),
+                       karg_load(bt, c), karg_addr(rm, c), karg_addr(rv, c), karg_addr(sv, c),
+                       karg_addr(sv, cn), karg_int(kaff(n->ep.relu, 0))));
+    } else {
+        kir_call(k, "rn_bn_infer_channel",
+                 KARGS(karg_ptr_idx(y, o), karg_ptr_idx(x, o), karg_long(kaff(0, np)), karg_load(gm, c),
+                       karg_load(bt, c), karg_load(rm, c), karg_load(rv, c),
+                       karg_int(kaff(n->ep.relu, 0))));
+    }
+    kir_end(k);
+}
+
+static void kbwd_bn(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    Node *x = n->in[0];
+    long np = (long)n->h * n->w;
+    int want_dx = x && x->op != RN_OP_INPUT;
+    int dy = kdact(E, k, g, n, "dy");
+    int X = kact(E, k, g, x, "x"), y = kact(E, k, g, n, "y");
+    int gm = kparam(k, n, 0, "gamma", 0), dg = kparam(k, n, 0, "dgamma", 1), db = kparam(k, n, 1, "dbeta", 1);
+    int sv = kfixed(E, k, g, n->buf[NB_SAVE], "save");
+    int dx = want_dx ? kdact(E, k, g, x, "dx") : -1;
+    KAff c = kaff_var(kaff(0, 0), 0, 1, 0), cn = kaff_var(kaff(n->c, 0), 0, 1, 0);
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * np);
+    int o = kir_long(k, "o", kch(np));
+    kir_call(k, "rn_bn_backward_channel",
+             KARGS(want_dx ? karg_ptr_idx(dx, o) : karg_null(), karg_addr(dg, c), karg_addr(db, c),
+                   karg_ptr_idx(dy, o), karg_ptr_idx(X, o), karg_ptr_idx(y, o), karg_long(kaff(0, np)),
+                   karg_load(gm, c), karg_load(sv, c), karg_load(sv, cn), karg_int(kaff(n->ep.relu, 0)),
+                   karg_int(kaff(!n->dx_set[0], 0))));
+    kir_end(k);
+}
+
+static void kbwd_pool(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    Node *x = n->in[0];
+    long np = (long)n->h * n->w, hw = (long)x->h * x->w;
+    int dy = kdact(E, k, g, n, "dy");
+    if (!x || x->op == RN_OP_INPUT)
+        return;
+    int max = n->op == RN_OP_MAXPOOL;
+    int X = max ? kact(E, k, g, x, "x") : -1, dx = kdact(E, k, g, x, "dx");
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * np * n->kh * n->kw);
+    int i = kir_long(k, "i", kch(hw)), o = kir_long(k, "o", kch(np));
+    if (n->dx_set[0])
+        kir_memset_idx(k, dx, i, kaff(0, hw));
+    KArg a[16];
+    int na = 0;
+    a[na++] = karg_ptr_idx(dx, i);
+    a[na++] = karg_ptr_idx(dy, o);
+    if (max)
+        a[na++] = karg_ptr_idx(X, i);
+    a[na++] = karg_int(kaff(0, 1));
+    const int geo[] = { x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad };
+    for (int j = 0; j < 8; j++)
+        a[na++] = karg_int(kaff(geo[j], 0));
+    kir_call(k, max ? "rn_maxpool_chwn_bwd" : "rn_avgpool_chwn_bwd", a, na);
+    kir_end(k);
+}
+
+/* per channel of n: fn(dst + c, src + c, N * np, flag) */
+static void kchannels(KFunc *k, const Node *n, const char *fn, int dst, int src, int flag)
+{
+    long np = (long)n->h * n->w;
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * np);
+    kir_call(k, fn, KARGS(karg_ptr(dst, kch(np)), karg_ptr(src, kch(np)), karg_long(kaff(0, np)),
+                          karg_int(kaff(flag, 0))));
+    kir_end(k);
+}
+
+static void kbwd_add(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    Node *a = n->in[0], *b = n->in[1];
+    long np = (long)n->h * n->w;
+    int dy = kdact(E, k, g, n, "dy");
+    if (n->ep.relu) {
+        int y = kact(E, k, g, n, "y");
+        kir_for(k, 0, n->c, 1, 1, (long)n->c * np);
+        kir_call(k, "rn_relu_mask", KARGS(karg_ptr(dy, kch(np)), karg_ptr(y, kch(np)),
+                                          karg_long(kaff(0, np))));
+        kir_end(k);
+    }
+    if (a && a->op != RN_OP_INPUT)
+        kchannels(k, n, "rn_copy_acc", kdact(E, k, g, a, "da"), dy, !n->dx_set[0]);
+    if (b && b->op != RN_OP_INPUT)
+        kchannels(k, n, "rn_copy_acc", kdact(E, k, g, b, "db"), dy, !n->dx_set[1]);
+}
+
+static void kfwd_concat(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    Node *a = n->in[0], *b = n->in[1];
+    long np = (long)n->h * n->w;
+    int A = kact(E, k, g, a, "a"), B = kact(E, k, g, b, "b"), y = kact(E, k, g, n, "y");
+    kir_comment(k, "CHWN: a concat along channels is two copies");
+    kir_call(k, "memcpy", KARGS(karg_ptr(y, kaff(0, 0)), karg_ptr(A, kaff(0, 0)),
+                                karg_long(kaff(0, 4 * (long)a->c * np))));
+    kir_call(k, "memcpy", KARGS(karg_ptr(y, kaff(0, (long)a->c * np)), karg_ptr(B, kaff(0, 0)),
+                                karg_long(kaff(0, 4 * (long)b->c * np))));
+}
+
+static void kbwd_concat(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    Node *a = n->in[0], *b = n->in[1];
+    long np = (long)n->h * n->w;
+    int dy = kdact(E, k, g, n, "dy");
+    if (a && a->op != RN_OP_INPUT)
+        kir_call(k, "rn_copy_acc", KARGS(karg_ptr(kdact(E, k, g, a, "da"), kaff(0, 0)), karg_ptr(dy, kaff(0, 0)),
+                                         karg_long(kaff(0, (long)a->c * np)), karg_int(kaff(!n->dx_set[0], 0))));
+    if (b && b->op != RN_OP_INPUT)
+        kir_call(k, "rn_copy_acc", KARGS(karg_ptr(kdact(E, k, g, b, "db"), kaff(0, 0)),
+                                         karg_ptr(dy, kaff(0, (long)a->c * np)), karg_long(kaff(0, (long)b->c * np)),
+                                         karg_int(kaff(!n->dx_set[1], 0))));
+}
+
 static void kbwd_relu(Emit *E, Graph *g, Node *n, KFunc *k)
 {
     long np = (long)n->h * n->w;
@@ -723,33 +858,6 @@ static void fwd_conv(Emit *E, Graph *g, Node *n)
         fwd_conv_bn(E, g, n, &f);
 }
 
-static void fwd_bn(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    long np = (long)n->h * n->w;
-    int train = g->mode == MODE_TRAIN;
-    ptr_act(E, g, x, "x");
-    ptr_act(E, g, n, "y");
-    ptr_param(E, n, 0, "gamma", "params");
-    ptr_param(E, n, 1, "beta", "params");
-    ptr_param(E, n, 2, "rmean", "params");
-    ptr_param(E, n, 3, "rvar", "params");
-    par_begin(E, 1, (long)n->c * np);
-    P("    for (int c = 0; c < %d; c++) {\n", n->c);
-    P("        long o = (long)c * N * %ld;\n", np);
-    if (train) {
-        P("        float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
-        P("        rn_bn_train_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], &rmean[c], &rvar[c],\n",
-          np);
-        P("                            &save[c], &save[%d + c], %d);\n", n->c, n->ep.relu);
-    } else {
-        P("        rn_bn_infer_channel(y + o, x + o, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
-          np, n->ep.relu);
-    }
-    P("    }\n");
-    par_end(E);
-}
-
 static void fwd_gap(Emit *E, Graph *g, Node *n)
 {
     Node *x = n->in[0];
@@ -787,20 +895,6 @@ static void fwd_add(Emit *E, Graph *g, Node *n)
     P(n->ep.relu ? "        y[i] = v > 0.0f ? v : 0.0f;\n" : "        y[i] = v;\n");
     P("    }\n");
     par_end(E);
-}
-
-static void fwd_concat(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    Node *y = n->in[1];
-    long np = (long)n->h * n->w;
-    ptr_act(E, g, x, "a");
-    ptr_act(E, g, y, "b");
-    ptr_act(E, g, n, "y");
-    P("    /* CHWN: a concat along channels is two copies */\n");
-    P("    memcpy(y, a, sizeof(float) * N * %ld);\n", (long)x->c * np);
-    P("    memcpy(y + N * %ldL, b, sizeof(float) * N * %ld);\n", (long)x->c * np,
-      (long)y->c * np);
 }
 
 static void fwd_padshort(Emit *E, Graph *g, Node *n)
@@ -846,7 +940,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         fwd_conv(E, g, n);
         break;
     case RN_OP_BN:
-        fwd_bn(E, g, n);
+        KLOWER(kfwd_bn, E, g, n);
         break;
     case RN_OP_RELU:
         KLOWER(kfwd_relu, E, g, n);
@@ -862,7 +956,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         fwd_add(E, g, n);
         break;
     case RN_OP_CONCAT:
-        fwd_concat(E, g, n);
+        KLOWER(kfwd_concat, E, g, n);
         break;
     case RN_OP_PADSHORT:
         fwd_padshort(E, g, n);
@@ -1033,57 +1127,6 @@ static void bwd_conv(Emit *E, Graph *g, Node *n)
     bwd_conv_gemm(E, g, n, want_dx);
 }
 
-static void bwd_bn(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    long np = (long)n->h * n->w;
-    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
-    int sx = n->dx_set[0];
-    ptr_act(E, g, x, "x");
-    ptr_act(E, g, n, "y");
-    ptr_param(E, n, 0, "gamma", "params");
-    ptr_param(E, n, 0, "dgamma", "grads");
-    ptr_param(E, n, 1, "dbeta", "grads");
-    P("    float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
-    if (want_dx)
-        ptr_dact(E, g, x, "dx");
-    par_begin(E, 1, (long)n->c * np);
-    P("    for (int c = 0; c < %d; c++) {\n", n->c);
-    P("        long o = (long)c * N * %ld;\n", np);
-    P("        rn_bn_backward_channel(%s, &dgamma[c], &dbeta[c], dy + o, x + o, y + o, N * %ldL, gamma[c],\n",
-      want_dx ? "dx + o" : "NULL", np);
-    P("                               save[c], save[%d + c], %d, %d);\n", n->c, n->ep.relu, !sx);
-    P("    }\n");
-    par_end(E);
-}
-
-static void bwd_pool(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    long np = (long)n->h * n->w;
-    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
-    int sx = n->dx_set[0];
-    long hw = (long)x->h * x->w;
-    if (!want_dx)
-        return;
-    ptr_act(E, g, x, "x");
-    ptr_dact(E, g, x, "dx");
-    P("    (void)x;\n");
-    par_begin(E, 1, (long)n->c * np * n->kh * n->kw);
-    P("    for (int c = 0; c < %d; c++) {\n", n->c);
-    P("        long i = (long)c * N * %ld, o = (long)c * N * %ld;\n", hw, np);
-    if (sx)
-        P("        memset(dx + i, 0, sizeof(float) * N * %ld);\n", hw);
-    if (n->op == RN_OP_MAXPOOL)
-        P("        rn_maxpool_chwn_bwd(dx + i, dy + o, x + i, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-          x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
-    else
-        P("        rn_avgpool_chwn_bwd(dx + i, dy + o, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-          x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
-    P("    }\n");
-    par_end(E);
-}
-
 static void bwd_gap(Emit *E, Graph *g, Node *n)
 {
     Node *x = n->in[0];
@@ -1100,61 +1143,6 @@ static void bwd_gap(Emit *E, Graph *g, Node *n)
     P("                dx[((long)c * %ld + p) * N + i] %s dy[(long)c * N + i] * (1.0f / %ld);\n",
       hw, sx ? "=" : "+=", hw);
     par_end(E);
-}
-
-static void bwd_add(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    Node *y = n->in[1];
-    long np = (long)n->h * n->w;
-    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
-    int want_dy = n->in[1] && n->in[1]->op != RN_OP_INPUT;
-    int sx = n->dx_set[0];
-    int sy = n->dx_set[1];
-    if (n->ep.relu) {
-        ptr_act(E, g, n, "y");
-        par_begin(E, 1, (long)n->c * np);
-        P("    for (int c = 0; c < %d; c++)\n", n->c);
-        P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n",
-          np, np, np);
-        par_end(E);
-    }
-    if (want_dx) {
-        ptr_dact(E, g, x, "da");
-        par_begin(E, 1, (long)n->c * np);
-        P("    for (int c = 0; c < %d; c++)\n", n->c);
-        P("        rn_copy_acc(da + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
-          np, np, np, !sx);
-        par_end(E);
-    }
-    if (want_dy) {
-        ptr_dact(E, g, y, "db");
-        par_begin(E, 1, (long)n->c * np);
-        P("    for (int c = 0; c < %d; c++)\n", n->c);
-        P("        rn_copy_acc(db + (long)c * N * %ld, dy + (long)c * N * %ld, N * %ldL, %d);\n",
-          np, np, np, !sy);
-        par_end(E);
-    }
-}
-
-static void bwd_concat(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    Node *y = n->in[1];
-    long np = (long)n->h * n->w;
-    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
-    int want_dy = n->in[1] && n->in[1]->op != RN_OP_INPUT;
-    int sx = n->dx_set[0];
-    int sy = n->dx_set[1];
-    if (want_dx) {
-        ptr_dact(E, g, x, "da");
-        P("    rn_copy_acc(da, dy, N * %ldL, %d);\n", (long)x->c * np, !sx);
-    }
-    if (want_dy) {
-        ptr_dact(E, g, y, "db");
-        P("    rn_copy_acc(db, dy + N * %ldL, N * %ldL, %d);\n", (long)x->c * np,
-          (long)y->c * np, !sy);
-    }
 }
 
 static void bwd_padshort(Emit *E, Graph *g, Node *n)
@@ -1187,11 +1175,18 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
     P("\n/* d %s: %s */\n", c_string(n->name), c_string(describe(n)));
     P("static void bwd_%s(RnExec *e, float *w, int N)\n{\n", nm);
     P("    (void)e;\n");
-    if (n->op == RN_OP_RELU || n->op == RN_OP_FC) { /* lowered through the kernel-call IR */
-        if (n->op == RN_OP_RELU)
-            KLOWER(kbwd_relu, E, g, n);
-        else
-            KLOWER(kbwd_fc, E, g, n);
+    void (*lower)(Emit *, Graph *, Node *, KFunc *) = NULL; /* through the kernel-call IR */
+    switch (n->op) {
+    case RN_OP_RELU: lower = kbwd_relu; break;
+    case RN_OP_FC: lower = kbwd_fc; break;
+    case RN_OP_BN: lower = kbwd_bn; break;
+    case RN_OP_MAXPOOL: case RN_OP_AVGPOOL: lower = kbwd_pool; break;
+    case RN_OP_ADD: lower = kbwd_add; break;
+    case RN_OP_CONCAT: lower = kbwd_concat; break;
+    case RN_OP_INPUT: case RN_OP_CONV: case RN_OP_GAP: case RN_OP_PADSHORT: case RN_OP_COUNT: break;
+    }
+    if (lower) {
+        KLOWER(lower, E, g, n);
         P("}\n");
         return;
     }
@@ -1203,23 +1198,19 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         bwd_conv(E, g, n);
         break;
     case RN_OP_BN:
-        bwd_bn(E, g, n);
-        break;
+        die("bn: lowered through the kernel-call IR");
     case RN_OP_RELU:
         die("relu: lowered through the kernel-call IR");
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
-        bwd_pool(E, g, n);
-        break;
+        die("lowered through the kernel-call IR");
     case RN_OP_GAP:
         bwd_gap(E, g, n);
         break;
     case RN_OP_ADD:
-        bwd_add(E, g, n);
-        break;
+        die("lowered through the kernel-call IR");
     case RN_OP_CONCAT:
-        bwd_concat(E, g, n);
-        break;
+        die("lowered through the kernel-call IR");
     case RN_OP_PADSHORT:
         bwd_padshort(E, g, n);
         break;

@@ -1,5 +1,6 @@
 /* kir.c - the kernel-call IR (kir.h): building, and printing as C. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include "kir.h"
 #include "rnet.h"
@@ -33,6 +34,7 @@ static KArg arg(KArgKind kind, KType t)
     memset(&a, 0, sizeof a);
     a.kind = kind;
     a.t = t;
+    a.idx = -1;
     return a;
 }
 
@@ -85,6 +87,22 @@ KArg karg_local(int local)
     return a;
 }
 
+KArg karg_addr(int local, KAff index)
+{
+    KArg a = arg(KA_ADDR, KT_PTR);
+    a.local = local;
+    a.a = index;
+    return a;
+}
+
+KArg karg_ptr_idx(int local, int idx)
+{
+    KArg a = arg(KA_PTR, KT_PTR);
+    a.local = local;
+    a.idx = idx;
+    return a;
+}
+
 static KStmt *push(KFunc *f, KStmtKind kind)
 {
     KStmt *s = arena_alloc(sizeof *s);
@@ -129,6 +147,17 @@ int kir_ptr(KFunc *f, const char *name, KRegion region, int base, KType t, KAff 
     l->region = region;
     l->base = base;
     l->off = off;
+    return add_local(f, l);
+}
+
+int kir_long(KFunc *f, const char *name, KAff value)
+{
+    KLocal *l = arena_alloc(sizeof *l);
+    memset(l, 0, sizeof *l);
+    l->name = name;
+    l->is_long = 1;
+    l->t = KT_LONG;
+    l->off = value;
     return add_local(f, l);
 }
 
@@ -177,8 +206,15 @@ void kir_memset(KFunc *f, int local, KAff off, KAff count)
 {
     KStmt *s = push(f, KS_MEMSET);
     s->local = local;
+    s->idx = -1;
     s->a = off;
     s->count = count;
+}
+
+void kir_memset_idx(KFunc *f, int local, int idx, KAff count)
+{
+    kir_memset(f, local, kaff(0, 0), count);
+    f->cur->v[f->cur->n - 1]->idx = idx;
 }
 
 static void open_block(KFunc *f, KBlock *b)
@@ -269,6 +305,27 @@ static int aff_vars(const KAff *a)
     return 0;
 }
 
+/* an index: "c", "64 + c", "3" */
+static void put_index(FILE *o, const KAff *a)
+{
+    int v = -1, simple = !a->kn;
+    for (int i = 0; i < KIR_VARS; i++) {
+        if (a->kvn[i] || (a->kv[i] && a->kv[i] != 1))
+            simple = 0;
+        if (a->kv[i])
+            v = v < 0 ? i : (simple = 0, v);
+    }
+    if (!simple) {
+        put_aff(o, a, 0);
+    } else if (v < 0) {
+        fprintf(o, "%ld", a->k);
+    } else if (a->k) {
+        fprintf(o, "%ld + %s", a->k, var_names[v]);
+    } else {
+        fputs(var_names[v], o);
+    }
+}
+
 static void put_arg(const KFunc *f, FILE *o, const KArg *a)
 {
     switch (a->kind) {
@@ -283,14 +340,17 @@ static void put_arg(const KFunc *f, FILE *o, const KArg *a)
     }
     case KA_PTR:
         fputs(f->locals[a->local]->name, o);
+        if (a->idx >= 0)
+            fprintf(o, " + %s", f->locals[a->idx]->name);
         if (!aff_zero(&a->a)) {
             fputs(" + ", o);
             put_aff(o, &a->a, 0);
         }
         break;
     case KA_LOAD:
-        fprintf(o, "%s[", f->locals[a->local]->name);
-        put_aff(o, &a->a, 0);
+    case KA_ADDR:
+        fprintf(o, "%s%s[", a->kind == KA_ADDR ? "&" : "", f->locals[a->local]->name);
+        put_index(o, &a->a);
         fputc(']', o);
         break;
     case KA_NULL:
@@ -318,6 +378,12 @@ static void put_local(const KFunc *f, FILE *o, const KLocal *l, int d)
         fprintf(o, "%s %s = { ", l->type, l->name);
         put_args(f, o, l->args, l->nargs);
         fputs(" };\n", o);
+        return;
+    }
+    if (l->is_long) {
+        fprintf(o, "long %s = ", l->name);
+        put_aff(o, &l->off, 0);
+        fputs(";\n", o);
         return;
     }
     const char *T = l->t == KT_DPTR ? "double" : "float";
@@ -363,12 +429,42 @@ static void put_loop(const KFunc *f, FILE *o, const KStmt *s, int d, int train)
 static void put_stmt(const KFunc *f, FILE *o, const KStmt *s, int d, int train)
 {
     switch (s->kind) {
-    case KS_CALL:
-        indent(o, d);
-        fprintf(o, "%s(", s->fn);
-        put_args(f, o, s->args, s->nargs);
-        fputs(");\n", o);
+    case KS_CALL: {
+        /* one line, or broken after an argument and aligned after the
+         * parenthesis where it would pass 110 columns */
+        char *line = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&line, &len);
+        if (!m)
+            die("out of memory");
+        for (int i = 0; i < d; i++)
+            fputs("    ", m);
+        fprintf(m, "%s(", s->fn);
+        size_t open = (size_t)ftell(m), col = open;
+        for (int i = 0; i < s->nargs; i++) {
+            char *a = NULL;
+            size_t alen = 0;
+            FILE *am = open_memstream(&a, &alen);
+            put_arg(f, am, &s->args[i]);
+            fclose(am);
+            int last = i == s->nargs - 1;
+            if (i && col + 1 + alen + (last ? 2 : 1) > 110) {
+                fprintf(m, ",\n%*s", (int)open, "");
+                col = open;
+            } else if (i) {
+                fputs(", ", m);
+                col += 2;
+            }
+            fputs(a, m);
+            col += alen;
+            free(a);
+        }
+        fputs(");\n", m);
+        fclose(m);
+        fputs(line, o);
+        free(line);
         break;
+    }
     case KS_FOR:
         if (!s->par) {
             put_loop(f, o, s, d, train);
@@ -410,6 +506,8 @@ static void put_stmt(const KFunc *f, FILE *o, const KStmt *s, int d, int train)
         const KLocal *l = f->locals[s->local];
         indent(o, d);
         fprintf(o, "memset(%s", l->name);
+        if (s->idx >= 0)
+            fprintf(o, " + %s", f->locals[s->idx]->name);
         if (!aff_zero(&s->a)) {
             fputs(" + ", o);
             put_aff(o, &s->a, 0);

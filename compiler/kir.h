@@ -39,6 +39,7 @@ typedef enum {
     KA_LOAD,   /* local[a], the element itself (a float): gamma[c] */
     KA_NULL,   /* a null pointer */
     KA_LOCAL,  /* the address of a struct local (an RnEpilogue): &name */
+    KA_ADDR,   /* &local[a]: an element's address */
 } KArgKind;
 
 typedef struct {
@@ -46,7 +47,8 @@ typedef struct {
     KType t;
     KAff a;
     float f;
-    int local;  /* KA_PTR, KA_LOAD, KA_LOCAL: index into KFunc.locals */
+    int local;  /* KA_PTR, KA_LOAD, KA_LOCAL, KA_ADDR: index into KFunc.locals */
+    int idx;    /* KA_PTR: a long local added to it ("dx + o"), or -1 */
 } KArg;
 
 /* A local: a pointer into a region (the workspace w, e->params, e->grads,
@@ -56,6 +58,7 @@ typedef struct {
     const char *name;     /* "x", "gamma" */
     const char *comment;  /* printed after it; NULL for none */
     int is_struct;        /* an RnEpilogue { args } */
+    int is_long;          /* a long: off (a loop body's channel offset, "o") */
     const char *type;     /* struct: "RnEpilogue" */
     KType t;              /* pointer: KT_PTR or KT_DPTR */
     KRegion region;
@@ -92,6 +95,7 @@ struct KStmt {
     int per_image;   /* FOR parallel: work is per image (times N) */
     long work;       /* FOR parallel: floats of work in all its iterations */
     int local;       /* MEMSET, LOCAL */
+    int idx;         /* MEMSET: a long local added to the pointer, or -1 */
     KAff a;          /* MEMSET: offset, count (kn: per image) */
     KAff count;
     const char *text; /* COMMENT; IFN: the threshold's name */
@@ -118,6 +122,10 @@ KArg karg_ptr(int local, KAff off);
 KArg karg_load(int local, KAff off);
 KArg karg_null(void);
 KArg karg_local(int local);
+KArg karg_addr(int local, KAff index);           /* &local[index] */
+KArg karg_ptr_idx(int local, int idx);           /* local + idx (a long local) */
+/* a long local: name = value */
+int kir_long(KFunc *f, const char *name, KAff value);
 /* a pointer local: region + off (floats), declared where this is called;
  * kir_work: a buffer of the plan, fixed + per_image N floats into w */
 int kir_work(KFunc *f, const char *name, long fixed, long per_image, int is_per_image,
@@ -129,6 +137,7 @@ int kir_struct(KFunc *f, const char *name, const char *type, const KArg *args, i
 void kir_call(KFunc *f, const char *fn, const KArg *args, int nargs);
 void kir_comment(KFunc *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kir_memset(KFunc *f, int local, KAff off, KAff count);
+void kir_memset_idx(KFunc *f, int local, int idx, KAff count); /* memset(local + idx, ...) */
 /* open a loop (kir_end closes it); par: per-channel parallel with work */
 void kir_for(KFunc *f, int var, long n, int par, int per_image, long work);
 /* if (N >= n) ... kir_else ... kir_end; name: n's name in C (or NULL) */

@@ -641,10 +641,10 @@ static void bwd_maxpool(RnExec *e, float *w, int N)
     float *dy = w + 3701136L + 72128L * N;  /* d maxpool (64, 7, 7, N) */
     float *x = w + 3701136L + 28224L * N;  /*  conv1 (64, 14, 14, N) */
     float *dx = w + 3701136L + 0L * N;  /* d conv1 (64, 14, 14, N) */
-    (void)x;
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
-        long i = (long)c * N * 196, o = (long)c * N * 49;
+        long i = (long)c * N * 196;
+        long o = (long)c * N * 49;
         memset(dx + i, 0, sizeof(float) * N * 196);
         rn_maxpool_chwn_bwd(dx + i, dy + o, x + i, N, 14, 14, 7, 7, 3, 3, 2, 1);
     }
