@@ -31,7 +31,9 @@ tar cf - --exclude=./out --exclude=./data --exclude=./runs --exclude=./.git . | 
 [ -d data ] && ln -s "$root/data" "$S/data"
 
 echo "asan: building rnetc, the runtime and the unit programs with $SAN"
-make -C "$S" -s all unit CFLAGS="-O1 -g $SAN" >"$A/build.log" 2>&1 ||
+# exported: a make the tests run in the copy (make install) builds with them too
+export CFLAGS="-O1 -g $SAN"
+make -C "$S" -s all unit >"$A/build.log" 2>&1 ||
     { tail -30 "$A/build.log"; echo "asan: the sanitized build failed (out/asan/build.log)"; exit 1; }
 
 export RNET_CFLAGS="-g $SAN"

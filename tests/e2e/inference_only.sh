@@ -56,6 +56,8 @@ int main(void)
     for (int i = 0; i < N * rnm_small_CLASSES; i++)
         finite &= isfinite(logits[i]) != 0;
     printf("%s %g\n", finite ? "finite" : "NOT FINITE", logits[0]);
+    free(x);
+    free(work);
     return !finite;
 }
 C
