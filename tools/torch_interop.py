@@ -193,14 +193,66 @@ def read_safetensors(path):
     return out, meta
 
 
+def _crc32c_table():
+    t = np.zeros(256, dtype=np.uint32)
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+        t[i] = c
+    return t
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli) of bytes, as rn_crc32c(0, data, n), vectorised:
+    the reflected register without its initial and final inversion is
+    linear, so the data (its first four bytes inverted, which is what the
+    initial value does) is cut into chunks, front-padded with zeros (which
+    leave a zero register unchanged), all chunks are run side by side, and
+    the chunks' registers are combined with the linear map that L zero
+    bytes apply to a register."""
+    t = _crc32c_table()
+    m = np.frombuffer(data, dtype=np.uint8).copy()
+    if len(m) < 4:
+        c = 0xFFFFFFFF
+        for b in m:
+            c = int(t[(c ^ int(b)) & 0xFF]) ^ (c >> 8)
+        return c ^ 0xFFFFFFFF
+    m[:4] ^= 0xFF
+    L = 1 << 14
+    m = np.concatenate([np.zeros(-len(m) % L, dtype=np.uint8), m]).reshape(-1, L)
+    regs = np.zeros(m.shape[0], dtype=np.uint32)
+    units = np.array([1 << b for b in range(32)], dtype=np.uint32)  # the map of L zero bytes
+    for j in range(L):
+        regs = t[(regs ^ m[:, j]) & 0xFF] ^ (regs >> 8)
+        units = t[units & 0xFF] ^ (units >> 8)
+    units = [int(u) for u in units]
+    shift = [[0] * 256 for _ in range(4)]  # per byte of a register, its image
+    for k in range(4):
+        for v in range(256):
+            r = 0
+            for b in range(8):
+                if v >> b & 1:
+                    r ^= units[8 * k + b]
+            shift[k][v] = r
+    acc = 0
+    for r in regs.tolist():
+        acc = (shift[0][acc & 0xFF] ^ shift[1][acc >> 8 & 0xFF] ^ shift[2][acc >> 16 & 0xFF]
+               ^ shift[3][acc >> 24]) ^ r
+    return acc ^ 0xFFFFFFFF
+
+
 def write_safetensors(path, tensors, meta):
-    """tensors: list of (name, float32 numpy array), written in that order"""
-    header, off, blobs = {"__metadata__": meta}, 0, []
+    """tensors: list of (name, float32 numpy array), written in that order,
+    with the CRC-32C of their data as rnet records it (tensors_crc32c:
+    every load checks it)"""
+    header, off, blobs = {"__metadata__": dict(meta)}, 0, []
     for name, a in tensors:
         b = np.ascontiguousarray(a, dtype="<f4").tobytes()
         header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
         off += len(b)
         blobs.append(b)
+    header["__metadata__"]["tensors_crc32c"] = "%08x" % crc32c(b"".join(blobs))
     h = json.dumps(header, separators=(",", ":")).encode("utf-8")
     h += b" " * (-len(h) % 8)
     tmp = "%s.tmp.%d" % (path, os.getpid())
