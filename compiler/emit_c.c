@@ -423,6 +423,43 @@ static void kbwd_concat(Emit *E, Graph *g, Node *n, KFunc *k)
                                          karg_int(kaff(!n->dx_set[1], 0))));
 }
 
+static void kfwd_gap(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    const Node *x = n->in[0];
+    long hw = (long)x->h * x->w;
+    int X = kact(E, k, g, x, "x"), y = kact(E, k, g, n, "y");
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * hw);
+    kir_call(k, "rn_gap_chwn", KARGS(karg_ptr(y, kch(1)), karg_ptr(X, kch(hw)), karg_int(kaff(0, 1)),
+                                     karg_long(kaff(hw, 0))));
+    kir_end(k);
+}
+
+static void kbwd_gap(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    Node *x = n->in[0];
+    long hw = (long)x->h * x->w;
+    int dy = kdact(E, k, g, n, "dy");
+    if (!x || x->op == RN_OP_INPUT)
+        return;
+    int dx = kdact(E, k, g, x, "dx");
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * hw);
+    kir_call(k, "rn_gap_chwn_bwd", KARGS(karg_ptr(dx, kch(hw)), karg_ptr(dy, kch(1)), karg_int(kaff(0, 1)),
+                                         karg_long(kaff(hw, 0)), karg_int(kaff(!n->dx_set[0], 0))));
+    kir_end(k);
+}
+
+static void kfwd_add(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    long np = (long)n->h * n->w;
+    int a = kact(E, k, g, n->in[0], "a"), b = kact(E, k, g, n->in[1], "b"), y = kact(E, k, g, n, "y");
+    if (n->inplace)
+        kir_comment(k, "in place: y is %s", n->inplace == 1 ? "a" : "b");
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * np);
+    kir_call(k, "rn_add_chwn", KARGS(karg_ptr(y, kch(np)), karg_ptr(a, kch(np)), karg_ptr(b, kch(np)),
+                                     karg_long(kaff(0, np)), karg_int(kaff(n->ep.relu, 0))));
+    kir_end(k);
+}
+
 static void kbwd_relu(Emit *E, Graph *g, Node *n, KFunc *k)
 {
     long np = (long)n->h * n->w;
@@ -858,45 +895,6 @@ static void fwd_conv(Emit *E, Graph *g, Node *n)
         fwd_conv_bn(E, g, n, &f);
 }
 
-static void fwd_gap(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    long hw = (long)x->h * x->w;
-    ptr_act(E, g, x, "x");
-    ptr_act(E, g, n, "y");
-    par_begin(E, 1, (long)n->c * hw);
-    P("    for (int c = 0; c < %d; c++) {\n", n->c);
-    P("        float *restrict yc = y + (long)c * N;\n");
-    P("        const float *restrict xc = x + (long)c * %ld * N;\n", hw);
-    P("        for (int i = 0; i < N; i++)\n");
-    P("            yc[i] = 0.0f;\n");
-    P("        for (int p = 0; p < %ld; p++)\n", hw);
-    P("            for (int i = 0; i < N; i++)\n");
-    P("                yc[i] += xc[(long)p * N + i];\n");
-    P("        for (int i = 0; i < N; i++)\n");
-    P("            yc[i] *= 1.0f / %ld;\n", hw);
-    P("    }\n");
-    par_end(E);
-}
-
-static void fwd_add(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    Node *y = n->in[1];
-    long np = (long)n->h * n->w;
-    ptr_act(E, g, x, "a");
-    ptr_act(E, g, y, "b");
-    ptr_act(E, g, n, "y");
-    if (n->inplace)
-        P("    /* in place: y is %s */\n", n->inplace == 1 ? "a" : "b");
-    par_begin(E, 1, (long)n->c * np);
-    P("    for (long i = 0; i < N * %ldL; i++) {\n", (long)n->c * np);
-    P("        float v = a[i] + b[i];\n");
-    P(n->ep.relu ? "        y[i] = v > 0.0f ? v : 0.0f;\n" : "        y[i] = v;\n");
-    P("    }\n");
-    par_end(E);
-}
-
 static void fwd_padshort(Emit *E, Graph *g, Node *n)
 {
     Node *x = n->in[0];
@@ -950,10 +948,10 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         KLOWER(kfwd_pool, E, g, n);
         break;
     case RN_OP_GAP:
-        fwd_gap(E, g, n);
+        KLOWER(kfwd_gap, E, g, n);
         break;
     case RN_OP_ADD:
-        fwd_add(E, g, n);
+        KLOWER(kfwd_add, E, g, n);
         break;
     case RN_OP_CONCAT:
         KLOWER(kfwd_concat, E, g, n);
@@ -1127,24 +1125,6 @@ static void bwd_conv(Emit *E, Graph *g, Node *n)
     bwd_conv_gemm(E, g, n, want_dx);
 }
 
-static void bwd_gap(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
-    int sx = n->dx_set[0];
-    long hw = (long)x->h * x->w;
-    if (!want_dx)
-        return;
-    ptr_dact(E, g, x, "dx");
-    par_begin(E, 1, (long)n->c * hw);
-    P("    for (int c = 0; c < %d; c++)\n", n->c);
-    P("        for (int p = 0; p < %ld; p++)\n", hw);
-    P("            for (int i = 0; i < N; i++)\n");
-    P("                dx[((long)c * %ld + p) * N + i] %s dy[(long)c * N + i] * (1.0f / %ld);\n",
-      hw, sx ? "=" : "+=", hw);
-    par_end(E);
-}
-
 static void bwd_padshort(Emit *E, Graph *g, Node *n)
 {
     Node *x = n->in[0];
@@ -1183,7 +1163,8 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
     case RN_OP_MAXPOOL: case RN_OP_AVGPOOL: lower = kbwd_pool; break;
     case RN_OP_ADD: lower = kbwd_add; break;
     case RN_OP_CONCAT: lower = kbwd_concat; break;
-    case RN_OP_INPUT: case RN_OP_CONV: case RN_OP_GAP: case RN_OP_PADSHORT: case RN_OP_COUNT: break;
+    case RN_OP_GAP: lower = kbwd_gap; break;
+    case RN_OP_INPUT: case RN_OP_CONV: case RN_OP_PADSHORT: case RN_OP_COUNT: break;
     }
     if (lower) {
         KLOWER(lower, E, g, n);
@@ -1205,8 +1186,7 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
     case RN_OP_AVGPOOL:
         die("lowered through the kernel-call IR");
     case RN_OP_GAP:
-        bwd_gap(E, g, n);
-        break;
+        die("lowered through the kernel-call IR");
     case RN_OP_ADD:
         die("lowered through the kernel-call IR");
     case RN_OP_CONCAT:

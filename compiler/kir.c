@@ -279,7 +279,9 @@ static void put_aff(FILE *o, const KAff *a, int is_long)
     int first = 1;
 #define SEP() (first ? (first = 0, "") : " + ")
     for (int v = 0; v < KIR_VARS; v++) {
-        if (a->kvn[v])
+        if (a->kvn[v] == 1)
+            fprintf(o, "%s(long)%s * N", SEP(), var_names[v]);
+        else if (a->kvn[v])
             fprintf(o, "%s(long)%s * N * %ld", SEP(), var_names[v], a->kvn[v]);
         if (a->kv[v])
             fprintf(o, "%s(long)%s * %ld", SEP(), var_names[v], a->kv[v]);

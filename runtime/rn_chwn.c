@@ -144,6 +144,44 @@ void rn_copy_acc(float *restrict y, const float *restrict x, long n, int acc)
         memcpy(y, x, sizeof(float) * (size_t)n);
 }
 
+void rn_gap_chwn(float *restrict y, const float *restrict x, int N, long hw)
+{
+    for (int i = 0; i < N; i++)
+        y[i] = 0.0f;
+    for (long p = 0; p < hw; p++)
+        for (int i = 0; i < N; i++)
+            y[i] += x[p * N + i];
+    const float r = 1.0f / (float)hw;
+    for (int i = 0; i < N; i++)
+        y[i] *= r;
+}
+
+void rn_gap_chwn_bwd(float *restrict dx, const float *restrict dy, int N, long hw, int acc)
+{
+    const float r = 1.0f / (float)hw;
+    for (long p = 0; p < hw; p++) {
+        float *restrict d = dx + p * N;
+        if (acc)
+            for (int i = 0; i < N; i++)
+                d[i] += dy[i] * r;
+        else
+            for (int i = 0; i < N; i++)
+                d[i] = dy[i] * r;
+    }
+}
+
+void rn_add_chwn(float *y, const float *a, const float *b, long n, int relu)
+{
+    if (relu)
+        for (long i = 0; i < n; i++) {
+            float v = a[i] + b[i];
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    else
+        for (long i = 0; i < n; i++)
+            y[i] = a[i] + b[i];
+}
+
 void rn_maxpool_chwn_bwd(float *restrict dx, const float *restrict dy,
                          const float *restrict x, int N, int H, int W, int OH,
                          int OW, int KH, int KW, int S, int P)

@@ -263,6 +263,16 @@ static inline void rn_bias_relu_row(float *restrict y, float b, long n, int relu
 /* dy (+)= x over n */
 void rn_copy_acc(float *restrict y, const float *restrict x, long n, int acc);
 
+/* global average pooling of one channel: y (N) = the mean over hw
+ * positions of x (hw, N), summed in position order */
+void rn_gap_chwn(float *restrict y, const float *restrict x, int N, long hw);
+
+/* its backward: dx (hw, N) (+)= dy (N) / hw at every position */
+void rn_gap_chwn_bwd(float *restrict dx, const float *restrict dy, int N, long hw, int acc);
+
+/* y = a + b over n, rectified with relu; y may be a or b (in place) */
+void rn_add_chwn(float *y, const float *a, const float *b, long n, int relu);
+
 /* The pools work on one channel, batch innermost: x (H*W, N) -> y (OH*OW, N),
  * each output position a vector over the batch. */
 

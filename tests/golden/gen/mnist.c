@@ -234,10 +234,8 @@ static void fwd_layer1_0_add(RnExec *e, float *w, int N, int train)
     float *y = w + 3701136L + 53312L * N;  /*  layer1.0.add (64, 7, 7, N) */
     /* in place: y is a */
     RN_OMP_PAR_FOR
-    for (long i = 0; i < N * 3136L; i++) {
-        float v = a[i] + b[i];
-        y[i] = v > 0.0f ? v : 0.0f;
-    }
+    for (int c = 0; c < 64; c++)
+        rn_add_chwn(y + (long)c * N * 49, a + (long)c * N * 49, b + (long)c * N * 49, N * 49L, 1);
 }
 
 /* layer2.0.conv1: conv 3x3/2 pad 1 +bn +relu, 64x7x7 -> 128x4x4 */
@@ -394,10 +392,8 @@ static void fwd_layer2_0_add(RnExec *e, float *w, int N, int train)
     float *y = w + 3701136L + 18432L * N;  /*  layer2.0.add (128, 4, 4, N) */
     /* in place: y is a */
     RN_OMP_PAR_FOR
-    for (long i = 0; i < N * 2048L; i++) {
-        float v = a[i] + b[i];
-        y[i] = v > 0.0f ? v : 0.0f;
-    }
+    for (int c = 0; c < 128; c++)
+        rn_add_chwn(y + (long)c * N * 16, a + (long)c * N * 16, b + (long)c * N * 16, N * 16L, 1);
 }
 
 /* layer3.0.conv1: conv 3x3/2 pad 1 +bn +relu, 128x4x4 -> 256x2x2 */
@@ -554,10 +550,8 @@ static void fwd_layer3_0_add(RnExec *e, float *w, int N, int train)
     float *y = w + 3701136L + 11264L * N;  /*  layer3.0.add (256, 2, 2, N) */
     /* in place: y is a */
     RN_OMP_PAR_FOR
-    for (long i = 0; i < N * 1024L; i++) {
-        float v = a[i] + b[i];
-        y[i] = v > 0.0f ? v : 0.0f;
-    }
+    for (int c = 0; c < 256; c++)
+        rn_add_chwn(y + (long)c * N * 4, a + (long)c * N * 4, b + (long)c * N * 4, N * 4L, 1);
 }
 
 /* avgpool: gap, 256x2x2 -> 256x1x1 */
@@ -567,17 +561,8 @@ static void fwd_avgpool(RnExec *e, float *w, int N, int train)
     float *x = w + 3701136L + 11264L * N;  /*  layer3.0.add (256, 2, 2, N) */
     float *y = w + 3701136L + 0L * N;  /*  avgpool (256, 1, 1, N) */
     RN_OMP_PAR_FOR
-    for (int c = 0; c < 256; c++) {
-        float *restrict yc = y + (long)c * N;
-        const float *restrict xc = x + (long)c * 4 * N;
-        for (int i = 0; i < N; i++)
-            yc[i] = 0.0f;
-        for (int p = 0; p < 4; p++)
-            for (int i = 0; i < N; i++)
-                yc[i] += xc[(long)p * N + i];
-        for (int i = 0; i < N; i++)
-            yc[i] *= 1.0f / 4;
-    }
+    for (int c = 0; c < 256; c++)
+        rn_gap_chwn(y + (long)c * N, x + (long)c * N * 4, N, 4L);
 }
 
 /* fc: fc, 256x1x1 -> 10x1x1 */
@@ -1248,9 +1233,7 @@ static void bwd_avgpool(RnExec *e, float *w, int N)
     float *dx = w + 3701136L + 0L * N;  /* d layer3.0.add (256, 2, 2, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 256; c++)
-        for (int p = 0; p < 4; p++)
-            for (int i = 0; i < N; i++)
-                dx[((long)c * 4 + p) * N + i] = dy[(long)c * N + i] * (1.0f / 4);
+        rn_gap_chwn_bwd(dx + (long)c * N * 4, dy + (long)c * N, N, 4L, 0);
 }
 
 /* d fc: fc */
@@ -1513,15 +1496,11 @@ static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, fl
     /* in place: y is a */
     if (RN_PAR(N * 3136L)) {
         RN_OMP_PAR_FOR
-        for (long i = 0; i < N * 3136L; i++) {
-            float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
+        for (int c = 0; c < 64; c++)
+            rn_add_chwn(y + (long)c * N * 49, a + (long)c * N * 49, b + (long)c * N * 49, N * 49L, 1);
     } else {
-        for (long i = 0; i < N * 3136L; i++) {
-            float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
+        for (int c = 0; c < 64; c++)
+            rn_add_chwn(y + (long)c * N * 49, a + (long)c * N * 49, b + (long)c * N * 49, N * 49L, 1);
     }
 }
 
@@ -1592,15 +1571,11 @@ static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, fl
     /* in place: y is a */
     if (RN_PAR(N * 2048L)) {
         RN_OMP_PAR_FOR
-        for (long i = 0; i < N * 2048L; i++) {
-            float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
+        for (int c = 0; c < 128; c++)
+            rn_add_chwn(y + (long)c * N * 16, a + (long)c * N * 16, b + (long)c * N * 16, N * 16L, 1);
     } else {
-        for (long i = 0; i < N * 2048L; i++) {
-            float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
+        for (int c = 0; c < 128; c++)
+            rn_add_chwn(y + (long)c * N * 16, a + (long)c * N * 16, b + (long)c * N * 16, N * 16L, 1);
     }
 }
 
@@ -1671,15 +1646,11 @@ static inline __attribute__((always_inline)) void inf_layer3_0_add(RnExec *e, fl
     /* in place: y is a */
     if (RN_PAR(N * 1024L)) {
         RN_OMP_PAR_FOR
-        for (long i = 0; i < N * 1024L; i++) {
-            float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
+        for (int c = 0; c < 256; c++)
+            rn_add_chwn(y + (long)c * N * 4, a + (long)c * N * 4, b + (long)c * N * 4, N * 4L, 1);
     } else {
-        for (long i = 0; i < N * 1024L; i++) {
-            float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
+        for (int c = 0; c < 256; c++)
+            rn_add_chwn(y + (long)c * N * 4, a + (long)c * N * 4, b + (long)c * N * 4, N * 4L, 1);
     }
 }
 
@@ -1691,29 +1662,11 @@ static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *
     float *y = w + 3701136L + 0L * N;  /*  avgpool (256, 1, 1, N) */
     if (RN_PAR(N * 1024L)) {
         RN_OMP_PAR_FOR
-        for (int c = 0; c < 256; c++) {
-            float *restrict yc = y + (long)c * N;
-            const float *restrict xc = x + (long)c * 4 * N;
-            for (int i = 0; i < N; i++)
-                yc[i] = 0.0f;
-            for (int p = 0; p < 4; p++)
-                for (int i = 0; i < N; i++)
-                    yc[i] += xc[(long)p * N + i];
-            for (int i = 0; i < N; i++)
-                yc[i] *= 1.0f / 4;
-        }
+        for (int c = 0; c < 256; c++)
+            rn_gap_chwn(y + (long)c * N, x + (long)c * N * 4, N, 4L);
     } else {
-        for (int c = 0; c < 256; c++) {
-            float *restrict yc = y + (long)c * N;
-            const float *restrict xc = x + (long)c * 4 * N;
-            for (int i = 0; i < N; i++)
-                yc[i] = 0.0f;
-            for (int p = 0; p < 4; p++)
-                for (int i = 0; i < N; i++)
-                    yc[i] += xc[(long)p * N + i];
-            for (int i = 0; i < N; i++)
-                yc[i] *= 1.0f / 4;
-        }
+        for (int c = 0; c < 256; c++)
+            rn_gap_chwn(y + (long)c * N, x + (long)c * N * 4, N, 4L);
     }
 }
 

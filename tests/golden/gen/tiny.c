@@ -132,10 +132,8 @@ static void fwd_layer1_0_add(RnExec *e, float *w, int N, int train)
     float *y = w + 1312L + 7488L * N;  /*  layer1.0.add (4, 12, 12, N) */
     /* in place: y is a */
     RN_OMP_PAR_FOR
-    for (long i = 0; i < N * 576L; i++) {
-        float v = a[i] + b[i];
-        y[i] = v > 0.0f ? v : 0.0f;
-    }
+    for (int c = 0; c < 4; c++)
+        rn_add_chwn(y + (long)c * N * 144, a + (long)c * N * 144, b + (long)c * N * 144, N * 144L, 1);
 }
 
 /* layer2.0.conv1: conv 3x3/2 pad 1 +bn +relu, 4x12x12 -> 8x6x6 */
@@ -261,10 +259,8 @@ static void fwd_layer2_0_add(RnExec *e, float *w, int N, int train)
     float *y = w + 1312L + 2592L * N;  /*  layer2.0.add (8, 6, 6, N) */
     /* in place: y is a */
     RN_OMP_PAR_FOR
-    for (long i = 0; i < N * 288L; i++) {
-        float v = a[i] + b[i];
-        y[i] = v > 0.0f ? v : 0.0f;
-    }
+    for (int c = 0; c < 8; c++)
+        rn_add_chwn(y + (long)c * N * 36, a + (long)c * N * 36, b + (long)c * N * 36, N * 36L, 1);
 }
 
 /* avgpool: gap, 8x6x6 -> 8x1x1 */
@@ -274,17 +270,8 @@ static void fwd_avgpool(RnExec *e, float *w, int N, int train)
     float *x = w + 1312L + 2592L * N;  /*  layer2.0.add (8, 6, 6, N) */
     float *y = w + 1312L + 0L * N;  /*  avgpool (8, 1, 1, N) */
     RN_OMP_PAR_FOR
-    for (int c = 0; c < 8; c++) {
-        float *restrict yc = y + (long)c * N;
-        const float *restrict xc = x + (long)c * 36 * N;
-        for (int i = 0; i < N; i++)
-            yc[i] = 0.0f;
-        for (int p = 0; p < 36; p++)
-            for (int i = 0; i < N; i++)
-                yc[i] += xc[(long)p * N + i];
-        for (int i = 0; i < N; i++)
-            yc[i] *= 1.0f / 36;
-    }
+    for (int c = 0; c < 8; c++)
+        rn_gap_chwn(y + (long)c * N, x + (long)c * N * 36, N, 36L);
 }
 
 /* fc: fc, 8x1x1 -> 4x1x1 */
@@ -648,9 +635,7 @@ static void bwd_avgpool(RnExec *e, float *w, int N)
     float *dx = w + 1312L + 0L * N;  /* d layer2.0.add (8, 6, 6, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++)
-        for (int p = 0; p < 36; p++)
-            for (int i = 0; i < N; i++)
-                dx[((long)c * 36 + p) * N + i] = dy[(long)c * N + i] * (1.0f / 36);
+        rn_gap_chwn_bwd(dx + (long)c * N * 36, dy + (long)c * N, N, 36L, 0);
 }
 
 /* d fc: fc */
@@ -858,15 +843,11 @@ static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, fl
     /* in place: y is a */
     if (RN_PAR(N * 576L)) {
         RN_OMP_PAR_FOR
-        for (long i = 0; i < N * 576L; i++) {
-            float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
+        for (int c = 0; c < 4; c++)
+            rn_add_chwn(y + (long)c * N * 144, a + (long)c * N * 144, b + (long)c * N * 144, N * 144L, 1);
     } else {
-        for (long i = 0; i < N * 576L; i++) {
-            float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
+        for (int c = 0; c < 4; c++)
+            rn_add_chwn(y + (long)c * N * 144, a + (long)c * N * 144, b + (long)c * N * 144, N * 144L, 1);
     }
 }
 
@@ -967,15 +948,11 @@ static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, fl
     /* in place: y is a */
     if (RN_PAR(N * 288L)) {
         RN_OMP_PAR_FOR
-        for (long i = 0; i < N * 288L; i++) {
-            float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
+        for (int c = 0; c < 8; c++)
+            rn_add_chwn(y + (long)c * N * 36, a + (long)c * N * 36, b + (long)c * N * 36, N * 36L, 1);
     } else {
-        for (long i = 0; i < N * 288L; i++) {
-            float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
+        for (int c = 0; c < 8; c++)
+            rn_add_chwn(y + (long)c * N * 36, a + (long)c * N * 36, b + (long)c * N * 36, N * 36L, 1);
     }
 }
 
@@ -987,29 +964,11 @@ static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *
     float *y = w + 1312L + 0L * N;  /*  avgpool (8, 1, 1, N) */
     if (RN_PAR(N * 288L)) {
         RN_OMP_PAR_FOR
-        for (int c = 0; c < 8; c++) {
-            float *restrict yc = y + (long)c * N;
-            const float *restrict xc = x + (long)c * 36 * N;
-            for (int i = 0; i < N; i++)
-                yc[i] = 0.0f;
-            for (int p = 0; p < 36; p++)
-                for (int i = 0; i < N; i++)
-                    yc[i] += xc[(long)p * N + i];
-            for (int i = 0; i < N; i++)
-                yc[i] *= 1.0f / 36;
-        }
+        for (int c = 0; c < 8; c++)
+            rn_gap_chwn(y + (long)c * N, x + (long)c * N * 36, N, 36L);
     } else {
-        for (int c = 0; c < 8; c++) {
-            float *restrict yc = y + (long)c * N;
-            const float *restrict xc = x + (long)c * 36 * N;
-            for (int i = 0; i < N; i++)
-                yc[i] = 0.0f;
-            for (int p = 0; p < 36; p++)
-                for (int i = 0; i < N; i++)
-                    yc[i] += xc[(long)p * N + i];
-            for (int i = 0; i < N; i++)
-                yc[i] *= 1.0f / 36;
-        }
+        for (int c = 0; c < 8; c++)
+            rn_gap_chwn(y + (long)c * N, x + (long)c * N * 36, N, 36L);
     }
 }
 
