@@ -169,16 +169,23 @@ static void ptr_param(Emit *E, const Node *n, int j, const char *var, const char
 /* ---- the kernel-call IR (kir.h): the ops lowered through it build a
  * KFunc, printed by kir_print_c; the others still print directly ---- */
 
-/* buffer b of graph g as a pointer local: w + fixed, or w + pfix + per-image * N */
-static int kbuf(Emit *E, KFunc *k, const Graph *g, int b, const char *var, const char *what,
-                const Node *n)
+/* buffer b of graph g as a pointer local: w + fixed, or w + pfix + per-image * N;
+ * comment after it, or NULL */
+static int kbuf_at(Emit *E, KFunc *k, const Graph *g, int b, const char *var, const char *comment)
 {
     if (b < 0)
         die("no buffer");
     const Buf *B = g->plan->bufs.v[b];
     return kir_work(k, var, B->per_image ? E->pfix : B->offset, B->per_image ? B->offset : 0,
-                    B->per_image,
-                    arena_printf("%s %s (%d, %d, %d, N)", what, c_string(n->name), n->c, n->h, n->w));
+                    B->per_image, comment);
+}
+
+/* ... with its comment: "what name (c, h, w, N)" */
+static int kbuf(Emit *E, KFunc *k, const Graph *g, int b, const char *var, const char *what,
+                const Node *n)
+{
+    return kbuf_at(E, k, g, b, var,
+                   arena_printf("%s %s (%d, %d, %d, N)", what, c_string(n->name), n->c, n->h, n->w));
 }
 
 static int kact(Emit *E, KFunc *k, const Graph *g, const Node *n, const char *var)
@@ -288,14 +295,6 @@ static void kbwd_fc(Emit *E, Graph *g, Node *n, KFunc *k)
     }
 }
 
-/* a fixed buffer of the plan without a comment (save: mean, invstd) */
-static int kfixed(Emit *E, KFunc *k, const Graph *g, int b, const char *var)
-{
-    const Buf *B = g->plan->bufs.v[b];
-    return kir_work(k, var, B->per_image ? E->pfix : B->offset, B->per_image ? B->offset : 0,
-                    B->per_image, NULL);
-}
-
 static void kfwd_bn(Emit *E, Graph *g, Node *n, KFunc *k)
 {
     long np = (long)n->h * n->w;
@@ -307,7 +306,7 @@ static void kfwd_bn(Emit *E, Graph *g, Node *n, KFunc *k)
     kir_for(k, 0, n->c, 1, 1, (long)n->c * np);
     int o = kir_long(k, "o", kch(np));
     if (train) {
-        int sv = kfixed(E, k, g, n->buf[NB_SAVE], "save");
+        int sv = kbuf_at(E, k, g, n->buf[NB_SAVE], "save", NULL);
         kir_call(k, "rn_bn_train_channel",
                  KARGS(karg_ptr_idx(y, o), karg_ptr_idx(x, o), karg_long(kaff(0, np)), karg_load(gm, c),
                        karg_load(bt, c), karg_addr(rm, c), karg_addr(rv, c), karg_addr(sv, c),
@@ -329,7 +328,7 @@ static void kbwd_bn(Emit *E, Graph *g, Node *n, KFunc *k)
     int dy = kdact(E, k, g, n, "dy");
     int X = kact(E, k, g, x, "x"), y = kact(E, k, g, n, "y");
     int gm = kparam(k, n, 0, "gamma", 0), dg = kparam(k, n, 0, "dgamma", 1), db = kparam(k, n, 1, "dbeta", 1);
-    int sv = kfixed(E, k, g, n->buf[NB_SAVE], "save");
+    int sv = kbuf_at(E, k, g, n->buf[NB_SAVE], "save", NULL);
     int dx = want_dx ? kdact(E, k, g, x, "dx") : -1;
     KAff c = kaff_var(kaff(0, 0), 0, 1, 0), cn = kaff_var(kaff(n->c, 0), 0, 1, 0);
     kir_for(k, 0, n->c, 1, 1, (long)n->c * np);

@@ -59,20 +59,23 @@ KArg karg_float(float f)
     return a;
 }
 
-KArg karg_ptr(int local, KAff off)
+/* an argument that names a local, at an affine offset or index */
+static KArg at_local(KArgKind kind, KType t, int local, KAff off)
 {
-    KArg a = arg(KA_PTR, KT_PTR);
+    KArg a = arg(kind, t);
     a.local = local;
     a.a = off;
     return a;
 }
 
+KArg karg_ptr(int local, KAff off)
+{
+    return at_local(KA_PTR, KT_PTR, local, off);
+}
+
 KArg karg_load(int local, KAff off)
 {
-    KArg a = arg(KA_LOAD, KT_FLOAT);
-    a.local = local;
-    a.a = off;
-    return a;
+    return at_local(KA_LOAD, KT_FLOAT, local, off);
 }
 
 KArg karg_null(void)
@@ -82,25 +85,24 @@ KArg karg_null(void)
 
 KArg karg_local(int local)
 {
-    KArg a = arg(KA_LOCAL, KT_PTR);
-    a.local = local;
-    return a;
+    return at_local(KA_LOCAL, KT_PTR, local, kaff(0, 0));
 }
 
 KArg karg_addr(int local, KAff index)
 {
-    KArg a = arg(KA_ADDR, KT_PTR);
-    a.local = local;
-    a.a = index;
-    return a;
+    return at_local(KA_ADDR, KT_PTR, local, index);
 }
 
 KArg karg_ptr_idx(int local, int idx)
 {
-    KArg a = arg(KA_PTR, KT_PTR);
-    a.local = local;
+    KArg a = at_local(KA_PTR, KT_PTR, local, kaff(0, 0));
     a.idx = idx;
     return a;
+}
+
+static KLocal *loc(const KFunc *f, int i)
+{
+    return f->locals.v[i];
 }
 
 static KStmt *push(KFunc *f, KStmtKind kind)
@@ -108,32 +110,15 @@ static KStmt *push(KFunc *f, KStmtKind kind)
     KStmt *s = arena_alloc(sizeof *s);
     memset(s, 0, sizeof *s);
     s->kind = kind;
-    KBlock *b = f->cur;
-    if (b->n == b->cap) {
-        int cap = b->cap ? 2 * b->cap : 8;
-        KStmt **v = arena_alloc(sizeof *v * (size_t)cap);
-        if (b->n)
-            memcpy(v, b->v, sizeof *v * (size_t)b->n);
-        b->v = v;
-        b->cap = cap;
-    }
-    b->v[b->n++] = s;
+    vec_push(f->cur, s);
     return s;
 }
 
 static int add_local(KFunc *f, KLocal *l)
 {
-    if (f->nlocals == f->cap) {
-        int cap = f->cap ? 2 * f->cap : 16;
-        KLocal **v = arena_alloc(sizeof *v * (size_t)cap);
-        if (f->nlocals)
-            memcpy(v, f->locals, sizeof *v * (size_t)f->nlocals);
-        f->locals = v;
-        f->cap = cap;
-    }
-    f->locals[f->nlocals] = l;
-    push(f, KS_LOCAL)->local = f->nlocals;
-    return f->nlocals++;
+    vec_push(&f->locals, l);
+    push(f, KS_LOCAL)->local = f->locals.n - 1;
+    return f->locals.n - 1;
 }
 
 int kir_ptr(KFunc *f, const char *name, KRegion region, int base, KType t, KAff off,
@@ -165,7 +150,7 @@ int kir_work(KFunc *f, const char *name, long fixed, long per_image, int is_per_
              const char *comment)
 {
     int i = kir_ptr(f, name, KR_WORK, 0, KT_PTR, kaff(fixed, per_image), comment);
-    f->locals[i]->per_image = is_per_image;
+    loc(f, i)->per_image = is_per_image;
     return i;
 }
 
@@ -214,7 +199,7 @@ void kir_memset(KFunc *f, int local, KAff off, KAff count)
 void kir_memset_idx(KFunc *f, int local, int idx, KAff count)
 {
     kir_memset(f, local, kaff(0, 0), count);
-    f->cur->v[f->cur->n - 1]->idx = idx;
+    ((KStmt *)f->cur->v[f->cur->n - 1])->idx = idx;
 }
 
 static void open_block(KFunc *f, KBlock *b)
@@ -341,9 +326,9 @@ static void put_arg(const KFunc *f, FILE *o, const KArg *a)
         break;
     }
     case KA_PTR:
-        fputs(f->locals[a->local]->name, o);
+        fputs(loc(f, a->local)->name, o);
         if (a->idx >= 0)
-            fprintf(o, " + %s", f->locals[a->idx]->name);
+            fprintf(o, " + %s", loc(f, a->idx)->name);
         if (!aff_zero(&a->a)) {
             fputs(" + ", o);
             put_aff(o, &a->a, 0);
@@ -351,7 +336,7 @@ static void put_arg(const KFunc *f, FILE *o, const KArg *a)
         break;
     case KA_LOAD:
     case KA_ADDR:
-        fprintf(o, "%s%s[", a->kind == KA_ADDR ? "&" : "", f->locals[a->local]->name);
+        fprintf(o, "%s%s[", a->kind == KA_ADDR ? "&" : "", loc(f, a->local)->name);
         put_index(o, &a->a);
         fputc(']', o);
         break;
@@ -359,7 +344,7 @@ static void put_arg(const KFunc *f, FILE *o, const KArg *a)
         fputs("NULL", o);
         break;
     case KA_LOCAL:
-        fprintf(o, "&%s", f->locals[a->local]->name);
+        fprintf(o, "&%s", loc(f, a->local)->name);
         break;
     }
 }
@@ -391,7 +376,7 @@ static void put_local(const KFunc *f, FILE *o, const KLocal *l, int d)
     const char *T = l->t == KT_DPTR ? "double" : "float";
     fprintf(o, "%s *%s = ", T, l->name);
     const char *base = l->region == KR_WORK ? "w" : l->region == KR_PARAMS ? "e->params"
-                       : l->region == KR_GRADS ? "e->grads" : f->locals[l->base]->name;
+                       : l->region == KR_GRADS ? "e->grads" : loc(f, l->base)->name;
     if (l->region == KR_WORK && l->t == KT_PTR && !aff_vars(&l->off)) {
         /* the plan's buffers as the C backend always wrote them */
         if (l->per_image)
@@ -505,11 +490,11 @@ static void put_stmt(const KFunc *f, FILE *o, const KStmt *s, int d, int train)
         fputs("}\n", o);
         break;
     case KS_MEMSET: {
-        const KLocal *l = f->locals[s->local];
+        const KLocal *l = loc(f, s->local);
         indent(o, d);
         fprintf(o, "memset(%s", l->name);
         if (s->idx >= 0)
-            fprintf(o, " + %s", f->locals[s->idx]->name);
+            fprintf(o, " + %s", loc(f, s->idx)->name);
         if (!aff_zero(&s->a)) {
             fputs(" + ", o);
             put_aff(o, &s->a, 0);
@@ -524,7 +509,7 @@ static void put_stmt(const KFunc *f, FILE *o, const KStmt *s, int d, int train)
         fprintf(o, "/* %s */\n", s->text);
         break;
     case KS_LOCAL:
-        put_local(f, o, f->locals[s->local], d);
+        put_local(f, o, loc(f, s->local), d);
         break;
     }
 }

@@ -15,6 +15,7 @@
 #ifndef RNET_KIR_H
 #define RNET_KIR_H
 #include <stdio.h>
+#include "rnet.h" /* Vec */
 
 enum { KIR_VARS = 2 };  /* loop variables: 0 is printed "c", 1 "g" */
 
@@ -79,10 +80,7 @@ typedef enum {
 } KStmtKind;
 
 typedef struct KStmt KStmt;
-typedef struct {
-    KStmt **v;
-    int n, cap;
-} KBlock;
+typedef Vec KBlock; /* KStmt* */
 
 struct KStmt {
     KStmtKind kind;
@@ -103,8 +101,7 @@ struct KStmt {
 };
 
 typedef struct {
-    KLocal **locals;
-    int nlocals, cap;
+    Vec locals;       /* KLocal* */
     KBlock body;
     KBlock *cur;      /* where kir_* appends */
     KBlock *stack[8];
