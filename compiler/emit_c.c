@@ -28,11 +28,6 @@ typedef struct {
     FILE *o;
     long pimg, pfix;     /* the workspace: pimg * N + pfix floats */
     long nparam_floats;
-    FILE *saved;         /* par_begin .. par_end: o captures a loop */
-    char *loop;
-    size_t loop_len;
-    int par_image;       /* the captured loop's work: par_work (* N) */
-    long par_work;
     int train;           /* emitting a training step's layer */
     Vec tables;          /* Table*: the direct convolutions' index tables */
 } Emit;
@@ -50,83 +45,6 @@ typedef struct {
 
 #define P(...) fprintf(E->o, __VA_ARGS__)
 
-/* A loop over `work` units (times the batch N with per_image), run by
- * the OpenMP threads when there is enough work to pay for it and plainly
- * otherwise.  par_begin starts capturing what P prints, the loop; par_end
- * prints it once where the choice is known here (work >= PAR_WORK per
- * image: always threads; a fixed work below it: never), and in inference
- * otherwise twice, the batch deciding:
- *
- *     if (RN_PAR(N * work)) {
- *         RN_OMP_PAR_FOR
- *         loop
- *     } else {
- *         loop
- *     }
- *
- * An OpenMP `if` clause would keep one copy, but a parallel region whose
- * `if` is false still costs libgomp a thread team: measured 1-6 us a
- * region at batch 1, more than the small layers' loops themselves.  A
- * training step's loops are always threaded: a region of two threads
- * costs no more than a false `if` (about 1 us), the work is large at the
- * batches training runs, and two copies of every loop of the backward
- * pass made a ResNet-18's C compile 40% longer. */
-enum { PAR_WORK = 16384 };  /* RN_PAR_WORK, runtime/rn_gen.h */
-
-static void par_begin(Emit *E, int per_image, long work)
-{
-    if (E->saved) {
-        fprintf(stderr, "rnetc: internal error: nested par_begin\n");
-        abort();
-    }
-    E->par_image = per_image;
-    E->par_work = work;
-    E->saved = E->o;
-    E->o = open_memstream(&E->loop, &E->loop_len);
-    if (!E->o) {
-        fprintf(stderr, "rnetc: out of memory\n");
-        exit(1);
-    }
-}
-
-/* the captured loop, each line indented one more level */
-static void put_indented(FILE *o, const char *text)
-{
-    for (const char *l = text; *l;) {
-        const char *e = strchr(l, '\n');
-        size_t len = e ? (size_t)(e - l) + 1 : strlen(l);
-        if (len > 1)
-            fputs("    ", o);
-        fwrite(l, 1, len, o);
-        l += len;
-    }
-}
-
-static void par_end(Emit *E)
-{
-    if (!E->saved || fclose(E->o) != 0) {
-        fprintf(stderr, "rnetc: internal error: par_end without par_begin\n");
-        abort();
-    }
-    E->o = E->saved;
-    E->saved = NULL;
-    if (E->par_work >= PAR_WORK || (E->par_image && E->train)) {
-        P("    RN_OMP_PAR_FOR\n");
-        fputs(E->loop, E->o);
-    } else if (!E->par_image) {
-        fputs(E->loop, E->o);
-    } else {
-        P("    if (RN_PAR(N * %ldL)) {\n", E->par_work);
-        P("        RN_OMP_PAR_FOR\n");
-        put_indented(E->o, E->loop);
-        P("    } else {\n");
-        put_indented(E->o, E->loop);
-        P("    }\n");
-    }
-    free(E->loop);
-    E->loop = NULL;
-}
-
 /* the expression for buffer b of graph g */
 static const char *buf_expr(Emit *E, const Graph *g, int b)
 {
@@ -138,32 +56,6 @@ static const char *buf_expr(Emit *E, const Graph *g, int b)
     if (B->per_image)
         return arena_printf("w + %ldL + %ldL * N", E->pfix, B->offset);
     return arena_printf("w + %ldL", B->offset);
-}
-
-static void ptr_buf(Emit *E, const Graph *g, int b, const char *var, const char *what,
-                    const Node *n)
-{
-    P("    float *%s = %s;  /* %s %s (%d, %d, %d, N) */\n", var, buf_expr(E, g, b), what, c_string(n->name),
-      n->c, n->h, n->w);
-}
-
-static void ptr_act(Emit *E, const Graph *g, const Node *n, const char *var)
-{
-    ptr_buf(E, g, n->buf[NB_ACT], var, "", n);
-}
-
-static void ptr_dact(Emit *E, const Graph *g, const Node *n, const char *var)
-{
-    ptr_buf(E, g, n->buf[NB_DACT], var, "d", n);
-}
-
-static void ptr_param(Emit *E, const Node *n, int j, const char *var, const char *base)
-{
-    const ParamT *p = &n->param[j];
-    P("    float *%s = e->%s + %ld;  /* %s [", var, base, p->offset, c_string(p->name));
-    for (int d = 0; d < p->ndim; d++)
-        P("%s%d", d ? "x" : "", p->shape[d]);
-    P("] */\n");
 }
 
 /* ---- the kernel-call IR (kir.h): the ops lowered through it build a
@@ -185,7 +77,8 @@ static int kbuf(Emit *E, KFunc *k, const Graph *g, int b, const char *var, const
                 const Node *n)
 {
     return kbuf_at(E, k, g, b, var,
-                   arena_printf("%s %s (%d, %d, %d, N)", what, c_string(n->name), n->c, n->h, n->w));
+                   arena_printf("%s%s%s (%d, %d, %d, N)", what, *what ? " " : "", c_string(n->name),
+                                n->c, n->h, n->w));
 }
 
 static int kact(Emit *E, KFunc *k, const Graph *g, const Node *n, const char *var)
@@ -474,20 +367,28 @@ static void kbwd_relu(Emit *E, Graph *g, Node *n, KFunc *k)
 
 /* ---- forward, one function per layer ---- */
 
-static void emit_int_table(Emit *E, const char *name, const int *v, long len);
+/* ---- convolutions ---- */
+
+static KAff kz(void) { return kaff(0, 0); }
+static KArg kint(long v) { return karg_int(kaff(v, 0)); }
+static KArg kN(void) { return karg_int(kaff(0, 1)); }
+static KArg kopt(int local) { return local >= 0 ? karg_ptr(local, kz()) : karg_null(); }
+
+static int packed_taps(const Node *n) { return n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw; }
 
 /* rn_im2col_tap has a second copy for batch 1, every size a constant: for
  * inference's latency; a training step's layers take the one copy */
-static const char *im2col_fn(const Emit *E)
+static const char *im2col_fn(const Emit *E, const char *base)
 {
-    return E->train ? "rn_im2col_tap_n" : "rn_im2col_tap";
+    return E->train ? arena_printf("%s_n", base) : base;
 }
 
-static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char *in)
+/* im2col of conv n's input into col (C * live taps, OH*OW*N) */
+static void kim2col(Emit *E, const Node *n, KFunc *k, int col, int in)
 {
     const Node *x = n->in[0];
-    long np = (long)n->h * n->w;
-    int L = n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw;
+    long np = (long)n->h * n->w, hw = (long)x->h * x->w;
+    int L = packed_taps(n);
     if (x->c < 16) {
         /* few channels (a stem): the threads share the (channel, tap) rows */
         int *kh = arena_alloc(sizeof(int) * (size_t)L), *kw = arena_alloc(sizeof(int) * (size_t)L);
@@ -497,72 +398,52 @@ static void emit_conv_im2col(Emit *E, const Node *n, const char *col, const char
                 kh[l] = t / n->kw;
                 kw[l++] = t % n->kw;
             }
-        emit_int_table(E, "tkh", kh, L);
-        emit_int_table(E, "tkw", kw, L);
-        par_begin(E, 1, (long)x->c * L * np);
-        P("    for (int ct = 0; ct < %d; ct++)\n", x->c * L);
-        P("        %s(%s + (long)ct * N * %ld, %s + (long)(ct / %d) * N * %ld, N, %d, %d, %d, %d, %d, %d, tkh[ct %% %d], tkw[ct %% %d]);\n",
-          im2col_fn(E), col, np, in, L, (long)x->h * x->w, x->h, x->w, n->h, n->w, n->stride, n->pad, L, L);
-        par_end(E);
+        int tkh = kir_itable(k, "tkh", kh, L), tkw = kir_itable(k, "tkw", kw, L);
+        kir_for(k, 0, (long)x->c * L, 1, 1, (long)x->c * L * np);
+        kir_call(k, im2col_fn(E, "rn_im2col_row"),
+                 KARGS(karg_ptr(col, kz()), karg_ptr(in, kz()), kN(), karg_int(kaff_var(kz(), 0, 1, 0)),
+                       kint(L), kint(x->h), kint(x->w), kint(n->h), kint(n->w), kint(n->stride),
+                       kint(n->pad), karg_ptr(tkh, kz()), karg_ptr(tkw, kz())));
+        kir_end(k);
         return;
     }
-    par_begin(E, 1, (long)x->c * n->kh * n->kw * np);
-    P("    for (int c = 0; c < %d; c++) {\n", x->c);
-    P("        const float *src = %s + (long)c * N * %ld;\n", in, (long)x->h * x->w);
-    P("        float *dst = %s + (long)c * %d * N * %ld;\n", col,
-      n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw, np);
+    kir_for(k, 0, x->c, 1, 1, (long)x->c * n->kh * n->kw * np);
+    int i = kir_long(k, "i", kch(hw)), o = kir_long(k, "o", kch(L * np));
     int l = 0;
     for (int kh = 0; kh < n->kh; kh++)
         for (int kw = 0; kw < n->kw; kw++)
             if (!n->cs.ntaps || n->cs.tap_live[kh * n->kw + kw])
-                P("        %s(dst + %dL * N * %ld, src, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-                  im2col_fn(E), l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
-    P("    }\n");
-    par_end(E);
+                kir_call(k, im2col_fn(E, "rn_im2col_tap"),
+                         KARGS(karg_ptr_at(col, o, kaff(0, l++ * np)), karg_ptr_idx(in, i), kN(),
+                               kint(x->h), kint(x->w), kint(n->h), kint(n->w), kint(n->stride),
+                               kint(n->pad), kint(kh), kint(kw)));
+    kir_end(k);
 }
 
 /* col2im into dx, which is first cleared when this is its first writer */
-static void emit_col2im(Emit *E, const Node *n, const char *dx, const char *col, int set)
+static void kcol2im(const Node *n, KFunc *k, int dx, int col, int set)
 {
     const Node *x = n->in[0];
-    long np = (long)n->h * n->w;
-    par_begin(E, 1, (long)x->c * n->kh * n->kw * np);
-    P("    for (int c = 0; c < %d; c++) {\n", x->c);
-    P("        float *dsrc = %s + (long)c * N * %ld;\n", dx, (long)x->h * x->w);
-    P("        const float *d = %s + (long)c * %d * N * %ld;\n", col,
-      n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw, np);
+    long np = (long)n->h * n->w, hw = (long)x->h * x->w;
+    kir_for(k, 0, x->c, 1, 1, (long)x->c * n->kh * n->kw * np);
+    int i = kir_long(k, "i", kch(hw)), o = kir_long(k, "o", kch(packed_taps(n) * np));
     if (set)
-        P("        memset(dsrc, 0, sizeof(float) * N * %ld);\n", (long)x->h * x->w);
+        kir_memset_idx(k, dx, i, kaff(0, hw));
     int l = 0;
     for (int kh = 0; kh < n->kh; kh++)
         for (int kw = 0; kw < n->kw; kw++)
             if (!n->cs.ntaps || n->cs.tap_live[kh * n->kw + kw])
-                P("        rn_col2im_tap_n(dsrc, d + %dL * N * %ld, N, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-                  l++, np, x->h, x->w, n->h, n->w, n->stride, n->pad, kh, kw);
-    P("    }\n");
-    par_end(E);
+                kir_call(k, "rn_col2im_tap_n",
+                         KARGS(karg_ptr_idx(dx, i), karg_ptr_at(col, o, kaff(0, l++ * np)), kN(),
+                               kint(x->h), kint(x->w), kint(n->h), kint(n->w), kint(n->stride),
+                               kint(n->pad), kint(kh), kint(kw)));
+    kir_end(k);
 }
 
 /* ---- direct convolution (rn_conv_direct) ----
  * Each output position's entries (tap, input position) that read inside
- * the input, as constant tables; taps numbered as packed: the live ones
- * alone with dead taps. */
-
-/* `base + (long)g * step`, or base alone without groups */
-static const char *grp(long G, const char *base, const char *step)
-{
-    return G == 1 ? base : arena_printf("%s + (long)g * %s", base, step);
-}
-
-static int packed_taps(const Node *n) { return n->cs.ntaps ? n->cs.ntaps : n->kh * n->kw; }
-
-static void emit_int_table(Emit *E, const char *name, const int *v, long len)
-{
-    P("    static const int %s[%ld] = {", name, len);
-    for (long i = 0; i < len; i++)
-        P("%s%s%d", i ? "," : "", i % 24 == 0 ? "\n        " : " ", v[i]);
-    P("\n    };\n");
-}
+ * the input, as file-scope tables filled once at start-up; taps numbered
+ * as packed: the live ones alone with dead taps. */
 
 static int same_geom(const RnConvGeom *a, const RnConvGeom *b)
 {
@@ -574,11 +455,12 @@ static int same_geom(const RnConvGeom *a, const RnConvGeom *b)
 }
 
 /* The table of kind `kind` for conv n (registered on first use), as two
- * local pointers named pos and tq:
+ * pointer locals named pos and tq:
  *   TAB_FWD    per output position, its (tap, input position) pairs
  *   TAB_BWD    per input position, its (tap, output position) pairs
  *   TAB_WGRAD  per tap, its (output, input) position pairs */
-static void emit_table_ptrs(Emit *E, const Node *n, int kind, const char *pos, const char *tq)
+static void ktable(Emit *E, KFunc *k, const Node *n, int kind, const char *pos, const char *tq,
+                   int *P, int *Q)
 {
     RnConvGeom g = conv_geom(n);
     g.C = 0;  /* the tables do not depend on the channels */
@@ -602,9 +484,10 @@ static void emit_table_ptrs(Emit *E, const Node *n, int kind, const char *pos, c
         vec_push(&E->tables, t);
     }
     static const char *const what[] = { "forward", "input gradient", "weight gradient" };
-    P("    const int *%s = tab%d_pos, *%s = tab%d_tq;  /* %s: %ld of %ld entries */\n", pos, t->id,
-      tq, t->id, what[kind], t->nent,
-      (kind == TAB_WGRAD ? (long)g.OH * g.OW : t->npos - 1) * g.KH * g.KW);
+    *P = kir_sym(k, pos, arena_printf("tab%d_pos", t->id),
+                 arena_printf("%s: %ld of %ld entries", what[kind], t->nent,
+                              (kind == TAB_WGRAD ? (long)g.OH * g.OW : t->npos - 1) * g.KH * g.KW));
+    *Q = kir_sym(k, tq, arena_printf("tab%d_tq", t->id), NULL);
 }
 
 /* the tables' declarations and the function that fills them, once */
@@ -639,17 +522,17 @@ static void emit_tables(Emit *E)
     P("}\n");
 }
 
-/* the live taps of the full filter, for rn_conv_pack; "NULL" without dead taps */
-static const char *emit_live_taps(Emit *E, const Node *n)
+/* the live taps of the full filter (rn_conv_pack, the gathers), as a
+ * table local; -1 without dead taps */
+static int klive(KFunc *k, const Node *n)
 {
     if (!n->cs.ntaps)
-        return "NULL";
+        return -1;
     int *v = arena_alloc(sizeof(int) * (size_t)n->cs.ntaps), l = 0;
     for (int t = 0; t < n->kh * n->kw; t++)
         if (n->cs.tap_live[t])
             v[l++] = t;
-    emit_int_table(E, "live", v, n->cs.ntaps);
-    return "live";
+    return kir_itable(k, "live", v, n->cs.ntaps);
 }
 
 /* "conv 3x3/1 pad 1 +bn +relu" */
@@ -663,253 +546,480 @@ static const char *describe(const Node *n)
                         n->inplace ? " in place" : "");
 }
 
-/* the parameter block a conv reads its weights from: its own, or the
- * folded copy in the workspace */
-static void conv_weights(Emit *E, const Graph *g, const Node *n)
-{
-    if (n->ep.fold)
-        P("    float *wt = %s;  /* %s weights with bn folded in */\n", buf_expr(E, g, n->buf[NB_FOLD]),
-          c_string(n->name));
-    else
-        ptr_param(E, n, 0, "wt", "params");
-}
-
 /* dead taps: wl (K, C/G * ntaps) = the live taps' columns of wt (K, C/G,
  * kh, kw); scatter: dwt += dwl at the live taps */
-static void emit_tap_gather(Emit *E, const Node *n, const char *dst, const char *src, int scatter)
+static void ktaps(KFunc *k, const Node *n, int dst, int src, int live, int scatter)
 {
-    long K = n->filters, Cg = n->in[0]->c / n->groups, kk = n->kh * n->kw;
-    par_begin(E, 0, K * Cg * n->cs.ntaps);
-    P("    for (long r = 0; r < %ldL; r++) {  /* (filter, channel) rows */\n", K * Cg);
-    int l = 0;
-    for (int t = 0; t < kk; t++)
-        if (n->cs.tap_live[t]) {
-            if (scatter)
-                P("        %s[r * %ld + %d] += %s[r * %d + %d];\n", dst, kk, t, src, n->cs.ntaps, l);
-            else
-                P("        %s[r * %d + %d] = %s[r * %ld + %d];\n", dst, n->cs.ntaps, l, src, kk, t);
-            l++;
-        }
-    P("    }\n");
-    par_end(E);
+    long K = n->filters, Cg = n->in[0]->c / n->groups, kk = n->kh * n->kw, T = n->cs.ntaps;
+    kir_for(k, 0, K * Cg, 1, 0, K * Cg * T);  /* (filter, channel) rows */
+    kir_call(k, "rn_taps_row",
+             KARGS(karg_ptr(dst, kaff_var(kz(), 0, scatter ? kk : T, 0)),
+                   karg_ptr(src, kaff_var(kz(), 0, scatter ? T : kk, 0)), kint(T), karg_ptr(live, kz()),
+                   kint(scatter)));
+    kir_end(k);
 }
 
-/* ---- forward, one function per layer (per mode) ---- */
+/* ---- forward ---- */
 
-/* what a conv's forward algorithms share: the operands and the epilogue */
+/* what a conv's forward algorithms share: the operands and the epilogue
+ * (locals of the KFunc; -1 for none) */
 typedef struct {
     const Node *x;
     long K, G, C, np;
     long ckk, ckk_full;   /* GEMM depth per group: live taps only, and all taps */
-    const char *Z;        /* the conv's output: y, or z before a training bn */
-    const char *B;        /* the GEMM's right operand: x, or its im2col columns */
-    const char *bias;     /* "b" or NULL */
-    int stats;            /* training bn: per-channel sums in the epilogue */
+    int X, W;             /* the input, the weights */
+    int Z;                /* the conv's output: y, or z before a training bn */
+    int B;                /* the GEMM's right operand: x, or its im2col columns */
+    int bias;             /* b */
+    int sum, sumsq;       /* training bn: per-channel sums in the epilogue */
+    int live;             /* dead taps: the live ones */
     int relu;             /* relu in the epilogue (no training bn between) */
     int epi;              /* any epilogue */
 } ConvFwd;
 
+/* `base + g * step` within the loop over the groups (var 1) */
+static KArg kgrp(int local, long G, long step)
+{
+    return karg_ptr(local, G == 1 ? kz() : kaff_var(kz(), 1, step, 0));
+}
+
+/* the epilogue's struct: bias, relu, the bn sums; per group g */
+static int kepilogue(KFunc *k, const ConvFwd *f, long kg)
+{
+    long G = f->G;
+    return kir_struct(k, "ep", "RnEpilogue",
+                      KARGS(f->bias >= 0 ? kgrp(f->bias, G, kg) : karg_null(), kint(f->relu),
+                            f->sum >= 0 ? kgrp(f->sum, G, kg) : karg_null(),
+                            f->sumsq >= 0 ? kgrp(f->sumsq, G, kg) : karg_null()));
+}
+
 /* Winograd F(2x2, 3x3): the filter transformed (at fold time for
  * inference), 16 GEMMs over the tiles, the epilogue in the output
  * transform */
-static void fwd_conv_winograd(Emit *E, Graph *g, Node *n, const ConvFwd *f)
+static void kfwd_conv_winograd(Emit *E, Graph *g, Node *n, KFunc *k, const ConvFwd *f)
 {
-    if (n->ep.fold)
-        P("    const float *u = wt + %ldL;  /* transformed folded filter (16, %ld, %ld) */\n",
-          f->K * f->ckk_full + f->K, f->K, f->C);
-    else {
-        P("    float *u = %s;  /* transformed filter (16, %ld, %ld) */\n",
-          buf_expr(E, g, n->buf[NB_WINO_F]), f->K, f->C);
-        P("    rn_wino_filter(u, wt, %ld, %ld, 0);\n", f->K, f->C);
+    int u;
+    if (n->ep.fold) {
+        u = kir_ptr(k, "u", KR_LOCAL, f->W, KT_PTR, kaff(f->K * f->ckk_full + f->K, 0),
+                    arena_printf("transformed folded filter (16, %ld, %ld)", f->K, f->C));
+    } else {
+        u = kbuf_at(E, k, g, n->buf[NB_WINO_F], "u",
+                    arena_printf("transformed filter (16, %ld, %ld)", f->K, f->C));
+        kir_call(k, "rn_wino_filter", KARGS(karg_ptr(u, kz()), karg_ptr(f->W, kz()), kint(f->K),
+                                            kint(f->C), kint(0)));
     }
-    if (f->epi)
-        P("    RnEpilogue ep = { %s, %d, %s, %s };\n", f->bias ? "b" : "NULL", f->relu,
-          f->stats ? "sum" : "NULL", f->stats ? "sumsq" : "NULL");
-    P("    rn_wino_conv(%s, x, %s, N, %ld, %ld, %d, %d, %s, %s, 0);\n", f->Z, "u", f->C, f->K, n->h,
-      n->w, buf_expr(E, g, n->buf[NB_COL]), f->epi ? "&ep" : "NULL");
+    int ws = kbuf_at(E, k, g, n->buf[NB_COL], "ws", "the transforms' work");
+    int ep = f->epi ? kepilogue(k, f, f->K) : -1;
+    kir_call(k, "rn_wino_conv",
+             KARGS(karg_ptr(f->Z, kz()), karg_ptr(f->X, kz()), karg_ptr(u, kz()), kN(), kint(f->C),
+                   kint(f->K), kint(n->h), kint(n->w), karg_ptr(ws, kz()),
+                   ep >= 0 ? karg_local(ep) : karg_null(), kint(0)));
 }
 
 /* im2col (unless 1x1/1) and one GEMM per group, the epilogue in its store */
-static void fwd_conv_gemm(Emit *E, Graph *g, Node *n, const ConvFwd *f)
+static void kfwd_conv_gemm(Emit *E, Graph *g, Node *n, KFunc *k, const ConvFwd *f)
 {
     long K = f->K, G = f->G, ckk = f->ckk, np = f->np;
-    if (n->buf[NB_COL] >= 0)
-        emit_conv_im2col(E, n, "col", "x");
-    const char *A = "wt";
+    if (f->B != f->X)
+        kim2col(E, n, k, f->B, f->X);
+    int A = f->W;
     if (n->cs.ntaps && n->ep.fold) {
-        P("    /* only %d of the %d taps ever read inside the input: the folded\n"
-          "     * weights hold those alone */\n", n->cs.ntaps, n->kh * n->kw);
+        kir_comment(k, "only %d of the %d taps ever read inside the input: the folded weights hold those alone",
+                    n->cs.ntaps, n->kh * n->kw);
     } else if (n->cs.ntaps) {
-        P("    /* only %d of the %d taps ever read inside the input */\n", n->cs.ntaps,
-          n->kh * n->kw);
-        P("    float *wl = %s;  /* (%ld, %ld) */\n", buf_expr(E, g, n->buf[NB_TAPS_F]), K, ckk);
-        emit_tap_gather(E, n, "wl", "wt", 0);
-        A = "wl";
+        kir_comment(k, "only %d of the %d taps ever read inside the input", n->cs.ntaps,
+                    n->kh * n->kw);
+        A = kbuf_at(E, k, g, n->buf[NB_TAPS_F], "wl", arena_printf("(%ld, %ld)", K, ckk));
+        ktaps(k, n, A, f->W, f->live, 0);
     }
-    P("    /* %s (%ld, N*%ld) = W (%ld, %ld) x %s (%ld, N*%ld)%s */\n", f->Z, K, np, K, ckk, f->B,
-      ckk, np, f->stats ? ", with its per-channel sums" : f->epi ? ", bias, relu" : "");
+    kir_comment(k, "%s (%ld, N*%ld) = W (%ld, %ld) x %s (%ld, N*%ld)%s", n->ep.bn && !n->ep.fold ? "z" : "y",
+                K, np, K, ckk, f->B == f->X ? "x" : "col", ckk, np,
+                f->sum >= 0 ? ", with its per-channel sums" : f->epi ? ", bias, relu" : "");
     long kg = K / G;
-    const char *in = G == 1 ? "    " : "        ", *kgs = arena_printf("%ld", kg);
     if (G > 1)
-        P("    for (int g = 0; g < %ld; g++) {\n", G);
-    if (f->epi)
-        P("%sRnEpilogue ep = { %s, %d, %s, %s };\n", in, f->bias ? grp(G, "b", kgs) : "NULL",
-          f->relu, f->stats ? grp(G, "sum", kgs) : "NULL", f->stats ? grp(G, "sumsq", kgs) : "NULL");
-    P("%srn_sgemm_ep(0, 0, %ld, N * %ld, %ld, 1.0f, %s, %ld,\n", in, kg, np, ckk,
-      grp(G, A, arena_printf("%ld", kg * ckk)), ckk);
-    P("%s            %s, N * %ld, 0.0f, %s, N * %ld, %s);\n", in,
-      grp(G, f->B, arena_printf("%ld * N * %ld", ckk, np)), np,
-      grp(G, f->Z, arena_printf("%ld * N * %ld", kg, np)), np, f->epi ? "&ep" : "NULL");
+        kir_for(k, 1, G, 0, 0, 0);
+    int ep = f->epi ? kepilogue(k, f, kg) : -1;
+    kir_call(k, "rn_sgemm_ep",
+             KARGS(kint(0), kint(0), karg_long(kaff(kg, 0)), karg_long(kaff(0, np)), karg_long(kaff(ckk, 0)),
+                   karg_float(1.0f), kgrp(A, G, kg * ckk), karg_long(kaff(ckk, 0)),
+                   karg_ptr(f->B, G == 1 ? kz() : kaff_var(kz(), 1, 0, ckk * np)),
+                   karg_long(kaff(0, np)), karg_float(0.0f),
+                   karg_ptr(f->Z, G == 1 ? kz() : kaff_var(kz(), 1, 0, kg * np)),
+                   karg_long(kaff(0, np)), ep >= 0 ? karg_local(ep) : karg_null()));
     if (G > 1)
-        P("    }\n");
+        kir_end(k);
 }
 
 /* the direct convolution over batch vectors at batches of RN_DIRECT_MIN_N
  * or more; below, the schedule's small-batch algorithm: rn_conv1 image by
  * image (folded for inference: no im2col), or the GEMM */
-static void fwd_conv_direct(Emit *E, Graph *g, Node *n, const ConvFwd *f)
+static void kfwd_conv_direct(Emit *E, Graph *g, Node *n, KFunc *k, const ConvFwd *f)
 {
     const Node *x = f->x;
     long K = f->K, C = f->C, T = packed_taps(n);
-    int small = n->cs.fwd_small == CONV_CONV1;
-    emit_table_ptrs(E, n, TAB_FWD, "pos", "tq");
-    if (small) {
-        const char *live = emit_live_taps(E, n);
-        P("    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */\n");
-        P("        static const RnConvShape sh = {%ld, %ld, %d, %d, %d, %d, %d, %d, %d, %d};\n",
-          K, C, x->h, x->w, n->h, n->w, n->kh, n->kw, n->stride, n->pad);
-        P("        rn_conv1(&sh, N, %ld, %s, %s, x, N == 1 ? %s : %s, N == 1, y, b, %d);\n", T,
-          live, buf_expr(E, g, n->buf[NB_PACK1]),
-          n->buf[NB_PAD1] >= 0 ? buf_expr(E, g, n->buf[NB_PAD1]) : "NULL",
-          buf_expr(E, g, n->buf[NB_PADN]), f->relu);
-        P("    } else {\n");
-    } else {
-        P("    if (N >= RN_DIRECT_MIN_N) {\n");
-    }
+    int pos, tq;
+    ktable(E, k, n, TAB_FWD, "pos", "tq", &pos, &tq);
+    kir_ifn(k, RN_DIRECT_MIN_N, "RN_DIRECT_MIN_N");
+    int ap;
     if (n->ep.fold) {
-        P("        const float *ap = %s;  /* packed at fold time */\n",
-          buf_expr(E, g, n->buf[NB_PACK_F]));
+        ap = kbuf_at(E, k, g, n->buf[NB_PACK_F], "ap", "packed at fold time");
     } else {
-        const char *live = emit_live_taps(E, n);
-        P("        float *ap = %s;\n", buf_expr(E, g, n->buf[NB_PACK_F]));
-        P("        rn_conv_pack(ap, wt, %ld, %ld, %d, %ld, %s, 0);\n", K, C, n->kh * n->kw, T, live);
+        ap = kbuf_at(E, k, g, n->buf[NB_PACK_F], "ap", NULL);
+        kir_call(k, "rn_conv_pack", KARGS(karg_ptr(ap, kz()), karg_ptr(f->W, kz()), kint(K), kint(C),
+                                          kint(n->kh * n->kw), kint(T), kopt(f->live), kint(0)));
     }
-    if (f->epi)
-        P("        RnEpilogue ep = { %s, %d, %s, %s };\n", f->bias ? "b" : "NULL", f->relu,
-          f->stats ? "sum" : "NULL", f->stats ? "sumsq" : "NULL");
-    P("        rn_conv_direct(%ld, %ld, N, %ld, %ld, pos, tq, ap, x, N * %ldL, %s, 0.0f, %s);\n",
-      K, C, f->np, T, (long)x->h * x->w, f->Z, f->epi ? "&ep" : "NULL");
-    if (!small) {
-        P("    } else {\n");
-        fwd_conv_gemm(E, g, n, f);
+    int ep = f->epi ? kepilogue(k, f, K) : -1;
+    kir_call(k, "rn_conv_direct",
+             KARGS(kint(K), kint(C), kN(), kint(f->np), kint(T), karg_ptr(pos, kz()), karg_ptr(tq, kz()),
+                   karg_ptr(ap, kz()), karg_ptr(f->X, kz()), karg_long(kaff(0, (long)x->h * x->w)),
+                   karg_ptr(f->Z, kz()), karg_float(0.0f), ep >= 0 ? karg_local(ep) : karg_null()));
+    kir_else(k);
+    if (n->cs.fwd_small == CONV_CONV1) {
+        kir_comment(k, "latency: positions x a vector of channels, per image");
+        const KArg sh[] = { kint(K), kint(C), kint(x->h), kint(x->w), kint(n->h), kint(n->w),
+                            kint(n->kh), kint(n->kw), kint(n->stride), kint(n->pad) };
+        int s = kir_struct_const(k, "sh", "RnConvShape", sh, 10);
+        int p1 = kbuf_at(E, k, g, n->buf[NB_PACK1], "bp", "the filter packed for rn_conv1");
+        int pad1 = n->buf[NB_PAD1] >= 0 ? kbuf_at(E, k, g, n->buf[NB_PAD1], "pad1", "zero border, batch 1") : -1;
+        int padn = kbuf_at(E, k, g, n->buf[NB_PADN], "padn", "padded images, batches 2 and up");
+        kir_call(k, "rn_conv1_small",
+                 KARGS(karg_local(s), kN(), kint(T), kopt(f->live), karg_ptr(p1, kz()), karg_ptr(f->X, kz()),
+                       kopt(pad1), karg_ptr(padn, kz()), karg_ptr(f->Z, kz()), kopt(f->bias),
+                       kint(f->relu)));
+    } else {
+        kfwd_conv_gemm(E, g, n, k, f);
     }
-    P("    }\n");
+    kir_end(k);
 }
 
 /* a training conv's batch norm from the sums its epilogue took, or at
  * inference (not folded: --passes without fold-bn) per channel */
-static void fwd_conv_bn(Emit *E, Graph *g, Node *n, const ConvFwd *f)
+static void kfwd_conv_bn(Emit *E, Graph *g, Node *n, KFunc *k, const ConvFwd *f)
 {
     long K = f->K, np = f->np;
     Node *b = n->ep.bn;
-    ptr_param(E, b, 0, "gamma", "params");
-    ptr_param(E, b, 1, "beta", "params");
-    ptr_param(E, b, 2, "rmean", "params");
-    ptr_param(E, b, 3, "rvar", "params");
+    int gm = kparam(k, b, 0, "gamma", 0), bt = kparam(k, b, 1, "beta", 0);
+    int rm = kparam(k, b, 2, "rmean", 0), rv = kparam(k, b, 3, "rvar", 0);
+    KAff c = kaff_var(kz(), 0, 1, 0), cn = kaff_var(kaff(n->c, 0), 0, 1, 0);
+    int Y = kact(E, k, g, n, "y");
     if (g->mode == MODE_TRAIN) {
-        P("    float *save = %s;  /* mean, invstd (2, %d) */\n", buf_expr(E, g, n->buf[NB_SAVE]),
-          n->c);
-        par_begin(E, 1, K * np);
-        P("    for (int c = 0; c < %ld; c++) {\n", K);
-        P("        long o = (long)c * N * %ld;\n", np);
-        P("        rn_bn_train_from_sums(y + o, z + o, N * %ldL, sum[c], sumsq[c], gamma[c], beta[c],\n",
-          np);
-        P("                              &rmean[c], &rvar[c], &save[c], &save[%d + c], %d);\n",
-          n->c, n->ep.relu);
-        P("    }\n");
-        par_end(E);
+        int sv = kbuf_at(E, k, g, n->buf[NB_SAVE], "save", arena_printf("mean, invstd (2, %d)", n->c));
+        kir_for(k, 0, K, 1, 1, K * np);
+        int o = kir_long(k, "o", kch(np));
+        kir_call(k, "rn_bn_train_from_sums",
+                 KARGS(karg_ptr_idx(Y, o), karg_ptr_idx(f->Z, o), karg_long(kaff(0, np)),
+                       karg_load(f->sum, c), karg_load(f->sumsq, c), karg_load(gm, c), karg_load(bt, c),
+                       karg_addr(rm, c), karg_addr(rv, c), karg_addr(sv, c), karg_addr(sv, cn),
+                       kint(n->ep.relu)));
+        kir_end(k);
     } else {
-        par_begin(E, 1, K * np);
-        P("    for (int c = 0; c < %ld; c++)\n", K);
-        P("        rn_bn_infer_channel(y + (long)c * N * %ld, z + (long)c * N * %ld, N * %ldL, gamma[c], beta[c], rmean[c], rvar[c], %d);\n",
-          np, np, np, n->ep.relu);
-        par_end(E);
+        kir_for(k, 0, K, 1, 1, K * np);
+        int o = kir_long(k, "o", kch(np));
+        kir_call(k, "rn_bn_infer_channel",
+                 KARGS(karg_ptr_idx(Y, o), karg_ptr_idx(f->Z, o), karg_long(kaff(0, np)), karg_load(gm, c),
+                       karg_load(bt, c), karg_load(rm, c), karg_load(rv, c), kint(n->ep.relu)));
+        kir_end(k);
     }
 }
 
-static void fwd_conv(Emit *E, Graph *g, Node *n)
+static void kfwd_conv(Emit *E, Graph *g, Node *n, KFunc *k)
 {
     const Node *x = n->in[0];
-    ConvFwd f = { .x = x, .K = n->filters, .G = n->groups, .C = x->c, .np = (long)n->h * n->w };
+    ConvFwd f = { .x = x, .K = n->filters, .G = n->groups, .C = x->c, .np = (long)n->h * n->w,
+                  .bias = -1, .sum = -1, .sumsq = -1 };
     f.ckk_full = f.C / f.G * n->kh * n->kw;
     f.ckk = f.C / f.G * packed_taps(n);
-    ptr_act(E, g, x, "x");
-    ptr_act(E, g, n, "y");
-    f.Z = "y";
-    if (n->ep.bn && !n->ep.fold) {
-        ptr_buf(E, g, n->buf[NB_PRE], "z", "pre-bn", n);
-        f.Z = "z";
-    }
-    conv_weights(E, g, n);
-    f.B = "x";
-    if (n->buf[NB_COL] >= 0 && n->cs.fwd != CONV_WINOGRAD_2X2_3X3) {
-        P("    float *col = %s;  /* im2col (%ld, %ld*N) */\n", buf_expr(E, g, n->buf[NB_COL]),
-          f.C * n->kh * n->kw, f.np);
-        f.B = "col";
-    }
+    f.X = kact(E, k, g, x, "x");
+    f.Z = n->ep.bn && !n->ep.fold ? kbuf(E, k, g, n->buf[NB_PRE], "z", "pre-bn", n)
+                                  : kact(E, k, g, n, "y");
+    if (n->ep.fold)
+        f.W = kbuf_at(E, k, g, n->buf[NB_FOLD], "wt",
+                      arena_printf("%s weights with bn folded in", c_string(n->name)));
+    else
+        f.W = kparam(k, n, 0, "wt", 0);
+    /* the live taps: to gather or pack the weights, and for rn_conv1 */
+    int pack = !n->ep.fold && n->cs.fwd != CONV_WINOGRAD_2X2_3X3;
+    int conv1 = n->cs.fwd == CONV_DIRECT && n->cs.fwd_small == CONV_CONV1;
+    f.live = n->cs.ntaps && (pack || conv1) ? klive(k, n) : -1;
+    f.B = f.X;
+    if (n->buf[NB_COL] >= 0 && n->cs.fwd != CONV_WINOGRAD_2X2_3X3)
+        f.B = kbuf_at(E, k, g, n->buf[NB_COL], "col",
+                      arena_printf("im2col (%ld, %ld*N)", f.C * n->kh * n->kw, f.np));
     /* the epilogue: bias and relu, or the batch-norm sums */
-    if (n->ep.fold) {
-        P("    const float *b = wt + %ldL;  /* folded bias */\n",
-          f.K * (n->cs.ntaps ? f.ckk : f.ckk_full));
-        f.bias = "b";
-    } else if (n->bias) {
-        ptr_param(E, n, 1, "b", "params");
-        f.bias = "b";
-    }
-    f.stats = n->ep.bn && !n->ep.fold && g->mode == MODE_TRAIN;
-    if (f.stats) {
-        P("    double *sum = (double *)(%s + %d);  /* per channel: sum, sum of squares */\n",
-          buf_expr(E, g, n->buf[NB_SAVE]), 2 * n->c);
-        P("    double *sumsq = sum + %d;\n", n->c);
-        P("    memset(sum, 0, sizeof(double) * %d);\n", 2 * n->c);
+    if (n->ep.fold)
+        f.bias = kir_ptr(k, "b", KR_LOCAL, f.W, KT_PTR, kaff(f.K * (n->cs.ntaps ? f.ckk : f.ckk_full), 0),
+                         "folded bias");
+    else if (n->bias)
+        f.bias = kparam(k, n, 1, "b", 0);
+    if (n->ep.bn && !n->ep.fold && g->mode == MODE_TRAIN) {
+        const Buf *B = g->plan->bufs.v[n->buf[NB_SAVE]];
+        KAff at = B->per_image ? kaff(E->pfix + 2 * n->c, B->offset) : kaff(B->offset + 2 * n->c, 0);
+        f.sum = kir_ptr(k, "sum", KR_WORK, 0, KT_DPTR, at, "per channel: sum, sum of squares");
+        f.sumsq = kir_ptr(k, "sumsq", KR_LOCAL, f.sum, KT_DPTR, kaff(n->c, 0), NULL);
+        kir_memset(k, f.sum, kz(), kaff(2 * n->c, 0));
     }
     /* the relu goes in the epilogue unless a training bn comes between */
     f.relu = n->ep.relu && (!n->ep.bn || n->ep.fold);
-    f.epi = f.stats || f.bias || f.relu;
+    f.epi = f.sum >= 0 || f.bias >= 0 || f.relu;
     switch (n->cs.fwd) {
     case CONV_WINOGRAD_2X2_3X3:
-        fwd_conv_winograd(E, g, n, &f);
+        kfwd_conv_winograd(E, g, n, k, &f);
         break;
     case CONV_DIRECT:
-        fwd_conv_direct(E, g, n, &f);
+        kfwd_conv_direct(E, g, n, k, &f);
         break;
     case CONV_IM2COL_GEMM:
-        fwd_conv_gemm(E, g, n, &f);
+        kfwd_conv_gemm(E, g, n, k, &f);
         break;
     case CONV_CONV1:
     case CONV_ALGO_COUNT:
         die("conv %s: no forward algorithm %d", n->name, n->cs.fwd);
     }
     if (n->ep.bn && !n->ep.fold)
-        fwd_conv_bn(E, g, n, &f);
+        kfwd_conv_bn(E, g, n, k, &f);
 }
 
-static void fwd_padshort(Emit *E, Graph *g, Node *n)
+static void kfwd_padshort(Emit *E, Graph *g, Node *n, KFunc *k)
 {
     Node *x = n->in[0];
-    long np = (long)n->h * n->w;
     int lo = (n->c - x->c) / 2;
-    ptr_act(E, g, x, "x");
-    ptr_act(E, g, n, "y");
-    P("    /* channels %d..%d take x subsampled by %d; the rest are zero */\n", lo,
-      lo + x->c - 1, n->stride);
-    P("    memset(y, 0, sizeof(float) * N * %ld);\n", (long)n->c * np);
-    P("    for (int c = 0; c < %d; c++)\n", x->c);
-    P("        for (int oh = 0; oh < %d; oh++)\n", n->h);
-    P("            for (int ow = 0; ow < %d; ow++)\n", n->w);
-    P("                memcpy(y + (((long)(c + %d) * %d + oh) * %d + ow) * N,\n", lo, n->h, n->w);
-    P("                       x + (((long)c * %d + oh * %d) * %d + ow * %d) * N, sizeof(float) * N);\n",
-      x->h, n->stride, x->w, n->stride);
+    int X = kact(E, k, g, x, "x"), Y = kact(E, k, g, n, "y");
+    kir_comment(k, "channels %d..%d take x subsampled by %d; the rest are zero", lo, lo + x->c - 1,
+                n->stride);
+    kir_call(k, "rn_padshort_chwn",
+             KARGS(karg_ptr(Y, kz()), karg_ptr(X, kz()), kN(), kint(x->c), kint(x->h), kint(x->w),
+                   kint(n->c), kint(n->h), kint(n->w), kint(n->stride), kint(lo)));
+}
+
+/* ---- backward ---- */
+
+/* a conv's fused epilogue, backward: batch norm (and relu) or the relu
+ * mask, in place over dy, then the bias gradient */
+static void kbwd_conv_epilogue(Emit *E, Graph *g, Node *n, KFunc *k, int dy)
+{
+    long K = n->filters, np = (long)n->h * n->w;
+    if (n->ep.bn) {
+        Node *b = n->ep.bn;
+        int Y = kact(E, k, g, n, "y"), Z = kbuf(E, k, g, n->buf[NB_PRE], "z", "pre-bn", n);
+        int gm = kparam(k, b, 0, "gamma", 0), dg = kparam(k, b, 0, "dgamma", 1);
+        int db = kparam(k, b, 1, "dbeta", 1);
+        int sv = kbuf_at(E, k, g, n->buf[NB_SAVE], "save", NULL);
+        KAff c = kaff_var(kz(), 0, 1, 0), cn = kaff_var(kaff(n->c, 0), 0, 1, 0);
+        kir_comment(k, "bn%s backward, in place: dy becomes the gradient of the conv output",
+                    n->ep.relu ? " + relu" : "");
+        kir_for(k, 0, K, 1, 1, K * np);
+        int o = kir_long(k, "o", kch(np));
+        kir_call(k, "rn_bn_backward_channel",
+                 KARGS(karg_ptr_idx(dy, o), karg_addr(dg, c), karg_addr(db, c), karg_ptr_idx(dy, o),
+                       karg_ptr_idx(Z, o), karg_ptr_idx(Y, o), karg_long(kaff(0, np)), karg_load(gm, c),
+                       karg_load(sv, c), karg_load(sv, cn), kint(n->ep.relu), kint(0)));
+        kir_end(k);
+    } else if (n->ep.relu) {
+        int Y = kact(E, k, g, n, "y");
+        kir_for(k, 0, K, 1, 1, K * np);
+        kir_call(k, "rn_relu_mask", KARGS(karg_ptr(dy, kch(np)), karg_ptr(Y, kch(np)),
+                                          karg_long(kaff(0, np))));
+        kir_end(k);
+    }
+    if (n->bias) {
+        int db = kparam(k, n, 1, "db", 1);
+        kir_call(k, "rn_bias_grad", KARGS(karg_ptr(db, kz()), karg_ptr(dy, kz()), kint(K),
+                                          karg_long(kaff(0, np))));
+    }
+}
+
+/* what a conv's backward algorithms share (locals; -1 for none) */
+typedef struct {
+    int X, W, dW, dX, dy, live;
+} ConvBwd;
+
+/* both gradients as direct convolutions at batches of RN_DIRECT_MIN_N or
+ * more, padding skipped; inside kir_ifn, the GEMMs in its else */
+static void kbwd_conv_direct(Emit *E, Graph *g, Node *n, KFunc *k, const ConvBwd *b)
+{
+    const Node *x = n->in[0];
+    long K = n->filters, C = x->c, np = (long)n->h * n->w, T = packed_taps(n);
+    int sx = n->dx_set[0];
+    int wpos, wpq, bpos = -1, btq = -1;
+    ktable(E, k, n, TAB_WGRAD, "wpos", "wpq", &wpos, &wpq);
+    if (b->dX >= 0)
+        ktable(E, k, n, TAB_BWD, "bpos", "btq", &bpos, &btq);
+    kir_ifn(k, RN_DIRECT_MIN_N, "RN_DIRECT_MIN_N");
+    int ws = kbuf_at(E, k, g, n->buf[NB_WGRAD], "ws", "the weight gradient's work");
+    kir_comment(k, "dW (%ld, %ld, %d taps) += dy x the input, per tap", K, C, n->kh * n->kw);
+    kir_call(k, "rn_conv_wgrad",
+             KARGS(kint(K), kint(C), kN(), kint(np), kint((long)x->h * x->w), kint(T),
+                   karg_ptr(wpos, kz()), karg_ptr(wpq, kz()), karg_ptr(b->dy, kz()), karg_ptr(b->X, kz()),
+                   karg_ptr(b->dW, kz()), kint(n->kh * n->kw), kopt(b->live), karg_ptr(ws, kz())));
+    if (b->dX >= 0) {
+        kir_comment(k, "dx %s the direct convolution of dy with the transposed filter",
+                    sx ? "=" : "+=");
+        int ap = kbuf_at(E, k, g, n->buf[NB_PACK_B], "ap", NULL);
+        kir_call(k, "rn_conv_pack", KARGS(karg_ptr(ap, kz()), karg_ptr(b->W, kz()), kint(C), kint(K),
+                                          kint(n->kh * n->kw), kint(T), kopt(b->live), kint(1)));
+        kir_call(k, "rn_conv_direct",
+                 KARGS(kint(C), kint(K), kN(), kint((long)x->h * x->w), kint(T), karg_ptr(bpos, kz()),
+                       karg_ptr(btq, kz()), karg_ptr(ap, kz()), karg_ptr(b->dy, kz()),
+                       karg_long(kaff(0, np)), karg_ptr(b->dX, kz()), karg_float(sx ? 0.0f : 1.0f),
+                       karg_null()));
+    }
+    kir_else(k);
+}
+
+/* the gradients by GEMM (a group at a time): dW += dy x col^T (col: the
+ * input's im2col columns, or the input itself for 1x1/1), then dx by
+ * Winograd, or dcol = W^T x dy and col2im */
+static void kbwd_conv_gemm(Emit *E, Graph *g, Node *n, KFunc *k, const ConvBwd *b)
+{
+    const Node *x = n->in[0];
+    long K = n->filters, G = n->groups, C = x->c, np = (long)n->h * n->w;
+    long ckk = C / G * packed_taps(n), kg = K / G;
+    int sx = n->dx_set[0];
+    int A = b->W, DW = b->dW;
+    if (n->cs.ntaps) {
+        kir_comment(k, "only %d of the %d taps ever read inside the input", n->cs.ntaps,
+                    n->kh * n->kw);
+        A = kbuf_at(E, k, g, n->buf[NB_TAPS_B], "wl", arena_printf("(%ld, %ld)", K, ckk));
+        DW = kir_ptr(k, "dwl", KR_LOCAL, A, KT_PTR, kaff(K * ckk, 0), arena_printf("(%ld, %ld)", K, ckk));
+        ktaps(k, n, A, b->W, b->live, 0);
+    }
+    int B = b->X, col = -1;
+    if (n->buf[NB_BCOL] >= 0) {
+        col = B = kbuf_at(E, k, g, n->buf[NB_BCOL], "col", NULL);
+        kim2col(E, n, k, col, b->X);
+    }
+    KAff dyg = G == 1 ? kz() : kaff_var(kz(), 1, 0, kg * np);
+    kir_comment(k, "dW (%ld, %ld) += dy (%ld, N*%ld) x %s^T", K, ckk, K, np, col >= 0 ? "col" : "x");
+    if (G > 1)
+        kir_for(k, 1, G, 0, 0, 0);
+    kir_call(k, "rn_sgemm",
+             KARGS(kint(0), kint(1), kint(kg), kint(ckk), karg_int(kaff(0, np)), karg_float(1.0f),
+                   karg_ptr(b->dy, dyg), karg_int(kaff(0, np)),
+                   karg_ptr(B, G == 1 ? kz() : kaff_var(kz(), 1, 0, ckk * np)), karg_int(kaff(0, np)),
+                   karg_float(n->cs.ntaps ? 0.0f : 1.0f), kgrp(DW, G, kg * ckk), kint(ckk)));
+    if (G > 1)
+        kir_end(k);
+    if (n->cs.ntaps)
+        ktaps(k, n, b->dW, DW, b->live, 1);
+    if (b->dX < 0)
+        return;
+    if (n->cs.bwd_data == CONV_WINOGRAD_2X2_3X3) {
+        kir_comment(k, "dx %s= conv3x3(dy) with the flipped, transposed filter (Winograd)",
+                    sx ? "" : "+");
+        int ut = kbuf_at(E, k, g, n->buf[NB_WINO_B], "ut", NULL);
+        kir_call(k, "rn_wino_filter", KARGS(karg_ptr(ut, kz()), karg_ptr(b->W, kz()), kint(K), kint(C),
+                                            kint(1)));
+        kir_call(k, "rn_wino_conv",
+                 KARGS(karg_ptr(b->dX, kz()), karg_ptr(b->dy, kz()), karg_ptr(ut, kz()), kN(), kint(K),
+                       kint(C), kint(x->h), kint(x->w), kopt(col), karg_null(), kint(!sx)));
+        return;
+    }
+    if (col >= 0)
+        kir_comment(k, "dcol (%ld, N*%ld) = W^T x dy, then col2im into dx", ckk, np);
+    else
+        kir_comment(k, "dx (%ld, N*%ld) %s W^T x dy", ckk, np, sx ? "=" : "+=");
+    int dst = col >= 0 ? col : b->dX;
+    if (G > 1)
+        kir_for(k, 1, G, 0, 0, 0);
+    kir_call(k, "rn_sgemm",
+             KARGS(kint(1), kint(0), kint(ckk), karg_int(kaff(0, np)), kint(kg), karg_float(1.0f),
+                   kgrp(A, G, kg * ckk), kint(ckk), karg_ptr(b->dy, dyg), karg_int(kaff(0, np)),
+                   karg_float(col >= 0 || sx ? 0.0f : 1.0f),
+                   karg_ptr(dst, G == 1 ? kz() : kaff_var(kz(), 1, 0, ckk * np)), karg_int(kaff(0, np))));
+    if (G > 1)
+        kir_end(k);
+    if (col >= 0)
+        kcol2im(n, k, b->dX, col, sx);
+}
+
+static void kbwd_conv(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    const Node *x = n->in[0];
+    int want_dx = x->op != RN_OP_INPUT;
+    ConvBwd b = { .W = -1, .dX = -1 };
+    b.dy = kdact(E, k, g, n, "dy");
+    b.X = kact(E, k, g, x, "x");
+    if (want_dx || n->cs.ntaps)  /* the weights: for dx, and the live taps' gather */
+        b.W = kparam(k, n, 0, "wt", 0);
+    b.dW = kparam(k, n, 0, "dwt", 1);
+    if (want_dx)
+        b.dX = kdact(E, k, g, x, "dx");
+    b.live = klive(k, n);
+    kbwd_conv_epilogue(E, g, n, k, b.dy);
+    switch (n->cs.bwd_weights) {
+    case CONV_DIRECT:
+        kbwd_conv_direct(E, g, n, k, &b);
+        kbwd_conv_gemm(E, g, n, k, &b);  /* below RN_DIRECT_MIN_N */
+        kir_end(k);
+        break;
+    case CONV_IM2COL_GEMM:
+        kbwd_conv_gemm(E, g, n, k, &b);
+        break;
+    case CONV_WINOGRAD_2X2_3X3:
+    case CONV_CONV1:
+    case CONV_ALGO_COUNT:
+        die("conv %s: no weight-gradient algorithm %d", n->name, n->cs.bwd_weights);
+    }
+}
+
+static void kbwd_padshort(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    Node *x = n->in[0];
+    int dy = kdact(E, k, g, n, "dy");
+    if (!x || x->op == RN_OP_INPUT)
+        return;
+    int dx = kdact(E, k, g, x, "dx");
+    kir_call(k, "rn_padshort_chwn_bwd",
+             KARGS(karg_ptr(dx, kz()), karg_ptr(dy, kz()), kN(), kint(x->c), kint(x->h), kint(x->w),
+                   kint(n->h), kint(n->w), kint(n->stride), kint((n->c - x->c) / 2),
+                   kint(n->dx_set[0])));
+}
+
+/* ---- inference: batch norm folded into the convolutions ---- */
+
+/* W' = W s, b' = (b - mean) s + beta, s = gamma / sqrt(var + eps), then
+ * the forms the conv's algorithms read: Winograd's transformed filter,
+ * the direct convolution's packing, rn_conv1's */
+static void kfold(Emit *E, Graph *g, Node *n, KFunc *k)
+{
+    Node *b = n->ep.bn;
+    long K = n->filters, ckk = n->param[0].numel / K, kk = n->kh * n->kw, C = ckk / kk;
+    int T = packed_taps(n);
+    long fck = C * T;  /* with dead taps only the live ones are kept */
+    int f = kbuf_at(E, k, g, n->buf[NB_FOLD], "f",
+                    arena_printf("(%ld, %ld) weights%s, then %ld biases", K, fck,
+                                 n->cs.ntaps ? " of the live taps" : "", K));
+    int wt = kparam(k, n, 0, "wt", 0), cb = n->bias ? kparam(k, n, 1, "cb", 0) : -1;
+    int gm = kparam(k, b, 0, "gamma", 0), bt = kparam(k, b, 1, "beta", 0);
+    int rm = kparam(k, b, 2, "rmean", 0), rv = kparam(k, b, 3, "rvar", 0);
+    int live = klive(k, n);
+    KAff c = kaff_var(kz(), 0, 1, 0);
+    kir_for(k, 0, K, 1, 0, K * ckk);
+    kir_call(k, "rn_bn_fold_filter",
+             KARGS(karg_ptr(f, kaff_var(kz(), 0, fck, 0)), karg_addr(f, kaff_var(kaff(K * fck, 0), 0, 1, 0)),
+                   karg_ptr(wt, kaff_var(kz(), 0, ckk, 0)), kint(C), kint(kk), kint(T), kopt(live),
+                   cb >= 0 ? karg_load(cb, c) : karg_float(0.0f), karg_load(gm, c), karg_load(bt, c),
+                   karg_load(rm, c), karg_load(rv, c)));
+    kir_end(k);
+    if (n->cs.fwd == CONV_WINOGRAD_2X2_3X3) {
+        kir_comment(k, "for Winograd");
+        kir_call(k, "rn_wino_filter", KARGS(karg_ptr(f, kaff(K * ckk + K, 0)), karg_ptr(f, kz()), kint(K),
+                                            kint(C), kint(0)));
+    }
+    if (n->cs.fwd == CONV_DIRECT) {
+        int ap = kbuf_at(E, k, g, n->buf[NB_PACK_F], "ap", "for the direct convolution");
+        kir_call(k, "rn_conv_pack", KARGS(karg_ptr(ap, kz()), karg_ptr(f, kz()), kint(K), kint(C), kint(T),
+                                          kint(T), karg_null(), kint(0)));
+        if (n->cs.fwd_small == CONV_CONV1) {
+            int bp = kbuf_at(E, k, g, n->buf[NB_PACK1], "bp", "for batch 1");
+            kir_call(k, "rn_conv1_pack", KARGS(karg_ptr(bp, kz()), karg_ptr(f, kz()), kint(K), kint(C),
+                                               kint(T), kint(T), karg_null()));
+        }
+    }
+    if (n->buf[NB_PAD1] >= 0) {
+        int p1 = kbuf_at(E, k, g, n->buf[NB_PAD1], "pad1", "batch 1's padding, zero for good");
+        kir_memset(k, p1, kz(), kaff(conv1_pad_floats(n), 0));
+    }
 }
 
 static void emit_forward_layer(Emit *E, Graph *g, Node *n)
@@ -934,7 +1044,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
     case RN_OP_INPUT:
         break;
     case RN_OP_CONV:
-        fwd_conv(E, g, n);
+        KLOWER(kfwd_conv, E, g, n);
         break;
     case RN_OP_BN:
         KLOWER(kfwd_bn, E, g, n);
@@ -956,7 +1066,7 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         KLOWER(kfwd_concat, E, g, n);
         break;
     case RN_OP_PADSHORT:
-        fwd_padshort(E, g, n);
+        KLOWER(kfwd_padshort, E, g, n);
         break;
     case RN_OP_FC:
         KLOWER(kfwd_fc, E, g, n);
@@ -973,178 +1083,6 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
 
 /* a conv's fused epilogue, backward: batch norm (and relu) or the relu
  * mask, in place over dy, then the bias gradient */
-static void bwd_conv_epilogue(Emit *E, Graph *g, Node *n)
-{
-    long K = n->filters, np = (long)n->h * n->w;
-    if (n->ep.bn) {
-        Node *b = n->ep.bn;
-        ptr_act(E, g, n, "y");
-        ptr_buf(E, g, n->buf[NB_PRE], "z", "pre-bn", n);
-        ptr_param(E, b, 0, "gamma", "params");
-        ptr_param(E, b, 0, "dgamma", "grads");
-        ptr_param(E, b, 1, "dbeta", "grads");
-        P("    float *save = %s;\n", buf_expr(E, g, n->buf[NB_SAVE]));
-        P("    /* bn%s backward, in place: dy becomes the gradient of the conv output */\n",
-          n->ep.relu ? " + relu" : "");
-        par_begin(E, 1, K * np);
-        P("    for (int c = 0; c < %ld; c++) {\n", K);
-        P("        long o = (long)c * N * %ld;\n", np);
-        P("        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * %ldL,\n",
-          np);
-        P("                               gamma[c], save[c], save[%d + c], %d, 0);\n", n->c,
-          n->ep.relu);
-        P("    }\n");
-        par_end(E);
-    } else if (n->ep.relu) {
-        ptr_act(E, g, n, "y");
-        par_begin(E, 1, K * np);
-        P("    for (int c = 0; c < %ld; c++)\n", K);
-        P("        rn_relu_mask(dy + (long)c * N * %ld, y + (long)c * N * %ld, N * %ldL);\n", np,
-          np, np);
-        par_end(E);
-    }
-    if (n->bias) {
-        ptr_param(E, n, 1, "db", "grads");
-        P("    rn_bias_grad(db, dy, %ld, N * %ld);\n", K, np);
-    }
-}
-
-/* both gradients as direct convolutions at batches of RN_DIRECT_MIN_N or
- * more, padding skipped (smaller batches fall through to the GEMMs) */
-static void bwd_conv_direct(Emit *E, Graph *g, Node *n, int want_dx)
-{
-    const Node *x = n->in[0];
-    long K = n->filters, C = x->c, np = (long)n->h * n->w, T = packed_taps(n);
-    int sx = n->dx_set[0];
-    const char *live = emit_live_taps(E, n);
-    emit_table_ptrs(E, n, TAB_WGRAD, "wpos", "wpq");
-    if (want_dx)
-        emit_table_ptrs(E, n, TAB_BWD, "bpos", "btq");
-    P("    if (N >= RN_DIRECT_MIN_N) {\n");
-    P("        /* dW (%ld, %ld, %d taps) += dy x the input, per tap */\n", K, C, n->kh * n->kw);
-    P("        rn_conv_wgrad(%ld, %ld, N, %ld, %ld, %ld, wpos, wpq, dy, x, dwt, %d, %s, %s);\n",
-      K, C, np, (long)x->h * x->w, T, n->kh * n->kw, live, buf_expr(E, g, n->buf[NB_WGRAD]));
-    if (want_dx) {
-        P("        /* dx %s the direct convolution of dy with the transposed filter */\n",
-          sx ? "=" : "+=");
-        P("        float *ap = %s;\n", buf_expr(E, g, n->buf[NB_PACK_B]));
-        P("        rn_conv_pack(ap, wt, %ld, %ld, %d, %ld, %s, 1);\n", C, K, n->kh * n->kw, T, live);
-        P("        rn_conv_direct(%ld, %ld, N, %ld, %ld, bpos, btq, ap, dy, N * %ldL, dx, %s, NULL);\n",
-          C, K, (long)x->h * x->w, T, np, sx ? "0.0f" : "1.0f");
-    }
-    P("        return;\n");
-    P("    }\n");
-}
-
-/* the gradients by GEMM (a group at a time): dW += dy x col^T (col: the
- * input's im2col columns, or the input itself for 1x1/1), then dx by
- * Winograd, or dcol = W^T x dy and col2im */
-static void bwd_conv_gemm(Emit *E, Graph *g, Node *n, int want_dx)
-{
-    const Node *x = n->in[0];
-    long K = n->filters, G = n->groups, C = x->c, np = (long)n->h * n->w;
-    long ckk = C / G * packed_taps(n), kg = K / G;
-    int sx = n->dx_set[0], cols = n->buf[NB_BCOL] >= 0;
-    const char *A = "wt", *DW = "dwt";
-    if (n->cs.ntaps) {
-        P("    /* only %d of the %d taps ever read inside the input */\n", n->cs.ntaps,
-          n->kh * n->kw);
-        P("    float *wl = %s, *dwl = wl + %ldL;  /* (%ld, %ld) each */\n",
-          buf_expr(E, g, n->buf[NB_TAPS_B]), K * ckk, K, ckk);
-        emit_tap_gather(E, n, "wl", "wt", 0);
-        A = "wl";
-        DW = "dwl";
-    }
-    const char *B = "x";
-    if (cols) {
-        P("    float *col = %s;\n", buf_expr(E, g, n->buf[NB_BCOL]));
-        emit_conv_im2col(E, n, "col", "x");
-        B = "col";
-    }
-    const char *in = G == 1 ? "    " : "        ";
-    const char *dyg = grp(G, "dy", arena_printf("%ld * N * %ld", kg, np));
-    P("    /* dW (%ld, %ld) += dy (%ld, N*%ld) x %s^T */\n", K, ckk, K, np, B);
-    if (G > 1)
-        P("    for (int g = 0; g < %ld; g++)\n", G);
-    P("%srn_sgemm(0, 1, %ld, %ld, N * %ld, 1.0f, %s, N * %ld, %s, N * %ld,\n", in, kg, ckk, np,
-      dyg, np, grp(G, B, arena_printf("%ld * N * %ld", ckk, np)), np);
-    P("%s         %s, %s, %ld);\n", in, n->cs.ntaps ? "0.0f" : "1.0f",
-      grp(G, DW, arena_printf("%ld", kg * ckk)), ckk);
-    if (n->cs.ntaps)
-        emit_tap_gather(E, n, "dwt", "dwl", 1);
-    if (!want_dx)
-        return;
-    if (n->cs.bwd_data == CONV_WINOGRAD_2X2_3X3) {
-        P("    /* dx %s= conv3x3(dy) with the flipped, transposed filter (Winograd) */\n",
-          sx ? "" : "+");
-        P("    float *ut = %s;\n", buf_expr(E, g, n->buf[NB_WINO_B]));
-        P("    rn_wino_filter(ut, wt, %ld, %ld, 1);\n", K, C);
-        P("    rn_wino_conv(dx, dy, ut, N, %ld, %ld, %d, %d, col, NULL, %d);\n", K, C, x->h, x->w,
-          !sx);
-        return;
-    }
-    if (cols)
-        P("    /* dcol (%ld, N*%ld) = W^T x dy, then col2im into dx */\n", ckk, np);
-    else
-        P("    /* dx (%ld, N*%ld) %s W^T x dy */\n", ckk, np, sx ? "=" : "+=");
-    const char *dst = cols ? "col" : "dx";
-    if (G > 1)
-        P("    for (int g = 0; g < %ld; g++)\n", G);
-    P("%srn_sgemm(1, 0, %ld, N * %ld, %ld, 1.0f, %s, %ld, %s, N * %ld,\n", in, ckk, np, kg,
-      grp(G, A, arena_printf("%ld", kg * ckk)), ckk, dyg, np);
-    P("%s         %s, %s, N * %ld);\n", in, cols || sx ? "0.0f" : "1.0f",
-      grp(G, dst, arena_printf("%ld * N * %ld", ckk, np)), np);
-    if (cols)
-        emit_col2im(E, n, "dx", "col", sx);
-}
-
-static void bwd_conv(Emit *E, Graph *g, Node *n)
-{
-    const Node *x = n->in[0];
-    int want_dx = x->op != RN_OP_INPUT;
-    ptr_act(E, g, x, "x");
-    if (want_dx || n->cs.ntaps)  /* the weights: for dx, and the live taps' gather */
-        ptr_param(E, n, 0, "wt", "params");
-    ptr_param(E, n, 0, "dwt", "grads");
-    if (want_dx)
-        ptr_dact(E, g, x, "dx");
-    bwd_conv_epilogue(E, g, n);
-    switch (n->cs.bwd_weights) {
-    case CONV_DIRECT:
-        bwd_conv_direct(E, g, n, want_dx);
-        break;
-    case CONV_IM2COL_GEMM:
-        break;
-    case CONV_WINOGRAD_2X2_3X3:
-    case CONV_CONV1:
-    case CONV_ALGO_COUNT:
-        die("conv %s: no weight-gradient algorithm %d", n->name, n->cs.bwd_weights);
-    }
-    /* below RN_DIRECT_MIN_N, and the other algorithms */
-    bwd_conv_gemm(E, g, n, want_dx);
-}
-
-static void bwd_padshort(Emit *E, Graph *g, Node *n)
-{
-    Node *x = n->in[0];
-    int want_dx = n->in[0] && n->in[0]->op != RN_OP_INPUT;
-    int sx = n->dx_set[0];
-    int lo = (n->c - x->c) / 2;
-    if (!want_dx)
-        return;
-    ptr_dact(E, g, x, "dx");
-    if (sx)
-        P("    memset(dx, 0, sizeof(float) * N * %ld);\n", (long)x->c * x->h * x->w);
-    P("    for (int c = 0; c < %d; c++)\n", x->c);
-    P("        for (int oh = 0; oh < %d; oh++)\n", n->h);
-    P("            for (int ow = 0; ow < %d; ow++)\n", n->w);
-    P("                for (int i = 0; i < N; i++)\n");
-    P("                    dx[(((long)c * %d + oh * %d) * %d + ow * %d) * N + i] +=\n", x->h,
-      n->stride, x->w, n->stride);
-    P("                        dy[(((long)(c + %d) * %d + oh) * %d + ow) * N + i];\n", lo, n->h,
-      n->w);
-}
-
 static void emit_backward_layer(Emit *E, Graph *g, Node *n)
 {
     const char *nm = node_cname(n);
@@ -1154,110 +1092,42 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
     P("\n/* d %s: %s */\n", c_string(n->name), c_string(describe(n)));
     P("static void bwd_%s(RnExec *e, float *w, int N)\n{\n", nm);
     P("    (void)e;\n");
-    void (*lower)(Emit *, Graph *, Node *, KFunc *) = NULL; /* through the kernel-call IR */
     switch (n->op) {
-    case RN_OP_RELU: lower = kbwd_relu; break;
-    case RN_OP_FC: lower = kbwd_fc; break;
-    case RN_OP_BN: lower = kbwd_bn; break;
-    case RN_OP_MAXPOOL: case RN_OP_AVGPOOL: lower = kbwd_pool; break;
-    case RN_OP_ADD: lower = kbwd_add; break;
-    case RN_OP_CONCAT: lower = kbwd_concat; break;
-    case RN_OP_GAP: lower = kbwd_gap; break;
-    case RN_OP_INPUT: case RN_OP_CONV: case RN_OP_PADSHORT: case RN_OP_COUNT: break;
-    }
-    if (lower) {
-        KLOWER(lower, E, g, n);
-        P("}\n");
-        return;
-    }
-    ptr_dact(E, g, n, "dy");
-    switch (n->op) {
-    case RN_OP_INPUT:
-        break;
-    case RN_OP_CONV:
-        bwd_conv(E, g, n);
-        break;
-    case RN_OP_BN:
-        die("bn: lowered through the kernel-call IR");
-    case RN_OP_RELU:
-        die("relu: lowered through the kernel-call IR");
-    case RN_OP_MAXPOOL:
-    case RN_OP_AVGPOOL:
-        die("lowered through the kernel-call IR");
-    case RN_OP_GAP:
-        die("lowered through the kernel-call IR");
-    case RN_OP_ADD:
-        die("lowered through the kernel-call IR");
-    case RN_OP_CONCAT:
-        die("lowered through the kernel-call IR");
-    case RN_OP_PADSHORT:
-        bwd_padshort(E, g, n);
-        break;
-    case RN_OP_FC:
-        die("fc: lowered through the kernel-call IR");
-    case RN_OP_COUNT:
-        die("bad op");
+    case RN_OP_CONV: KLOWER(kbwd_conv, E, g, n); break;
+    case RN_OP_PADSHORT: KLOWER(kbwd_padshort, E, g, n); break;
+    case RN_OP_RELU: KLOWER(kbwd_relu, E, g, n); break;
+    case RN_OP_FC: KLOWER(kbwd_fc, E, g, n); break;
+    case RN_OP_BN: KLOWER(kbwd_bn, E, g, n); break;
+    case RN_OP_MAXPOOL: case RN_OP_AVGPOOL: KLOWER(kbwd_pool, E, g, n); break;
+    case RN_OP_ADD: KLOWER(kbwd_add, E, g, n); break;
+    case RN_OP_CONCAT: KLOWER(kbwd_concat, E, g, n); break;
+    case RN_OP_GAP: KLOWER(kbwd_gap, E, g, n); break;
+    case RN_OP_INPUT: break;
+    case RN_OP_COUNT: die("bad op");
     }
     P("}\n");
 }
 
-/* inference: fold each batch norm into its conv's weights and bias:
- * s = gamma / sqrt(var + eps), W' = W s, b' = (b - mean) s + beta */
+/* inference: each batch norm folded into its conv's weights and bias, a
+ * function per conv (kfold), called in order by fold_weights */
 static void emit_fold(Emit *E, Graph *g)
 {
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        if (!n->ep.fold)
+            continue;
+        P("\n/* %s: batch norm %s folded in */\n", c_string(n->name), c_string(n->ep.bn->name));
+        P("static void fold_%s(RnExec *e, float *w)\n{\n", node_cname(n));
+        KLOWER(kfold, E, g, n);
+        P("}\n");
+    }
     P("\n/* batch norm folded into the convolutions, for inference */\n");
     P("static void fold_weights(RnExec *e, float *w, int N)\n{\n");
     P("    (void)e; (void)w; (void)N;\n");
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
-        if (!n->ep.fold)
-            continue;
-        Node *b = n->ep.bn;
-        long K = n->filters, ckk = n->param[0].numel / K, kk = n->kh * n->kw;
-        /* with dead taps only the live ones are kept: (K, C/G * ntaps) */
-        long fck = n->cs.ntaps ? ckk / kk * n->cs.ntaps : ckk;
-        P("    {\n");
-        P("    float *f = %s;  /* %s: (%ld, %ld) weights%s, then %ld biases */\n",
-          buf_expr(E, g, n->buf[NB_FOLD]), c_string(n->name), K, fck, n->cs.ntaps ? " of the live taps" : "", K);
-        ptr_param(E, n, 0, "wt", "params");
-        if (n->bias)
-            ptr_param(E, n, 1, "cb", "params");
-        ptr_param(E, b, 0, "gamma", "params");
-        ptr_param(E, b, 1, "beta", "params");
-        ptr_param(E, b, 2, "rmean", "params");
-        ptr_param(E, b, 3, "rvar", "params");
-        par_begin(E, 0, K * ckk);
-        P("    for (int k = 0; k < %ld; k++) {\n", K);
-        P("        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);\n");
-        if (n->cs.ntaps) {
-            P("        for (int c = 0; c < %ld; c++) {\n", ckk / kk);
-            int l = 0;
-            for (int t = 0; t < kk; t++)
-                if (n->cs.tap_live[t])
-                    P("            f[((long)k * %ld + c) * %d + %d] = wt[((long)k * %ld + c) * %ld + %d] * s;\n",
-                      ckk / kk, n->cs.ntaps, l++, ckk / kk, kk, t);
-            P("        }\n");
-        } else {
-            P("        for (int i = 0; i < %ld; i++)\n", ckk);
-            P("            f[(long)k * %ld + i] = wt[(long)k * %ld + i] * s;\n", ckk, ckk);
-        }
-        P("        f[%ldL + k] = (%s - rmean[k]) * s + beta[k];\n", K * fck,
-          n->bias ? "cb[k]" : "0.0f");
-        P("    }\n");
-        par_end(E);
-        if (n->cs.fwd == CONV_WINOGRAD_2X2_3X3)
-            P("    rn_wino_filter(f + %ldL, f, %ld, %ld, 0);  /* for Winograd */\n", K * ckk + K, K,
-              ckk / 9);
-        if (n->cs.fwd == CONV_DIRECT)
-            P("    rn_conv_pack(%s, f, %ld, %ld, %d, %d, NULL, 0);  /* for the direct conv */\n",
-              buf_expr(E, g, n->buf[NB_PACK_F]), K, ckk / kk, packed_taps(n), packed_taps(n));
-        if (n->cs.fwd == CONV_DIRECT && n->cs.fwd_small == CONV_CONV1)
-            P("    rn_conv1_pack(%s, f, %ld, %ld, %d, %d, NULL);  /* for batch 1 */\n",
-              buf_expr(E, g, n->buf[NB_PACK1]), K, ckk / kk, packed_taps(n), packed_taps(n));
-        if (n->buf[NB_PAD1] >= 0)
-            P("    memset(%s, 0, sizeof(float) * %ld);  /* batch 1's padding, zero for good */\n",
-              buf_expr(E, g, n->buf[NB_PAD1]), conv1_pad_floats(n));
-        P("    }\n");
+        if (n->ep.fold)
+            P("    fold_%s(e, w);\n", node_cname(n));
     }
     P("}\n");
 }

@@ -95,7 +95,12 @@ KArg karg_addr(int local, KAff index)
 
 KArg karg_ptr_idx(int local, int idx)
 {
-    KArg a = at_local(KA_PTR, KT_PTR, local, kaff(0, 0));
+    return karg_ptr_at(local, idx, kaff(0, 0));
+}
+
+KArg karg_ptr_at(int local, int idx, KAff off)
+{
+    KArg a = at_local(KA_PTR, KT_PTR, local, off);
     a.idx = idx;
     return a;
 }
@@ -165,6 +170,36 @@ int kir_struct(KFunc *f, const char *name, const char *type, const KArg *args, i
     memcpy(l->args, args, sizeof *args * (size_t)nargs);
     l->nargs = nargs;
     return add_local(f, l);
+}
+
+int kir_struct_const(KFunc *f, const char *name, const char *type, const KArg *args, int nargs)
+{
+    for (int i = 0; i < nargs; i++)
+        if (args[i].kind != KA_VAL && args[i].kind != KA_FLOAT && args[i].kind != KA_NULL)
+            die("kir: constant struct %s: field %d is not a value", name, i);
+    int l = kir_struct(f, name, type, args, nargs);
+    loc(f, l)->is_static = 1;
+    return l;
+}
+
+int kir_itable(KFunc *f, const char *name, const int *v, long n)
+{
+    KLocal *l = arena_alloc(sizeof *l);
+    memset(l, 0, sizeof *l);
+    l->name = name;
+    l->t = KT_IPTR;
+    int *t = arena_alloc(sizeof(int) * (size_t)(n ? n : 1));
+    memcpy(t, v, sizeof(int) * (size_t)n);
+    l->table = t;
+    l->ntable = n;
+    return add_local(f, l);
+}
+
+int kir_sym(KFunc *f, const char *name, const char *sym, const char *comment)
+{
+    int i = kir_ptr(f, name, KR_SYM, 0, KT_IPTR, kaff(0, 0), comment);
+    loc(f, i)->sym = sym;
+    return i;
 }
 
 void kir_call(KFunc *f, const char *fn, const KArg *args, int nargs)
@@ -249,6 +284,26 @@ void kir_end(KFunc *f)
 
 /* ---- C ---- */
 
+/* A parallel loop over `work` units (times the batch N with per_image),
+ * run by the OpenMP threads when there is enough work to pay for it and
+ * plainly otherwise: printed once where the choice is known here (work >= PAR_WORK per
+ * image: always threads; a fixed work below it: never), and in inference
+ * otherwise twice, the batch deciding:
+ *
+ *     if (RN_PAR(N * work)) {
+ *         RN_OMP_PAR_FOR
+ *         loop
+ *     } else {
+ *         loop
+ *     }
+ *
+ * An OpenMP `if` clause would keep one copy, but a parallel region whose
+ * `if` is false still costs libgomp a thread team: measured 1-6 us a
+ * region at batch 1, more than the small layers' loops themselves.  A
+ * training step's loops are always threaded: a region of two threads
+ * costs no more than a false `if` (about 1 us), the work is large at the
+ * batches training runs, and two copies of every loop of the backward
+ * pass made a ResNet-18's C compile 40% longer. */
 enum { PAR_WORK = 16384 };  /* RN_PAR_WORK, runtime/rn_gen.h */
 
 static void indent(FILE *o, int d)
@@ -268,7 +323,9 @@ static void put_aff(FILE *o, const KAff *a, int is_long)
             fprintf(o, "%s(long)%s * N", SEP(), var_names[v]);
         else if (a->kvn[v])
             fprintf(o, "%s(long)%s * N * %ld", SEP(), var_names[v], a->kvn[v]);
-        if (a->kv[v])
+        if (a->kv[v] == 1)
+            fprintf(o, "%s%s", SEP(), var_names[v]);
+        else if (a->kv[v])
             fprintf(o, "%s(long)%s * %ld", SEP(), var_names[v], a->kv[v]);
     }
     if (a->kn)
@@ -361,8 +418,32 @@ static void put_args(const KFunc *f, FILE *o, const KArg *args, int n)
 static void put_local(const KFunc *f, FILE *o, const KLocal *l, int d)
 {
     indent(o, d);
+    if (l->table) {
+        fprintf(o, "static const int %s[%ld] = {", l->name, l->ntable);
+        for (long i = 0; i < l->ntable; i++) {
+            fputs(i ? "," : "", o);
+            if (i % 24 == 0) {
+                fputc('\n', o);
+                indent(o, d + 1);
+            } else {
+                fputc(' ', o);
+            }
+            fprintf(o, "%d", l->table[i]);
+        }
+        fputc('\n', o);
+        indent(o, d);
+        fputs("};\n", o);
+        return;
+    }
+    if (l->region == KR_SYM) {
+        fprintf(o, "const int *%s = %s;", l->name, l->sym);
+        if (l->comment)
+            fprintf(o, "  /* %s */", l->comment);
+        fputc('\n', o);
+        return;
+    }
     if (l->is_struct) {
-        fprintf(o, "%s %s = { ", l->type, l->name);
+        fprintf(o, "%s%s %s = { ", l->is_static ? "static const " : "", l->type, l->name);
         put_args(f, o, l->args, l->nargs);
         fputs(" };\n", o);
         return;

@@ -31,6 +31,7 @@ typedef enum {
     KT_FLOAT,  /* float */
     KT_PTR,    /* float *, const float * */
     KT_DPTR,   /* double * */
+    KT_IPTR,   /* const int *: a table */
 } KType;
 
 typedef enum {
@@ -54,11 +55,15 @@ typedef struct {
 
 /* A local: a pointer into a region (the workspace w, e->params, e->grads,
  * another local) at an affine offset, or a struct literal of arguments. */
-typedef enum { KR_WORK, KR_PARAMS, KR_GRADS, KR_LOCAL } KRegion;
+typedef enum { KR_WORK, KR_PARAMS, KR_GRADS, KR_LOCAL, KR_SYM } KRegion;
 typedef struct {
     const char *name;     /* "x", "gamma" */
     const char *comment;  /* printed after it; NULL for none */
     int is_struct;        /* an RnEpilogue { args } */
+    int is_static;        /* struct: a constant (static const), all its fields values */
+    const int *table;     /* a constant int table of ntable entries (KT_IPTR) */
+    long ntable;
+    const char *sym;      /* KR_SYM: a file-scope table's name (KT_IPTR) */
     int is_long;          /* a long: off (a loop body's channel offset, "o") */
     const char *type;     /* struct: "RnEpilogue" */
     KType t;              /* pointer: KT_PTR or KT_DPTR */
@@ -121,6 +126,7 @@ KArg karg_null(void);
 KArg karg_local(int local);
 KArg karg_addr(int local, KAff index);           /* &local[index] */
 KArg karg_ptr_idx(int local, int idx);           /* local + idx (a long local) */
+KArg karg_ptr_at(int local, int idx, KAff off);  /* local + idx + off */
 /* a long local: name = value */
 int kir_long(KFunc *f, const char *name, KAff value);
 /* a pointer local: region + off (floats), declared where this is called;
@@ -131,6 +137,12 @@ int kir_ptr(KFunc *f, const char *name, KRegion region, int base, KType t, KAff 
             const char *comment);
 /* a struct local RnEpilogue-like: type name { args } */
 int kir_struct(KFunc *f, const char *name, const char *type, const KArg *args, int nargs);
+/* ... a constant one, every field a value: static const type name = { args } */
+int kir_struct_const(KFunc *f, const char *name, const char *type, const KArg *args, int nargs);
+/* a constant table of n ints (copied) */
+int kir_itable(KFunc *f, const char *name, const int *v, long n);
+/* a pointer to a file-scope int table that the backend defines: const int *name = sym */
+int kir_sym(KFunc *f, const char *name, const char *sym, const char *comment);
 void kir_call(KFunc *f, const char *fn, const KArg *args, int nargs);
 void kir_comment(KFunc *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kir_memset(KFunc *f, int local, KAff off, KAff count);

@@ -238,3 +238,36 @@ void rn_avgpool_chwn_bwd(float *restrict dx, const float *restrict dy, int N, in
             }
         }
 }
+
+void rn_padshort_chwn(float *restrict y, const float *restrict x, int N, int C, int H, int W,
+                      int CO, int OH, int OW, int S, int lo)
+{
+    memset(y, 0, sizeof(float) * (size_t)N * (size_t)CO * (size_t)OH * (size_t)OW);
+    for (int c = 0; c < C; c++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                memcpy(y + (((long)(c + lo) * OH + oh) * OW + ow) * N,
+                       x + (((long)c * H + oh * S) * W + ow * S) * N, sizeof(float) * (size_t)N);
+}
+
+void rn_padshort_chwn_bwd(float *restrict dx, const float *restrict dy, int N, int C, int H,
+                          int W, int OH, int OW, int S, int lo, int set)
+{
+    if (set)
+        memset(dx, 0, sizeof(float) * (size_t)N * (size_t)C * (size_t)H * (size_t)W);
+    for (int c = 0; c < C; c++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float *restrict d = dx + (((long)c * H + oh * S) * W + ow * S) * N;
+                const float *restrict s = dy + (((long)(c + lo) * OH + oh) * OW + ow) * N;
+                for (int i = 0; i < N; i++)
+                    d[i] += s[i];
+            }
+}
+
+void rn_conv1_small(const RnConvShape *s, int N, int T, const int *taps, const float *bp,
+                    const float *x, float *pad1, float *padn, float *y, const float *bias,
+                    int relu)
+{
+    rn_conv1(s, N, T, taps, bp, x, N == 1 ? pad1 : padn, N == 1, y, bias, relu);
+}

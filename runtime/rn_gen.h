@@ -24,12 +24,7 @@
 #include "rn_optim.h"
 #include "rn_wino.h"
 
-/* the smallest batch that takes the direct convolutions (rnetc's
- * direct-conv pass); batch 1 takes rn_conv1, batches 2 .. RN_DIRECT_MIN_N-1
- * im2col + GEMM */
-#ifndef RN_DIRECT_MIN_N
-#define RN_DIRECT_MIN_N 16
-#endif
+/* RN_DIRECT_MIN_N: rn_geom.h */
 
 #define RN_PRAGMA(x) _Pragma(#x)
 /* A generated loop runs on the threads only when there is enough work to
@@ -148,6 +143,27 @@ static inline __attribute__((always_inline)) void rn_im2col_tap(float *restrict 
         rn_im2col_tap_n(dst, src, N, H, W, OH, OW, S, P, kh, kw);
 }
 
+/* Row ct of a few-channel im2col (a stem's): channel ct / L, packed tap
+ * ct % L, the tap's (kh, kw) from the tables tkh, tkw of the L taps; the
+ * rows are what the threads share when the channels are too few to. */
+static inline __attribute__((always_inline)) void
+rn_im2col_row_n(float *restrict col, const float *restrict in, int N, int ct, int L, int H, int W,
+                int OH, int OW, int S, int P, const int *tkh, const int *tkw)
+{
+    rn_im2col_tap_n(col + (long)ct * N * (OH * OW), in + (long)(ct / L) * N * (H * W), N, H, W, OH,
+                    OW, S, P, tkh[ct % L], tkw[ct % L]);
+}
+
+static inline __attribute__((always_inline)) void
+rn_im2col_row(float *restrict col, const float *restrict in, int N, int ct, int L, int H, int W,
+              int OH, int OW, int S, int P, const int *tkh, const int *tkw)
+{
+    if (N == 1)
+        rn_im2col_row_n(col, in, 1, ct, L, H, W, OH, OW, S, P, tkh, tkw);
+    else
+        rn_im2col_row_n(col, in, N, ct, L, H, W, OH, OW, S, P, tkh, tkw);
+}
+
 /* the adjoint of rn_im2col_tap: dsrc (H*W, N) += ddst (OH*OW, N) */
 static inline __attribute__((always_inline)) void
 rn_col2im_tap_n(float *restrict dsrc, const float *restrict ddst, int N, int H, int W, int OH,
@@ -172,6 +188,39 @@ static inline __attribute__((always_inline)) void rn_col2im_tap(float *restrict 
         rn_col2im_tap_n(dsrc, ddst, 1, H, W, OH, OW, S, P, kh, kw);
     else
         rn_col2im_tap_n(dsrc, ddst, N, H, W, OH, OW, S, P, kh, kw);
+}
+
+/* A filter row's live taps (the convolution's dead taps dropped):
+ * gather: dst[l] = src[live[l]] for l < T (dst: T taps, src: KK);
+ * scatter (the gradient back): dst[live[l]] += src[l] (dst: KK, src: T). */
+static inline __attribute__((always_inline)) void
+rn_taps_row(float *restrict dst, const float *restrict src, int T, const int *live, int scatter)
+{
+    if (scatter)
+        for (int l = 0; l < T; l++)
+            dst[live[l]] += src[l];
+    else
+        for (int l = 0; l < T; l++)
+            dst[l] = src[live[l]];
+}
+
+/* Batch norm folded into filter k of a convolution, for inference:
+ * s = gamma / sqrt(var + eps), f (KK taps per input channel, of them T
+ * live: tap live[l], or all with live NULL) = w s over the C input
+ * channels, and the bias *fb = (cb - mean) s + beta. */
+static inline __attribute__((always_inline)) void
+rn_bn_fold_filter(float *restrict f, float *restrict fb, const float *restrict w, int C, int KK,
+                  int T, const int *live, float cb, float gamma, float beta, float mean, float var)
+{
+    float s = gamma / sqrtf(var + RN_BN_EPS);
+    if (live)
+        for (int c = 0; c < C; c++)
+            for (int l = 0; l < T; l++)
+                f[(long)c * T + l] = w[(long)c * KK + live[l]] * s;
+    else
+        for (long i = 0; i < (long)C * KK; i++)
+            f[i] = w[i] * s;
+    *fb = (cb - mean) * s + beta;
 }
 
 /* y[k][i] += b[k] over (K, NP) */
@@ -272,6 +321,20 @@ void rn_gap_chwn_bwd(float *restrict dx, const float *restrict dy, int N, long h
 
 /* y = a + b over n, rectified with relu; y may be a or b (in place) */
 void rn_add_chwn(float *y, const float *a, const float *b, long n, int relu);
+/* option A's zero-padded shortcut: y (CO, OH, OW, N) takes x (C, H, W, N)
+ * subsampled by S in channels lo .. lo+C-1, zero elsewhere; backward, dx
+ * (cleared first with set) += dy's channels lo .. lo+C-1 at the sampled
+ * positions */
+void rn_padshort_chwn(float *restrict y, const float *restrict x, int N, int C, int H, int W,
+                      int CO, int OH, int OW, int S, int lo);
+void rn_padshort_chwn_bwd(float *restrict dx, const float *restrict dy, int N, int C, int H,
+                          int W, int OH, int OW, int S, int lo, int set);
+/* rn_conv1 for a batch below RN_DIRECT_MIN_N: batch 1 reads x in place
+ * through pad1's zero border (NULL: no padding), more images are copied
+ * into padn */
+void rn_conv1_small(const RnConvShape *s, int N, int T, const int *taps, const float *bp,
+                    const float *x, float *pad1, float *padn, float *y, const float *bias,
+                    int relu);
 
 /* The pools work on one channel, batch innermost: x (H*W, N) -> y (OH*OW, N),
  * each output position a vector over the batch. */

@@ -8,6 +8,14 @@
 #ifndef RN_GEOM_H
 #define RN_GEOM_H
 
+/* the smallest batch that takes the direct convolutions (rnetc's
+ * direct-conv pass); batch 1 takes rn_conv1, batches 2 .. RN_DIRECT_MIN_N-1
+ * im2col + GEMM.  Here, where rnetc sees it too: a backend that cannot
+ * print the name (LLVM) writes the number. */
+#ifndef RN_DIRECT_MIN_N
+#define RN_DIRECT_MIN_N 16
+#endif
+
 /* A convolution of x (C, H, W) into (M, OH, OW), kernel KH x KW, stride S,
  * zero padding PAD.  live: NULL (every tap), or KH*KW flags of the taps
  * that are kept (rnetc's dead-taps pass); packed tap l is the l-th live. */

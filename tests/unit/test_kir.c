@@ -107,5 +107,32 @@ int main(void)
            "    } else {\n"
            "        gemm();\n"
            "    }\n");
+
+    /* constant tables and structs, a file-scope table, an index local plus
+     * an offset, a unit coefficient */
+    kir_init(&f);
+    static const int tk[26] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25 };
+    int t = kir_itable(&f, "tk", tk, 26);
+    int sh = kir_struct_const(&f, "sh", "RnConvShape", A(karg_int(kaff(4, 0)), karg_int(kaff(2, 0))));
+    int pos = kir_sym(&f, "pos", "tab3_pos", "forward");
+    x = kir_work(&f, "x", 8, 0, 0, NULL);
+    kir_for(&f, 0, 3, 0, 0, 0);
+    int o = kir_long(&f, "o", kaff_var(kaff(0, 0), 0, 0, 9));
+    kir_call(&f, "r", A(karg_ptr_at(x, o, kaff(0, 4)), karg_int(kaff_var(kaff(0, 0), 0, 1, 0)),
+                        karg_ptr(t, kaff(0, 0)), karg_local(sh), karg_ptr(pos, kaff(0, 0))));
+    kir_end(&f);
+    expect("kir_tables", &f, 0,
+           "    static const int tk[26] = {\n"
+           "        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,\n"
+           "        24, 25\n"
+           "    };\n"
+           "    static const RnConvShape sh = { 4, 2 };\n"
+           "    const int *pos = tab3_pos;  /* forward */\n"
+           "    float *x = w + 8L;\n"
+           "    for (int c = 0; c < 3; c++) {\n"
+           "        long o = (long)c * N * 9;\n"
+           "        r(x + o + N * 4, c, tk, &sh, pos);\n"
+           "    }\n");
     CHECK_DONE();
 }

@@ -66,49 +66,49 @@ static int tables_done;
 static void fwd_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 81536L * N;  /*  input (1, 28, 28, N) */
-    float *y = w + 3701136L + 28224L * N;  /*  conv1 (64, 14, 14, N) */
+    float *x = w + 3701136L + 81536L * N;  /* input (1, 28, 28, N) */
     float *z = w + 3701136L + 40768L * N;  /* pre-bn conv1 (64, 14, 14, N) */
     float *wt = e->params + 0;  /* conv1.weight [64x1x7x7] */
     float *col = w + 3701136L + 0L * N;  /* im2col (49, 196*N) */
-    double *sum = (double *)(w + 595200L + 128);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 595328L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 64;
     memset(sum, 0, sizeof(double) * 128);
-    const int *pos = tab0_pos, *tq = tab0_tq;  /* forward: 8464 of 9604 entries */
+    const int *pos = tab0_pos;  /* forward: 8464 of 9604 entries */
+    const int *tq = tab0_tq;
     if (N >= RN_DIRECT_MIN_N) {
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 64, 1, 49, 49, NULL, 0);
         RnEpilogue ep = { NULL, 0, sum, sumsq };
         rn_conv_direct(64, 1, N, 196, 49, pos, tq, ap, x, N * 784L, z, 0.0f, &ep);
     } else {
-    static const int tkh[49] = {
-        0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
-        3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6,
-        6
-    };
-    static const int tkw[49] = {
-        0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6, 0, 1, 2,
-        3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5,
-        6
-    };
-    RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 49; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 196, x + (long)(ct / 49) * N * 784, N, 28, 28, 14, 14, 2, 3, tkh[ct % 49], tkw[ct % 49]);
-    /* z (64, N*196) = W (64, 49) x col (49, N*196), with its per-channel sums */
-    RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 64, N * 196, 49, 1.0f, wt, 49,
-                col, N * 196, 0.0f, z, N * 196, &ep);
+        static const int tkh[49] = {
+            0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
+            3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6,
+            6
+        };
+        static const int tkw[49] = {
+            0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6, 0, 1, 2,
+            3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5,
+            6
+        };
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 49; c++)
+            rn_im2col_row_n(col, x, N, c, 49, 28, 28, 14, 14, 2, 3, tkh, tkw);
+        /* z (64, N*196) = W (64, 49) x col (49, N*196), with its per-channel sums */
+        RnEpilogue ep = { NULL, 0, sum, sumsq };
+        rn_sgemm_ep(0, 0, 64L, N * 196L, 49L, 1.0f, wt, 49L, col, N * 196L, 0.0f, z, N * 196L, &ep);
     }
     float *gamma = e->params + 3136;  /* bn1.weight [64] */
     float *beta = e->params + 3200;  /* bn1.bias [64] */
     float *rmean = e->params + 3264;  /* bn1.running_mean [64] */
     float *rvar = e->params + 3328;  /* bn1.running_var [64] */
+    float *y = w + 3701136L + 28224L * N;  /* conv1 (64, 14, 14, N) */
     float *save = w + 595200L;  /* mean, invstd (2, 64) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
         long o = (long)c * N * 196;
-        rn_bn_train_from_sums(y + o, z + o, N * 196L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[64 + c], 1);
+        rn_bn_train_from_sums(y + o, z + o, N * 196L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[64 + c], 1);
     }
 }
 
@@ -116,8 +116,8 @@ static void fwd_conv1(RnExec *e, float *w, int N, int train)
 static void fwd_maxpool(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 28224L * N;  /*  conv1 (64, 14, 14, N) */
-    float *y = w + 3701136L + 59584L * N;  /*  maxpool (64, 7, 7, N) */
+    float *x = w + 3701136L + 28224L * N;  /* conv1 (64, 14, 14, N) */
+    float *y = w + 3701136L + 59584L * N;  /* maxpool (64, 7, 7, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++)
         rn_maxpool_chwn(y + (long)c * N * 49, x + (long)c * N * 196, N, 14, 14, 7, 7, 3, 3, 2, 1);
@@ -127,50 +127,50 @@ static void fwd_maxpool(RnExec *e, float *w, int N, int train)
 static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 59584L * N;  /*  maxpool (64, 7, 7, N) */
-    float *y = w + 3701136L + 62720L * N;  /*  layer1.0.conv1 (64, 7, 7, N) */
+    float *x = w + 3701136L + 59584L * N;  /* maxpool (64, 7, 7, N) */
     float *z = w + 3701136L + 65856L * N;  /* pre-bn layer1.0.conv1 (64, 7, 7, N) */
     float *wt = e->params + 3392;  /* layer1.0.conv1.weight [64x64x3x3] */
     float *col = w + 3701136L + 0L * N;  /* im2col (576, 49*N) */
-    double *sum = (double *)(w + 595584L + 128);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 595712L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 64;
     memset(sum, 0, sizeof(double) * 128);
-    const int *pos = tab1_pos, *tq = tab1_tq;  /* forward: 361 of 441 entries */
+    const int *pos = tab1_pos;  /* forward: 361 of 441 entries */
+    const int *tq = tab1_tq;
     if (N >= RN_DIRECT_MIN_N) {
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 64, 64, 9, 9, NULL, 0);
         RnEpilogue ep = { NULL, 0, sum, sumsq };
         rn_conv_direct(64, 64, N, 49, 9, pos, tq, ap, x, N * 49L, z, 0.0f, &ep);
     } else {
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        const float *src = x + (long)c * N * 49;
-        float *dst = col + (long)c * 9 * N * 49;
-        rn_im2col_tap_n(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
-    }
-    /* z (64, N*49) = W (64, 576) x col (576, N*49), with its per-channel sums */
-    RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 64, N * 49, 576, 1.0f, wt, 576,
-                col, N * 49, 0.0f, z, N * 49, &ep);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 441;
+            rn_im2col_tap_n(col + o, x + i, N, 7, 7, 7, 7, 1, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 49, x + i, N, 7, 7, 7, 7, 1, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 98, x + i, N, 7, 7, 7, 7, 1, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 147, x + i, N, 7, 7, 7, 7, 1, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 196, x + i, N, 7, 7, 7, 7, 1, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 245, x + i, N, 7, 7, 7, 7, 1, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 294, x + i, N, 7, 7, 7, 7, 1, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 343, x + i, N, 7, 7, 7, 7, 1, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 392, x + i, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        }
+        /* z (64, N*49) = W (64, 576) x col (576, N*49), with its per-channel sums */
+        RnEpilogue ep = { NULL, 0, sum, sumsq };
+        rn_sgemm_ep(0, 0, 64L, N * 49L, 576L, 1.0f, wt, 576L, col, N * 49L, 0.0f, z, N * 49L, &ep);
     }
     float *gamma = e->params + 40256;  /* layer1.0.bn1.weight [64] */
     float *beta = e->params + 40320;  /* layer1.0.bn1.bias [64] */
     float *rmean = e->params + 40384;  /* layer1.0.bn1.running_mean [64] */
     float *rvar = e->params + 40448;  /* layer1.0.bn1.running_var [64] */
+    float *y = w + 3701136L + 62720L * N;  /* layer1.0.conv1 (64, 7, 7, N) */
     float *save = w + 595584L;  /* mean, invstd (2, 64) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
         long o = (long)c * N * 49;
-        rn_bn_train_from_sums(y + o, z + o, N * 49L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[64 + c], 1);
+        rn_bn_train_from_sums(y + o, z + o, N * 49L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[64 + c], 1);
     }
 }
 
@@ -178,50 +178,50 @@ static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
 static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 62720L * N;  /*  layer1.0.conv1 (64, 7, 7, N) */
-    float *y = w + 3701136L + 53312L * N;  /*  layer1.0.conv2 (64, 7, 7, N) */
+    float *x = w + 3701136L + 62720L * N;  /* layer1.0.conv1 (64, 7, 7, N) */
     float *z = w + 3701136L + 68992L * N;  /* pre-bn layer1.0.conv2 (64, 7, 7, N) */
     float *wt = e->params + 40512;  /* layer1.0.conv2.weight [64x64x3x3] */
     float *col = w + 3701136L + 0L * N;  /* im2col (576, 49*N) */
-    double *sum = (double *)(w + 595968L + 128);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 596096L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 64;
     memset(sum, 0, sizeof(double) * 128);
-    const int *pos = tab1_pos, *tq = tab1_tq;  /* forward: 361 of 441 entries */
+    const int *pos = tab1_pos;  /* forward: 361 of 441 entries */
+    const int *tq = tab1_tq;
     if (N >= RN_DIRECT_MIN_N) {
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 64, 64, 9, 9, NULL, 0);
         RnEpilogue ep = { NULL, 0, sum, sumsq };
         rn_conv_direct(64, 64, N, 49, 9, pos, tq, ap, x, N * 49L, z, 0.0f, &ep);
     } else {
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        const float *src = x + (long)c * N * 49;
-        float *dst = col + (long)c * 9 * N * 49;
-        rn_im2col_tap_n(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
-    }
-    /* z (64, N*49) = W (64, 576) x col (576, N*49), with its per-channel sums */
-    RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 64, N * 49, 576, 1.0f, wt, 576,
-                col, N * 49, 0.0f, z, N * 49, &ep);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 441;
+            rn_im2col_tap_n(col + o, x + i, N, 7, 7, 7, 7, 1, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 49, x + i, N, 7, 7, 7, 7, 1, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 98, x + i, N, 7, 7, 7, 7, 1, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 147, x + i, N, 7, 7, 7, 7, 1, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 196, x + i, N, 7, 7, 7, 7, 1, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 245, x + i, N, 7, 7, 7, 7, 1, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 294, x + i, N, 7, 7, 7, 7, 1, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 343, x + i, N, 7, 7, 7, 7, 1, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 392, x + i, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        }
+        /* z (64, N*49) = W (64, 576) x col (576, N*49), with its per-channel sums */
+        RnEpilogue ep = { NULL, 0, sum, sumsq };
+        rn_sgemm_ep(0, 0, 64L, N * 49L, 576L, 1.0f, wt, 576L, col, N * 49L, 0.0f, z, N * 49L, &ep);
     }
     float *gamma = e->params + 77376;  /* layer1.0.bn2.weight [64] */
     float *beta = e->params + 77440;  /* layer1.0.bn2.bias [64] */
     float *rmean = e->params + 77504;  /* layer1.0.bn2.running_mean [64] */
     float *rvar = e->params + 77568;  /* layer1.0.bn2.running_var [64] */
+    float *y = w + 3701136L + 53312L * N;  /* layer1.0.conv2 (64, 7, 7, N) */
     float *save = w + 595968L;  /* mean, invstd (2, 64) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
         long o = (long)c * N * 49;
-        rn_bn_train_from_sums(y + o, z + o, N * 49L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[64 + c], 0);
+        rn_bn_train_from_sums(y + o, z + o, N * 49L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[64 + c], 0);
     }
 }
 
@@ -229,9 +229,9 @@ static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
 static void fwd_layer1_0_add(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *a = w + 3701136L + 53312L * N;  /*  layer1.0.conv2 (64, 7, 7, N) */
-    float *b = w + 3701136L + 59584L * N;  /*  maxpool (64, 7, 7, N) */
-    float *y = w + 3701136L + 53312L * N;  /*  layer1.0.add (64, 7, 7, N) */
+    float *a = w + 3701136L + 53312L * N;  /* layer1.0.conv2 (64, 7, 7, N) */
+    float *b = w + 3701136L + 59584L * N;  /* maxpool (64, 7, 7, N) */
+    float *y = w + 3701136L + 53312L * N;  /* layer1.0.add (64, 7, 7, N) */
     /* in place: y is a */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++)
@@ -242,50 +242,50 @@ static void fwd_layer1_0_add(RnExec *e, float *w, int N, int train)
 static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 53312L * N;  /*  layer1.0.add (64, 7, 7, N) */
-    float *y = w + 3701136L + 25664L * N;  /*  layer2.0.conv1 (128, 4, 4, N) */
+    float *x = w + 3701136L + 53312L * N;  /* layer1.0.add (64, 7, 7, N) */
     float *z = w + 3701136L + 56448L * N;  /* pre-bn layer2.0.conv1 (128, 4, 4, N) */
     float *wt = e->params + 77632;  /* layer2.0.conv1.weight [128x64x3x3] */
     float *col = w + 3701136L + 0L * N;  /* im2col (576, 16*N) */
-    double *sum = (double *)(w + 592896L + 256);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 593152L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 128;
     memset(sum, 0, sizeof(double) * 256);
-    const int *pos = tab2_pos, *tq = tab2_tq;  /* forward: 100 of 144 entries */
+    const int *pos = tab2_pos;  /* forward: 100 of 144 entries */
+    const int *tq = tab2_tq;
     if (N >= RN_DIRECT_MIN_N) {
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 128, 64, 9, 9, NULL, 0);
         RnEpilogue ep = { NULL, 0, sum, sumsq };
         rn_conv_direct(128, 64, N, 16, 9, pos, tq, ap, x, N * 49L, z, 0.0f, &ep);
     } else {
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        const float *src = x + (long)c * N * 49;
-        float *dst = col + (long)c * 9 * N * 16;
-        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 2);
-    }
-    /* z (128, N*16) = W (128, 576) x col (576, N*16), with its per-channel sums */
-    RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 128, N * 16, 576, 1.0f, wt, 576,
-                col, N * 16, 0.0f, z, N * 16, &ep);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 144;
+            rn_im2col_tap_n(col + o, x + i, N, 7, 7, 4, 4, 2, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 16, x + i, N, 7, 7, 4, 4, 2, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 32, x + i, N, 7, 7, 4, 4, 2, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 48, x + i, N, 7, 7, 4, 4, 2, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 64, x + i, N, 7, 7, 4, 4, 2, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 80, x + i, N, 7, 7, 4, 4, 2, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 96, x + i, N, 7, 7, 4, 4, 2, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 112, x + i, N, 7, 7, 4, 4, 2, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 128, x + i, N, 7, 7, 4, 4, 2, 1, 2, 2);
+        }
+        /* z (128, N*16) = W (128, 576) x col (576, N*16), with its per-channel sums */
+        RnEpilogue ep = { NULL, 0, sum, sumsq };
+        rn_sgemm_ep(0, 0, 128L, N * 16L, 576L, 1.0f, wt, 576L, col, N * 16L, 0.0f, z, N * 16L, &ep);
     }
     float *gamma = e->params + 151360;  /* layer2.0.bn1.weight [128] */
     float *beta = e->params + 151488;  /* layer2.0.bn1.bias [128] */
     float *rmean = e->params + 151616;  /* layer2.0.bn1.running_mean [128] */
     float *rvar = e->params + 151744;  /* layer2.0.bn1.running_var [128] */
+    float *y = w + 3701136L + 25664L * N;  /* layer2.0.conv1 (128, 4, 4, N) */
     float *save = w + 592896L;  /* mean, invstd (2, 128) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 128; c++) {
         long o = (long)c * N * 16;
-        rn_bn_train_from_sums(y + o, z + o, N * 16L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[128 + c], 1);
+        rn_bn_train_from_sums(y + o, z + o, N * 16L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[128 + c], 1);
     }
 }
 
@@ -293,50 +293,50 @@ static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
 static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 25664L * N;  /*  layer2.0.conv1 (128, 4, 4, N) */
-    float *y = w + 3701136L + 18432L * N;  /*  layer2.0.conv2 (128, 4, 4, N) */
+    float *x = w + 3701136L + 25664L * N;  /* layer2.0.conv1 (128, 4, 4, N) */
     float *z = w + 3701136L + 72128L * N;  /* pre-bn layer2.0.conv2 (128, 4, 4, N) */
     float *wt = e->params + 151872;  /* layer2.0.conv2.weight [128x128x3x3] */
     float *col = w + 3701136L + 0L * N;  /* im2col (1152, 16*N) */
-    double *sum = (double *)(w + 593664L + 256);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 593920L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 128;
     memset(sum, 0, sizeof(double) * 256);
-    const int *pos = tab3_pos, *tq = tab3_tq;  /* forward: 100 of 144 entries */
+    const int *pos = tab3_pos;  /* forward: 100 of 144 entries */
+    const int *tq = tab3_tq;
     if (N >= RN_DIRECT_MIN_N) {
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 128, 128, 9, 9, NULL, 0);
         RnEpilogue ep = { NULL, 0, sum, sumsq };
         rn_conv_direct(128, 128, N, 16, 9, pos, tq, ap, x, N * 16L, z, 0.0f, &ep);
     } else {
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 128; c++) {
-        const float *src = x + (long)c * N * 16;
-        float *dst = col + (long)c * 9 * N * 16;
-        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 2);
-    }
-    /* z (128, N*16) = W (128, 1152) x col (1152, N*16), with its per-channel sums */
-    RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 128, N * 16, 1152, 1.0f, wt, 1152,
-                col, N * 16, 0.0f, z, N * 16, &ep);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 128; c++) {
+            long i = (long)c * N * 16;
+            long o = (long)c * N * 144;
+            rn_im2col_tap_n(col + o, x + i, N, 4, 4, 4, 4, 1, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 16, x + i, N, 4, 4, 4, 4, 1, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 32, x + i, N, 4, 4, 4, 4, 1, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 48, x + i, N, 4, 4, 4, 4, 1, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 64, x + i, N, 4, 4, 4, 4, 1, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 80, x + i, N, 4, 4, 4, 4, 1, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 96, x + i, N, 4, 4, 4, 4, 1, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 112, x + i, N, 4, 4, 4, 4, 1, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 128, x + i, N, 4, 4, 4, 4, 1, 1, 2, 2);
+        }
+        /* z (128, N*16) = W (128, 1152) x col (1152, N*16), with its per-channel sums */
+        RnEpilogue ep = { NULL, 0, sum, sumsq };
+        rn_sgemm_ep(0, 0, 128L, N * 16L, 1152L, 1.0f, wt, 1152L, col, N * 16L, 0.0f, z, N * 16L, &ep);
     }
     float *gamma = e->params + 299328;  /* layer2.0.bn2.weight [128] */
     float *beta = e->params + 299456;  /* layer2.0.bn2.bias [128] */
     float *rmean = e->params + 299584;  /* layer2.0.bn2.running_mean [128] */
     float *rvar = e->params + 299712;  /* layer2.0.bn2.running_var [128] */
+    float *y = w + 3701136L + 18432L * N;  /* layer2.0.conv2 (128, 4, 4, N) */
     float *save = w + 593664L;  /* mean, invstd (2, 128) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 128; c++) {
         long o = (long)c * N * 16;
-        rn_bn_train_from_sums(y + o, z + o, N * 16L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[128 + c], 0);
+        rn_bn_train_from_sums(y + o, z + o, N * 16L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[128 + c], 0);
     }
 }
 
@@ -344,42 +344,42 @@ static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
 static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 53312L * N;  /*  layer1.0.add (64, 7, 7, N) */
-    float *y = w + 3701136L + 0L * N;  /*  layer2.0.downsample.0 (128, 4, 4, N) */
+    float *x = w + 3701136L + 53312L * N;  /* layer1.0.add (64, 7, 7, N) */
     float *z = w + 3701136L + 9216L * N;  /* pre-bn layer2.0.downsample.0 (128, 4, 4, N) */
     float *wt = e->params + 299840;  /* layer2.0.downsample.0.weight [128x64x1x1] */
     float *col = w + 3701136L + 2048L * N;  /* im2col (64, 16*N) */
-    double *sum = (double *)(w + 594432L + 256);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 594688L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 128;
     memset(sum, 0, sizeof(double) * 256);
-    const int *pos = tab4_pos, *tq = tab4_tq;  /* forward: 16 of 16 entries */
+    const int *pos = tab4_pos;  /* forward: 16 of 16 entries */
+    const int *tq = tab4_tq;
     if (N >= RN_DIRECT_MIN_N) {
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 128, 64, 1, 1, NULL, 0);
         RnEpilogue ep = { NULL, 0, sum, sumsq };
         rn_conv_direct(128, 64, N, 16, 1, pos, tq, ap, x, N * 49L, z, 0.0f, &ep);
     } else {
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        const float *src = x + (long)c * N * 49;
-        float *dst = col + (long)c * 1 * N * 16;
-        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 0, 0, 0);
-    }
-    /* z (128, N*16) = W (128, 64) x col (64, N*16), with its per-channel sums */
-    RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 128, N * 16, 64, 1.0f, wt, 64,
-                col, N * 16, 0.0f, z, N * 16, &ep);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 16;
+            rn_im2col_tap_n(col + o, x + i, N, 7, 7, 4, 4, 2, 0, 0, 0);
+        }
+        /* z (128, N*16) = W (128, 64) x col (64, N*16), with its per-channel sums */
+        RnEpilogue ep = { NULL, 0, sum, sumsq };
+        rn_sgemm_ep(0, 0, 128L, N * 16L, 64L, 1.0f, wt, 64L, col, N * 16L, 0.0f, z, N * 16L, &ep);
     }
     float *gamma = e->params + 308032;  /* layer2.0.downsample.1.weight [128] */
     float *beta = e->params + 308160;  /* layer2.0.downsample.1.bias [128] */
     float *rmean = e->params + 308288;  /* layer2.0.downsample.1.running_mean [128] */
     float *rvar = e->params + 308416;  /* layer2.0.downsample.1.running_var [128] */
+    float *y = w + 3701136L + 0L * N;  /* layer2.0.downsample.0 (128, 4, 4, N) */
     float *save = w + 594432L;  /* mean, invstd (2, 128) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 128; c++) {
         long o = (long)c * N * 16;
-        rn_bn_train_from_sums(y + o, z + o, N * 16L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[128 + c], 0);
+        rn_bn_train_from_sums(y + o, z + o, N * 16L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[128 + c], 0);
     }
 }
 
@@ -387,9 +387,9 @@ static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
 static void fwd_layer2_0_add(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *a = w + 3701136L + 18432L * N;  /*  layer2.0.conv2 (128, 4, 4, N) */
-    float *b = w + 3701136L + 0L * N;  /*  layer2.0.downsample.0 (128, 4, 4, N) */
-    float *y = w + 3701136L + 18432L * N;  /*  layer2.0.add (128, 4, 4, N) */
+    float *a = w + 3701136L + 18432L * N;  /* layer2.0.conv2 (128, 4, 4, N) */
+    float *b = w + 3701136L + 0L * N;  /* layer2.0.downsample.0 (128, 4, 4, N) */
+    float *y = w + 3701136L + 18432L * N;  /* layer2.0.add (128, 4, 4, N) */
     /* in place: y is a */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 128; c++)
@@ -400,50 +400,50 @@ static void fwd_layer2_0_add(RnExec *e, float *w, int N, int train)
 static void fwd_layer3_0_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 18432L * N;  /*  layer2.0.add (128, 4, 4, N) */
-    float *y = w + 3701136L + 15360L * N;  /*  layer3.0.conv1 (256, 2, 2, N) */
+    float *x = w + 3701136L + 18432L * N;  /* layer2.0.add (128, 4, 4, N) */
     float *z = w + 3701136L + 16384L * N;  /* pre-bn layer3.0.conv1 (256, 2, 2, N) */
     float *wt = e->params + 308544;  /* layer3.0.conv1.weight [256x128x3x3] */
     float *col = w + 3701136L + 0L * N;  /* im2col (1152, 4*N) */
-    double *sum = (double *)(w + 589824L + 512);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 590336L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 256;
     memset(sum, 0, sizeof(double) * 512);
-    const int *pos = tab5_pos, *tq = tab5_tq;  /* forward: 25 of 36 entries */
+    const int *pos = tab5_pos;  /* forward: 25 of 36 entries */
+    const int *tq = tab5_tq;
     if (N >= RN_DIRECT_MIN_N) {
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 256, 128, 9, 9, NULL, 0);
         RnEpilogue ep = { NULL, 0, sum, sumsq };
         rn_conv_direct(256, 128, N, 4, 9, pos, tq, ap, x, N * 16L, z, 0.0f, &ep);
     } else {
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 128; c++) {
-        const float *src = x + (long)c * N * 16;
-        float *dst = col + (long)c * 9 * N * 4;
-        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 2);
-    }
-    /* z (256, N*4) = W (256, 1152) x col (1152, N*4), with its per-channel sums */
-    RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 256, N * 4, 1152, 1.0f, wt, 1152,
-                col, N * 4, 0.0f, z, N * 4, &ep);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 128; c++) {
+            long i = (long)c * N * 16;
+            long o = (long)c * N * 36;
+            rn_im2col_tap_n(col + o, x + i, N, 4, 4, 2, 2, 2, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 4, x + i, N, 4, 4, 2, 2, 2, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 8, x + i, N, 4, 4, 2, 2, 2, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 12, x + i, N, 4, 4, 2, 2, 2, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 16, x + i, N, 4, 4, 2, 2, 2, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 20, x + i, N, 4, 4, 2, 2, 2, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 24, x + i, N, 4, 4, 2, 2, 2, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 28, x + i, N, 4, 4, 2, 2, 2, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 32, x + i, N, 4, 4, 2, 2, 2, 1, 2, 2);
+        }
+        /* z (256, N*4) = W (256, 1152) x col (1152, N*4), with its per-channel sums */
+        RnEpilogue ep = { NULL, 0, sum, sumsq };
+        rn_sgemm_ep(0, 0, 256L, N * 4L, 1152L, 1.0f, wt, 1152L, col, N * 4L, 0.0f, z, N * 4L, &ep);
     }
     float *gamma = e->params + 603456;  /* layer3.0.bn1.weight [256] */
     float *beta = e->params + 603712;  /* layer3.0.bn1.bias [256] */
     float *rmean = e->params + 603968;  /* layer3.0.bn1.running_mean [256] */
     float *rvar = e->params + 604224;  /* layer3.0.bn1.running_var [256] */
+    float *y = w + 3701136L + 15360L * N;  /* layer3.0.conv1 (256, 2, 2, N) */
     float *save = w + 589824L;  /* mean, invstd (2, 256) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 256; c++) {
         long o = (long)c * N * 4;
-        rn_bn_train_from_sums(y + o, z + o, N * 4L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[256 + c], 1);
+        rn_bn_train_from_sums(y + o, z + o, N * 4L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[256 + c], 1);
     }
 }
 
@@ -451,50 +451,50 @@ static void fwd_layer3_0_conv1(RnExec *e, float *w, int N, int train)
 static void fwd_layer3_0_conv2(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 15360L * N;  /*  layer3.0.conv1 (256, 2, 2, N) */
-    float *y = w + 3701136L + 11264L * N;  /*  layer3.0.conv2 (256, 2, 2, N) */
+    float *x = w + 3701136L + 15360L * N;  /* layer3.0.conv1 (256, 2, 2, N) */
     float *z = w + 3701136L + 17408L * N;  /* pre-bn layer3.0.conv2 (256, 2, 2, N) */
     float *wt = e->params + 604480;  /* layer3.0.conv2.weight [256x256x3x3] */
     float *col = w + 3701136L + 0L * N;  /* im2col (2304, 4*N) */
-    double *sum = (double *)(w + 591360L + 512);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 591872L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 256;
     memset(sum, 0, sizeof(double) * 512);
-    const int *pos = tab6_pos, *tq = tab6_tq;  /* forward: 16 of 36 entries */
+    const int *pos = tab6_pos;  /* forward: 16 of 36 entries */
+    const int *tq = tab6_tq;
     if (N >= RN_DIRECT_MIN_N) {
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 256, 256, 9, 9, NULL, 0);
         RnEpilogue ep = { NULL, 0, sum, sumsq };
         rn_conv_direct(256, 256, N, 4, 9, pos, tq, ap, x, N * 4L, z, 0.0f, &ep);
     } else {
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 256; c++) {
-        const float *src = x + (long)c * N * 4;
-        float *dst = col + (long)c * 9 * N * 4;
-        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 2);
-    }
-    /* z (256, N*4) = W (256, 2304) x col (2304, N*4), with its per-channel sums */
-    RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 256, N * 4, 2304, 1.0f, wt, 2304,
-                col, N * 4, 0.0f, z, N * 4, &ep);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 256; c++) {
+            long i = (long)c * N * 4;
+            long o = (long)c * N * 36;
+            rn_im2col_tap_n(col + o, x + i, N, 2, 2, 2, 2, 1, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 4, x + i, N, 2, 2, 2, 2, 1, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 8, x + i, N, 2, 2, 2, 2, 1, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 12, x + i, N, 2, 2, 2, 2, 1, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 16, x + i, N, 2, 2, 2, 2, 1, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 20, x + i, N, 2, 2, 2, 2, 1, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 24, x + i, N, 2, 2, 2, 2, 1, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 28, x + i, N, 2, 2, 2, 2, 1, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 32, x + i, N, 2, 2, 2, 2, 1, 1, 2, 2);
+        }
+        /* z (256, N*4) = W (256, 2304) x col (2304, N*4), with its per-channel sums */
+        RnEpilogue ep = { NULL, 0, sum, sumsq };
+        rn_sgemm_ep(0, 0, 256L, N * 4L, 2304L, 1.0f, wt, 2304L, col, N * 4L, 0.0f, z, N * 4L, &ep);
     }
     float *gamma = e->params + 1194304;  /* layer3.0.bn2.weight [256] */
     float *beta = e->params + 1194560;  /* layer3.0.bn2.bias [256] */
     float *rmean = e->params + 1194816;  /* layer3.0.bn2.running_mean [256] */
     float *rvar = e->params + 1195072;  /* layer3.0.bn2.running_var [256] */
+    float *y = w + 3701136L + 11264L * N;  /* layer3.0.conv2 (256, 2, 2, N) */
     float *save = w + 591360L;  /* mean, invstd (2, 256) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 256; c++) {
         long o = (long)c * N * 4;
-        rn_bn_train_from_sums(y + o, z + o, N * 4L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[256 + c], 0);
+        rn_bn_train_from_sums(y + o, z + o, N * 4L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[256 + c], 0);
     }
 }
 
@@ -502,42 +502,42 @@ static void fwd_layer3_0_conv2(RnExec *e, float *w, int N, int train)
 static void fwd_layer3_0_downsample_0(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 18432L * N;  /*  layer2.0.add (128, 4, 4, N) */
-    float *y = w + 3701136L + 0L * N;  /*  layer3.0.downsample.0 (256, 2, 2, N) */
+    float *x = w + 3701136L + 18432L * N;  /* layer2.0.add (128, 4, 4, N) */
     float *z = w + 3701136L + 3072L * N;  /* pre-bn layer3.0.downsample.0 (256, 2, 2, N) */
     float *wt = e->params + 1195328;  /* layer3.0.downsample.0.weight [256x128x1x1] */
     float *col = w + 3701136L + 1024L * N;  /* im2col (128, 4*N) */
-    double *sum = (double *)(w + 32768L + 512);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 33280L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 256;
     memset(sum, 0, sizeof(double) * 512);
-    const int *pos = tab7_pos, *tq = tab7_tq;  /* forward: 4 of 4 entries */
+    const int *pos = tab7_pos;  /* forward: 4 of 4 entries */
+    const int *tq = tab7_tq;
     if (N >= RN_DIRECT_MIN_N) {
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 256, 128, 1, 1, NULL, 0);
         RnEpilogue ep = { NULL, 0, sum, sumsq };
         rn_conv_direct(256, 128, N, 4, 1, pos, tq, ap, x, N * 16L, z, 0.0f, &ep);
     } else {
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 128; c++) {
-        const float *src = x + (long)c * N * 16;
-        float *dst = col + (long)c * 1 * N * 4;
-        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 0, 0, 0);
-    }
-    /* z (256, N*4) = W (256, 128) x col (128, N*4), with its per-channel sums */
-    RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 256, N * 4, 128, 1.0f, wt, 128,
-                col, N * 4, 0.0f, z, N * 4, &ep);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 128; c++) {
+            long i = (long)c * N * 16;
+            long o = (long)c * N * 4;
+            rn_im2col_tap_n(col + o, x + i, N, 4, 4, 2, 2, 2, 0, 0, 0);
+        }
+        /* z (256, N*4) = W (256, 128) x col (128, N*4), with its per-channel sums */
+        RnEpilogue ep = { NULL, 0, sum, sumsq };
+        rn_sgemm_ep(0, 0, 256L, N * 4L, 128L, 1.0f, wt, 128L, col, N * 4L, 0.0f, z, N * 4L, &ep);
     }
     float *gamma = e->params + 1228096;  /* layer3.0.downsample.1.weight [256] */
     float *beta = e->params + 1228352;  /* layer3.0.downsample.1.bias [256] */
     float *rmean = e->params + 1228608;  /* layer3.0.downsample.1.running_mean [256] */
     float *rvar = e->params + 1228864;  /* layer3.0.downsample.1.running_var [256] */
+    float *y = w + 3701136L + 0L * N;  /* layer3.0.downsample.0 (256, 2, 2, N) */
     float *save = w + 32768L;  /* mean, invstd (2, 256) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 256; c++) {
         long o = (long)c * N * 4;
-        rn_bn_train_from_sums(y + o, z + o, N * 4L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[256 + c], 0);
+        rn_bn_train_from_sums(y + o, z + o, N * 4L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[256 + c], 0);
     }
 }
 
@@ -545,9 +545,9 @@ static void fwd_layer3_0_downsample_0(RnExec *e, float *w, int N, int train)
 static void fwd_layer3_0_add(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *a = w + 3701136L + 11264L * N;  /*  layer3.0.conv2 (256, 2, 2, N) */
-    float *b = w + 3701136L + 0L * N;  /*  layer3.0.downsample.0 (256, 2, 2, N) */
-    float *y = w + 3701136L + 11264L * N;  /*  layer3.0.add (256, 2, 2, N) */
+    float *a = w + 3701136L + 11264L * N;  /* layer3.0.conv2 (256, 2, 2, N) */
+    float *b = w + 3701136L + 0L * N;  /* layer3.0.downsample.0 (256, 2, 2, N) */
+    float *y = w + 3701136L + 11264L * N;  /* layer3.0.add (256, 2, 2, N) */
     /* in place: y is a */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 256; c++)
@@ -558,8 +558,8 @@ static void fwd_layer3_0_add(RnExec *e, float *w, int N, int train)
 static void fwd_avgpool(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 11264L * N;  /*  layer3.0.add (256, 2, 2, N) */
-    float *y = w + 3701136L + 0L * N;  /*  avgpool (256, 1, 1, N) */
+    float *x = w + 3701136L + 11264L * N;  /* layer3.0.add (256, 2, 2, N) */
+    float *y = w + 3701136L + 0L * N;  /* avgpool (256, 1, 1, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 256; c++)
         rn_gap_chwn(y + (long)c * N, x + (long)c * N * 4, N, 4L);
@@ -569,8 +569,8 @@ static void fwd_avgpool(RnExec *e, float *w, int N, int train)
 static void fwd_fc(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 0L * N;  /*  avgpool (256, 1, 1, N) */
-    float *y = w + 3701136L + 256L * N;  /*  fc (10, 1, 1, N) */
+    float *x = w + 3701136L + 0L * N;  /* avgpool (256, 1, 1, N) */
+    float *y = w + 3701136L + 256L * N;  /* fc (10, 1, 1, N) */
     float *wt = e->params + 1229120;  /* fc.weight [10x256] */
     float *b = e->params + 1231680;  /* fc.bias [10] */
     /* y (10, N) = W (10, 256) x x (256, N) + b */
@@ -585,9 +585,9 @@ static void bwd_conv1(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 0L * N;  /* d conv1 (64, 14, 14, N) */
-    float *x = w + 3701136L + 81536L * N;  /*  input (1, 28, 28, N) */
+    float *x = w + 3701136L + 81536L * N;  /* input (1, 28, 28, N) */
     float *dwt = e->grads + 0;  /* conv1.weight [64x1x7x7] */
-    float *y = w + 3701136L + 28224L * N;  /*  conv1 (64, 14, 14, N) */
+    float *y = w + 3701136L + 28224L * N;  /* conv1 (64, 14, 14, N) */
     float *z = w + 3701136L + 40768L * N;  /* pre-bn conv1 (64, 14, 14, N) */
     float *gamma = e->params + 3136;  /* bn1.weight [64] */
     float *dgamma = e->grads + 3136;  /* bn1.weight [64] */
@@ -597,8 +597,8 @@ static void bwd_conv1(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
         long o = (long)c * N * 196;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 196L,
-                               gamma[c], save[c], save[64 + c], 1, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 196L, gamma[c],
+                               save[c], save[64 + c], 1, 0);
     }
     float *col = w + 3701136L + 12544L * N;
     static const int tkh[49] = {
@@ -612,11 +612,10 @@ static void bwd_conv1(RnExec *e, float *w, int N)
         6
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 49; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 196, x + (long)(ct / 49) * N * 784, N, 28, 28, 14, 14, 2, 3, tkh[ct % 49], tkw[ct % 49]);
+    for (int c = 0; c < 49; c++)
+        rn_im2col_row_n(col, x, N, c, 49, 28, 28, 14, 14, 2, 3, tkh, tkw);
     /* dW (64, 49) += dy (64, N*196) x col^T */
-    rn_sgemm(0, 1, 64, 49, N * 196, 1.0f, dy, N * 196, col, N * 196,
-             1.0f, dwt, 49);
+    rn_sgemm(0, 1, 64, 49, N * 196, 1.0f, dy, N * 196, col, N * 196, 1.0f, dwt, 49);
 }
 
 /* d maxpool: maxpool 3x3/2 pad 1 */
@@ -624,7 +623,7 @@ static void bwd_maxpool(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 72128L * N;  /* d maxpool (64, 7, 7, N) */
-    float *x = w + 3701136L + 28224L * N;  /*  conv1 (64, 14, 14, N) */
+    float *x = w + 3701136L + 28224L * N;  /* conv1 (64, 14, 14, N) */
     float *dx = w + 3701136L + 0L * N;  /* d conv1 (64, 14, 14, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
@@ -640,11 +639,11 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 78400L * N;  /* d layer1.0.conv1 (64, 7, 7, N) */
-    float *x = w + 3701136L + 59584L * N;  /*  maxpool (64, 7, 7, N) */
+    float *x = w + 3701136L + 59584L * N;  /* maxpool (64, 7, 7, N) */
     float *wt = e->params + 3392;  /* layer1.0.conv1.weight [64x64x3x3] */
     float *dwt = e->grads + 3392;  /* layer1.0.conv1.weight [64x64x3x3] */
     float *dx = w + 3701136L + 72128L * N;  /* d maxpool (64, 7, 7, N) */
-    float *y = w + 3701136L + 62720L * N;  /*  layer1.0.conv1 (64, 7, 7, N) */
+    float *y = w + 3701136L + 62720L * N;  /* layer1.0.conv1 (64, 7, 7, N) */
     float *z = w + 3701136L + 65856L * N;  /* pre-bn layer1.0.conv1 (64, 7, 7, N) */
     float *gamma = e->params + 40256;  /* layer1.0.bn1.weight [64] */
     float *dgamma = e->grads + 40256;  /* layer1.0.bn1.weight [64] */
@@ -654,54 +653,55 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
         long o = (long)c * N * 49;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 49L,
-                               gamma[c], save[c], save[64 + c], 1, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 49L, gamma[c], save[c],
+                               save[64 + c], 1, 0);
     }
-    const int *wpos = tab8_pos, *wpq = tab8_tq;  /* weight gradient: 361 of 441 entries */
-    const int *bpos = tab9_pos, *btq = tab9_tq;  /* input gradient: 361 of 441 entries */
+    const int *wpos = tab8_pos;  /* weight gradient: 361 of 441 entries */
+    const int *wpq = tab8_tq;
+    const int *bpos = tab9_pos;  /* input gradient: 361 of 441 entries */
+    const int *btq = tab9_tq;
     if (N >= RN_DIRECT_MIN_N) {
+        float *ws = w + 3701136L + 53312L * N;  /* the weight gradient's work */
         /* dW (64, 64, 9 taps) += dy x the input, per tap */
-        rn_conv_wgrad(64, 64, N, 49, 49, 9, wpos, wpq, dy, x, dwt, 9, NULL, w + 3701136L + 53312L * N);
+        rn_conv_wgrad(64, 64, N, 49, 49, 9, wpos, wpq, dy, x, dwt, 9, NULL, ws);
         /* dx += the direct convolution of dy with the transposed filter */
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 64, 64, 9, 9, NULL, 1);
         rn_conv_direct(64, 64, N, 49, 9, bpos, btq, ap, dy, N * 49L, dx, 1.0f, NULL);
-        return;
-    }
-    float *col = w + 3701136L + 0L * N;
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        const float *src = x + (long)c * N * 49;
-        float *dst = col + (long)c * 9 * N * 49;
-        rn_im2col_tap_n(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
-    }
-    /* dW (64, 576) += dy (64, N*49) x col^T */
-    rn_sgemm(0, 1, 64, 576, N * 49, 1.0f, dy, N * 49, col, N * 49,
-             1.0f, dwt, 576);
-    /* dcol (576, N*49) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 576, N * 49, 64, 1.0f, wt, 576, dy, N * 49,
-             0.0f, col, N * 49);
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        float *dsrc = dx + (long)c * N * 49;
-        const float *d = col + (long)c * 9 * N * 49;
-        rn_col2im_tap_n(dsrc, d + 0L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_col2im_tap_n(dsrc, d + 1L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_col2im_tap_n(dsrc, d + 2L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_col2im_tap_n(dsrc, d + 3L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_col2im_tap_n(dsrc, d + 4L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_col2im_tap_n(dsrc, d + 5L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_col2im_tap_n(dsrc, d + 6L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_col2im_tap_n(dsrc, d + 7L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_col2im_tap_n(dsrc, d + 8L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 2);
+    } else {
+        float *col = w + 3701136L + 0L * N;
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 441;
+            rn_im2col_tap_n(col + o, x + i, N, 7, 7, 7, 7, 1, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 49, x + i, N, 7, 7, 7, 7, 1, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 98, x + i, N, 7, 7, 7, 7, 1, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 147, x + i, N, 7, 7, 7, 7, 1, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 196, x + i, N, 7, 7, 7, 7, 1, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 245, x + i, N, 7, 7, 7, 7, 1, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 294, x + i, N, 7, 7, 7, 7, 1, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 343, x + i, N, 7, 7, 7, 7, 1, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 392, x + i, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        }
+        /* dW (64, 576) += dy (64, N*49) x col^T */
+        rn_sgemm(0, 1, 64, 576, N * 49, 1.0f, dy, N * 49, col, N * 49, 1.0f, dwt, 576);
+        /* dcol (576, N*49) = W^T x dy, then col2im into dx */
+        rn_sgemm(1, 0, 576, N * 49, 64, 1.0f, wt, 576, dy, N * 49, 0.0f, col, N * 49);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 441;
+            rn_col2im_tap_n(dx + i, col + o, N, 7, 7, 7, 7, 1, 1, 0, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 49, N, 7, 7, 7, 7, 1, 1, 0, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 98, N, 7, 7, 7, 7, 1, 1, 0, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 147, N, 7, 7, 7, 7, 1, 1, 1, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 196, N, 7, 7, 7, 7, 1, 1, 1, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 245, N, 7, 7, 7, 7, 1, 1, 1, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 294, N, 7, 7, 7, 7, 1, 1, 2, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 343, N, 7, 7, 7, 7, 1, 1, 2, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 392, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        }
     }
 }
 
@@ -710,11 +710,11 @@ static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 75264L * N;  /* d layer1.0.conv2 (64, 7, 7, N) */
-    float *x = w + 3701136L + 62720L * N;  /*  layer1.0.conv1 (64, 7, 7, N) */
+    float *x = w + 3701136L + 62720L * N;  /* layer1.0.conv1 (64, 7, 7, N) */
     float *wt = e->params + 40512;  /* layer1.0.conv2.weight [64x64x3x3] */
     float *dwt = e->grads + 40512;  /* layer1.0.conv2.weight [64x64x3x3] */
     float *dx = w + 3701136L + 78400L * N;  /* d layer1.0.conv1 (64, 7, 7, N) */
-    float *y = w + 3701136L + 53312L * N;  /*  layer1.0.conv2 (64, 7, 7, N) */
+    float *y = w + 3701136L + 53312L * N;  /* layer1.0.conv2 (64, 7, 7, N) */
     float *z = w + 3701136L + 68992L * N;  /* pre-bn layer1.0.conv2 (64, 7, 7, N) */
     float *gamma = e->params + 77376;  /* layer1.0.bn2.weight [64] */
     float *dgamma = e->grads + 77376;  /* layer1.0.bn2.weight [64] */
@@ -724,55 +724,56 @@ static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++) {
         long o = (long)c * N * 49;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 49L,
-                               gamma[c], save[c], save[64 + c], 0, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 49L, gamma[c], save[c],
+                               save[64 + c], 0, 0);
     }
-    const int *wpos = tab8_pos, *wpq = tab8_tq;  /* weight gradient: 361 of 441 entries */
-    const int *bpos = tab9_pos, *btq = tab9_tq;  /* input gradient: 361 of 441 entries */
+    const int *wpos = tab8_pos;  /* weight gradient: 361 of 441 entries */
+    const int *wpq = tab8_tq;
+    const int *bpos = tab9_pos;  /* input gradient: 361 of 441 entries */
+    const int *btq = tab9_tq;
     if (N >= RN_DIRECT_MIN_N) {
+        float *ws = w + 3701136L + 53312L * N;  /* the weight gradient's work */
         /* dW (64, 64, 9 taps) += dy x the input, per tap */
-        rn_conv_wgrad(64, 64, N, 49, 49, 9, wpos, wpq, dy, x, dwt, 9, NULL, w + 3701136L + 53312L * N);
+        rn_conv_wgrad(64, 64, N, 49, 49, 9, wpos, wpq, dy, x, dwt, 9, NULL, ws);
         /* dx = the direct convolution of dy with the transposed filter */
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 64, 64, 9, 9, NULL, 1);
         rn_conv_direct(64, 64, N, 49, 9, bpos, btq, ap, dy, N * 49L, dx, 0.0f, NULL);
-        return;
-    }
-    float *col = w + 3701136L + 0L * N;
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        const float *src = x + (long)c * N * 49;
-        float *dst = col + (long)c * 9 * N * 49;
-        rn_im2col_tap_n(dst + 0L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 49, src, N, 7, 7, 7, 7, 1, 1, 2, 2);
-    }
-    /* dW (64, 576) += dy (64, N*49) x col^T */
-    rn_sgemm(0, 1, 64, 576, N * 49, 1.0f, dy, N * 49, col, N * 49,
-             1.0f, dwt, 576);
-    /* dcol (576, N*49) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 576, N * 49, 64, 1.0f, wt, 576, dy, N * 49,
-             0.0f, col, N * 49);
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        float *dsrc = dx + (long)c * N * 49;
-        const float *d = col + (long)c * 9 * N * 49;
-        memset(dsrc, 0, sizeof(float) * N * 49);
-        rn_col2im_tap_n(dsrc, d + 0L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 0);
-        rn_col2im_tap_n(dsrc, d + 1L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 1);
-        rn_col2im_tap_n(dsrc, d + 2L * N * 49, N, 7, 7, 7, 7, 1, 1, 0, 2);
-        rn_col2im_tap_n(dsrc, d + 3L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 0);
-        rn_col2im_tap_n(dsrc, d + 4L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 1);
-        rn_col2im_tap_n(dsrc, d + 5L * N * 49, N, 7, 7, 7, 7, 1, 1, 1, 2);
-        rn_col2im_tap_n(dsrc, d + 6L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 0);
-        rn_col2im_tap_n(dsrc, d + 7L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 1);
-        rn_col2im_tap_n(dsrc, d + 8L * N * 49, N, 7, 7, 7, 7, 1, 1, 2, 2);
+    } else {
+        float *col = w + 3701136L + 0L * N;
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 441;
+            rn_im2col_tap_n(col + o, x + i, N, 7, 7, 7, 7, 1, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 49, x + i, N, 7, 7, 7, 7, 1, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 98, x + i, N, 7, 7, 7, 7, 1, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 147, x + i, N, 7, 7, 7, 7, 1, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 196, x + i, N, 7, 7, 7, 7, 1, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 245, x + i, N, 7, 7, 7, 7, 1, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 294, x + i, N, 7, 7, 7, 7, 1, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 343, x + i, N, 7, 7, 7, 7, 1, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 392, x + i, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        }
+        /* dW (64, 576) += dy (64, N*49) x col^T */
+        rn_sgemm(0, 1, 64, 576, N * 49, 1.0f, dy, N * 49, col, N * 49, 1.0f, dwt, 576);
+        /* dcol (576, N*49) = W^T x dy, then col2im into dx */
+        rn_sgemm(1, 0, 576, N * 49, 64, 1.0f, wt, 576, dy, N * 49, 0.0f, col, N * 49);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 441;
+            memset(dx + i, 0, sizeof(float) * N * 49);
+            rn_col2im_tap_n(dx + i, col + o, N, 7, 7, 7, 7, 1, 1, 0, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 49, N, 7, 7, 7, 7, 1, 1, 0, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 98, N, 7, 7, 7, 7, 1, 1, 0, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 147, N, 7, 7, 7, 7, 1, 1, 1, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 196, N, 7, 7, 7, 7, 1, 1, 1, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 245, N, 7, 7, 7, 7, 1, 1, 1, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 294, N, 7, 7, 7, 7, 1, 1, 2, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 343, N, 7, 7, 7, 7, 1, 1, 2, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 392, N, 7, 7, 7, 7, 1, 1, 2, 2);
+        }
     }
 }
 
@@ -781,7 +782,7 @@ static void bwd_layer1_0_add(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 22528L * N;  /* d layer1.0.add (64, 7, 7, N) */
-    float *y = w + 3701136L + 53312L * N;  /*  layer1.0.add (64, 7, 7, N) */
+    float *y = w + 3701136L + 53312L * N;  /* layer1.0.add (64, 7, 7, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++)
         rn_relu_mask(dy + (long)c * N * 49, y + (long)c * N * 49, N * 49L);
@@ -800,11 +801,11 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 76224L * N;  /* d layer2.0.conv1 (128, 4, 4, N) */
-    float *x = w + 3701136L + 53312L * N;  /*  layer1.0.add (64, 7, 7, N) */
+    float *x = w + 3701136L + 53312L * N;  /* layer1.0.add (64, 7, 7, N) */
     float *wt = e->params + 77632;  /* layer2.0.conv1.weight [128x64x3x3] */
     float *dwt = e->grads + 77632;  /* layer2.0.conv1.weight [128x64x3x3] */
     float *dx = w + 3701136L + 22528L * N;  /* d layer1.0.add (64, 7, 7, N) */
-    float *y = w + 3701136L + 25664L * N;  /*  layer2.0.conv1 (128, 4, 4, N) */
+    float *y = w + 3701136L + 25664L * N;  /* layer2.0.conv1 (128, 4, 4, N) */
     float *z = w + 3701136L + 56448L * N;  /* pre-bn layer2.0.conv1 (128, 4, 4, N) */
     float *gamma = e->params + 151360;  /* layer2.0.bn1.weight [128] */
     float *dgamma = e->grads + 151360;  /* layer2.0.bn1.weight [128] */
@@ -814,54 +815,55 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 128; c++) {
         long o = (long)c * N * 16;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 16L,
-                               gamma[c], save[c], save[128 + c], 1, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 16L, gamma[c], save[c],
+                               save[128 + c], 1, 0);
     }
-    const int *wpos = tab10_pos, *wpq = tab10_tq;  /* weight gradient: 100 of 144 entries */
-    const int *bpos = tab11_pos, *btq = tab11_tq;  /* input gradient: 100 of 441 entries */
+    const int *wpos = tab10_pos;  /* weight gradient: 100 of 144 entries */
+    const int *wpq = tab10_tq;
+    const int *bpos = tab11_pos;  /* input gradient: 100 of 441 entries */
+    const int *btq = tab11_tq;
     if (N >= RN_DIRECT_MIN_N) {
+        float *ws = w + 3701136L + 9216L * N;  /* the weight gradient's work */
         /* dW (128, 64, 9 taps) += dy x the input, per tap */
-        rn_conv_wgrad(128, 64, N, 16, 49, 9, wpos, wpq, dy, x, dwt, 9, NULL, w + 3701136L + 9216L * N);
+        rn_conv_wgrad(128, 64, N, 16, 49, 9, wpos, wpq, dy, x, dwt, 9, NULL, ws);
         /* dx += the direct convolution of dy with the transposed filter */
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 64, 128, 9, 9, NULL, 1);
         rn_conv_direct(64, 128, N, 49, 9, bpos, btq, ap, dy, N * 16L, dx, 1.0f, NULL);
-        return;
-    }
-    float *col = w + 3701136L + 0L * N;
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        const float *src = x + (long)c * N * 49;
-        float *dst = col + (long)c * 9 * N * 16;
-        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 16, src, N, 7, 7, 4, 4, 2, 1, 2, 2);
-    }
-    /* dW (128, 576) += dy (128, N*16) x col^T */
-    rn_sgemm(0, 1, 128, 576, N * 16, 1.0f, dy, N * 16, col, N * 16,
-             1.0f, dwt, 576);
-    /* dcol (576, N*16) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 576, N * 16, 128, 1.0f, wt, 576, dy, N * 16,
-             0.0f, col, N * 16);
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        float *dsrc = dx + (long)c * N * 49;
-        const float *d = col + (long)c * 9 * N * 16;
-        rn_col2im_tap_n(dsrc, d + 0L * N * 16, N, 7, 7, 4, 4, 2, 1, 0, 0);
-        rn_col2im_tap_n(dsrc, d + 1L * N * 16, N, 7, 7, 4, 4, 2, 1, 0, 1);
-        rn_col2im_tap_n(dsrc, d + 2L * N * 16, N, 7, 7, 4, 4, 2, 1, 0, 2);
-        rn_col2im_tap_n(dsrc, d + 3L * N * 16, N, 7, 7, 4, 4, 2, 1, 1, 0);
-        rn_col2im_tap_n(dsrc, d + 4L * N * 16, N, 7, 7, 4, 4, 2, 1, 1, 1);
-        rn_col2im_tap_n(dsrc, d + 5L * N * 16, N, 7, 7, 4, 4, 2, 1, 1, 2);
-        rn_col2im_tap_n(dsrc, d + 6L * N * 16, N, 7, 7, 4, 4, 2, 1, 2, 0);
-        rn_col2im_tap_n(dsrc, d + 7L * N * 16, N, 7, 7, 4, 4, 2, 1, 2, 1);
-        rn_col2im_tap_n(dsrc, d + 8L * N * 16, N, 7, 7, 4, 4, 2, 1, 2, 2);
+    } else {
+        float *col = w + 3701136L + 0L * N;
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 144;
+            rn_im2col_tap_n(col + o, x + i, N, 7, 7, 4, 4, 2, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 16, x + i, N, 7, 7, 4, 4, 2, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 32, x + i, N, 7, 7, 4, 4, 2, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 48, x + i, N, 7, 7, 4, 4, 2, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 64, x + i, N, 7, 7, 4, 4, 2, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 80, x + i, N, 7, 7, 4, 4, 2, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 96, x + i, N, 7, 7, 4, 4, 2, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 112, x + i, N, 7, 7, 4, 4, 2, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 128, x + i, N, 7, 7, 4, 4, 2, 1, 2, 2);
+        }
+        /* dW (128, 576) += dy (128, N*16) x col^T */
+        rn_sgemm(0, 1, 128, 576, N * 16, 1.0f, dy, N * 16, col, N * 16, 1.0f, dwt, 576);
+        /* dcol (576, N*16) = W^T x dy, then col2im into dx */
+        rn_sgemm(1, 0, 576, N * 16, 128, 1.0f, wt, 576, dy, N * 16, 0.0f, col, N * 16);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 144;
+            rn_col2im_tap_n(dx + i, col + o, N, 7, 7, 4, 4, 2, 1, 0, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 16, N, 7, 7, 4, 4, 2, 1, 0, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 32, N, 7, 7, 4, 4, 2, 1, 0, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 48, N, 7, 7, 4, 4, 2, 1, 1, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 64, N, 7, 7, 4, 4, 2, 1, 1, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 80, N, 7, 7, 4, 4, 2, 1, 1, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 96, N, 7, 7, 4, 4, 2, 1, 2, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 112, N, 7, 7, 4, 4, 2, 1, 2, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 128, N, 7, 7, 4, 4, 2, 1, 2, 2);
+        }
     }
 }
 
@@ -870,11 +872,11 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 74176L * N;  /* d layer2.0.conv2 (128, 4, 4, N) */
-    float *x = w + 3701136L + 25664L * N;  /*  layer2.0.conv1 (128, 4, 4, N) */
+    float *x = w + 3701136L + 25664L * N;  /* layer2.0.conv1 (128, 4, 4, N) */
     float *wt = e->params + 151872;  /* layer2.0.conv2.weight [128x128x3x3] */
     float *dwt = e->grads + 151872;  /* layer2.0.conv2.weight [128x128x3x3] */
     float *dx = w + 3701136L + 76224L * N;  /* d layer2.0.conv1 (128, 4, 4, N) */
-    float *y = w + 3701136L + 18432L * N;  /*  layer2.0.conv2 (128, 4, 4, N) */
+    float *y = w + 3701136L + 18432L * N;  /* layer2.0.conv2 (128, 4, 4, N) */
     float *z = w + 3701136L + 72128L * N;  /* pre-bn layer2.0.conv2 (128, 4, 4, N) */
     float *gamma = e->params + 299328;  /* layer2.0.bn2.weight [128] */
     float *dgamma = e->grads + 299328;  /* layer2.0.bn2.weight [128] */
@@ -884,55 +886,56 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 128; c++) {
         long o = (long)c * N * 16;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 16L,
-                               gamma[c], save[c], save[128 + c], 0, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 16L, gamma[c], save[c],
+                               save[128 + c], 0, 0);
     }
-    const int *wpos = tab12_pos, *wpq = tab12_tq;  /* weight gradient: 100 of 144 entries */
-    const int *bpos = tab13_pos, *btq = tab13_tq;  /* input gradient: 100 of 144 entries */
+    const int *wpos = tab12_pos;  /* weight gradient: 100 of 144 entries */
+    const int *wpq = tab12_tq;
+    const int *bpos = tab13_pos;  /* input gradient: 100 of 144 entries */
+    const int *btq = tab13_tq;
     if (N >= RN_DIRECT_MIN_N) {
+        float *ws = w + 3701136L + 18432L * N;  /* the weight gradient's work */
         /* dW (128, 128, 9 taps) += dy x the input, per tap */
-        rn_conv_wgrad(128, 128, N, 16, 16, 9, wpos, wpq, dy, x, dwt, 9, NULL, w + 3701136L + 18432L * N);
+        rn_conv_wgrad(128, 128, N, 16, 16, 9, wpos, wpq, dy, x, dwt, 9, NULL, ws);
         /* dx = the direct convolution of dy with the transposed filter */
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 128, 128, 9, 9, NULL, 1);
         rn_conv_direct(128, 128, N, 16, 9, bpos, btq, ap, dy, N * 16L, dx, 0.0f, NULL);
-        return;
-    }
-    float *col = w + 3701136L + 0L * N;
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 128; c++) {
-        const float *src = x + (long)c * N * 16;
-        float *dst = col + (long)c * 9 * N * 16;
-        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 16, src, N, 4, 4, 4, 4, 1, 1, 2, 2);
-    }
-    /* dW (128, 1152) += dy (128, N*16) x col^T */
-    rn_sgemm(0, 1, 128, 1152, N * 16, 1.0f, dy, N * 16, col, N * 16,
-             1.0f, dwt, 1152);
-    /* dcol (1152, N*16) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 1152, N * 16, 128, 1.0f, wt, 1152, dy, N * 16,
-             0.0f, col, N * 16);
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 128; c++) {
-        float *dsrc = dx + (long)c * N * 16;
-        const float *d = col + (long)c * 9 * N * 16;
-        memset(dsrc, 0, sizeof(float) * N * 16);
-        rn_col2im_tap_n(dsrc, d + 0L * N * 16, N, 4, 4, 4, 4, 1, 1, 0, 0);
-        rn_col2im_tap_n(dsrc, d + 1L * N * 16, N, 4, 4, 4, 4, 1, 1, 0, 1);
-        rn_col2im_tap_n(dsrc, d + 2L * N * 16, N, 4, 4, 4, 4, 1, 1, 0, 2);
-        rn_col2im_tap_n(dsrc, d + 3L * N * 16, N, 4, 4, 4, 4, 1, 1, 1, 0);
-        rn_col2im_tap_n(dsrc, d + 4L * N * 16, N, 4, 4, 4, 4, 1, 1, 1, 1);
-        rn_col2im_tap_n(dsrc, d + 5L * N * 16, N, 4, 4, 4, 4, 1, 1, 1, 2);
-        rn_col2im_tap_n(dsrc, d + 6L * N * 16, N, 4, 4, 4, 4, 1, 1, 2, 0);
-        rn_col2im_tap_n(dsrc, d + 7L * N * 16, N, 4, 4, 4, 4, 1, 1, 2, 1);
-        rn_col2im_tap_n(dsrc, d + 8L * N * 16, N, 4, 4, 4, 4, 1, 1, 2, 2);
+    } else {
+        float *col = w + 3701136L + 0L * N;
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 128; c++) {
+            long i = (long)c * N * 16;
+            long o = (long)c * N * 144;
+            rn_im2col_tap_n(col + o, x + i, N, 4, 4, 4, 4, 1, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 16, x + i, N, 4, 4, 4, 4, 1, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 32, x + i, N, 4, 4, 4, 4, 1, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 48, x + i, N, 4, 4, 4, 4, 1, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 64, x + i, N, 4, 4, 4, 4, 1, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 80, x + i, N, 4, 4, 4, 4, 1, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 96, x + i, N, 4, 4, 4, 4, 1, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 112, x + i, N, 4, 4, 4, 4, 1, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 128, x + i, N, 4, 4, 4, 4, 1, 1, 2, 2);
+        }
+        /* dW (128, 1152) += dy (128, N*16) x col^T */
+        rn_sgemm(0, 1, 128, 1152, N * 16, 1.0f, dy, N * 16, col, N * 16, 1.0f, dwt, 1152);
+        /* dcol (1152, N*16) = W^T x dy, then col2im into dx */
+        rn_sgemm(1, 0, 1152, N * 16, 128, 1.0f, wt, 1152, dy, N * 16, 0.0f, col, N * 16);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 128; c++) {
+            long i = (long)c * N * 16;
+            long o = (long)c * N * 144;
+            memset(dx + i, 0, sizeof(float) * N * 16);
+            rn_col2im_tap_n(dx + i, col + o, N, 4, 4, 4, 4, 1, 1, 0, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 16, N, 4, 4, 4, 4, 1, 1, 0, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 32, N, 4, 4, 4, 4, 1, 1, 0, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 48, N, 4, 4, 4, 4, 1, 1, 1, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 64, N, 4, 4, 4, 4, 1, 1, 1, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 80, N, 4, 4, 4, 4, 1, 1, 1, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 96, N, 4, 4, 4, 4, 1, 1, 2, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 112, N, 4, 4, 4, 4, 1, 1, 2, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 128, N, 4, 4, 4, 4, 1, 1, 2, 2);
+        }
     }
 }
 
@@ -941,11 +944,11 @@ static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 5184L * N;  /* d layer2.0.downsample.0 (128, 4, 4, N) */
-    float *x = w + 3701136L + 53312L * N;  /*  layer1.0.add (64, 7, 7, N) */
+    float *x = w + 3701136L + 53312L * N;  /* layer1.0.add (64, 7, 7, N) */
     float *wt = e->params + 299840;  /* layer2.0.downsample.0.weight [128x64x1x1] */
     float *dwt = e->grads + 299840;  /* layer2.0.downsample.0.weight [128x64x1x1] */
     float *dx = w + 3701136L + 22528L * N;  /* d layer1.0.add (64, 7, 7, N) */
-    float *y = w + 3701136L + 0L * N;  /*  layer2.0.downsample.0 (128, 4, 4, N) */
+    float *y = w + 3701136L + 0L * N;  /* layer2.0.downsample.0 (128, 4, 4, N) */
     float *z = w + 3701136L + 9216L * N;  /* pre-bn layer2.0.downsample.0 (128, 4, 4, N) */
     float *gamma = e->params + 308032;  /* layer2.0.downsample.1.weight [128] */
     float *dgamma = e->grads + 308032;  /* layer2.0.downsample.1.weight [128] */
@@ -955,39 +958,40 @@ static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 128; c++) {
         long o = (long)c * N * 16;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 16L,
-                               gamma[c], save[c], save[128 + c], 0, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 16L, gamma[c], save[c],
+                               save[128 + c], 0, 0);
     }
-    const int *wpos = tab14_pos, *wpq = tab14_tq;  /* weight gradient: 16 of 16 entries */
-    const int *bpos = tab15_pos, *btq = tab15_tq;  /* input gradient: 16 of 49 entries */
+    const int *wpos = tab14_pos;  /* weight gradient: 16 of 16 entries */
+    const int *wpq = tab14_tq;
+    const int *bpos = tab15_pos;  /* input gradient: 16 of 49 entries */
+    const int *btq = tab15_tq;
     if (N >= RN_DIRECT_MIN_N) {
+        float *ws = w + 3701136L + 0L * N;  /* the weight gradient's work */
         /* dW (128, 64, 1 taps) += dy x the input, per tap */
-        rn_conv_wgrad(128, 64, N, 16, 49, 1, wpos, wpq, dy, x, dwt, 1, NULL, w + 3701136L + 0L * N);
+        rn_conv_wgrad(128, 64, N, 16, 49, 1, wpos, wpq, dy, x, dwt, 1, NULL, ws);
         /* dx = the direct convolution of dy with the transposed filter */
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 64, 128, 1, 1, NULL, 1);
         rn_conv_direct(64, 128, N, 49, 1, bpos, btq, ap, dy, N * 16L, dx, 0.0f, NULL);
-        return;
-    }
-    float *col = w + 3701136L + 7232L * N;
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        const float *src = x + (long)c * N * 49;
-        float *dst = col + (long)c * 1 * N * 16;
-        rn_im2col_tap_n(dst + 0L * N * 16, src, N, 7, 7, 4, 4, 2, 0, 0, 0);
-    }
-    /* dW (128, 64) += dy (128, N*16) x col^T */
-    rn_sgemm(0, 1, 128, 64, N * 16, 1.0f, dy, N * 16, col, N * 16,
-             1.0f, dwt, 64);
-    /* dcol (64, N*16) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 64, N * 16, 128, 1.0f, wt, 64, dy, N * 16,
-             0.0f, col, N * 16);
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 64; c++) {
-        float *dsrc = dx + (long)c * N * 49;
-        const float *d = col + (long)c * 1 * N * 16;
-        memset(dsrc, 0, sizeof(float) * N * 49);
-        rn_col2im_tap_n(dsrc, d + 0L * N * 16, N, 7, 7, 4, 4, 2, 0, 0, 0);
+    } else {
+        float *col = w + 3701136L + 7232L * N;
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 16;
+            rn_im2col_tap_n(col + o, x + i, N, 7, 7, 4, 4, 2, 0, 0, 0);
+        }
+        /* dW (128, 64) += dy (128, N*16) x col^T */
+        rn_sgemm(0, 1, 128, 64, N * 16, 1.0f, dy, N * 16, col, N * 16, 1.0f, dwt, 64);
+        /* dcol (64, N*16) = W^T x dy, then col2im into dx */
+        rn_sgemm(1, 0, 64, N * 16, 128, 1.0f, wt, 64, dy, N * 16, 0.0f, col, N * 16);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 64; c++) {
+            long i = (long)c * N * 49;
+            long o = (long)c * N * 16;
+            memset(dx + i, 0, sizeof(float) * N * 49);
+            rn_col2im_tap_n(dx + i, col + o, N, 7, 7, 4, 4, 2, 0, 0, 0);
+        }
     }
 }
 
@@ -996,7 +1000,7 @@ static void bwd_layer2_0_add(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 11264L * N;  /* d layer2.0.add (128, 4, 4, N) */
-    float *y = w + 3701136L + 18432L * N;  /*  layer2.0.add (128, 4, 4, N) */
+    float *y = w + 3701136L + 18432L * N;  /* layer2.0.add (128, 4, 4, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 128; c++)
         rn_relu_mask(dy + (long)c * N * 16, y + (long)c * N * 16, N * 16L);
@@ -1015,11 +1019,11 @@ static void bwd_layer3_0_conv1(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 21504L * N;  /* d layer3.0.conv1 (256, 2, 2, N) */
-    float *x = w + 3701136L + 18432L * N;  /*  layer2.0.add (128, 4, 4, N) */
+    float *x = w + 3701136L + 18432L * N;  /* layer2.0.add (128, 4, 4, N) */
     float *wt = e->params + 308544;  /* layer3.0.conv1.weight [256x128x3x3] */
     float *dwt = e->grads + 308544;  /* layer3.0.conv1.weight [256x128x3x3] */
     float *dx = w + 3701136L + 11264L * N;  /* d layer2.0.add (128, 4, 4, N) */
-    float *y = w + 3701136L + 15360L * N;  /*  layer3.0.conv1 (256, 2, 2, N) */
+    float *y = w + 3701136L + 15360L * N;  /* layer3.0.conv1 (256, 2, 2, N) */
     float *z = w + 3701136L + 16384L * N;  /* pre-bn layer3.0.conv1 (256, 2, 2, N) */
     float *gamma = e->params + 603456;  /* layer3.0.bn1.weight [256] */
     float *dgamma = e->grads + 603456;  /* layer3.0.bn1.weight [256] */
@@ -1029,54 +1033,55 @@ static void bwd_layer3_0_conv1(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 256; c++) {
         long o = (long)c * N * 4;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 4L,
-                               gamma[c], save[c], save[256 + c], 1, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 4L, gamma[c], save[c],
+                               save[256 + c], 1, 0);
     }
-    const int *wpos = tab16_pos, *wpq = tab16_tq;  /* weight gradient: 25 of 36 entries */
-    const int *bpos = tab17_pos, *btq = tab17_tq;  /* input gradient: 25 of 144 entries */
+    const int *wpos = tab16_pos;  /* weight gradient: 25 of 36 entries */
+    const int *wpq = tab16_tq;
+    const int *bpos = tab17_pos;  /* input gradient: 25 of 144 entries */
+    const int *btq = tab17_tq;
     if (N >= RN_DIRECT_MIN_N) {
+        float *ws = w + 3701136L + 4608L * N;  /* the weight gradient's work */
         /* dW (256, 128, 9 taps) += dy x the input, per tap */
-        rn_conv_wgrad(256, 128, N, 4, 16, 9, wpos, wpq, dy, x, dwt, 9, NULL, w + 3701136L + 4608L * N);
+        rn_conv_wgrad(256, 128, N, 4, 16, 9, wpos, wpq, dy, x, dwt, 9, NULL, ws);
         /* dx += the direct convolution of dy with the transposed filter */
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 128, 256, 9, 9, NULL, 1);
         rn_conv_direct(128, 256, N, 16, 9, bpos, btq, ap, dy, N * 4L, dx, 1.0f, NULL);
-        return;
-    }
-    float *col = w + 3701136L + 0L * N;
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 128; c++) {
-        const float *src = x + (long)c * N * 16;
-        float *dst = col + (long)c * 9 * N * 4;
-        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 4, src, N, 4, 4, 2, 2, 2, 1, 2, 2);
-    }
-    /* dW (256, 1152) += dy (256, N*4) x col^T */
-    rn_sgemm(0, 1, 256, 1152, N * 4, 1.0f, dy, N * 4, col, N * 4,
-             1.0f, dwt, 1152);
-    /* dcol (1152, N*4) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 1152, N * 4, 256, 1.0f, wt, 1152, dy, N * 4,
-             0.0f, col, N * 4);
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 128; c++) {
-        float *dsrc = dx + (long)c * N * 16;
-        const float *d = col + (long)c * 9 * N * 4;
-        rn_col2im_tap_n(dsrc, d + 0L * N * 4, N, 4, 4, 2, 2, 2, 1, 0, 0);
-        rn_col2im_tap_n(dsrc, d + 1L * N * 4, N, 4, 4, 2, 2, 2, 1, 0, 1);
-        rn_col2im_tap_n(dsrc, d + 2L * N * 4, N, 4, 4, 2, 2, 2, 1, 0, 2);
-        rn_col2im_tap_n(dsrc, d + 3L * N * 4, N, 4, 4, 2, 2, 2, 1, 1, 0);
-        rn_col2im_tap_n(dsrc, d + 4L * N * 4, N, 4, 4, 2, 2, 2, 1, 1, 1);
-        rn_col2im_tap_n(dsrc, d + 5L * N * 4, N, 4, 4, 2, 2, 2, 1, 1, 2);
-        rn_col2im_tap_n(dsrc, d + 6L * N * 4, N, 4, 4, 2, 2, 2, 1, 2, 0);
-        rn_col2im_tap_n(dsrc, d + 7L * N * 4, N, 4, 4, 2, 2, 2, 1, 2, 1);
-        rn_col2im_tap_n(dsrc, d + 8L * N * 4, N, 4, 4, 2, 2, 2, 1, 2, 2);
+    } else {
+        float *col = w + 3701136L + 0L * N;
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 128; c++) {
+            long i = (long)c * N * 16;
+            long o = (long)c * N * 36;
+            rn_im2col_tap_n(col + o, x + i, N, 4, 4, 2, 2, 2, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 4, x + i, N, 4, 4, 2, 2, 2, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 8, x + i, N, 4, 4, 2, 2, 2, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 12, x + i, N, 4, 4, 2, 2, 2, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 16, x + i, N, 4, 4, 2, 2, 2, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 20, x + i, N, 4, 4, 2, 2, 2, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 24, x + i, N, 4, 4, 2, 2, 2, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 28, x + i, N, 4, 4, 2, 2, 2, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 32, x + i, N, 4, 4, 2, 2, 2, 1, 2, 2);
+        }
+        /* dW (256, 1152) += dy (256, N*4) x col^T */
+        rn_sgemm(0, 1, 256, 1152, N * 4, 1.0f, dy, N * 4, col, N * 4, 1.0f, dwt, 1152);
+        /* dcol (1152, N*4) = W^T x dy, then col2im into dx */
+        rn_sgemm(1, 0, 1152, N * 4, 256, 1.0f, wt, 1152, dy, N * 4, 0.0f, col, N * 4);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 128; c++) {
+            long i = (long)c * N * 16;
+            long o = (long)c * N * 36;
+            rn_col2im_tap_n(dx + i, col + o, N, 4, 4, 2, 2, 2, 1, 0, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 4, N, 4, 4, 2, 2, 2, 1, 0, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 8, N, 4, 4, 2, 2, 2, 1, 0, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 12, N, 4, 4, 2, 2, 2, 1, 1, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 16, N, 4, 4, 2, 2, 2, 1, 1, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 20, N, 4, 4, 2, 2, 2, 1, 1, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 24, N, 4, 4, 2, 2, 2, 1, 2, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 28, N, 4, 4, 2, 2, 2, 1, 2, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 32, N, 4, 4, 2, 2, 2, 1, 2, 2);
+        }
     }
 }
 
@@ -1085,11 +1090,11 @@ static void bwd_layer3_0_conv2(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 20480L * N;  /* d layer3.0.conv2 (256, 2, 2, N) */
-    float *x = w + 3701136L + 15360L * N;  /*  layer3.0.conv1 (256, 2, 2, N) */
+    float *x = w + 3701136L + 15360L * N;  /* layer3.0.conv1 (256, 2, 2, N) */
     float *wt = e->params + 604480;  /* layer3.0.conv2.weight [256x256x3x3] */
     float *dwt = e->grads + 604480;  /* layer3.0.conv2.weight [256x256x3x3] */
     float *dx = w + 3701136L + 21504L * N;  /* d layer3.0.conv1 (256, 2, 2, N) */
-    float *y = w + 3701136L + 11264L * N;  /*  layer3.0.conv2 (256, 2, 2, N) */
+    float *y = w + 3701136L + 11264L * N;  /* layer3.0.conv2 (256, 2, 2, N) */
     float *z = w + 3701136L + 17408L * N;  /* pre-bn layer3.0.conv2 (256, 2, 2, N) */
     float *gamma = e->params + 1194304;  /* layer3.0.bn2.weight [256] */
     float *dgamma = e->grads + 1194304;  /* layer3.0.bn2.weight [256] */
@@ -1099,55 +1104,56 @@ static void bwd_layer3_0_conv2(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 256; c++) {
         long o = (long)c * N * 4;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 4L,
-                               gamma[c], save[c], save[256 + c], 0, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 4L, gamma[c], save[c],
+                               save[256 + c], 0, 0);
     }
-    const int *wpos = tab18_pos, *wpq = tab18_tq;  /* weight gradient: 16 of 36 entries */
-    const int *bpos = tab19_pos, *btq = tab19_tq;  /* input gradient: 16 of 36 entries */
+    const int *wpos = tab18_pos;  /* weight gradient: 16 of 36 entries */
+    const int *wpq = tab18_tq;
+    const int *bpos = tab19_pos;  /* input gradient: 16 of 36 entries */
+    const int *btq = tab19_tq;
     if (N >= RN_DIRECT_MIN_N) {
+        float *ws = w + 3701136L + 13312L * N;  /* the weight gradient's work */
         /* dW (256, 256, 9 taps) += dy x the input, per tap */
-        rn_conv_wgrad(256, 256, N, 4, 4, 9, wpos, wpq, dy, x, dwt, 9, NULL, w + 3701136L + 13312L * N);
+        rn_conv_wgrad(256, 256, N, 4, 4, 9, wpos, wpq, dy, x, dwt, 9, NULL, ws);
         /* dx = the direct convolution of dy with the transposed filter */
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 256, 256, 9, 9, NULL, 1);
         rn_conv_direct(256, 256, N, 4, 9, bpos, btq, ap, dy, N * 4L, dx, 0.0f, NULL);
-        return;
-    }
-    float *col = w + 3701136L + 0L * N;
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 256; c++) {
-        const float *src = x + (long)c * N * 4;
-        float *dst = col + (long)c * 9 * N * 4;
-        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 0);
-        rn_im2col_tap_n(dst + 1L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 1);
-        rn_im2col_tap_n(dst + 2L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 0, 2);
-        rn_im2col_tap_n(dst + 3L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 0);
-        rn_im2col_tap_n(dst + 4L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 1);
-        rn_im2col_tap_n(dst + 5L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 1, 2);
-        rn_im2col_tap_n(dst + 6L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 0);
-        rn_im2col_tap_n(dst + 7L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 1);
-        rn_im2col_tap_n(dst + 8L * N * 4, src, N, 2, 2, 2, 2, 1, 1, 2, 2);
-    }
-    /* dW (256, 2304) += dy (256, N*4) x col^T */
-    rn_sgemm(0, 1, 256, 2304, N * 4, 1.0f, dy, N * 4, col, N * 4,
-             1.0f, dwt, 2304);
-    /* dcol (2304, N*4) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 2304, N * 4, 256, 1.0f, wt, 2304, dy, N * 4,
-             0.0f, col, N * 4);
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 256; c++) {
-        float *dsrc = dx + (long)c * N * 4;
-        const float *d = col + (long)c * 9 * N * 4;
-        memset(dsrc, 0, sizeof(float) * N * 4);
-        rn_col2im_tap_n(dsrc, d + 0L * N * 4, N, 2, 2, 2, 2, 1, 1, 0, 0);
-        rn_col2im_tap_n(dsrc, d + 1L * N * 4, N, 2, 2, 2, 2, 1, 1, 0, 1);
-        rn_col2im_tap_n(dsrc, d + 2L * N * 4, N, 2, 2, 2, 2, 1, 1, 0, 2);
-        rn_col2im_tap_n(dsrc, d + 3L * N * 4, N, 2, 2, 2, 2, 1, 1, 1, 0);
-        rn_col2im_tap_n(dsrc, d + 4L * N * 4, N, 2, 2, 2, 2, 1, 1, 1, 1);
-        rn_col2im_tap_n(dsrc, d + 5L * N * 4, N, 2, 2, 2, 2, 1, 1, 1, 2);
-        rn_col2im_tap_n(dsrc, d + 6L * N * 4, N, 2, 2, 2, 2, 1, 1, 2, 0);
-        rn_col2im_tap_n(dsrc, d + 7L * N * 4, N, 2, 2, 2, 2, 1, 1, 2, 1);
-        rn_col2im_tap_n(dsrc, d + 8L * N * 4, N, 2, 2, 2, 2, 1, 1, 2, 2);
+    } else {
+        float *col = w + 3701136L + 0L * N;
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 256; c++) {
+            long i = (long)c * N * 4;
+            long o = (long)c * N * 36;
+            rn_im2col_tap_n(col + o, x + i, N, 2, 2, 2, 2, 1, 1, 0, 0);
+            rn_im2col_tap_n(col + o + N * 4, x + i, N, 2, 2, 2, 2, 1, 1, 0, 1);
+            rn_im2col_tap_n(col + o + N * 8, x + i, N, 2, 2, 2, 2, 1, 1, 0, 2);
+            rn_im2col_tap_n(col + o + N * 12, x + i, N, 2, 2, 2, 2, 1, 1, 1, 0);
+            rn_im2col_tap_n(col + o + N * 16, x + i, N, 2, 2, 2, 2, 1, 1, 1, 1);
+            rn_im2col_tap_n(col + o + N * 20, x + i, N, 2, 2, 2, 2, 1, 1, 1, 2);
+            rn_im2col_tap_n(col + o + N * 24, x + i, N, 2, 2, 2, 2, 1, 1, 2, 0);
+            rn_im2col_tap_n(col + o + N * 28, x + i, N, 2, 2, 2, 2, 1, 1, 2, 1);
+            rn_im2col_tap_n(col + o + N * 32, x + i, N, 2, 2, 2, 2, 1, 1, 2, 2);
+        }
+        /* dW (256, 2304) += dy (256, N*4) x col^T */
+        rn_sgemm(0, 1, 256, 2304, N * 4, 1.0f, dy, N * 4, col, N * 4, 1.0f, dwt, 2304);
+        /* dcol (2304, N*4) = W^T x dy, then col2im into dx */
+        rn_sgemm(1, 0, 2304, N * 4, 256, 1.0f, wt, 2304, dy, N * 4, 0.0f, col, N * 4);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 256; c++) {
+            long i = (long)c * N * 4;
+            long o = (long)c * N * 36;
+            memset(dx + i, 0, sizeof(float) * N * 4);
+            rn_col2im_tap_n(dx + i, col + o, N, 2, 2, 2, 2, 1, 1, 0, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 4, N, 2, 2, 2, 2, 1, 1, 0, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 8, N, 2, 2, 2, 2, 1, 1, 0, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 12, N, 2, 2, 2, 2, 1, 1, 1, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 16, N, 2, 2, 2, 2, 1, 1, 1, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 20, N, 2, 2, 2, 2, 1, 1, 1, 2);
+            rn_col2im_tap_n(dx + i, col + o + N * 24, N, 2, 2, 2, 2, 1, 1, 2, 0);
+            rn_col2im_tap_n(dx + i, col + o + N * 28, N, 2, 2, 2, 2, 1, 1, 2, 1);
+            rn_col2im_tap_n(dx + i, col + o + N * 32, N, 2, 2, 2, 2, 1, 1, 2, 2);
+        }
     }
 }
 
@@ -1156,11 +1162,11 @@ static void bwd_layer3_0_downsample_0(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 4096L * N;  /* d layer3.0.downsample.0 (256, 2, 2, N) */
-    float *x = w + 3701136L + 18432L * N;  /*  layer2.0.add (128, 4, 4, N) */
+    float *x = w + 3701136L + 18432L * N;  /* layer2.0.add (128, 4, 4, N) */
     float *wt = e->params + 1195328;  /* layer3.0.downsample.0.weight [256x128x1x1] */
     float *dwt = e->grads + 1195328;  /* layer3.0.downsample.0.weight [256x128x1x1] */
     float *dx = w + 3701136L + 11264L * N;  /* d layer2.0.add (128, 4, 4, N) */
-    float *y = w + 3701136L + 0L * N;  /*  layer3.0.downsample.0 (256, 2, 2, N) */
+    float *y = w + 3701136L + 0L * N;  /* layer3.0.downsample.0 (256, 2, 2, N) */
     float *z = w + 3701136L + 3072L * N;  /* pre-bn layer3.0.downsample.0 (256, 2, 2, N) */
     float *gamma = e->params + 1228096;  /* layer3.0.downsample.1.weight [256] */
     float *dgamma = e->grads + 1228096;  /* layer3.0.downsample.1.weight [256] */
@@ -1170,39 +1176,40 @@ static void bwd_layer3_0_downsample_0(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 256; c++) {
         long o = (long)c * N * 4;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 4L,
-                               gamma[c], save[c], save[256 + c], 0, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 4L, gamma[c], save[c],
+                               save[256 + c], 0, 0);
     }
-    const int *wpos = tab20_pos, *wpq = tab20_tq;  /* weight gradient: 4 of 4 entries */
-    const int *bpos = tab21_pos, *btq = tab21_tq;  /* input gradient: 4 of 16 entries */
+    const int *wpos = tab20_pos;  /* weight gradient: 4 of 4 entries */
+    const int *wpq = tab20_tq;
+    const int *bpos = tab21_pos;  /* input gradient: 4 of 16 entries */
+    const int *btq = tab21_tq;
     if (N >= RN_DIRECT_MIN_N) {
+        float *ws = w + 3701136L + 0L * N;  /* the weight gradient's work */
         /* dW (256, 128, 1 taps) += dy x the input, per tap */
-        rn_conv_wgrad(256, 128, N, 4, 16, 1, wpos, wpq, dy, x, dwt, 1, NULL, w + 3701136L + 0L * N);
+        rn_conv_wgrad(256, 128, N, 4, 16, 1, wpos, wpq, dy, x, dwt, 1, NULL, ws);
         /* dx = the direct convolution of dy with the transposed filter */
         float *ap = w + 0L;
         rn_conv_pack(ap, wt, 128, 256, 1, 1, NULL, 1);
         rn_conv_direct(128, 256, N, 16, 1, bpos, btq, ap, dy, N * 4L, dx, 0.0f, NULL);
-        return;
-    }
-    float *col = w + 3701136L + 5120L * N;
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 128; c++) {
-        const float *src = x + (long)c * N * 16;
-        float *dst = col + (long)c * 1 * N * 4;
-        rn_im2col_tap_n(dst + 0L * N * 4, src, N, 4, 4, 2, 2, 2, 0, 0, 0);
-    }
-    /* dW (256, 128) += dy (256, N*4) x col^T */
-    rn_sgemm(0, 1, 256, 128, N * 4, 1.0f, dy, N * 4, col, N * 4,
-             1.0f, dwt, 128);
-    /* dcol (128, N*4) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 128, N * 4, 256, 1.0f, wt, 128, dy, N * 4,
-             0.0f, col, N * 4);
-    RN_OMP_PAR_FOR
-    for (int c = 0; c < 128; c++) {
-        float *dsrc = dx + (long)c * N * 16;
-        const float *d = col + (long)c * 1 * N * 4;
-        memset(dsrc, 0, sizeof(float) * N * 16);
-        rn_col2im_tap_n(dsrc, d + 0L * N * 4, N, 4, 4, 2, 2, 2, 0, 0, 0);
+    } else {
+        float *col = w + 3701136L + 5120L * N;
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 128; c++) {
+            long i = (long)c * N * 16;
+            long o = (long)c * N * 4;
+            rn_im2col_tap_n(col + o, x + i, N, 4, 4, 2, 2, 2, 0, 0, 0);
+        }
+        /* dW (256, 128) += dy (256, N*4) x col^T */
+        rn_sgemm(0, 1, 256, 128, N * 4, 1.0f, dy, N * 4, col, N * 4, 1.0f, dwt, 128);
+        /* dcol (128, N*4) = W^T x dy, then col2im into dx */
+        rn_sgemm(1, 0, 128, N * 4, 256, 1.0f, wt, 128, dy, N * 4, 0.0f, col, N * 4);
+        RN_OMP_PAR_FOR
+        for (int c = 0; c < 128; c++) {
+            long i = (long)c * N * 16;
+            long o = (long)c * N * 4;
+            memset(dx + i, 0, sizeof(float) * N * 16);
+            rn_col2im_tap_n(dx + i, col + o, N, 4, 4, 2, 2, 2, 0, 0, 0);
+        }
     }
 }
 
@@ -1211,7 +1218,7 @@ static void bwd_layer3_0_add(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 0L * N;  /* d layer3.0.add (256, 2, 2, N) */
-    float *y = w + 3701136L + 11264L * N;  /*  layer3.0.add (256, 2, 2, N) */
+    float *y = w + 3701136L + 11264L * N;  /* layer3.0.add (256, 2, 2, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 256; c++)
         rn_relu_mask(dy + (long)c * N * 4, y + (long)c * N * 4, N * 4L);
@@ -1241,7 +1248,7 @@ static void bwd_fc(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 3701136L + 256L * N;  /* d fc (10, 1, 1, N) */
-    float *x = w + 3701136L + 0L * N;  /*  avgpool (256, 1, 1, N) */
+    float *x = w + 3701136L + 0L * N;  /* avgpool (256, 1, 1, N) */
     float *wt = e->params + 1229120;  /* fc.weight [10x256] */
     float *dwt = e->grads + 1229120;  /* fc.weight [10x256] */
     float *db = e->grads + 1231680;  /* fc.bias [10] */
@@ -1254,186 +1261,225 @@ static void bwd_fc(RnExec *e, float *w, int N)
 
 /* ---- inference ---- */
 
-/* batch norm folded into the convolutions, for inference */
-static void fold_weights(RnExec *e, float *w, int N)
+/* conv1: batch norm bn1 folded in */
+static void fold_conv1(RnExec *e, float *w)
 {
-    (void)e; (void)w; (void)N;
-    {
-    float *f = w + 3687360L;  /* conv1: (64, 49) weights, then 64 biases */
+    float *f = w + 3687360L;  /* (64, 49) weights, then 64 biases */
     float *wt = e->params + 0;  /* conv1.weight [64x1x7x7] */
     float *gamma = e->params + 3136;  /* bn1.weight [64] */
     float *beta = e->params + 3200;  /* bn1.bias [64] */
     float *rmean = e->params + 3264;  /* bn1.running_mean [64] */
     float *rvar = e->params + 3328;  /* bn1.running_var [64] */
-    for (int k = 0; k < 64; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 49; i++)
-            f[(long)k * 49 + i] = wt[(long)k * 49 + i] * s;
-        f[3136L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    rn_conv_pack(w + 3693760L, f, 64, 1, 49, 49, NULL, 0);  /* for the direct conv */
-    rn_conv1_pack(w + 3696896L, f, 64, 1, 49, 49, NULL);  /* for batch 1 */
-    memset(w + 3700032L, 0, sizeof(float) * 1089);  /* batch 1's padding, zero for good */
-    }
-    {
-    float *f = w + 3318528L;  /* layer1.0.conv1: (64, 576) weights, then 64 biases */
+    for (int c = 0; c < 64; c++)
+        rn_bn_fold_filter(f + (long)c * 49, &f[3136 + c], wt + (long)c * 49, 1, 49, 49, NULL, 0.0f, gamma[c],
+                          beta[c], rmean[c], rvar[c]);
+    float *ap = w + 3693760L;  /* for the direct convolution */
+    rn_conv_pack(ap, f, 64, 1, 49, 49, NULL, 0);
+    float *bp = w + 3696896L;  /* for batch 1 */
+    rn_conv1_pack(bp, f, 64, 1, 49, 49, NULL);
+    float *pad1 = w + 3700032L;  /* batch 1's padding, zero for good */
+    memset(pad1, 0, sizeof(float) * 1089);
+}
+
+/* layer1.0.conv1: batch norm layer1.0.bn1 folded in */
+static void fold_layer1_0_conv1(RnExec *e, float *w)
+{
+    float *f = w + 3318528L;  /* (64, 576) weights, then 64 biases */
     float *wt = e->params + 3392;  /* layer1.0.conv1.weight [64x64x3x3] */
     float *gamma = e->params + 40256;  /* layer1.0.bn1.weight [64] */
     float *beta = e->params + 40320;  /* layer1.0.bn1.bias [64] */
     float *rmean = e->params + 40384;  /* layer1.0.bn1.running_mean [64] */
     float *rvar = e->params + 40448;  /* layer1.0.bn1.running_var [64] */
     RN_OMP_PAR_FOR
-    for (int k = 0; k < 64; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 576; i++)
-            f[(long)k * 576 + i] = wt[(long)k * 576 + i] * s;
-        f[36864L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    rn_conv_pack(w + 3392384L, f, 64, 64, 9, 9, NULL, 0);  /* for the direct conv */
-    rn_conv1_pack(w + 3429248L, f, 64, 64, 9, 9, NULL);  /* for batch 1 */
-    memset(w + 3663104L, 0, sizeof(float) * 5184);  /* batch 1's padding, zero for good */
-    }
-    {
-    float *f = w + 3355456L;  /* layer1.0.conv2: (64, 576) weights, then 64 biases */
+    for (int c = 0; c < 64; c++)
+        rn_bn_fold_filter(f + (long)c * 576, &f[36864 + c], wt + (long)c * 576, 64, 9, 9, NULL, 0.0f, gamma[c],
+                          beta[c], rmean[c], rvar[c]);
+    float *ap = w + 3392384L;  /* for the direct convolution */
+    rn_conv_pack(ap, f, 64, 64, 9, 9, NULL, 0);
+    float *bp = w + 3429248L;  /* for batch 1 */
+    rn_conv1_pack(bp, f, 64, 64, 9, 9, NULL);
+    float *pad1 = w + 3663104L;  /* batch 1's padding, zero for good */
+    memset(pad1, 0, sizeof(float) * 5184);
+}
+
+/* layer1.0.conv2: batch norm layer1.0.bn2 folded in */
+static void fold_layer1_0_conv2(RnExec *e, float *w)
+{
+    float *f = w + 3355456L;  /* (64, 576) weights, then 64 biases */
     float *wt = e->params + 40512;  /* layer1.0.conv2.weight [64x64x3x3] */
     float *gamma = e->params + 77376;  /* layer1.0.bn2.weight [64] */
     float *beta = e->params + 77440;  /* layer1.0.bn2.bias [64] */
     float *rmean = e->params + 77504;  /* layer1.0.bn2.running_mean [64] */
     float *rvar = e->params + 77568;  /* layer1.0.bn2.running_var [64] */
     RN_OMP_PAR_FOR
-    for (int k = 0; k < 64; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 576; i++)
-            f[(long)k * 576 + i] = wt[(long)k * 576 + i] * s;
-        f[36864L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    rn_conv_pack(w + 3466112L, f, 64, 64, 9, 9, NULL, 0);  /* for the direct conv */
-    rn_conv1_pack(w + 3502976L, f, 64, 64, 9, 9, NULL);  /* for batch 1 */
-    memset(w + 3668288L, 0, sizeof(float) * 5184);  /* batch 1's padding, zero for good */
-    }
-    {
-    float *f = w + 3097216L;  /* layer2.0.conv1: (128, 576) weights, then 128 biases */
+    for (int c = 0; c < 64; c++)
+        rn_bn_fold_filter(f + (long)c * 576, &f[36864 + c], wt + (long)c * 576, 64, 9, 9, NULL, 0.0f, gamma[c],
+                          beta[c], rmean[c], rvar[c]);
+    float *ap = w + 3466112L;  /* for the direct convolution */
+    rn_conv_pack(ap, f, 64, 64, 9, 9, NULL, 0);
+    float *bp = w + 3502976L;  /* for batch 1 */
+    rn_conv1_pack(bp, f, 64, 64, 9, 9, NULL);
+    float *pad1 = w + 3668288L;  /* batch 1's padding, zero for good */
+    memset(pad1, 0, sizeof(float) * 5184);
+}
+
+/* layer2.0.conv1: batch norm layer2.0.bn1 folded in */
+static void fold_layer2_0_conv1(RnExec *e, float *w)
+{
+    float *f = w + 3097216L;  /* (128, 576) weights, then 128 biases */
     float *wt = e->params + 77632;  /* layer2.0.conv1.weight [128x64x3x3] */
     float *gamma = e->params + 151360;  /* layer2.0.bn1.weight [128] */
     float *beta = e->params + 151488;  /* layer2.0.bn1.bias [128] */
     float *rmean = e->params + 151616;  /* layer2.0.bn1.running_mean [128] */
     float *rvar = e->params + 151744;  /* layer2.0.bn1.running_var [128] */
     RN_OMP_PAR_FOR
-    for (int k = 0; k < 128; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 576; i++)
-            f[(long)k * 576 + i] = wt[(long)k * 576 + i] * s;
-        f[73728L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    rn_conv_pack(w + 3171072L, f, 128, 64, 9, 9, NULL, 0);  /* for the direct conv */
-    rn_conv1_pack(w + 3244800L, f, 128, 64, 9, 9, NULL);  /* for batch 1 */
-    memset(w + 3673472L, 0, sizeof(float) * 5184);  /* batch 1's padding, zero for good */
-    }
-    {
-    float *f = w + 2654720L;  /* layer2.0.conv2: (128, 1152) weights, then 128 biases */
+    for (int c = 0; c < 128; c++)
+        rn_bn_fold_filter(f + (long)c * 576, &f[73728 + c], wt + (long)c * 576, 64, 9, 9, NULL, 0.0f, gamma[c],
+                          beta[c], rmean[c], rvar[c]);
+    float *ap = w + 3171072L;  /* for the direct convolution */
+    rn_conv_pack(ap, f, 128, 64, 9, 9, NULL, 0);
+    float *bp = w + 3244800L;  /* for batch 1 */
+    rn_conv1_pack(bp, f, 128, 64, 9, 9, NULL);
+    float *pad1 = w + 3673472L;  /* batch 1's padding, zero for good */
+    memset(pad1, 0, sizeof(float) * 5184);
+}
+
+/* layer2.0.conv2: batch norm layer2.0.bn2 folded in */
+static void fold_layer2_0_conv2(RnExec *e, float *w)
+{
+    float *f = w + 2654720L;  /* (128, 1152) weights, then 128 biases */
     float *wt = e->params + 151872;  /* layer2.0.conv2.weight [128x128x3x3] */
     float *gamma = e->params + 299328;  /* layer2.0.bn2.weight [128] */
     float *beta = e->params + 299456;  /* layer2.0.bn2.bias [128] */
     float *rmean = e->params + 299584;  /* layer2.0.bn2.running_mean [128] */
     float *rvar = e->params + 299712;  /* layer2.0.bn2.running_var [128] */
     RN_OMP_PAR_FOR
-    for (int k = 0; k < 128; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 1152; i++)
-            f[(long)k * 1152 + i] = wt[(long)k * 1152 + i] * s;
-        f[147456L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    rn_conv_pack(w + 2802304L, f, 128, 128, 9, 9, NULL, 0);  /* for the direct conv */
-    rn_conv1_pack(w + 2949760L, f, 128, 128, 9, 9, NULL);  /* for batch 1 */
-    memset(w + 3678656L, 0, sizeof(float) * 4608);  /* batch 1's padding, zero for good */
-    }
-    {
-    float *f = w + 3638400L;  /* layer2.0.downsample.0: (128, 64) weights, then 128 biases */
+    for (int c = 0; c < 128; c++)
+        rn_bn_fold_filter(f + (long)c * 1152, &f[147456 + c], wt + (long)c * 1152, 128, 9, 9, NULL, 0.0f,
+                          gamma[c], beta[c], rmean[c], rvar[c]);
+    float *ap = w + 2802304L;  /* for the direct convolution */
+    rn_conv_pack(ap, f, 128, 128, 9, 9, NULL, 0);
+    float *bp = w + 2949760L;  /* for batch 1 */
+    rn_conv1_pack(bp, f, 128, 128, 9, 9, NULL);
+    float *pad1 = w + 3678656L;  /* batch 1's padding, zero for good */
+    memset(pad1, 0, sizeof(float) * 4608);
+}
+
+/* layer2.0.downsample.0: batch norm layer2.0.downsample.1 folded in */
+static void fold_layer2_0_downsample_0(RnExec *e, float *w)
+{
+    float *f = w + 3638400L;  /* (128, 64) weights, then 128 biases */
     float *wt = e->params + 299840;  /* layer2.0.downsample.0.weight [128x64x1x1] */
     float *gamma = e->params + 308032;  /* layer2.0.downsample.1.weight [128] */
     float *beta = e->params + 308160;  /* layer2.0.downsample.1.bias [128] */
     float *rmean = e->params + 308288;  /* layer2.0.downsample.1.running_mean [128] */
     float *rvar = e->params + 308416;  /* layer2.0.downsample.1.running_var [128] */
-    for (int k = 0; k < 128; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 64; i++)
-            f[(long)k * 64 + i] = wt[(long)k * 64 + i] * s;
-        f[8192L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    rn_conv_pack(w + 3646720L, f, 128, 64, 1, 1, NULL, 0);  /* for the direct conv */
-    rn_conv1_pack(w + 3654912L, f, 128, 64, 1, 1, NULL);  /* for batch 1 */
-    }
-    {
-    float *f = w + 1769728L;  /* layer3.0.conv1: (256, 1152) weights, then 256 biases */
+    for (int c = 0; c < 128; c++)
+        rn_bn_fold_filter(f + (long)c * 64, &f[8192 + c], wt + (long)c * 64, 64, 1, 1, NULL, 0.0f, gamma[c],
+                          beta[c], rmean[c], rvar[c]);
+    float *ap = w + 3646720L;  /* for the direct convolution */
+    rn_conv_pack(ap, f, 128, 64, 1, 1, NULL, 0);
+    float *bp = w + 3654912L;  /* for batch 1 */
+    rn_conv1_pack(bp, f, 128, 64, 1, 1, NULL);
+}
+
+/* layer3.0.conv1: batch norm layer3.0.bn1 folded in */
+static void fold_layer3_0_conv1(RnExec *e, float *w)
+{
+    float *f = w + 1769728L;  /* (256, 1152) weights, then 256 biases */
     float *wt = e->params + 308544;  /* layer3.0.conv1.weight [256x128x3x3] */
     float *gamma = e->params + 603456;  /* layer3.0.bn1.weight [256] */
     float *beta = e->params + 603712;  /* layer3.0.bn1.bias [256] */
     float *rmean = e->params + 603968;  /* layer3.0.bn1.running_mean [256] */
     float *rvar = e->params + 604224;  /* layer3.0.bn1.running_var [256] */
     RN_OMP_PAR_FOR
-    for (int k = 0; k < 256; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 1152; i++)
-            f[(long)k * 1152 + i] = wt[(long)k * 1152 + i] * s;
-        f[294912L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    rn_conv_pack(w + 2064896L, f, 256, 128, 9, 9, NULL, 0);  /* for the direct conv */
-    rn_conv1_pack(w + 2359808L, f, 256, 128, 9, 9, NULL);  /* for batch 1 */
-    memset(w + 3690560L, 0, sizeof(float) * 3200);  /* batch 1's padding, zero for good */
-    }
-    {
-    float *f = w + 0L;  /* layer3.0.conv2: (256, 2304) weights, then 256 biases */
+    for (int c = 0; c < 256; c++)
+        rn_bn_fold_filter(f + (long)c * 1152, &f[294912 + c], wt + (long)c * 1152, 128, 9, 9, NULL, 0.0f,
+                          gamma[c], beta[c], rmean[c], rvar[c]);
+    float *ap = w + 2064896L;  /* for the direct convolution */
+    rn_conv_pack(ap, f, 256, 128, 9, 9, NULL, 0);
+    float *bp = w + 2359808L;  /* for batch 1 */
+    rn_conv1_pack(bp, f, 256, 128, 9, 9, NULL);
+    float *pad1 = w + 3690560L;  /* batch 1's padding, zero for good */
+    memset(pad1, 0, sizeof(float) * 3200);
+}
+
+/* layer3.0.conv2: batch norm layer3.0.bn2 folded in */
+static void fold_layer3_0_conv2(RnExec *e, float *w)
+{
+    float *f = w + 0L;  /* (256, 2304) weights, then 256 biases */
     float *wt = e->params + 604480;  /* layer3.0.conv2.weight [256x256x3x3] */
     float *gamma = e->params + 1194304;  /* layer3.0.bn2.weight [256] */
     float *beta = e->params + 1194560;  /* layer3.0.bn2.bias [256] */
     float *rmean = e->params + 1194816;  /* layer3.0.bn2.running_mean [256] */
     float *rvar = e->params + 1195072;  /* layer3.0.bn2.running_var [256] */
     RN_OMP_PAR_FOR
-    for (int k = 0; k < 256; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 2304; i++)
-            f[(long)k * 2304 + i] = wt[(long)k * 2304 + i] * s;
-        f[589824L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    rn_conv_pack(w + 590080L, f, 256, 256, 9, 9, NULL, 0);  /* for the direct conv */
-    rn_conv1_pack(w + 1179904L, f, 256, 256, 9, 9, NULL);  /* for batch 1 */
-    memset(w + 3683264L, 0, sizeof(float) * 4096);  /* batch 1's padding, zero for good */
-    }
-    {
-    float *f = w + 3539840L;  /* layer3.0.downsample.0: (256, 128) weights, then 256 biases */
+    for (int c = 0; c < 256; c++)
+        rn_bn_fold_filter(f + (long)c * 2304, &f[589824 + c], wt + (long)c * 2304, 256, 9, 9, NULL, 0.0f,
+                          gamma[c], beta[c], rmean[c], rvar[c]);
+    float *ap = w + 590080L;  /* for the direct convolution */
+    rn_conv_pack(ap, f, 256, 256, 9, 9, NULL, 0);
+    float *bp = w + 1179904L;  /* for batch 1 */
+    rn_conv1_pack(bp, f, 256, 256, 9, 9, NULL);
+    float *pad1 = w + 3683264L;  /* batch 1's padding, zero for good */
+    memset(pad1, 0, sizeof(float) * 4096);
+}
+
+/* layer3.0.downsample.0: batch norm layer3.0.downsample.1 folded in */
+static void fold_layer3_0_downsample_0(RnExec *e, float *w)
+{
+    float *f = w + 3539840L;  /* (256, 128) weights, then 256 biases */
     float *wt = e->params + 1195328;  /* layer3.0.downsample.0.weight [256x128x1x1] */
     float *gamma = e->params + 1228096;  /* layer3.0.downsample.1.weight [256] */
     float *beta = e->params + 1228352;  /* layer3.0.downsample.1.bias [256] */
     float *rmean = e->params + 1228608;  /* layer3.0.downsample.1.running_mean [256] */
     float *rvar = e->params + 1228864;  /* layer3.0.downsample.1.running_var [256] */
     RN_OMP_PAR_FOR
-    for (int k = 0; k < 256; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 128; i++)
-            f[(long)k * 128 + i] = wt[(long)k * 128 + i] * s;
-        f[32768L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    rn_conv_pack(w + 3572864L, f, 256, 128, 1, 1, NULL, 0);  /* for the direct conv */
-    rn_conv1_pack(w + 3605632L, f, 256, 128, 1, 1, NULL);  /* for batch 1 */
-    }
+    for (int c = 0; c < 256; c++)
+        rn_bn_fold_filter(f + (long)c * 128, &f[32768 + c], wt + (long)c * 128, 128, 1, 1, NULL, 0.0f,
+                          gamma[c], beta[c], rmean[c], rvar[c]);
+    float *ap = w + 3572864L;  /* for the direct convolution */
+    rn_conv_pack(ap, f, 256, 128, 1, 1, NULL, 0);
+    float *bp = w + 3605632L;  /* for batch 1 */
+    rn_conv1_pack(bp, f, 256, 128, 1, 1, NULL);
+}
+
+/* batch norm folded into the convolutions, for inference */
+static void fold_weights(RnExec *e, float *w, int N)
+{
+    (void)e; (void)w; (void)N;
+    fold_conv1(e, w);
+    fold_layer1_0_conv1(e, w);
+    fold_layer1_0_conv2(e, w);
+    fold_layer2_0_conv1(e, w);
+    fold_layer2_0_conv2(e, w);
+    fold_layer2_0_downsample_0(e, w);
+    fold_layer3_0_conv1(e, w);
+    fold_layer3_0_conv2(e, w);
+    fold_layer3_0_downsample_0(e, w);
 }
 
 /* conv1: conv 7x7/2 pad 3 +bn(folded) +relu, 1x28x28 -> 64x14x14 */
 static inline __attribute__((always_inline)) void inf_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 13648L * N;  /*  input (1, 28, 28, N) */
-    float *y = w + 3701136L + 0L * N;  /*  conv1 (64, 14, 14, N) */
+    float *x = w + 3701136L + 13648L * N;  /* input (1, 28, 28, N) */
+    float *y = w + 3701136L + 0L * N;  /* conv1 (64, 14, 14, N) */
     float *wt = w + 3687360L;  /* conv1 weights with bn folded in */
-    const float *b = wt + 3136L;  /* folded bias */
-    const int *pos = tab0_pos, *tq = tab0_tq;  /* forward: 8464 of 9604 entries */
-    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */
-        static const RnConvShape sh = {64, 1, 28, 28, 14, 14, 7, 7, 2, 3};
-        rn_conv1(&sh, N, 49, NULL, w + 3696896L, x, N == 1 ? w + 3700032L : w + 3701136L + 12544L * N, N == 1, y, b, 1);
-    } else {
-        const float *ap = w + 3693760L;  /* packed at fold time */
+    float *b = wt + 3136;  /* folded bias */
+    const int *pos = tab0_pos;  /* forward: 8464 of 9604 entries */
+    const int *tq = tab0_tq;
+    if (N >= RN_DIRECT_MIN_N) {
+        float *ap = w + 3693760L;  /* packed at fold time */
         RnEpilogue ep = { b, 1, NULL, NULL };
         rn_conv_direct(64, 1, N, 196, 49, pos, tq, ap, x, N * 784L, y, 0.0f, &ep);
+    } else {
+        /* latency: positions x a vector of channels, per image */
+        static const RnConvShape sh = { 64, 1, 28, 28, 14, 14, 7, 7, 2, 3 };
+        float *bp = w + 3696896L;  /* the filter packed for rn_conv1 */
+        float *pad1 = w + 3700032L;  /* zero border, batch 1 */
+        float *padn = w + 3701136L + 12544L * N;  /* padded images, batches 2 and up */
+        rn_conv1_small(&sh, N, 49, NULL, bp, x, pad1, padn, y, b, 1);
     }
 }
 
@@ -1441,8 +1487,8 @@ static inline __attribute__((always_inline)) void inf_conv1(RnExec *e, float *w,
 static inline __attribute__((always_inline)) void inf_maxpool(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 0L * N;  /*  conv1 (64, 14, 14, N) */
-    float *y = w + 3701136L + 12544L * N;  /*  maxpool (64, 7, 7, N) */
+    float *x = w + 3701136L + 0L * N;  /* conv1 (64, 14, 14, N) */
+    float *y = w + 3701136L + 12544L * N;  /* maxpool (64, 7, 7, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 64; c++)
         rn_maxpool_chwn(y + (long)c * N * 49, x + (long)c * N * 196, N, 14, 14, 7, 7, 3, 3, 2, 1);
@@ -1452,18 +1498,23 @@ static inline __attribute__((always_inline)) void inf_maxpool(RnExec *e, float *
 static inline __attribute__((always_inline)) void inf_layer1_0_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 12544L * N;  /*  maxpool (64, 7, 7, N) */
-    float *y = w + 3701136L + 5184L * N;  /*  layer1.0.conv1 (64, 7, 7, N) */
+    float *x = w + 3701136L + 12544L * N;  /* maxpool (64, 7, 7, N) */
+    float *y = w + 3701136L + 5184L * N;  /* layer1.0.conv1 (64, 7, 7, N) */
     float *wt = w + 3318528L;  /* layer1.0.conv1 weights with bn folded in */
-    const float *b = wt + 36864L;  /* folded bias */
-    const int *pos = tab1_pos, *tq = tab1_tq;  /* forward: 361 of 441 entries */
-    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */
-        static const RnConvShape sh = {64, 64, 7, 7, 7, 7, 3, 3, 1, 1};
-        rn_conv1(&sh, N, 9, NULL, w + 3429248L, x, N == 1 ? w + 3663104L : w + 3701136L + 0L * N, N == 1, y, b, 1);
-    } else {
-        const float *ap = w + 3392384L;  /* packed at fold time */
+    float *b = wt + 36864;  /* folded bias */
+    const int *pos = tab1_pos;  /* forward: 361 of 441 entries */
+    const int *tq = tab1_tq;
+    if (N >= RN_DIRECT_MIN_N) {
+        float *ap = w + 3392384L;  /* packed at fold time */
         RnEpilogue ep = { b, 1, NULL, NULL };
         rn_conv_direct(64, 64, N, 49, 9, pos, tq, ap, x, N * 49L, y, 0.0f, &ep);
+    } else {
+        /* latency: positions x a vector of channels, per image */
+        static const RnConvShape sh = { 64, 64, 7, 7, 7, 7, 3, 3, 1, 1 };
+        float *bp = w + 3429248L;  /* the filter packed for rn_conv1 */
+        float *pad1 = w + 3663104L;  /* zero border, batch 1 */
+        float *padn = w + 3701136L + 0L * N;  /* padded images, batches 2 and up */
+        rn_conv1_small(&sh, N, 9, NULL, bp, x, pad1, padn, y, b, 1);
     }
 }
 
@@ -1471,18 +1522,23 @@ static inline __attribute__((always_inline)) void inf_layer1_0_conv1(RnExec *e, 
 static inline __attribute__((always_inline)) void inf_layer1_0_conv2(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 5184L * N;  /*  layer1.0.conv1 (64, 7, 7, N) */
-    float *y = w + 3701136L + 8320L * N;  /*  layer1.0.conv2 (64, 7, 7, N) */
+    float *x = w + 3701136L + 5184L * N;  /* layer1.0.conv1 (64, 7, 7, N) */
+    float *y = w + 3701136L + 8320L * N;  /* layer1.0.conv2 (64, 7, 7, N) */
     float *wt = w + 3355456L;  /* layer1.0.conv2 weights with bn folded in */
-    const float *b = wt + 36864L;  /* folded bias */
-    const int *pos = tab1_pos, *tq = tab1_tq;  /* forward: 361 of 441 entries */
-    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */
-        static const RnConvShape sh = {64, 64, 7, 7, 7, 7, 3, 3, 1, 1};
-        rn_conv1(&sh, N, 9, NULL, w + 3502976L, x, N == 1 ? w + 3668288L : w + 3701136L + 0L * N, N == 1, y, b, 0);
-    } else {
-        const float *ap = w + 3466112L;  /* packed at fold time */
+    float *b = wt + 36864;  /* folded bias */
+    const int *pos = tab1_pos;  /* forward: 361 of 441 entries */
+    const int *tq = tab1_tq;
+    if (N >= RN_DIRECT_MIN_N) {
+        float *ap = w + 3466112L;  /* packed at fold time */
         RnEpilogue ep = { b, 0, NULL, NULL };
         rn_conv_direct(64, 64, N, 49, 9, pos, tq, ap, x, N * 49L, y, 0.0f, &ep);
+    } else {
+        /* latency: positions x a vector of channels, per image */
+        static const RnConvShape sh = { 64, 64, 7, 7, 7, 7, 3, 3, 1, 1 };
+        float *bp = w + 3502976L;  /* the filter packed for rn_conv1 */
+        float *pad1 = w + 3668288L;  /* zero border, batch 1 */
+        float *padn = w + 3701136L + 0L * N;  /* padded images, batches 2 and up */
+        rn_conv1_small(&sh, N, 9, NULL, bp, x, pad1, padn, y, b, 0);
     }
 }
 
@@ -1490,9 +1546,9 @@ static inline __attribute__((always_inline)) void inf_layer1_0_conv2(RnExec *e, 
 static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *a = w + 3701136L + 8320L * N;  /*  layer1.0.conv2 (64, 7, 7, N) */
-    float *b = w + 3701136L + 12544L * N;  /*  maxpool (64, 7, 7, N) */
-    float *y = w + 3701136L + 8320L * N;  /*  layer1.0.add (64, 7, 7, N) */
+    float *a = w + 3701136L + 8320L * N;  /* layer1.0.conv2 (64, 7, 7, N) */
+    float *b = w + 3701136L + 12544L * N;  /* maxpool (64, 7, 7, N) */
+    float *y = w + 3701136L + 8320L * N;  /* layer1.0.add (64, 7, 7, N) */
     /* in place: y is a */
     if (RN_PAR(N * 3136L)) {
         RN_OMP_PAR_FOR
@@ -1508,18 +1564,23 @@ static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, fl
 static inline __attribute__((always_inline)) void inf_layer2_0_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 8320L * N;  /*  layer1.0.add (64, 7, 7, N) */
-    float *y = w + 3701136L + 5184L * N;  /*  layer2.0.conv1 (128, 4, 4, N) */
+    float *x = w + 3701136L + 8320L * N;  /* layer1.0.add (64, 7, 7, N) */
+    float *y = w + 3701136L + 5184L * N;  /* layer2.0.conv1 (128, 4, 4, N) */
     float *wt = w + 3097216L;  /* layer2.0.conv1 weights with bn folded in */
-    const float *b = wt + 73728L;  /* folded bias */
-    const int *pos = tab2_pos, *tq = tab2_tq;  /* forward: 100 of 144 entries */
-    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */
-        static const RnConvShape sh = {128, 64, 7, 7, 4, 4, 3, 3, 2, 1};
-        rn_conv1(&sh, N, 9, NULL, w + 3244800L, x, N == 1 ? w + 3673472L : w + 3701136L + 0L * N, N == 1, y, b, 1);
-    } else {
-        const float *ap = w + 3171072L;  /* packed at fold time */
+    float *b = wt + 73728;  /* folded bias */
+    const int *pos = tab2_pos;  /* forward: 100 of 144 entries */
+    const int *tq = tab2_tq;
+    if (N >= RN_DIRECT_MIN_N) {
+        float *ap = w + 3171072L;  /* packed at fold time */
         RnEpilogue ep = { b, 1, NULL, NULL };
         rn_conv_direct(128, 64, N, 16, 9, pos, tq, ap, x, N * 49L, y, 0.0f, &ep);
+    } else {
+        /* latency: positions x a vector of channels, per image */
+        static const RnConvShape sh = { 128, 64, 7, 7, 4, 4, 3, 3, 2, 1 };
+        float *bp = w + 3244800L;  /* the filter packed for rn_conv1 */
+        float *pad1 = w + 3673472L;  /* zero border, batch 1 */
+        float *padn = w + 3701136L + 0L * N;  /* padded images, batches 2 and up */
+        rn_conv1_small(&sh, N, 9, NULL, bp, x, pad1, padn, y, b, 1);
     }
 }
 
@@ -1527,18 +1588,23 @@ static inline __attribute__((always_inline)) void inf_layer2_0_conv1(RnExec *e, 
 static inline __attribute__((always_inline)) void inf_layer2_0_conv2(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 5184L * N;  /*  layer2.0.conv1 (128, 4, 4, N) */
-    float *y = w + 3701136L + 11456L * N;  /*  layer2.0.conv2 (128, 4, 4, N) */
+    float *x = w + 3701136L + 5184L * N;  /* layer2.0.conv1 (128, 4, 4, N) */
+    float *y = w + 3701136L + 11456L * N;  /* layer2.0.conv2 (128, 4, 4, N) */
     float *wt = w + 2654720L;  /* layer2.0.conv2 weights with bn folded in */
-    const float *b = wt + 147456L;  /* folded bias */
-    const int *pos = tab3_pos, *tq = tab3_tq;  /* forward: 100 of 144 entries */
-    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */
-        static const RnConvShape sh = {128, 128, 4, 4, 4, 4, 3, 3, 1, 1};
-        rn_conv1(&sh, N, 9, NULL, w + 2949760L, x, N == 1 ? w + 3678656L : w + 3701136L + 0L * N, N == 1, y, b, 0);
-    } else {
-        const float *ap = w + 2802304L;  /* packed at fold time */
+    float *b = wt + 147456;  /* folded bias */
+    const int *pos = tab3_pos;  /* forward: 100 of 144 entries */
+    const int *tq = tab3_tq;
+    if (N >= RN_DIRECT_MIN_N) {
+        float *ap = w + 2802304L;  /* packed at fold time */
         RnEpilogue ep = { b, 0, NULL, NULL };
         rn_conv_direct(128, 128, N, 16, 9, pos, tq, ap, x, N * 16L, y, 0.0f, &ep);
+    } else {
+        /* latency: positions x a vector of channels, per image */
+        static const RnConvShape sh = { 128, 128, 4, 4, 4, 4, 3, 3, 1, 1 };
+        float *bp = w + 2949760L;  /* the filter packed for rn_conv1 */
+        float *pad1 = w + 3678656L;  /* zero border, batch 1 */
+        float *padn = w + 3701136L + 0L * N;  /* padded images, batches 2 and up */
+        rn_conv1_small(&sh, N, 9, NULL, bp, x, pad1, padn, y, b, 0);
     }
 }
 
@@ -1546,18 +1612,22 @@ static inline __attribute__((always_inline)) void inf_layer2_0_conv2(RnExec *e, 
 static inline __attribute__((always_inline)) void inf_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 8320L * N;  /*  layer1.0.add (64, 7, 7, N) */
-    float *y = w + 3701136L + 3136L * N;  /*  layer2.0.downsample.0 (128, 4, 4, N) */
+    float *x = w + 3701136L + 8320L * N;  /* layer1.0.add (64, 7, 7, N) */
+    float *y = w + 3701136L + 3136L * N;  /* layer2.0.downsample.0 (128, 4, 4, N) */
     float *wt = w + 3638400L;  /* layer2.0.downsample.0 weights with bn folded in */
-    const float *b = wt + 8192L;  /* folded bias */
-    const int *pos = tab4_pos, *tq = tab4_tq;  /* forward: 16 of 16 entries */
-    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */
-        static const RnConvShape sh = {128, 64, 7, 7, 4, 4, 1, 1, 2, 0};
-        rn_conv1(&sh, N, 1, NULL, w + 3654912L, x, N == 1 ? NULL : w + 3701136L + 0L * N, N == 1, y, b, 0);
-    } else {
-        const float *ap = w + 3646720L;  /* packed at fold time */
+    float *b = wt + 8192;  /* folded bias */
+    const int *pos = tab4_pos;  /* forward: 16 of 16 entries */
+    const int *tq = tab4_tq;
+    if (N >= RN_DIRECT_MIN_N) {
+        float *ap = w + 3646720L;  /* packed at fold time */
         RnEpilogue ep = { b, 0, NULL, NULL };
         rn_conv_direct(128, 64, N, 16, 1, pos, tq, ap, x, N * 49L, y, 0.0f, &ep);
+    } else {
+        /* latency: positions x a vector of channels, per image */
+        static const RnConvShape sh = { 128, 64, 7, 7, 4, 4, 1, 1, 2, 0 };
+        float *bp = w + 3654912L;  /* the filter packed for rn_conv1 */
+        float *padn = w + 3701136L + 0L * N;  /* padded images, batches 2 and up */
+        rn_conv1_small(&sh, N, 1, NULL, bp, x, NULL, padn, y, b, 0);
     }
 }
 
@@ -1565,9 +1635,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_downsample_0(RnEx
 static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *a = w + 3701136L + 11456L * N;  /*  layer2.0.conv2 (128, 4, 4, N) */
-    float *b = w + 3701136L + 3136L * N;  /*  layer2.0.downsample.0 (128, 4, 4, N) */
-    float *y = w + 3701136L + 11456L * N;  /*  layer2.0.add (128, 4, 4, N) */
+    float *a = w + 3701136L + 11456L * N;  /* layer2.0.conv2 (128, 4, 4, N) */
+    float *b = w + 3701136L + 3136L * N;  /* layer2.0.downsample.0 (128, 4, 4, N) */
+    float *y = w + 3701136L + 11456L * N;  /* layer2.0.add (128, 4, 4, N) */
     /* in place: y is a */
     if (RN_PAR(N * 2048L)) {
         RN_OMP_PAR_FOR
@@ -1583,18 +1653,23 @@ static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, fl
 static inline __attribute__((always_inline)) void inf_layer3_0_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 11456L * N;  /*  layer2.0.add (128, 4, 4, N) */
-    float *y = w + 3701136L + 4096L * N;  /*  layer3.0.conv1 (256, 2, 2, N) */
+    float *x = w + 3701136L + 11456L * N;  /* layer2.0.add (128, 4, 4, N) */
+    float *y = w + 3701136L + 4096L * N;  /* layer3.0.conv1 (256, 2, 2, N) */
     float *wt = w + 1769728L;  /* layer3.0.conv1 weights with bn folded in */
-    const float *b = wt + 294912L;  /* folded bias */
-    const int *pos = tab5_pos, *tq = tab5_tq;  /* forward: 25 of 36 entries */
-    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */
-        static const RnConvShape sh = {256, 128, 4, 4, 2, 2, 3, 3, 2, 1};
-        rn_conv1(&sh, N, 9, NULL, w + 2359808L, x, N == 1 ? w + 3690560L : w + 3701136L + 0L * N, N == 1, y, b, 1);
-    } else {
-        const float *ap = w + 2064896L;  /* packed at fold time */
+    float *b = wt + 294912;  /* folded bias */
+    const int *pos = tab5_pos;  /* forward: 25 of 36 entries */
+    const int *tq = tab5_tq;
+    if (N >= RN_DIRECT_MIN_N) {
+        float *ap = w + 2064896L;  /* packed at fold time */
         RnEpilogue ep = { b, 1, NULL, NULL };
         rn_conv_direct(256, 128, N, 4, 9, pos, tq, ap, x, N * 16L, y, 0.0f, &ep);
+    } else {
+        /* latency: positions x a vector of channels, per image */
+        static const RnConvShape sh = { 256, 128, 4, 4, 2, 2, 3, 3, 2, 1 };
+        float *bp = w + 2359808L;  /* the filter packed for rn_conv1 */
+        float *pad1 = w + 3690560L;  /* zero border, batch 1 */
+        float *padn = w + 3701136L + 0L * N;  /* padded images, batches 2 and up */
+        rn_conv1_small(&sh, N, 9, NULL, bp, x, pad1, padn, y, b, 1);
     }
 }
 
@@ -1602,18 +1677,23 @@ static inline __attribute__((always_inline)) void inf_layer3_0_conv1(RnExec *e, 
 static inline __attribute__((always_inline)) void inf_layer3_0_conv2(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 4096L * N;  /*  layer3.0.conv1 (256, 2, 2, N) */
-    float *y = w + 3701136L + 5120L * N;  /*  layer3.0.conv2 (256, 2, 2, N) */
+    float *x = w + 3701136L + 4096L * N;  /* layer3.0.conv1 (256, 2, 2, N) */
+    float *y = w + 3701136L + 5120L * N;  /* layer3.0.conv2 (256, 2, 2, N) */
     float *wt = w + 0L;  /* layer3.0.conv2 weights with bn folded in */
-    const float *b = wt + 589824L;  /* folded bias */
-    const int *pos = tab6_pos, *tq = tab6_tq;  /* forward: 16 of 36 entries */
-    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */
-        static const RnConvShape sh = {256, 256, 2, 2, 2, 2, 3, 3, 1, 1};
-        rn_conv1(&sh, N, 9, NULL, w + 1179904L, x, N == 1 ? w + 3683264L : w + 3701136L + 0L * N, N == 1, y, b, 0);
-    } else {
-        const float *ap = w + 590080L;  /* packed at fold time */
+    float *b = wt + 589824;  /* folded bias */
+    const int *pos = tab6_pos;  /* forward: 16 of 36 entries */
+    const int *tq = tab6_tq;
+    if (N >= RN_DIRECT_MIN_N) {
+        float *ap = w + 590080L;  /* packed at fold time */
         RnEpilogue ep = { b, 0, NULL, NULL };
         rn_conv_direct(256, 256, N, 4, 9, pos, tq, ap, x, N * 4L, y, 0.0f, &ep);
+    } else {
+        /* latency: positions x a vector of channels, per image */
+        static const RnConvShape sh = { 256, 256, 2, 2, 2, 2, 3, 3, 1, 1 };
+        float *bp = w + 1179904L;  /* the filter packed for rn_conv1 */
+        float *pad1 = w + 3683264L;  /* zero border, batch 1 */
+        float *padn = w + 3701136L + 0L * N;  /* padded images, batches 2 and up */
+        rn_conv1_small(&sh, N, 9, NULL, bp, x, pad1, padn, y, b, 0);
     }
 }
 
@@ -1621,18 +1701,22 @@ static inline __attribute__((always_inline)) void inf_layer3_0_conv2(RnExec *e, 
 static inline __attribute__((always_inline)) void inf_layer3_0_downsample_0(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 11456L * N;  /*  layer2.0.add (128, 4, 4, N) */
-    float *y = w + 3701136L + 1152L * N;  /*  layer3.0.downsample.0 (256, 2, 2, N) */
+    float *x = w + 3701136L + 11456L * N;  /* layer2.0.add (128, 4, 4, N) */
+    float *y = w + 3701136L + 1152L * N;  /* layer3.0.downsample.0 (256, 2, 2, N) */
     float *wt = w + 3539840L;  /* layer3.0.downsample.0 weights with bn folded in */
-    const float *b = wt + 32768L;  /* folded bias */
-    const int *pos = tab7_pos, *tq = tab7_tq;  /* forward: 4 of 4 entries */
-    if (N < RN_DIRECT_MIN_N) {  /* latency: positions x a vector of channels, per image */
-        static const RnConvShape sh = {256, 128, 4, 4, 2, 2, 1, 1, 2, 0};
-        rn_conv1(&sh, N, 1, NULL, w + 3605632L, x, N == 1 ? NULL : w + 3701136L + 0L * N, N == 1, y, b, 0);
-    } else {
-        const float *ap = w + 3572864L;  /* packed at fold time */
+    float *b = wt + 32768;  /* folded bias */
+    const int *pos = tab7_pos;  /* forward: 4 of 4 entries */
+    const int *tq = tab7_tq;
+    if (N >= RN_DIRECT_MIN_N) {
+        float *ap = w + 3572864L;  /* packed at fold time */
         RnEpilogue ep = { b, 0, NULL, NULL };
         rn_conv_direct(256, 128, N, 4, 1, pos, tq, ap, x, N * 16L, y, 0.0f, &ep);
+    } else {
+        /* latency: positions x a vector of channels, per image */
+        static const RnConvShape sh = { 256, 128, 4, 4, 2, 2, 1, 1, 2, 0 };
+        float *bp = w + 3605632L;  /* the filter packed for rn_conv1 */
+        float *padn = w + 3701136L + 0L * N;  /* padded images, batches 2 and up */
+        rn_conv1_small(&sh, N, 1, NULL, bp, x, NULL, padn, y, b, 0);
     }
 }
 
@@ -1640,9 +1724,9 @@ static inline __attribute__((always_inline)) void inf_layer3_0_downsample_0(RnEx
 static inline __attribute__((always_inline)) void inf_layer3_0_add(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *a = w + 3701136L + 5120L * N;  /*  layer3.0.conv2 (256, 2, 2, N) */
-    float *b = w + 3701136L + 1152L * N;  /*  layer3.0.downsample.0 (256, 2, 2, N) */
-    float *y = w + 3701136L + 5120L * N;  /*  layer3.0.add (256, 2, 2, N) */
+    float *a = w + 3701136L + 5120L * N;  /* layer3.0.conv2 (256, 2, 2, N) */
+    float *b = w + 3701136L + 1152L * N;  /* layer3.0.downsample.0 (256, 2, 2, N) */
+    float *y = w + 3701136L + 5120L * N;  /* layer3.0.add (256, 2, 2, N) */
     /* in place: y is a */
     if (RN_PAR(N * 1024L)) {
         RN_OMP_PAR_FOR
@@ -1658,8 +1742,8 @@ static inline __attribute__((always_inline)) void inf_layer3_0_add(RnExec *e, fl
 static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 5120L * N;  /*  layer3.0.add (256, 2, 2, N) */
-    float *y = w + 3701136L + 0L * N;  /*  avgpool (256, 1, 1, N) */
+    float *x = w + 3701136L + 5120L * N;  /* layer3.0.add (256, 2, 2, N) */
+    float *y = w + 3701136L + 0L * N;  /* avgpool (256, 1, 1, N) */
     if (RN_PAR(N * 1024L)) {
         RN_OMP_PAR_FOR
         for (int c = 0; c < 256; c++)
@@ -1674,8 +1758,8 @@ static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *
 static inline __attribute__((always_inline)) void inf_fc(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 3701136L + 0L * N;  /*  avgpool (256, 1, 1, N) */
-    float *y = w + 3701136L + 256L * N;  /*  fc (10, 1, 1, N) */
+    float *x = w + 3701136L + 0L * N;  /* avgpool (256, 1, 1, N) */
+    float *y = w + 3701136L + 256L * N;  /* fc (10, 1, 1, N) */
     float *wt = e->params + 1229120;  /* fc.weight [10x256] */
     float *b = e->params + 1231680;  /* fc.bias [10] */
     /* y (10, N) = W (10, 256) x x (256, N) + b */

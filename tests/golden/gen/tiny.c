@@ -13,12 +13,11 @@
 static void fwd_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 9792L * N;  /*  input (1, 12, 12, N) */
-    float *y = w + 1312L + 5184L * N;  /*  conv1 (4, 12, 12, N) */
+    float *x = w + 1312L + 9792L * N;  /* input (1, 12, 12, N) */
     float *z = w + 1312L + 5760L * N;  /* pre-bn conv1 (4, 12, 12, N) */
     float *wt = e->params + 0;  /* conv1.weight [4x1x3x3] */
     float *col = w + 1312L + 0L * N;  /* im2col (9, 144*N) */
-    double *sum = (double *)(w + 144L + 8);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 152L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 4;
     memset(sum, 0, sizeof(double) * 8);
     static const int tkh[9] = {
@@ -28,22 +27,22 @@ static void fwd_conv1(RnExec *e, float *w, int N, int train)
         0, 1, 2, 0, 1, 2, 0, 1, 2
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 9; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+    for (int c = 0; c < 9; c++)
+        rn_im2col_row_n(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     /* z (4, N*144) = W (4, 9) x col (9, N*144), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 4, N * 144, 9, 1.0f, wt, 9,
-                col, N * 144, 0.0f, z, N * 144, &ep);
+    rn_sgemm_ep(0, 0, 4L, N * 144L, 9L, 1.0f, wt, 9L, col, N * 144L, 0.0f, z, N * 144L, &ep);
     float *gamma = e->params + 48;  /* bn1.weight [4] */
     float *beta = e->params + 64;  /* bn1.bias [4] */
     float *rmean = e->params + 80;  /* bn1.running_mean [4] */
     float *rvar = e->params + 96;  /* bn1.running_var [4] */
+    float *y = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
     float *save = w + 144L;  /* mean, invstd (2, 4) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
         long o = (long)c * N * 144;
-        rn_bn_train_from_sums(y + o, z + o, N * 144L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[4 + c], 1);
+        rn_bn_train_from_sums(y + o, z + o, N * 144L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[4 + c], 1);
     }
 }
 
@@ -51,12 +50,11 @@ static void fwd_conv1(RnExec *e, float *w, int N, int train)
 static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 5184L * N;  /*  conv1 (4, 12, 12, N) */
-    float *y = w + 1312L + 6336L * N;  /*  layer1.0.conv1 (4, 12, 12, N) */
+    float *x = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
     float *z = w + 1312L + 6912L * N;  /* pre-bn layer1.0.conv1 (4, 12, 12, N) */
     float *wt = e->params + 112;  /* layer1.0.conv1.weight [4x4x3x3] */
     float *col = w + 1312L + 0L * N;  /* im2col (36, 144*N) */
-    double *sum = (double *)(w + 176L + 8);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 184L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 4;
     memset(sum, 0, sizeof(double) * 8);
     static const int tkh[9] = {
@@ -66,22 +64,22 @@ static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
         0, 1, 2, 0, 1, 2, 0, 1, 2
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+    for (int c = 0; c < 36; c++)
+        rn_im2col_row_n(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     /* z (4, N*144) = W (4, 36) x col (36, N*144), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt, 36,
-                col, N * 144, 0.0f, z, N * 144, &ep);
+    rn_sgemm_ep(0, 0, 4L, N * 144L, 36L, 1.0f, wt, 36L, col, N * 144L, 0.0f, z, N * 144L, &ep);
     float *gamma = e->params + 256;  /* layer1.0.bn1.weight [4] */
     float *beta = e->params + 272;  /* layer1.0.bn1.bias [4] */
     float *rmean = e->params + 288;  /* layer1.0.bn1.running_mean [4] */
     float *rvar = e->params + 304;  /* layer1.0.bn1.running_var [4] */
+    float *y = w + 1312L + 6336L * N;  /* layer1.0.conv1 (4, 12, 12, N) */
     float *save = w + 176L;  /* mean, invstd (2, 4) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
         long o = (long)c * N * 144;
-        rn_bn_train_from_sums(y + o, z + o, N * 144L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[4 + c], 1);
+        rn_bn_train_from_sums(y + o, z + o, N * 144L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[4 + c], 1);
     }
 }
 
@@ -89,12 +87,11 @@ static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
 static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 6336L * N;  /*  layer1.0.conv1 (4, 12, 12, N) */
-    float *y = w + 1312L + 7488L * N;  /*  layer1.0.conv2 (4, 12, 12, N) */
+    float *x = w + 1312L + 6336L * N;  /* layer1.0.conv1 (4, 12, 12, N) */
     float *z = w + 1312L + 8064L * N;  /* pre-bn layer1.0.conv2 (4, 12, 12, N) */
     float *wt = e->params + 320;  /* layer1.0.conv2.weight [4x4x3x3] */
     float *col = w + 1312L + 0L * N;  /* im2col (36, 144*N) */
-    double *sum = (double *)(w + 208L + 8);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 216L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 4;
     memset(sum, 0, sizeof(double) * 8);
     static const int tkh[9] = {
@@ -104,22 +101,22 @@ static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
         0, 1, 2, 0, 1, 2, 0, 1, 2
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+    for (int c = 0; c < 36; c++)
+        rn_im2col_row_n(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     /* z (4, N*144) = W (4, 36) x col (36, N*144), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt, 36,
-                col, N * 144, 0.0f, z, N * 144, &ep);
+    rn_sgemm_ep(0, 0, 4L, N * 144L, 36L, 1.0f, wt, 36L, col, N * 144L, 0.0f, z, N * 144L, &ep);
     float *gamma = e->params + 464;  /* layer1.0.bn2.weight [4] */
     float *beta = e->params + 480;  /* layer1.0.bn2.bias [4] */
     float *rmean = e->params + 496;  /* layer1.0.bn2.running_mean [4] */
     float *rvar = e->params + 512;  /* layer1.0.bn2.running_var [4] */
+    float *y = w + 1312L + 7488L * N;  /* layer1.0.conv2 (4, 12, 12, N) */
     float *save = w + 208L;  /* mean, invstd (2, 4) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
         long o = (long)c * N * 144;
-        rn_bn_train_from_sums(y + o, z + o, N * 144L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[4 + c], 0);
+        rn_bn_train_from_sums(y + o, z + o, N * 144L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[4 + c], 0);
     }
 }
 
@@ -127,9 +124,9 @@ static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
 static void fwd_layer1_0_add(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *a = w + 1312L + 7488L * N;  /*  layer1.0.conv2 (4, 12, 12, N) */
-    float *b = w + 1312L + 5184L * N;  /*  conv1 (4, 12, 12, N) */
-    float *y = w + 1312L + 7488L * N;  /*  layer1.0.add (4, 12, 12, N) */
+    float *a = w + 1312L + 7488L * N;  /* layer1.0.conv2 (4, 12, 12, N) */
+    float *b = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
+    float *y = w + 1312L + 7488L * N;  /* layer1.0.add (4, 12, 12, N) */
     /* in place: y is a */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++)
@@ -140,12 +137,11 @@ static void fwd_layer1_0_add(RnExec *e, float *w, int N, int train)
 static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 7488L * N;  /*  layer1.0.add (4, 12, 12, N) */
-    float *y = w + 1312L + 3168L * N;  /*  layer2.0.conv1 (8, 6, 6, N) */
+    float *x = w + 1312L + 7488L * N;  /* layer1.0.add (4, 12, 12, N) */
     float *z = w + 1312L + 3456L * N;  /* pre-bn layer2.0.conv1 (8, 6, 6, N) */
     float *wt = e->params + 528;  /* layer2.0.conv1.weight [8x4x3x3] */
     float *col = w + 1312L + 0L * N;  /* im2col (36, 36*N) */
-    double *sum = (double *)(w + 0L + 16);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 16L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 8;
     memset(sum, 0, sizeof(double) * 16);
     static const int tkh[9] = {
@@ -155,22 +151,22 @@ static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
         0, 1, 2, 0, 1, 2, 0, 1, 2
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 144, N, 12, 12, 6, 6, 2, 1, tkh[ct % 9], tkw[ct % 9]);
+    for (int c = 0; c < 36; c++)
+        rn_im2col_row_n(col, x, N, c, 9, 12, 12, 6, 6, 2, 1, tkh, tkw);
     /* z (8, N*36) = W (8, 36) x col (36, N*36), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 8, N * 36, 36, 1.0f, wt, 36,
-                col, N * 36, 0.0f, z, N * 36, &ep);
+    rn_sgemm_ep(0, 0, 8L, N * 36L, 36L, 1.0f, wt, 36L, col, N * 36L, 0.0f, z, N * 36L, &ep);
     float *gamma = e->params + 816;  /* layer2.0.bn1.weight [8] */
     float *beta = e->params + 832;  /* layer2.0.bn1.bias [8] */
     float *rmean = e->params + 848;  /* layer2.0.bn1.running_mean [8] */
     float *rvar = e->params + 864;  /* layer2.0.bn1.running_var [8] */
+    float *y = w + 1312L + 3168L * N;  /* layer2.0.conv1 (8, 6, 6, N) */
     float *save = w + 0L;  /* mean, invstd (2, 8) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++) {
         long o = (long)c * N * 36;
-        rn_bn_train_from_sums(y + o, z + o, N * 36L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[8 + c], 1);
+        rn_bn_train_from_sums(y + o, z + o, N * 36L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[8 + c], 1);
     }
 }
 
@@ -178,12 +174,11 @@ static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
 static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 3168L * N;  /*  layer2.0.conv1 (8, 6, 6, N) */
-    float *y = w + 1312L + 2592L * N;  /*  layer2.0.conv2 (8, 6, 6, N) */
+    float *x = w + 1312L + 3168L * N;  /* layer2.0.conv1 (8, 6, 6, N) */
     float *z = w + 1312L + 3744L * N;  /* pre-bn layer2.0.conv2 (8, 6, 6, N) */
     float *wt = e->params + 880;  /* layer2.0.conv2.weight [8x8x3x3] */
     float *col = w + 1312L + 0L * N;  /* im2col (72, 36*N) */
-    double *sum = (double *)(w + 48L + 16);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 64L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 8;
     memset(sum, 0, sizeof(double) * 16);
     static const int tkh[9] = {
@@ -193,22 +188,22 @@ static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
         0, 1, 2, 0, 1, 2, 0, 1, 2
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 72; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 36, N, 6, 6, 6, 6, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+    for (int c = 0; c < 72; c++)
+        rn_im2col_row_n(col, x, N, c, 9, 6, 6, 6, 6, 1, 1, tkh, tkw);
     /* z (8, N*36) = W (8, 72) x col (72, N*36), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 8, N * 36, 72, 1.0f, wt, 72,
-                col, N * 36, 0.0f, z, N * 36, &ep);
+    rn_sgemm_ep(0, 0, 8L, N * 36L, 72L, 1.0f, wt, 72L, col, N * 36L, 0.0f, z, N * 36L, &ep);
     float *gamma = e->params + 1456;  /* layer2.0.bn2.weight [8] */
     float *beta = e->params + 1472;  /* layer2.0.bn2.bias [8] */
     float *rmean = e->params + 1488;  /* layer2.0.bn2.running_mean [8] */
     float *rvar = e->params + 1504;  /* layer2.0.bn2.running_var [8] */
+    float *y = w + 1312L + 2592L * N;  /* layer2.0.conv2 (8, 6, 6, N) */
     float *save = w + 48L;  /* mean, invstd (2, 8) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++) {
         long o = (long)c * N * 36;
-        rn_bn_train_from_sums(y + o, z + o, N * 36L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[8 + c], 0);
+        rn_bn_train_from_sums(y + o, z + o, N * 36L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[8 + c], 0);
     }
 }
 
@@ -216,12 +211,11 @@ static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
 static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 7488L * N;  /*  layer1.0.add (4, 12, 12, N) */
-    float *y = w + 1312L + 0L * N;  /*  layer2.0.downsample.0 (8, 6, 6, N) */
+    float *x = w + 1312L + 7488L * N;  /* layer1.0.add (4, 12, 12, N) */
     float *z = w + 1312L + 288L * N;  /* pre-bn layer2.0.downsample.0 (8, 6, 6, N) */
     float *wt = e->params + 1520;  /* layer2.0.downsample.0.weight [8x4x1x1] */
     float *col = w + 1312L + 576L * N;  /* im2col (4, 36*N) */
-    double *sum = (double *)(w + 96L + 16);  /* per channel: sum, sum of squares */
+    double *sum = (double *)(w + 112L);  /* per channel: sum, sum of squares */
     double *sumsq = sum + 8;
     memset(sum, 0, sizeof(double) * 16);
     static const int tkh[1] = {
@@ -231,22 +225,22 @@ static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
         0
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 4; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 1) * N * 144, N, 12, 12, 6, 6, 2, 0, tkh[ct % 1], tkw[ct % 1]);
+    for (int c = 0; c < 4; c++)
+        rn_im2col_row_n(col, x, N, c, 1, 12, 12, 6, 6, 2, 0, tkh, tkw);
     /* z (8, N*36) = W (8, 4) x col (4, N*36), with its per-channel sums */
     RnEpilogue ep = { NULL, 0, sum, sumsq };
-    rn_sgemm_ep(0, 0, 8, N * 36, 4, 1.0f, wt, 4,
-                col, N * 36, 0.0f, z, N * 36, &ep);
+    rn_sgemm_ep(0, 0, 8L, N * 36L, 4L, 1.0f, wt, 4L, col, N * 36L, 0.0f, z, N * 36L, &ep);
     float *gamma = e->params + 1552;  /* layer2.0.downsample.1.weight [8] */
     float *beta = e->params + 1568;  /* layer2.0.downsample.1.bias [8] */
     float *rmean = e->params + 1584;  /* layer2.0.downsample.1.running_mean [8] */
     float *rvar = e->params + 1600;  /* layer2.0.downsample.1.running_var [8] */
+    float *y = w + 1312L + 0L * N;  /* layer2.0.downsample.0 (8, 6, 6, N) */
     float *save = w + 96L;  /* mean, invstd (2, 8) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++) {
         long o = (long)c * N * 36;
-        rn_bn_train_from_sums(y + o, z + o, N * 36L, sum[c], sumsq[c], gamma[c], beta[c],
-                              &rmean[c], &rvar[c], &save[c], &save[8 + c], 0);
+        rn_bn_train_from_sums(y + o, z + o, N * 36L, sum[c], sumsq[c], gamma[c], beta[c], &rmean[c], &rvar[c],
+                              &save[c], &save[8 + c], 0);
     }
 }
 
@@ -254,9 +248,9 @@ static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
 static void fwd_layer2_0_add(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *a = w + 1312L + 2592L * N;  /*  layer2.0.conv2 (8, 6, 6, N) */
-    float *b = w + 1312L + 0L * N;  /*  layer2.0.downsample.0 (8, 6, 6, N) */
-    float *y = w + 1312L + 2592L * N;  /*  layer2.0.add (8, 6, 6, N) */
+    float *a = w + 1312L + 2592L * N;  /* layer2.0.conv2 (8, 6, 6, N) */
+    float *b = w + 1312L + 0L * N;  /* layer2.0.downsample.0 (8, 6, 6, N) */
+    float *y = w + 1312L + 2592L * N;  /* layer2.0.add (8, 6, 6, N) */
     /* in place: y is a */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++)
@@ -267,8 +261,8 @@ static void fwd_layer2_0_add(RnExec *e, float *w, int N, int train)
 static void fwd_avgpool(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 2592L * N;  /*  layer2.0.add (8, 6, 6, N) */
-    float *y = w + 1312L + 0L * N;  /*  avgpool (8, 1, 1, N) */
+    float *x = w + 1312L + 2592L * N;  /* layer2.0.add (8, 6, 6, N) */
+    float *y = w + 1312L + 0L * N;  /* avgpool (8, 1, 1, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++)
         rn_gap_chwn(y + (long)c * N, x + (long)c * N * 36, N, 36L);
@@ -278,8 +272,8 @@ static void fwd_avgpool(RnExec *e, float *w, int N, int train)
 static void fwd_fc(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 0L * N;  /*  avgpool (8, 1, 1, N) */
-    float *y = w + 1312L + 16L * N;  /*  fc (4, 1, 1, N) */
+    float *x = w + 1312L + 0L * N;  /* avgpool (8, 1, 1, N) */
+    float *y = w + 1312L + 16L * N;  /* fc (4, 1, 1, N) */
     float *wt = e->params + 1616;  /* fc.weight [4x8] */
     float *b = e->params + 1648;  /* fc.bias [4] */
     /* y (4, N) = W (4, 8) x x (8, N) + b */
@@ -294,9 +288,9 @@ static void bwd_conv1(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 1312L + 8640L * N;  /* d conv1 (4, 12, 12, N) */
-    float *x = w + 1312L + 9792L * N;  /*  input (1, 12, 12, N) */
+    float *x = w + 1312L + 9792L * N;  /* input (1, 12, 12, N) */
     float *dwt = e->grads + 0;  /* conv1.weight [4x1x3x3] */
-    float *y = w + 1312L + 5184L * N;  /*  conv1 (4, 12, 12, N) */
+    float *y = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
     float *z = w + 1312L + 5760L * N;  /* pre-bn conv1 (4, 12, 12, N) */
     float *gamma = e->params + 48;  /* bn1.weight [4] */
     float *dgamma = e->grads + 48;  /* bn1.weight [4] */
@@ -306,8 +300,8 @@ static void bwd_conv1(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
         long o = (long)c * N * 144;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 144L,
-                               gamma[c], save[c], save[4 + c], 1, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 144L, gamma[c],
+                               save[c], save[4 + c], 1, 0);
     }
     float *col = w + 1312L + 0L * N;
     static const int tkh[9] = {
@@ -317,11 +311,10 @@ static void bwd_conv1(RnExec *e, float *w, int N)
         0, 1, 2, 0, 1, 2, 0, 1, 2
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 9; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+    for (int c = 0; c < 9; c++)
+        rn_im2col_row_n(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     /* dW (4, 9) += dy (4, N*144) x col^T */
-    rn_sgemm(0, 1, 4, 9, N * 144, 1.0f, dy, N * 144, col, N * 144,
-             1.0f, dwt, 9);
+    rn_sgemm(0, 1, 4, 9, N * 144, 1.0f, dy, N * 144, col, N * 144, 1.0f, dwt, 9);
 }
 
 /* d layer1.0.conv1: conv 3x3/1 pad 1 +bn +relu */
@@ -329,11 +322,11 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 1312L + 7488L * N;  /* d layer1.0.conv1 (4, 12, 12, N) */
-    float *x = w + 1312L + 5184L * N;  /*  conv1 (4, 12, 12, N) */
+    float *x = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
     float *wt = e->params + 112;  /* layer1.0.conv1.weight [4x4x3x3] */
     float *dwt = e->grads + 112;  /* layer1.0.conv1.weight [4x4x3x3] */
     float *dx = w + 1312L + 8640L * N;  /* d conv1 (4, 12, 12, N) */
-    float *y = w + 1312L + 6336L * N;  /*  layer1.0.conv1 (4, 12, 12, N) */
+    float *y = w + 1312L + 6336L * N;  /* layer1.0.conv1 (4, 12, 12, N) */
     float *z = w + 1312L + 6912L * N;  /* pre-bn layer1.0.conv1 (4, 12, 12, N) */
     float *gamma = e->params + 256;  /* layer1.0.bn1.weight [4] */
     float *dgamma = e->grads + 256;  /* layer1.0.bn1.weight [4] */
@@ -343,8 +336,8 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
         long o = (long)c * N * 144;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 144L,
-                               gamma[c], save[c], save[4 + c], 1, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 144L, gamma[c],
+                               save[c], save[4 + c], 1, 0);
     }
     float *col = w + 1312L + 0L * N;
     static const int tkh[9] = {
@@ -354,27 +347,25 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
         0, 1, 2, 0, 1, 2, 0, 1, 2
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+    for (int c = 0; c < 36; c++)
+        rn_im2col_row_n(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     /* dW (4, 36) += dy (4, N*144) x col^T */
-    rn_sgemm(0, 1, 4, 36, N * 144, 1.0f, dy, N * 144, col, N * 144,
-             1.0f, dwt, 36);
+    rn_sgemm(0, 1, 4, 36, N * 144, 1.0f, dy, N * 144, col, N * 144, 1.0f, dwt, 36);
     /* dcol (36, N*144) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 36, N * 144, 4, 1.0f, wt, 36, dy, N * 144,
-             0.0f, col, N * 144);
+    rn_sgemm(1, 0, 36, N * 144, 4, 1.0f, wt, 36, dy, N * 144, 0.0f, col, N * 144);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
-        float *dsrc = dx + (long)c * N * 144;
-        const float *d = col + (long)c * 9 * N * 144;
-        rn_col2im_tap_n(dsrc, d + 0L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 0);
-        rn_col2im_tap_n(dsrc, d + 1L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 1);
-        rn_col2im_tap_n(dsrc, d + 2L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 2);
-        rn_col2im_tap_n(dsrc, d + 3L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 0);
-        rn_col2im_tap_n(dsrc, d + 4L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 1);
-        rn_col2im_tap_n(dsrc, d + 5L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 2);
-        rn_col2im_tap_n(dsrc, d + 6L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 0);
-        rn_col2im_tap_n(dsrc, d + 7L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 1);
-        rn_col2im_tap_n(dsrc, d + 8L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 2);
+        long i = (long)c * N * 144;
+        long o = (long)c * N * 1296;
+        rn_col2im_tap_n(dx + i, col + o, N, 12, 12, 12, 12, 1, 1, 0, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 144, N, 12, 12, 12, 12, 1, 1, 0, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 288, N, 12, 12, 12, 12, 1, 1, 0, 2);
+        rn_col2im_tap_n(dx + i, col + o + N * 432, N, 12, 12, 12, 12, 1, 1, 1, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 576, N, 12, 12, 12, 12, 1, 1, 1, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 720, N, 12, 12, 12, 12, 1, 1, 1, 2);
+        rn_col2im_tap_n(dx + i, col + o + N * 864, N, 12, 12, 12, 12, 1, 1, 2, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 1008, N, 12, 12, 12, 12, 1, 1, 2, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 1152, N, 12, 12, 12, 12, 1, 1, 2, 2);
     }
 }
 
@@ -383,11 +374,11 @@ static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 1312L + 9216L * N;  /* d layer1.0.conv2 (4, 12, 12, N) */
-    float *x = w + 1312L + 6336L * N;  /*  layer1.0.conv1 (4, 12, 12, N) */
+    float *x = w + 1312L + 6336L * N;  /* layer1.0.conv1 (4, 12, 12, N) */
     float *wt = e->params + 320;  /* layer1.0.conv2.weight [4x4x3x3] */
     float *dwt = e->grads + 320;  /* layer1.0.conv2.weight [4x4x3x3] */
     float *dx = w + 1312L + 7488L * N;  /* d layer1.0.conv1 (4, 12, 12, N) */
-    float *y = w + 1312L + 7488L * N;  /*  layer1.0.conv2 (4, 12, 12, N) */
+    float *y = w + 1312L + 7488L * N;  /* layer1.0.conv2 (4, 12, 12, N) */
     float *z = w + 1312L + 8064L * N;  /* pre-bn layer1.0.conv2 (4, 12, 12, N) */
     float *gamma = e->params + 464;  /* layer1.0.bn2.weight [4] */
     float *dgamma = e->grads + 464;  /* layer1.0.bn2.weight [4] */
@@ -397,8 +388,8 @@ static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
         long o = (long)c * N * 144;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 144L,
-                               gamma[c], save[c], save[4 + c], 0, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 144L, gamma[c],
+                               save[c], save[4 + c], 0, 0);
     }
     float *col = w + 1312L + 0L * N;
     static const int tkh[9] = {
@@ -408,28 +399,26 @@ static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
         0, 1, 2, 0, 1, 2, 0, 1, 2
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+    for (int c = 0; c < 36; c++)
+        rn_im2col_row_n(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     /* dW (4, 36) += dy (4, N*144) x col^T */
-    rn_sgemm(0, 1, 4, 36, N * 144, 1.0f, dy, N * 144, col, N * 144,
-             1.0f, dwt, 36);
+    rn_sgemm(0, 1, 4, 36, N * 144, 1.0f, dy, N * 144, col, N * 144, 1.0f, dwt, 36);
     /* dcol (36, N*144) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 36, N * 144, 4, 1.0f, wt, 36, dy, N * 144,
-             0.0f, col, N * 144);
+    rn_sgemm(1, 0, 36, N * 144, 4, 1.0f, wt, 36, dy, N * 144, 0.0f, col, N * 144);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
-        float *dsrc = dx + (long)c * N * 144;
-        const float *d = col + (long)c * 9 * N * 144;
-        memset(dsrc, 0, sizeof(float) * N * 144);
-        rn_col2im_tap_n(dsrc, d + 0L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 0);
-        rn_col2im_tap_n(dsrc, d + 1L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 1);
-        rn_col2im_tap_n(dsrc, d + 2L * N * 144, N, 12, 12, 12, 12, 1, 1, 0, 2);
-        rn_col2im_tap_n(dsrc, d + 3L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 0);
-        rn_col2im_tap_n(dsrc, d + 4L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 1);
-        rn_col2im_tap_n(dsrc, d + 5L * N * 144, N, 12, 12, 12, 12, 1, 1, 1, 2);
-        rn_col2im_tap_n(dsrc, d + 6L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 0);
-        rn_col2im_tap_n(dsrc, d + 7L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 1);
-        rn_col2im_tap_n(dsrc, d + 8L * N * 144, N, 12, 12, 12, 12, 1, 1, 2, 2);
+        long i = (long)c * N * 144;
+        long o = (long)c * N * 1296;
+        memset(dx + i, 0, sizeof(float) * N * 144);
+        rn_col2im_tap_n(dx + i, col + o, N, 12, 12, 12, 12, 1, 1, 0, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 144, N, 12, 12, 12, 12, 1, 1, 0, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 288, N, 12, 12, 12, 12, 1, 1, 0, 2);
+        rn_col2im_tap_n(dx + i, col + o + N * 432, N, 12, 12, 12, 12, 1, 1, 1, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 576, N, 12, 12, 12, 12, 1, 1, 1, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 720, N, 12, 12, 12, 12, 1, 1, 1, 2);
+        rn_col2im_tap_n(dx + i, col + o + N * 864, N, 12, 12, 12, 12, 1, 1, 2, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 1008, N, 12, 12, 12, 12, 1, 1, 2, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 1152, N, 12, 12, 12, 12, 1, 1, 2, 2);
     }
 }
 
@@ -438,7 +427,7 @@ static void bwd_layer1_0_add(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 1312L + 2592L * N;  /* d layer1.0.add (4, 12, 12, N) */
-    float *y = w + 1312L + 7488L * N;  /*  layer1.0.add (4, 12, 12, N) */
+    float *y = w + 1312L + 7488L * N;  /* layer1.0.add (4, 12, 12, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++)
         rn_relu_mask(dy + (long)c * N * 144, y + (long)c * N * 144, N * 144L);
@@ -457,11 +446,11 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 1312L + 4320L * N;  /* d layer2.0.conv1 (8, 6, 6, N) */
-    float *x = w + 1312L + 7488L * N;  /*  layer1.0.add (4, 12, 12, N) */
+    float *x = w + 1312L + 7488L * N;  /* layer1.0.add (4, 12, 12, N) */
     float *wt = e->params + 528;  /* layer2.0.conv1.weight [8x4x3x3] */
     float *dwt = e->grads + 528;  /* layer2.0.conv1.weight [8x4x3x3] */
     float *dx = w + 1312L + 2592L * N;  /* d layer1.0.add (4, 12, 12, N) */
-    float *y = w + 1312L + 3168L * N;  /*  layer2.0.conv1 (8, 6, 6, N) */
+    float *y = w + 1312L + 3168L * N;  /* layer2.0.conv1 (8, 6, 6, N) */
     float *z = w + 1312L + 3456L * N;  /* pre-bn layer2.0.conv1 (8, 6, 6, N) */
     float *gamma = e->params + 816;  /* layer2.0.bn1.weight [8] */
     float *dgamma = e->grads + 816;  /* layer2.0.bn1.weight [8] */
@@ -471,8 +460,8 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++) {
         long o = (long)c * N * 36;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 36L,
-                               gamma[c], save[c], save[8 + c], 1, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 36L, gamma[c], save[c],
+                               save[8 + c], 1, 0);
     }
     float *col = w + 1312L + 0L * N;
     static const int tkh[9] = {
@@ -482,27 +471,25 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
         0, 1, 2, 0, 1, 2, 0, 1, 2
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 36; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 144, N, 12, 12, 6, 6, 2, 1, tkh[ct % 9], tkw[ct % 9]);
+    for (int c = 0; c < 36; c++)
+        rn_im2col_row_n(col, x, N, c, 9, 12, 12, 6, 6, 2, 1, tkh, tkw);
     /* dW (8, 36) += dy (8, N*36) x col^T */
-    rn_sgemm(0, 1, 8, 36, N * 36, 1.0f, dy, N * 36, col, N * 36,
-             1.0f, dwt, 36);
+    rn_sgemm(0, 1, 8, 36, N * 36, 1.0f, dy, N * 36, col, N * 36, 1.0f, dwt, 36);
     /* dcol (36, N*36) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 36, N * 36, 8, 1.0f, wt, 36, dy, N * 36,
-             0.0f, col, N * 36);
+    rn_sgemm(1, 0, 36, N * 36, 8, 1.0f, wt, 36, dy, N * 36, 0.0f, col, N * 36);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
-        float *dsrc = dx + (long)c * N * 144;
-        const float *d = col + (long)c * 9 * N * 36;
-        rn_col2im_tap_n(dsrc, d + 0L * N * 36, N, 12, 12, 6, 6, 2, 1, 0, 0);
-        rn_col2im_tap_n(dsrc, d + 1L * N * 36, N, 12, 12, 6, 6, 2, 1, 0, 1);
-        rn_col2im_tap_n(dsrc, d + 2L * N * 36, N, 12, 12, 6, 6, 2, 1, 0, 2);
-        rn_col2im_tap_n(dsrc, d + 3L * N * 36, N, 12, 12, 6, 6, 2, 1, 1, 0);
-        rn_col2im_tap_n(dsrc, d + 4L * N * 36, N, 12, 12, 6, 6, 2, 1, 1, 1);
-        rn_col2im_tap_n(dsrc, d + 5L * N * 36, N, 12, 12, 6, 6, 2, 1, 1, 2);
-        rn_col2im_tap_n(dsrc, d + 6L * N * 36, N, 12, 12, 6, 6, 2, 1, 2, 0);
-        rn_col2im_tap_n(dsrc, d + 7L * N * 36, N, 12, 12, 6, 6, 2, 1, 2, 1);
-        rn_col2im_tap_n(dsrc, d + 8L * N * 36, N, 12, 12, 6, 6, 2, 1, 2, 2);
+        long i = (long)c * N * 144;
+        long o = (long)c * N * 324;
+        rn_col2im_tap_n(dx + i, col + o, N, 12, 12, 6, 6, 2, 1, 0, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 36, N, 12, 12, 6, 6, 2, 1, 0, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 72, N, 12, 12, 6, 6, 2, 1, 0, 2);
+        rn_col2im_tap_n(dx + i, col + o + N * 108, N, 12, 12, 6, 6, 2, 1, 1, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 144, N, 12, 12, 6, 6, 2, 1, 1, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 180, N, 12, 12, 6, 6, 2, 1, 1, 2);
+        rn_col2im_tap_n(dx + i, col + o + N * 216, N, 12, 12, 6, 6, 2, 1, 2, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 252, N, 12, 12, 6, 6, 2, 1, 2, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 288, N, 12, 12, 6, 6, 2, 1, 2, 2);
     }
 }
 
@@ -511,11 +498,11 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 1312L + 4032L * N;  /* d layer2.0.conv2 (8, 6, 6, N) */
-    float *x = w + 1312L + 3168L * N;  /*  layer2.0.conv1 (8, 6, 6, N) */
+    float *x = w + 1312L + 3168L * N;  /* layer2.0.conv1 (8, 6, 6, N) */
     float *wt = e->params + 880;  /* layer2.0.conv2.weight [8x8x3x3] */
     float *dwt = e->grads + 880;  /* layer2.0.conv2.weight [8x8x3x3] */
     float *dx = w + 1312L + 4320L * N;  /* d layer2.0.conv1 (8, 6, 6, N) */
-    float *y = w + 1312L + 2592L * N;  /*  layer2.0.conv2 (8, 6, 6, N) */
+    float *y = w + 1312L + 2592L * N;  /* layer2.0.conv2 (8, 6, 6, N) */
     float *z = w + 1312L + 3744L * N;  /* pre-bn layer2.0.conv2 (8, 6, 6, N) */
     float *gamma = e->params + 1456;  /* layer2.0.bn2.weight [8] */
     float *dgamma = e->grads + 1456;  /* layer2.0.bn2.weight [8] */
@@ -525,8 +512,8 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++) {
         long o = (long)c * N * 36;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 36L,
-                               gamma[c], save[c], save[8 + c], 0, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 36L, gamma[c], save[c],
+                               save[8 + c], 0, 0);
     }
     float *col = w + 1312L + 0L * N;
     static const int tkh[9] = {
@@ -536,28 +523,26 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
         0, 1, 2, 0, 1, 2, 0, 1, 2
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 72; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 36, N, 6, 6, 6, 6, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+    for (int c = 0; c < 72; c++)
+        rn_im2col_row_n(col, x, N, c, 9, 6, 6, 6, 6, 1, 1, tkh, tkw);
     /* dW (8, 72) += dy (8, N*36) x col^T */
-    rn_sgemm(0, 1, 8, 72, N * 36, 1.0f, dy, N * 36, col, N * 36,
-             1.0f, dwt, 72);
+    rn_sgemm(0, 1, 8, 72, N * 36, 1.0f, dy, N * 36, col, N * 36, 1.0f, dwt, 72);
     /* dcol (72, N*36) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 72, N * 36, 8, 1.0f, wt, 72, dy, N * 36,
-             0.0f, col, N * 36);
+    rn_sgemm(1, 0, 72, N * 36, 8, 1.0f, wt, 72, dy, N * 36, 0.0f, col, N * 36);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++) {
-        float *dsrc = dx + (long)c * N * 36;
-        const float *d = col + (long)c * 9 * N * 36;
-        memset(dsrc, 0, sizeof(float) * N * 36);
-        rn_col2im_tap_n(dsrc, d + 0L * N * 36, N, 6, 6, 6, 6, 1, 1, 0, 0);
-        rn_col2im_tap_n(dsrc, d + 1L * N * 36, N, 6, 6, 6, 6, 1, 1, 0, 1);
-        rn_col2im_tap_n(dsrc, d + 2L * N * 36, N, 6, 6, 6, 6, 1, 1, 0, 2);
-        rn_col2im_tap_n(dsrc, d + 3L * N * 36, N, 6, 6, 6, 6, 1, 1, 1, 0);
-        rn_col2im_tap_n(dsrc, d + 4L * N * 36, N, 6, 6, 6, 6, 1, 1, 1, 1);
-        rn_col2im_tap_n(dsrc, d + 5L * N * 36, N, 6, 6, 6, 6, 1, 1, 1, 2);
-        rn_col2im_tap_n(dsrc, d + 6L * N * 36, N, 6, 6, 6, 6, 1, 1, 2, 0);
-        rn_col2im_tap_n(dsrc, d + 7L * N * 36, N, 6, 6, 6, 6, 1, 1, 2, 1);
-        rn_col2im_tap_n(dsrc, d + 8L * N * 36, N, 6, 6, 6, 6, 1, 1, 2, 2);
+        long i = (long)c * N * 36;
+        long o = (long)c * N * 324;
+        memset(dx + i, 0, sizeof(float) * N * 36);
+        rn_col2im_tap_n(dx + i, col + o, N, 6, 6, 6, 6, 1, 1, 0, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 36, N, 6, 6, 6, 6, 1, 1, 0, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 72, N, 6, 6, 6, 6, 1, 1, 0, 2);
+        rn_col2im_tap_n(dx + i, col + o + N * 108, N, 6, 6, 6, 6, 1, 1, 1, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 144, N, 6, 6, 6, 6, 1, 1, 1, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 180, N, 6, 6, 6, 6, 1, 1, 1, 2);
+        rn_col2im_tap_n(dx + i, col + o + N * 216, N, 6, 6, 6, 6, 1, 1, 2, 0);
+        rn_col2im_tap_n(dx + i, col + o + N * 252, N, 6, 6, 6, 6, 1, 1, 2, 1);
+        rn_col2im_tap_n(dx + i, col + o + N * 288, N, 6, 6, 6, 6, 1, 1, 2, 2);
     }
 }
 
@@ -566,11 +551,11 @@ static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 1312L + 576L * N;  /* d layer2.0.downsample.0 (8, 6, 6, N) */
-    float *x = w + 1312L + 7488L * N;  /*  layer1.0.add (4, 12, 12, N) */
+    float *x = w + 1312L + 7488L * N;  /* layer1.0.add (4, 12, 12, N) */
     float *wt = e->params + 1520;  /* layer2.0.downsample.0.weight [8x4x1x1] */
     float *dwt = e->grads + 1520;  /* layer2.0.downsample.0.weight [8x4x1x1] */
     float *dx = w + 1312L + 2592L * N;  /* d layer1.0.add (4, 12, 12, N) */
-    float *y = w + 1312L + 0L * N;  /*  layer2.0.downsample.0 (8, 6, 6, N) */
+    float *y = w + 1312L + 0L * N;  /* layer2.0.downsample.0 (8, 6, 6, N) */
     float *z = w + 1312L + 288L * N;  /* pre-bn layer2.0.downsample.0 (8, 6, 6, N) */
     float *gamma = e->params + 1552;  /* layer2.0.downsample.1.weight [8] */
     float *dgamma = e->grads + 1552;  /* layer2.0.downsample.1.weight [8] */
@@ -580,8 +565,8 @@ static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++) {
         long o = (long)c * N * 36;
-        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 36L,
-                               gamma[c], save[c], save[8 + c], 0, 0);
+        rn_bn_backward_channel(dy + o, &dgamma[c], &dbeta[c], dy + o, z + o, y + o, N * 36L, gamma[c], save[c],
+                               save[8 + c], 0, 0);
     }
     float *col = w + 1312L + 0L * N;
     static const int tkh[1] = {
@@ -591,20 +576,18 @@ static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
         0
     };
     RN_OMP_PAR_FOR
-    for (int ct = 0; ct < 4; ct++)
-        rn_im2col_tap_n(col + (long)ct * N * 36, x + (long)(ct / 1) * N * 144, N, 12, 12, 6, 6, 2, 0, tkh[ct % 1], tkw[ct % 1]);
+    for (int c = 0; c < 4; c++)
+        rn_im2col_row_n(col, x, N, c, 1, 12, 12, 6, 6, 2, 0, tkh, tkw);
     /* dW (8, 4) += dy (8, N*36) x col^T */
-    rn_sgemm(0, 1, 8, 4, N * 36, 1.0f, dy, N * 36, col, N * 36,
-             1.0f, dwt, 4);
+    rn_sgemm(0, 1, 8, 4, N * 36, 1.0f, dy, N * 36, col, N * 36, 1.0f, dwt, 4);
     /* dcol (4, N*36) = W^T x dy, then col2im into dx */
-    rn_sgemm(1, 0, 4, N * 36, 8, 1.0f, wt, 4, dy, N * 36,
-             0.0f, col, N * 36);
+    rn_sgemm(1, 0, 4, N * 36, 8, 1.0f, wt, 4, dy, N * 36, 0.0f, col, N * 36);
     RN_OMP_PAR_FOR
     for (int c = 0; c < 4; c++) {
-        float *dsrc = dx + (long)c * N * 144;
-        const float *d = col + (long)c * 1 * N * 36;
-        memset(dsrc, 0, sizeof(float) * N * 144);
-        rn_col2im_tap_n(dsrc, d + 0L * N * 36, N, 12, 12, 6, 6, 2, 0, 0, 0);
+        long i = (long)c * N * 144;
+        long o = (long)c * N * 36;
+        memset(dx + i, 0, sizeof(float) * N * 144);
+        rn_col2im_tap_n(dx + i, col + o, N, 12, 12, 6, 6, 2, 0, 0, 0);
     }
 }
 
@@ -613,7 +596,7 @@ static void bwd_layer2_0_add(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 1312L + 0L * N;  /* d layer2.0.add (8, 6, 6, N) */
-    float *y = w + 1312L + 2592L * N;  /*  layer2.0.add (8, 6, 6, N) */
+    float *y = w + 1312L + 2592L * N;  /* layer2.0.add (8, 6, 6, N) */
     RN_OMP_PAR_FOR
     for (int c = 0; c < 8; c++)
         rn_relu_mask(dy + (long)c * N * 36, y + (long)c * N * 36, N * 36L);
@@ -643,7 +626,7 @@ static void bwd_fc(RnExec *e, float *w, int N)
 {
     (void)e;
     float *dy = w + 1312L + 16L * N;  /* d fc (4, 1, 1, N) */
-    float *x = w + 1312L + 0L * N;  /*  avgpool (8, 1, 1, N) */
+    float *x = w + 1312L + 0L * N;  /* avgpool (8, 1, 1, N) */
     float *wt = e->params + 1616;  /* fc.weight [4x8] */
     float *dwt = e->grads + 1616;  /* fc.weight [4x8] */
     float *db = e->grads + 1648;  /* fc.bias [4] */
@@ -656,105 +639,111 @@ static void bwd_fc(RnExec *e, float *w, int N)
 
 /* ---- inference ---- */
 
-/* batch norm folded into the convolutions, for inference */
-static void fold_weights(RnExec *e, float *w, int N)
+/* conv1: batch norm bn1 folded in */
+static void fold_conv1(RnExec *e, float *w)
 {
-    (void)e; (void)w; (void)N;
-    {
-    float *f = w + 1216L;  /* conv1: (4, 9) weights, then 4 biases */
+    float *f = w + 1216L;  /* (4, 9) weights, then 4 biases */
     float *wt = e->params + 0;  /* conv1.weight [4x1x3x3] */
     float *gamma = e->params + 48;  /* bn1.weight [4] */
     float *beta = e->params + 64;  /* bn1.bias [4] */
     float *rmean = e->params + 80;  /* bn1.running_mean [4] */
     float *rvar = e->params + 96;  /* bn1.running_var [4] */
-    for (int k = 0; k < 4; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 9; i++)
-            f[(long)k * 9 + i] = wt[(long)k * 9 + i] * s;
-        f[36L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    }
-    {
-    float *f = w + 896L;  /* layer1.0.conv1: (4, 36) weights, then 4 biases */
+    for (int c = 0; c < 4; c++)
+        rn_bn_fold_filter(f + (long)c * 9, &f[36 + c], wt + (long)c * 9, 1, 9, 9, NULL, 0.0f, gamma[c],
+                          beta[c], rmean[c], rvar[c]);
+}
+
+/* layer1.0.conv1: batch norm layer1.0.bn1 folded in */
+static void fold_layer1_0_conv1(RnExec *e, float *w)
+{
+    float *f = w + 896L;  /* (4, 36) weights, then 4 biases */
     float *wt = e->params + 112;  /* layer1.0.conv1.weight [4x4x3x3] */
     float *gamma = e->params + 256;  /* layer1.0.bn1.weight [4] */
     float *beta = e->params + 272;  /* layer1.0.bn1.bias [4] */
     float *rmean = e->params + 288;  /* layer1.0.bn1.running_mean [4] */
     float *rvar = e->params + 304;  /* layer1.0.bn1.running_var [4] */
-    for (int k = 0; k < 4; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 36; i++)
-            f[(long)k * 36 + i] = wt[(long)k * 36 + i] * s;
-        f[144L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    }
-    {
-    float *f = w + 1056L;  /* layer1.0.conv2: (4, 36) weights, then 4 biases */
+    for (int c = 0; c < 4; c++)
+        rn_bn_fold_filter(f + (long)c * 36, &f[144 + c], wt + (long)c * 36, 4, 9, 9, NULL, 0.0f, gamma[c],
+                          beta[c], rmean[c], rvar[c]);
+}
+
+/* layer1.0.conv2: batch norm layer1.0.bn2 folded in */
+static void fold_layer1_0_conv2(RnExec *e, float *w)
+{
+    float *f = w + 1056L;  /* (4, 36) weights, then 4 biases */
     float *wt = e->params + 320;  /* layer1.0.conv2.weight [4x4x3x3] */
     float *gamma = e->params + 464;  /* layer1.0.bn2.weight [4] */
     float *beta = e->params + 480;  /* layer1.0.bn2.bias [4] */
     float *rmean = e->params + 496;  /* layer1.0.bn2.running_mean [4] */
     float *rvar = e->params + 512;  /* layer1.0.bn2.running_var [4] */
-    for (int k = 0; k < 4; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 36; i++)
-            f[(long)k * 36 + i] = wt[(long)k * 36 + i] * s;
-        f[144L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    }
-    {
-    float *f = w + 592L;  /* layer2.0.conv1: (8, 36) weights, then 8 biases */
+    for (int c = 0; c < 4; c++)
+        rn_bn_fold_filter(f + (long)c * 36, &f[144 + c], wt + (long)c * 36, 4, 9, 9, NULL, 0.0f, gamma[c],
+                          beta[c], rmean[c], rvar[c]);
+}
+
+/* layer2.0.conv1: batch norm layer2.0.bn1 folded in */
+static void fold_layer2_0_conv1(RnExec *e, float *w)
+{
+    float *f = w + 592L;  /* (8, 36) weights, then 8 biases */
     float *wt = e->params + 528;  /* layer2.0.conv1.weight [8x4x3x3] */
     float *gamma = e->params + 816;  /* layer2.0.bn1.weight [8] */
     float *beta = e->params + 832;  /* layer2.0.bn1.bias [8] */
     float *rmean = e->params + 848;  /* layer2.0.bn1.running_mean [8] */
     float *rvar = e->params + 864;  /* layer2.0.bn1.running_var [8] */
-    for (int k = 0; k < 8; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 36; i++)
-            f[(long)k * 36 + i] = wt[(long)k * 36 + i] * s;
-        f[288L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    }
-    {
-    float *f = w + 0L;  /* layer2.0.conv2: (8, 72) weights, then 8 biases */
+    for (int c = 0; c < 8; c++)
+        rn_bn_fold_filter(f + (long)c * 36, &f[288 + c], wt + (long)c * 36, 4, 9, 9, NULL, 0.0f, gamma[c],
+                          beta[c], rmean[c], rvar[c]);
+}
+
+/* layer2.0.conv2: batch norm layer2.0.bn2 folded in */
+static void fold_layer2_0_conv2(RnExec *e, float *w)
+{
+    float *f = w + 0L;  /* (8, 72) weights, then 8 biases */
     float *wt = e->params + 880;  /* layer2.0.conv2.weight [8x8x3x3] */
     float *gamma = e->params + 1456;  /* layer2.0.bn2.weight [8] */
     float *beta = e->params + 1472;  /* layer2.0.bn2.bias [8] */
     float *rmean = e->params + 1488;  /* layer2.0.bn2.running_mean [8] */
     float *rvar = e->params + 1504;  /* layer2.0.bn2.running_var [8] */
-    for (int k = 0; k < 8; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 72; i++)
-            f[(long)k * 72 + i] = wt[(long)k * 72 + i] * s;
-        f[576L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    }
-    {
-    float *f = w + 1264L;  /* layer2.0.downsample.0: (8, 4) weights, then 8 biases */
+    for (int c = 0; c < 8; c++)
+        rn_bn_fold_filter(f + (long)c * 72, &f[576 + c], wt + (long)c * 72, 8, 9, 9, NULL, 0.0f, gamma[c],
+                          beta[c], rmean[c], rvar[c]);
+}
+
+/* layer2.0.downsample.0: batch norm layer2.0.downsample.1 folded in */
+static void fold_layer2_0_downsample_0(RnExec *e, float *w)
+{
+    float *f = w + 1264L;  /* (8, 4) weights, then 8 biases */
     float *wt = e->params + 1520;  /* layer2.0.downsample.0.weight [8x4x1x1] */
     float *gamma = e->params + 1552;  /* layer2.0.downsample.1.weight [8] */
     float *beta = e->params + 1568;  /* layer2.0.downsample.1.bias [8] */
     float *rmean = e->params + 1584;  /* layer2.0.downsample.1.running_mean [8] */
     float *rvar = e->params + 1600;  /* layer2.0.downsample.1.running_var [8] */
-    for (int k = 0; k < 8; k++) {
-        float s = gamma[k] / sqrtf(rvar[k] + RN_BN_EPS);
-        for (int i = 0; i < 4; i++)
-            f[(long)k * 4 + i] = wt[(long)k * 4 + i] * s;
-        f[32L + k] = (0.0f - rmean[k]) * s + beta[k];
-    }
-    }
+    for (int c = 0; c < 8; c++)
+        rn_bn_fold_filter(f + (long)c * 4, &f[32 + c], wt + (long)c * 4, 4, 1, 1, NULL, 0.0f, gamma[c],
+                          beta[c], rmean[c], rvar[c]);
+}
+
+/* batch norm folded into the convolutions, for inference */
+static void fold_weights(RnExec *e, float *w, int N)
+{
+    (void)e; (void)w; (void)N;
+    fold_conv1(e, w);
+    fold_layer1_0_conv1(e, w);
+    fold_layer1_0_conv2(e, w);
+    fold_layer2_0_conv1(e, w);
+    fold_layer2_0_conv2(e, w);
+    fold_layer2_0_downsample_0(e, w);
 }
 
 /* conv1: conv 3x3/1 pad 1 +bn(folded) +relu, 1x12x12 -> 4x12x12 */
 static inline __attribute__((always_inline)) void inf_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 1296L * N;  /*  input (1, 12, 12, N) */
-    float *y = w + 1312L + 5184L * N;  /*  conv1 (4, 12, 12, N) */
+    float *x = w + 1312L + 1296L * N;  /* input (1, 12, 12, N) */
+    float *y = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
     float *wt = w + 1216L;  /* conv1 weights with bn folded in */
     float *col = w + 1312L + 0L * N;  /* im2col (9, 144*N) */
-    const float *b = wt + 36L;  /* folded bias */
+    float *b = wt + 36;  /* folded bias */
     static const int tkh[9] = {
         0, 0, 0, 1, 1, 1, 2, 2, 2
     };
@@ -763,27 +752,26 @@ static inline __attribute__((always_inline)) void inf_conv1(RnExec *e, float *w,
     };
     if (RN_PAR(N * 1296L)) {
         RN_OMP_PAR_FOR
-        for (int ct = 0; ct < 9; ct++)
-            rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        for (int c = 0; c < 9; c++)
+            rn_im2col_row(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     } else {
-        for (int ct = 0; ct < 9; ct++)
-            rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        for (int c = 0; c < 9; c++)
+            rn_im2col_row(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     }
     /* y (4, N*144) = W (4, 9) x col (9, N*144), bias, relu */
     RnEpilogue ep = { b, 1, NULL, NULL };
-    rn_sgemm_ep(0, 0, 4, N * 144, 9, 1.0f, wt, 9,
-                col, N * 144, 0.0f, y, N * 144, &ep);
+    rn_sgemm_ep(0, 0, 4L, N * 144L, 9L, 1.0f, wt, 9L, col, N * 144L, 0.0f, y, N * 144L, &ep);
 }
 
 /* layer1.0.conv1: conv 3x3/1 pad 1 +bn(folded) +relu, 4x12x12 -> 4x12x12 */
 static inline __attribute__((always_inline)) void inf_layer1_0_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 5184L * N;  /*  conv1 (4, 12, 12, N) */
-    float *y = w + 1312L + 5760L * N;  /*  layer1.0.conv1 (4, 12, 12, N) */
+    float *x = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
+    float *y = w + 1312L + 5760L * N;  /* layer1.0.conv1 (4, 12, 12, N) */
     float *wt = w + 896L;  /* layer1.0.conv1 weights with bn folded in */
     float *col = w + 1312L + 0L * N;  /* im2col (36, 144*N) */
-    const float *b = wt + 144L;  /* folded bias */
+    float *b = wt + 144;  /* folded bias */
     static const int tkh[9] = {
         0, 0, 0, 1, 1, 1, 2, 2, 2
     };
@@ -792,27 +780,26 @@ static inline __attribute__((always_inline)) void inf_layer1_0_conv1(RnExec *e, 
     };
     if (RN_PAR(N * 5184L)) {
         RN_OMP_PAR_FOR
-        for (int ct = 0; ct < 36; ct++)
-            rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        for (int c = 0; c < 36; c++)
+            rn_im2col_row(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     } else {
-        for (int ct = 0; ct < 36; ct++)
-            rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        for (int c = 0; c < 36; c++)
+            rn_im2col_row(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     }
     /* y (4, N*144) = W (4, 36) x col (36, N*144), bias, relu */
     RnEpilogue ep = { b, 1, NULL, NULL };
-    rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt, 36,
-                col, N * 144, 0.0f, y, N * 144, &ep);
+    rn_sgemm_ep(0, 0, 4L, N * 144L, 36L, 1.0f, wt, 36L, col, N * 144L, 0.0f, y, N * 144L, &ep);
 }
 
 /* layer1.0.conv2: conv 3x3/1 pad 1 +bn(folded), 4x12x12 -> 4x12x12 */
 static inline __attribute__((always_inline)) void inf_layer1_0_conv2(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 5760L * N;  /*  layer1.0.conv1 (4, 12, 12, N) */
-    float *y = w + 1312L + 6336L * N;  /*  layer1.0.conv2 (4, 12, 12, N) */
+    float *x = w + 1312L + 5760L * N;  /* layer1.0.conv1 (4, 12, 12, N) */
+    float *y = w + 1312L + 6336L * N;  /* layer1.0.conv2 (4, 12, 12, N) */
     float *wt = w + 1056L;  /* layer1.0.conv2 weights with bn folded in */
     float *col = w + 1312L + 0L * N;  /* im2col (36, 144*N) */
-    const float *b = wt + 144L;  /* folded bias */
+    float *b = wt + 144;  /* folded bias */
     static const int tkh[9] = {
         0, 0, 0, 1, 1, 1, 2, 2, 2
     };
@@ -821,25 +808,24 @@ static inline __attribute__((always_inline)) void inf_layer1_0_conv2(RnExec *e, 
     };
     if (RN_PAR(N * 5184L)) {
         RN_OMP_PAR_FOR
-        for (int ct = 0; ct < 36; ct++)
-            rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        for (int c = 0; c < 36; c++)
+            rn_im2col_row(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     } else {
-        for (int ct = 0; ct < 36; ct++)
-            rn_im2col_tap(col + (long)ct * N * 144, x + (long)(ct / 9) * N * 144, N, 12, 12, 12, 12, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        for (int c = 0; c < 36; c++)
+            rn_im2col_row(col, x, N, c, 9, 12, 12, 12, 12, 1, 1, tkh, tkw);
     }
     /* y (4, N*144) = W (4, 36) x col (36, N*144), bias, relu */
     RnEpilogue ep = { b, 0, NULL, NULL };
-    rn_sgemm_ep(0, 0, 4, N * 144, 36, 1.0f, wt, 36,
-                col, N * 144, 0.0f, y, N * 144, &ep);
+    rn_sgemm_ep(0, 0, 4L, N * 144L, 36L, 1.0f, wt, 36L, col, N * 144L, 0.0f, y, N * 144L, &ep);
 }
 
 /* layer1.0.add: add +relu in place, 4x12x12 + 4x12x12 -> 4x12x12 */
 static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *a = w + 1312L + 6336L * N;  /*  layer1.0.conv2 (4, 12, 12, N) */
-    float *b = w + 1312L + 5184L * N;  /*  conv1 (4, 12, 12, N) */
-    float *y = w + 1312L + 6336L * N;  /*  layer1.0.add (4, 12, 12, N) */
+    float *a = w + 1312L + 6336L * N;  /* layer1.0.conv2 (4, 12, 12, N) */
+    float *b = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
+    float *y = w + 1312L + 6336L * N;  /* layer1.0.add (4, 12, 12, N) */
     /* in place: y is a */
     if (RN_PAR(N * 576L)) {
         RN_OMP_PAR_FOR
@@ -855,11 +841,11 @@ static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, fl
 static inline __attribute__((always_inline)) void inf_layer2_0_conv1(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 6336L * N;  /*  layer1.0.add (4, 12, 12, N) */
-    float *y = w + 1312L + 2592L * N;  /*  layer2.0.conv1 (8, 6, 6, N) */
+    float *x = w + 1312L + 6336L * N;  /* layer1.0.add (4, 12, 12, N) */
+    float *y = w + 1312L + 2592L * N;  /* layer2.0.conv1 (8, 6, 6, N) */
     float *wt = w + 592L;  /* layer2.0.conv1 weights with bn folded in */
     float *col = w + 1312L + 0L * N;  /* im2col (36, 36*N) */
-    const float *b = wt + 288L;  /* folded bias */
+    float *b = wt + 288;  /* folded bias */
     static const int tkh[9] = {
         0, 0, 0, 1, 1, 1, 2, 2, 2
     };
@@ -868,27 +854,26 @@ static inline __attribute__((always_inline)) void inf_layer2_0_conv1(RnExec *e, 
     };
     if (RN_PAR(N * 1296L)) {
         RN_OMP_PAR_FOR
-        for (int ct = 0; ct < 36; ct++)
-            rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 144, N, 12, 12, 6, 6, 2, 1, tkh[ct % 9], tkw[ct % 9]);
+        for (int c = 0; c < 36; c++)
+            rn_im2col_row(col, x, N, c, 9, 12, 12, 6, 6, 2, 1, tkh, tkw);
     } else {
-        for (int ct = 0; ct < 36; ct++)
-            rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 144, N, 12, 12, 6, 6, 2, 1, tkh[ct % 9], tkw[ct % 9]);
+        for (int c = 0; c < 36; c++)
+            rn_im2col_row(col, x, N, c, 9, 12, 12, 6, 6, 2, 1, tkh, tkw);
     }
     /* y (8, N*36) = W (8, 36) x col (36, N*36), bias, relu */
     RnEpilogue ep = { b, 1, NULL, NULL };
-    rn_sgemm_ep(0, 0, 8, N * 36, 36, 1.0f, wt, 36,
-                col, N * 36, 0.0f, y, N * 36, &ep);
+    rn_sgemm_ep(0, 0, 8L, N * 36L, 36L, 1.0f, wt, 36L, col, N * 36L, 0.0f, y, N * 36L, &ep);
 }
 
 /* layer2.0.conv2: conv 3x3/1 pad 1 +bn(folded), 8x6x6 -> 8x6x6 */
 static inline __attribute__((always_inline)) void inf_layer2_0_conv2(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 2592L * N;  /*  layer2.0.conv1 (8, 6, 6, N) */
-    float *y = w + 1312L + 2880L * N;  /*  layer2.0.conv2 (8, 6, 6, N) */
+    float *x = w + 1312L + 2592L * N;  /* layer2.0.conv1 (8, 6, 6, N) */
+    float *y = w + 1312L + 2880L * N;  /* layer2.0.conv2 (8, 6, 6, N) */
     float *wt = w + 0L;  /* layer2.0.conv2 weights with bn folded in */
     float *col = w + 1312L + 0L * N;  /* im2col (72, 36*N) */
-    const float *b = wt + 576L;  /* folded bias */
+    float *b = wt + 576;  /* folded bias */
     static const int tkh[9] = {
         0, 0, 0, 1, 1, 1, 2, 2, 2
     };
@@ -897,27 +882,26 @@ static inline __attribute__((always_inline)) void inf_layer2_0_conv2(RnExec *e, 
     };
     if (RN_PAR(N * 2592L)) {
         RN_OMP_PAR_FOR
-        for (int ct = 0; ct < 72; ct++)
-            rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 36, N, 6, 6, 6, 6, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        for (int c = 0; c < 72; c++)
+            rn_im2col_row(col, x, N, c, 9, 6, 6, 6, 6, 1, 1, tkh, tkw);
     } else {
-        for (int ct = 0; ct < 72; ct++)
-            rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 9) * N * 36, N, 6, 6, 6, 6, 1, 1, tkh[ct % 9], tkw[ct % 9]);
+        for (int c = 0; c < 72; c++)
+            rn_im2col_row(col, x, N, c, 9, 6, 6, 6, 6, 1, 1, tkh, tkw);
     }
     /* y (8, N*36) = W (8, 72) x col (72, N*36), bias, relu */
     RnEpilogue ep = { b, 0, NULL, NULL };
-    rn_sgemm_ep(0, 0, 8, N * 36, 72, 1.0f, wt, 72,
-                col, N * 36, 0.0f, y, N * 36, &ep);
+    rn_sgemm_ep(0, 0, 8L, N * 36L, 72L, 1.0f, wt, 72L, col, N * 36L, 0.0f, y, N * 36L, &ep);
 }
 
 /* layer2.0.downsample.0: conv 1x1/2 pad 0 +bn(folded), 4x12x12 -> 8x6x6 */
 static inline __attribute__((always_inline)) void inf_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 6336L * N;  /*  layer1.0.add (4, 12, 12, N) */
-    float *y = w + 1312L + 0L * N;  /*  layer2.0.downsample.0 (8, 6, 6, N) */
+    float *x = w + 1312L + 6336L * N;  /* layer1.0.add (4, 12, 12, N) */
+    float *y = w + 1312L + 0L * N;  /* layer2.0.downsample.0 (8, 6, 6, N) */
     float *wt = w + 1264L;  /* layer2.0.downsample.0 weights with bn folded in */
     float *col = w + 1312L + 288L * N;  /* im2col (4, 36*N) */
-    const float *b = wt + 32L;  /* folded bias */
+    float *b = wt + 32;  /* folded bias */
     static const int tkh[1] = {
         0
     };
@@ -926,25 +910,24 @@ static inline __attribute__((always_inline)) void inf_layer2_0_downsample_0(RnEx
     };
     if (RN_PAR(N * 144L)) {
         RN_OMP_PAR_FOR
-        for (int ct = 0; ct < 4; ct++)
-            rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 1) * N * 144, N, 12, 12, 6, 6, 2, 0, tkh[ct % 1], tkw[ct % 1]);
+        for (int c = 0; c < 4; c++)
+            rn_im2col_row(col, x, N, c, 1, 12, 12, 6, 6, 2, 0, tkh, tkw);
     } else {
-        for (int ct = 0; ct < 4; ct++)
-            rn_im2col_tap(col + (long)ct * N * 36, x + (long)(ct / 1) * N * 144, N, 12, 12, 6, 6, 2, 0, tkh[ct % 1], tkw[ct % 1]);
+        for (int c = 0; c < 4; c++)
+            rn_im2col_row(col, x, N, c, 1, 12, 12, 6, 6, 2, 0, tkh, tkw);
     }
     /* y (8, N*36) = W (8, 4) x col (4, N*36), bias, relu */
     RnEpilogue ep = { b, 0, NULL, NULL };
-    rn_sgemm_ep(0, 0, 8, N * 36, 4, 1.0f, wt, 4,
-                col, N * 36, 0.0f, y, N * 36, &ep);
+    rn_sgemm_ep(0, 0, 8L, N * 36L, 4L, 1.0f, wt, 4L, col, N * 36L, 0.0f, y, N * 36L, &ep);
 }
 
 /* layer2.0.add: add +relu in place, 8x6x6 + 8x6x6 -> 8x6x6 */
 static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *a = w + 1312L + 2880L * N;  /*  layer2.0.conv2 (8, 6, 6, N) */
-    float *b = w + 1312L + 0L * N;  /*  layer2.0.downsample.0 (8, 6, 6, N) */
-    float *y = w + 1312L + 2880L * N;  /*  layer2.0.add (8, 6, 6, N) */
+    float *a = w + 1312L + 2880L * N;  /* layer2.0.conv2 (8, 6, 6, N) */
+    float *b = w + 1312L + 0L * N;  /* layer2.0.downsample.0 (8, 6, 6, N) */
+    float *y = w + 1312L + 2880L * N;  /* layer2.0.add (8, 6, 6, N) */
     /* in place: y is a */
     if (RN_PAR(N * 288L)) {
         RN_OMP_PAR_FOR
@@ -960,8 +943,8 @@ static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, fl
 static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 2880L * N;  /*  layer2.0.add (8, 6, 6, N) */
-    float *y = w + 1312L + 0L * N;  /*  avgpool (8, 1, 1, N) */
+    float *x = w + 1312L + 2880L * N;  /* layer2.0.add (8, 6, 6, N) */
+    float *y = w + 1312L + 0L * N;  /* avgpool (8, 1, 1, N) */
     if (RN_PAR(N * 288L)) {
         RN_OMP_PAR_FOR
         for (int c = 0; c < 8; c++)
@@ -976,8 +959,8 @@ static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *
 static inline __attribute__((always_inline)) void inf_fc(RnExec *e, float *w, int N, int train)
 {
     (void)e; (void)train;
-    float *x = w + 1312L + 0L * N;  /*  avgpool (8, 1, 1, N) */
-    float *y = w + 1312L + 16L * N;  /*  fc (4, 1, 1, N) */
+    float *x = w + 1312L + 0L * N;  /* avgpool (8, 1, 1, N) */
+    float *y = w + 1312L + 16L * N;  /* fc (4, 1, 1, N) */
     float *wt = e->params + 1616;  /* fc.weight [4x8] */
     float *b = e->params + 1648;  /* fc.bias [4] */
     /* y (4, N) = W (4, 8) x x (8, N) + b */
