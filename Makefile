@@ -250,7 +250,7 @@ test-asan: | setup
 # the speed benchmark: rnet against PyTorch on this machine, alternating runs,
 # medians, the speed bars, per-layer GFLOP/s against the measured peak
 # (bench/bench.sh; BENCH_THREADS, BENCH_REPS, BENCH_SECONDS shorten or change it)
-.PHONY: bench bench-quick bench-passes
+.PHONY: bench bench-quick bench-passes bench-backends
 bench: all
 	sh bench/bench.sh
 bench-quick: all
@@ -258,6 +258,10 @@ bench-quick: all
 # the passes against no passes, side by side, and the memory plans
 bench-passes: all
 	sh bench/passes.sh
+
+# C and LLVM builds of the same models side by side (bench/backends.sh)
+bench-backends: all
+	sh bench/backends.sh
 
 clean:
 	rm -rf $(O)

@@ -35,6 +35,8 @@
 #include <string.h>
 #include <llvm-c/DebugInfo.h>
 #include "llvm_be.h"
+#include "kir_sigs.h"
+#include "klower.h"
 #include "rn_model.h"
 
 /* ---- the buffer plan: kept in one function (see plan_buffers) ---- */
@@ -66,6 +68,8 @@ typedef struct {
     LLVMValueRef sgemm, optim_step, optim_decays;
     LLVMValueRef parallel;           /* rn_llvm_parallel (runtime/rn_llvm_rt.c) */
     LLVMTypeRef parallel_t, par_body_t, ctx_t;
+    LLVMValueRef par;                /* rn_llvm_par: the KFuncs' parallel loops */
+    LLVMTypeRef par_t;
     int npar;
     LLVMMetadataRef loop_props[3];   /* vectorize.width 1, interleave.count 1, unroll.disable */
     LLVMTypeRef sgemm_t, optim_step_t, optim_decays_t;
@@ -762,15 +766,6 @@ static LLVMValueRef dsum(L *E, LLVMValueRef p, LLVMValueRef n)
 }
 
 /* db[k] += sum_i dy[k][i] over (K, NP) */
-static void bias_grad(L *E, LLVMValueRef db, LLVMValueRef dy, long K, LLVMValueRef NP)
-{
-    Loop lk;
-    LLVMValueRef k = loop_open(E, &lk, ci(E, 0), ci(E, K), 1);
-    LLVMValueRef s = dsum(E, gep(E, dy, mul(E, k, NP)), NP);
-    LLVMValueRef p = gep(E, db, k);
-    st(E, fadd_(E, ld(E, p), LLVMBuildFPTrunc(E->b, s, E->f32, "")), p);
-    loop_close(E, &lk);
-}
 
 static LLVMValueRef intrinsic(L *E, const char *name, LLVMTypeRef t, LLVMValueRef x)
 {
@@ -1133,220 +1128,13 @@ static void forward_node(L *E, Node *n, LLVMValueRef train)
 
 /* ---- backward, one case per op ---- */
 
-static void bwd_conv(L *E, const Node *n, int want_dx)
-{
-    const Node *x = n->in[0];
-    long K = n->filters, G = n->groups, C = x->c, np = (long)n->h * n->w;
-    long ckk = C / G * n->kh * n->kw;
-    LLVMValueRef dY = dact(E, n), X = act(E, x), W = param(E, n, 0, 0), dW = param(E, n, 0, 1);
-    LLVMValueRef NP = mulc(E, E->N, np);
-    if (n->bias)
-        bias_grad(E, param(E, n, 1, 1), dY, K, NP);
-    LLVMValueRef B = X;
-    if (conv_col(n)) {
-        B = colbuf(E);
-        im2col(E, n, 0);
-    }
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && !want_dx)
-            break;
-        Loop lg;
-        LLVMValueRef g = loop_open(E, &lg, ci(E, 0), ci(E, G), 1);
-        LLVMValueRef dyg = gep(E, dY, mul(E, mulc(E, g, K / G), NP));
-        LLVMValueRef wg = gep(E, W, mulc(E, g, K / G * ckk));
-        if (pass == 0) {
-            /* dW (K/G, ckk) += dy (K/G, NP) x B^T */
-            call_sgemm(E, 0, 1, ci(E, K / G), ci(E, ckk), NP, dyg, NP,
-                       gep(E, B, mul(E, mulc(E, g, ckk), NP)), NP, 1.0f,
-                       gep(E, dW, mulc(E, g, K / G * ckk)), ci(E, ckk));
-        } else {
-            /* dcol = W^T x dy (col2im after), or dx += W^T x dy */
-            LLVMValueRef dst = conv_col(n) ? B : dact(E, x);
-            call_sgemm(E, 1, 0, ci(E, ckk), NP, ci(E, K / G), wg, ci(E, ckk), dyg, NP,
-                       conv_col(n) ? 0.0f : 1.0f, gep(E, dst, mul(E, mulc(E, g, ckk), NP)), NP);
-        }
-        loop_close(E, &lg);
-    }
-    if (want_dx && conv_col(n))
-        im2col(E, n, 1);
-}
 
 /* batch norm backward, channel c (as rn_bn_backward_channel) */
-static void bn_bwd_channel(L *E, LLVMValueRef c, const ParArg *pa)
-{
-    const Node *n = pa->n, *x = n->in[0];
-    int want_dx = pa->flag;
-    long np = (long)n->h * n->w;
-    LLVMValueRef X = act(E, x), dY = dact(E, n);
-    LLVMValueRef gamma = param(E, n, 0, 0), dgamma = param(E, n, 0, 1), dbeta = param(E, n, 1, 1);
-    LLVMValueRef save = gep(E, E->w, add(E, mulc(E, E->N, E->per_image), ci(E, E->buf[n->id].save)));
-    LLVMValueRef M = mulc(E, E->N, np);
-    LLVMValueRef o = mul(E, c, M);
-    LLVMValueRef xs = gep(E, X, o), dys = gep(E, dY, o);
-    LLVMValueRef mean = ld(E, gep(E, save, c)), invstd = ld(E, gep(E, save, add(E, c, ci(E, n->c))));
-    LLVMValueRef sdy = local(E, E->f64, cd(E, 0)), sdyx = local(E, E->f64, cd(E, 0));
-    Loop li;
-    LLVMValueRef i = loop_open(E, &li, ci(E, 0), M, 1);
-    LLVMValueRef d = ld(E, gep(E, dys, i));
-    LLVMValueRef xh = fmul_(E, fsub_(E, ld(E, gep(E, xs, i)), mean), invstd);
-    LLVMBuildStore(E->b, fadd_(E, get(E, sdy, E->f64), LLVMBuildFPExt(E->b, d, E->f64, "")), sdy);
-    LLVMBuildStore(E->b, fadd_(E, get(E, sdyx, E->f64), LLVMBuildFPExt(E->b, fmul_(E, d, xh), E->f64, "")),
-                   sdyx);
-    loop_close(E, &li);
-    LLVMValueRef a = LLVMBuildFPTrunc(E->b, get(E, sdy, E->f64), E->f32, "");
-    LLVMValueRef bb = LLVMBuildFPTrunc(E->b, get(E, sdyx, E->f64), E->f32, "");
-    LLVMValueRef pg = gep(E, dgamma, c), pb = gep(E, dbeta, c);
-    st(E, fadd_(E, ld(E, pg), bb), pg);
-    st(E, fadd_(E, ld(E, pb), a), pb);
-    if (want_dx) {
-        LLVMValueRef Mf = LLVMBuildSIToFP(E->b, M, E->f32, "");
-        LLVMValueRef k = fdiv_(E, fmul_(E, ld(E, gep(E, gamma, c)), invstd), Mf);
-        Map mp = { .k = M_BN_BWD, .s = { k, Mf, a, mean, invstd, bb } };
-        vmap(E, &mp, M, gep(E, dact(E, x), o), dys, xs, 1);
-    }
-}
 
-static void bwd_bn(L *E, const Node *n, int want_dx)
-{
-    par_for(E, n->c, (long)n->h * n->w, bn_bwd_channel, (ParArg){ n, want_dx });
-}
 
-static void pool_bwd_channel(L *E, LLVMValueRef c, const ParArg *pa)
-{
-    const Node *n = pa->n, *x = n->in[0];
-    long np = (long)n->h * n->w, hw = (long)x->h * x->w;
-    LLVMValueRef X = act(E, x), dX = dact(E, x), dY = dact(E, n);
-    Loop lp, lh, lw;
-    LLVMValueRef b = loop_open(E, &lp, ci(E, 0), E->N, 1);
-    LLVMValueRef p = add(E, mul(E, c, E->N), b);
-    LLVMValueRef xp = gep(E, X, mulc(E, p, hw)), dxp = gep(E, dX, mulc(E, p, hw));
-    LLVMValueRef dyp = gep(E, dY, mulc(E, p, np));
-    LLVMValueRef oh = loop_open(E, &lh, ci(E, 0), ci(E, n->h), 1);
-    LLVMValueRef ow = loop_open(E, &lw, ci(E, 0), ci(E, n->w), 1);
-    LLVMValueRef g = ld(E, gep(E, dyp, add(E, mulc(E, oh, n->w), ow)));
-    if (n->op == RN_OP_MAXPOOL) {
-        LLVMValueRef at;
-        pool_window(E, n, xp, oh, ow, 2, &at);
-        LLVMValueRef any = LLVMBuildICmp(E->b, LLVMIntSGE, at, ci(E, 0), "");
-        If f;
-        if_open(E, &f, any);
-        LLVMValueRef pd = gep(E, dxp, at);
-        st(E, fadd_(E, ld(E, pd), g), pd);
-        if_close(E, &f);
-    } else {
-        g = fmul_(E, g, cf(E, 1.0f / (float)(n->kh * n->kw)));
-        for (int kh = 0; kh < n->kh; kh++) {
-            LLVMValueRef ih = add(E, mulc(E, oh, n->stride), ci(E, kh - n->pad));
-            for (int kw = 0; kw < n->kw; kw++) {
-                LLVMValueRef iw = add(E, mulc(E, ow, n->stride), ci(E, kw - n->pad));
-                LLVMValueRef v = LLVMBuildAnd(
-                    E->b,
-                    LLVMBuildAnd(E->b, LLVMBuildICmp(E->b, LLVMIntSGE, ih, ci(E, 0), ""),
-                                 LLVMBuildICmp(E->b, LLVMIntSLT, ih, ci(E, x->h), ""), ""),
-                    LLVMBuildAnd(E->b, LLVMBuildICmp(E->b, LLVMIntSGE, iw, ci(E, 0), ""),
-                                 LLVMBuildICmp(E->b, LLVMIntSLT, iw, ci(E, x->w), ""), ""),
-                    "");
-                If f;
-                if_open(E, &f, v);
-                LLVMValueRef pd = gep(E, dxp, add(E, mulc(E, ih, x->w), iw));
-                st(E, fadd_(E, ld(E, pd), g), pd);
-                if_close(E, &f);
-            }
-        }
-    }
-    loop_close(E, &lw);
-    loop_close(E, &lh);
-    loop_close(E, &lp);
-}
 
-static void bwd_pool(L *E, const Node *n)
-{
-    par_for(E, n->c, (long)n->h * n->w * n->kh * n->kw, pool_bwd_channel, (ParArg){ n, 0 });
-}
 
-static void bwd_fc(L *E, const Node *n, int want_dx)
-{
-    const Node *x = n->in[0];
-    long in = (long)x->c * x->h * x->w;
-    LLVMValueRef X = act(E, x), dY = dact(E, n), W = param(E, n, 0, 0), dW = param(E, n, 0, 1);
-    LLVMValueRef xf = colbuf(E);
-    if (needs_flatten(n)) {
-        flatten(E, xf, X, x->c, (long)x->h * x->w, 0);
-        X = xf;
-    }
-    bias_grad(E, param(E, n, 1, 1), dY, n->c, E->N);
-    call_sgemm(E, 0, 1, ci(E, n->c), ci(E, in), E->N, dY, E->N, X, E->N, 1.0f, dW, ci(E, in));
-    if (!want_dx)
-        return;
-    if (needs_flatten(n)) {
-        call_sgemm(E, 1, 0, ci(E, in), E->N, ci(E, n->c), W, ci(E, in), dY, E->N, 0.0f, xf, E->N);
-        flatten(E, xf, dact(E, x), x->c, (long)x->h * x->w, 1);
-    } else {
-        call_sgemm(E, 1, 0, ci(E, in), E->N, ci(E, n->c), W, ci(E, in), dY, E->N, 1.0f,
-                   dact(E, x), E->N);
-    }
-}
 
-static void backward_node(L *E, Node *n)
-{
-    const Node *x = n->in[0], *y = n->in[1];
-    long np = (long)n->h * n->w;
-    int want_dx = x && x->op != RN_OP_INPUT;
-    int want_dy = y && y->op != RN_OP_INPUT;
-    switch (n->op) {
-    case RN_OP_INPUT:
-        break;
-    case RN_OP_CONV:
-        bwd_conv(E, n, want_dx);
-        break;
-    case RN_OP_BN:
-        bwd_bn(E, n, want_dx);
-        break;
-    case RN_OP_RELU:
-        if (want_dx)
-            par_for(E, n->c, np, ew_channel, (ParArg){ n, 2 });
-        break;
-    case RN_OP_MAXPOOL:
-    case RN_OP_AVGPOOL:
-        if (want_dx)
-            bwd_pool(E, n);
-        break;
-    case RN_OP_GAP: {
-        long hw = (long)x->h * x->w;
-        if (!want_dx)
-            break;
-        LLVMValueRef dX = dact(E, x), dY = dact(E, n);
-        Loop lp;
-        LLVMValueRef p = loop_open(E, &lp, ci(E, 0), mulc(E, E->N, n->c), 1);
-        Map mp = { .k = M_S, .s = { fmul_(E, ld(E, gep(E, dY, p)), cf(E, 1.0f / (float)hw)) } };
-        vmap(E, &mp, ci(E, hw), gep(E, dX, mulc(E, p, hw)), NULL, NULL, 1);
-        loop_close(E, &lp);
-        break;
-    }
-    case RN_OP_ADD:
-        if (want_dx)
-            par_for(E, n->c, np, ew_channel, (ParArg){ n, 3 });
-        if (want_dy)
-            par_for(E, n->c, np, ew_channel, (ParArg){ n, 4 });
-        break;
-    case RN_OP_CONCAT:
-        if (want_dx)
-            vmap_c(E, M_COPY, mulc(E, E->N, x->c * np), dact(E, x), dact(E, n), NULL, 1);
-        if (want_dy)
-            vmap_c(E, M_COPY, mulc(E, E->N, y->c * np), dact(E, y),
-                   gep(E, dact(E, n), mulc(E, E->N, x->c * np)), NULL, 1);
-        break;
-    case RN_OP_PADSHORT:
-        if (want_dx)
-            padshort(E, n, dact(E, n), dact(E, x), 1);
-        break;
-    case RN_OP_FC:
-        bwd_fc(E, n, want_dx);
-        break;
-    case RN_OP_COUNT:
-        die("bad op");
-    }
-}
 
 /* ---- functions ---- */
 
@@ -1395,36 +1183,8 @@ static LLVMTypeRef bwd_type(L *E)
                             3, 0);
 }
 
-static LLVMValueRef build_layer(L *E, Node *n, int back)
-{
-    const char *nm = arena_printf("%s_%s", back ? "bwd" : "fwd", node_cname(n));
-    LLVMValueRef fn = fn_begin(E, nm, back ? bwd_type(E) : fwd_type(E), 1);
-    add_signext(E, fn, (const unsigned[]){ 3, 4 }, back ? 1 : 2);
-    E->e = LLVMGetParam(fn, 0);
-    E->w = LLVMGetParam(fn, 1);
-    E->N = LLVMBuildSExt(E->b, LLVMGetParam(fn, 2), E->i64, "N");
-    if (!back && n == E->g->nodes.v[1] && getenv("RNET_LLVM_BREAK_VERIFIER"))
-        LLVMBuildRetVoid(E->b); /* tests/e2e/llvm.sh: a terminator mid-block */
-    if (back)
-        backward_node(E, n);
-    else
-        forward_node(E, n, LLVMGetParam(fn, 3));
-    fn_end(E);
-    return fn;
-}
 
 /* NCHW (N, C, HW) <-> CNHW (C, N, HW) */
-static void relayout(L *E, LLVMValueRef y, LLVMValueRef x, int C, long hw, int to_cnhw)
-{
-    Loop lc, lb;
-    LLVMValueRef c = loop_open(E, &lc, ci(E, 0), ci(E, C), 1);
-    LLVMValueRef b = loop_open(E, &lb, ci(E, 0), E->N, 1);
-    LLVMValueRef cn = mulc(E, add(E, mul(E, c, E->N), b), hw);
-    LLVMValueRef nc = mulc(E, add(E, mulc(E, b, C), c), hw);
-    vmap_c(E, M_COPY, ci(E, hw), gep(E, y, to_cnhw ? cn : nc), gep(E, x, to_cnhw ? nc : cn), NULL, 0);
-    loop_close(E, &lb);
-    loop_close(E, &lc);
-}
 
 static LLVMTypeRef named_struct(L *E, const char *name, LLVMTypeRef *f, int n);
 
@@ -1450,48 +1210,17 @@ static void declare_runtime(L *E)
     add_signext(E, E->optim_decays, (const unsigned[]){ 0, 2 }, 2);
 }
 
-static void build_entries(L *E, LLVMValueRef *fwd, LLVMValueRef *bwd)
+/* update(e, o, lr, t, m, v): the optimizer step of every parameter */
+static LLVMValueRef build_update(L *E)
 {
     Graph *g = E->g;
-    Node *in = g->nodes.v[0], *outn = g->output;
     LLVMTypeRef v = LLVMVoidTypeInContext(E->cx);
-    /* forward(e, x, N, train) */
-    LLVMValueRef fn = fn_begin(E, arena_printf("%s_forward", E->prefix),
-                               LLVMFunctionType(v, (LLVMTypeRef[]){ E->pexec, E->pf, E->i32, E->i32 }, 4, 0), 0);
-    add_signext(E, fn, (const unsigned[]){ 3, 4 }, 2);
-    E->e = LLVMGetParam(fn, 0);
-    E->N = LLVMBuildSExt(E->b, LLVMGetParam(fn, 2), E->i64, "N");
-    E->w = exec_field(E, 2);
-    relayout(E, act(E, in), LLVMGetParam(fn, 1), in->c, (long)in->h * in->w, 1);
-    for (int i = 1; i < g->nodes.n; i++)
-        LLVMBuildCall2(E->b, fwd_type(E), fwd[i],
-                       (LLVMValueRef[]){ E->e, E->w, LLVMGetParam(fn, 2), LLVMGetParam(fn, 3) }, 4, "");
-    relayout(E, exec_field(E, 3), act(E, outn), outn->c, (long)outn->h * outn->w, 0);
-    fn_end(E);
-    if (!E->grads)
-        return;
-    /* backward(e, dlogits, N) */
-    fn = fn_begin(E, arena_printf("%s_backward", E->prefix),
-                  LLVMFunctionType(v, (LLVMTypeRef[]){ E->pexec, E->pf, E->i32 }, 3, 0), 0);
-    add_signext(E, fn, (const unsigned[]){ 3 }, 1);
-    E->e = LLVMGetParam(fn, 0);
-    E->N = LLVMBuildSExt(E->b, LLVMGetParam(fn, 2), E->i64, "N");
-    E->w = exec_field(E, 2);
-    /* every node's gradient is a sum over its consumers: start from zero */
-    for (int i = 0; i < g->nodes.n; i++) {
-        LLVMValueRef p = LLVMBuildBitCast(E->b, dact(E, g->nodes.v[i]), E->pi8, "");
-        LLVMValueRef bytes = mulc(E, E->N, E->buf[i].size * 4);
-        LLVMBuildMemSet(E->b, p, LLVMConstInt(E->i8, 0, 0), bytes, 4);
-    }
-    relayout(E, dact(E, outn), LLVMGetParam(fn, 1), outn->c, (long)outn->h * outn->w, 1);
-    for (int i = g->nodes.n - 1; i >= 1; i--)
-        LLVMBuildCall2(E->b, bwd_type(E), bwd[i], (LLVMValueRef[]){ E->e, E->w, LLVMGetParam(fn, 2) }, 3, "");
-    fn_end(E);
-    /* update(e, o, lr, t, m, v) */
-    fn = fn_begin(E, arena_printf("%s_update", E->prefix),
+    LLVMValueRef fn = fn_begin(E, arena_printf("%s_update", E->prefix),
                   LLVMFunctionType(v, (LLVMTypeRef[]){ E->pexec, E->pi8, E->f32, E->lng, E->pf, E->pf }, 6, 0), 0);
     E->e = LLVMGetParam(fn, 0);
     LLVMValueRef o = LLVMGetParam(fn, 1), lr = LLVMGetParam(fn, 2), t = LLVMGetParam(fn, 3);
+    /* the weights move: inference folds them again */
+    LLVMBuildStore(E->b, ci32(E, 0), LLVMBuildStructGEP2(E->b, E->exec_t, E->e, 5, ""));
     LLVMValueRef mm = LLVMGetParam(fn, 4), vv = LLVMGetParam(fn, 5);
     LLVMValueRef P = exec_field(E, 0), G = exec_field(E, 1);
     LLVMValueRef hasv = LLVMBuildIsNotNull(E->b, vv, ""), hasm = LLVMBuildIsNotNull(E->b, mm, "");
@@ -1515,7 +1244,9 @@ static void build_entries(L *E, LLVMValueRef *fwd, LLVMValueRef *bwd)
         }
     }
     fn_end(E);
+    return fn;
 }
+
 
 /* ---- the descriptor, as constants laid out for the target ---- */
 
@@ -1582,7 +1313,9 @@ static LLVMValueRef fptr(L *E, LLVMValueRef f)
     return f ? LLVMConstBitCast(f, E->pi8) : LLVMConstNull(E->pi8);
 }
 
-static void build_descriptor(L *E, LLVMValueRef *fwd, LLVMValueRef *bwd, LLVMValueRef forward,
+/* lg: the graph whose layers the layer table lists (fwd, bwd: their
+ * functions, by node) */
+static void build_descriptor(L *E, Graph *lg, LLVMValueRef *fwd, LLVMValueRef *bwd, LLVMValueRef forward,
                              LLVMValueRef backward, LLVMValueRef update)
 {
     Graph *g = E->g;
@@ -1641,17 +1374,17 @@ static void build_descriptor(L *E, LLVMValueRef *fwd, LLVMValueRef *bwd, LLVMVal
         macs += node_macs(n);
     }
     LLVMValueRef nodes = const_table(E, "nodes", ninfo_t, nv, g->nodes.n);
-    LLVMValueRef *lv = arena_alloc(sizeof(LLVMValueRef) * (size_t)g->nodes.n);
-    for (int i = 1; i < g->nodes.n; i++) {
-        Node *n = g->nodes.v[i];
+    LLVMValueRef *lv = arena_alloc(sizeof(LLVMValueRef) * (size_t)lg->nodes.n);
+    for (int i = 1; i < lg->nodes.n; i++) {
+        Node *n = lg->nodes.v[i];
         long fl = 2 * node_useful_macs(n), fb = 0;
-        if (n->op == RN_OP_CONV || n->op == RN_OP_FC)
+        if (bwd && (n->op == RN_OP_CONV || n->op == RN_OP_FC))
             fb = n->in[0]->op == RN_OP_INPUT ? fl : 2 * fl;
-        LLVMValueRef fv[] = { cstr(E, n->name), cstr(E, rn_op_names[n->op]), fptr(E, fwd[i]),
-                              fptr(E, E->grads ? bwd[i] : NULL), clong(E, fl), clong(E, fb) };
+        LLVMValueRef fv[] = { cstr(E, n->name), cstr(E, klower_describe(n)), fptr(E, fwd[i]),
+                              fptr(E, bwd ? bwd[i] : NULL), clong(E, fl), clong(E, fb) };
         lv[i - 1] = LLVMConstNamedStruct(linfo_t, fv, 6);
     }
-    LLVMValueRef layers = const_table(E, "layers", linfo_t, lv, g->nodes.n - 1);
+    LLVMValueRef layers = const_table(E, "layers", linfo_t, lv, lg->nodes.n - 1);
     const TrainDef *t = &m->train;
     double stdv[4] = { t->nstd ? t->std[0] : 1.0, t->nstd > 1 ? t->std[1] : 1.0,
                        t->nstd > 2 ? t->std[2] : 1.0, t->nstd > 3 ? t->std[3] : 1.0 };
@@ -1671,10 +1404,600 @@ static void build_descriptor(L *E, LLVMValueRef *fwd, LLVMValueRef *bwd, LLVMVal
                           clong(E, E->nparam_floats), ci32(E, g->nodes.n), nodes, ci32(E, g->output->id),
                           LLVMConstNamedStruct(defs_t, dv, 24), clong(E, macs), clong(E, E->fixed),
                           clong(E, E->per_image), fptr(E, forward), fptr(E, backward), fptr(E, update),
-                          ci32(E, g->nodes.n - 1), layers };
+                          ci32(E, lg->nodes.n - 1), layers };
     LLVMValueRef gv = LLVMAddGlobal(E->m, model_t, "rn_model");
     LLVMSetInitializer(gv, LLVMConstNamedStruct(model_t, mv, 22));
     LLVMSetGlobalConstant(gv, 1);
+}
+
+/* ---- the scheduled, planned program: klower.c's KFuncs built with the
+ * LLVM-C API, against the same runtime calls and the same workspace as the
+ * C backend's (kir_print_c) ---- */
+
+/* one runtime function: its symbol, argument codes (kir_sigs.h) */
+typedef struct {
+    const char *name, *sym, *codes;
+} KSig;
+
+#define KSIG_ROW(name, sym, codes, params) { name, #sym, codes },
+static const KSig ksigs[] = { KIR_SIGS(KSIG_ROW) };
+#undef KSIG_ROW
+
+static const KSig *ksig(const char *name)
+{
+    for (size_t i = 0; i < sizeof ksigs / sizeof ksigs[0]; i++)
+        if (!strcmp(ksigs[i].name, name))
+            return &ksigs[i];
+    die("LLVM backend: runtime function '%s' is not in compiler/kir_sigs.h", name);
+}
+
+/* the struct types the KFuncs name */
+static LLVMTypeRef kstruct_type(L *E, const char *name)
+{
+    LLVMTypeRef t = LLVMGetTypeByName2(E->cx, name);
+    if (t)
+        return t;
+    if (!strcmp(name, "RnEpilogue"))
+        return named_struct(E, name, (LLVMTypeRef[]){ E->pf, E->i32, LLVMPointerType(E->f64, 0),
+                                                      LLVMPointerType(E->f64, 0) }, 4);
+    if (!strcmp(name, "RnConvShape")) {
+        LLVMTypeRef f[10];
+        for (int i = 0; i < 10; i++)
+            f[i] = E->i32;
+        return named_struct(E, name, f, 10);
+    }
+    die("LLVM backend: no struct type '%s'", name);
+}
+
+static LLVMTypeRef kcode_type(L *E, char c)
+{
+    switch (c) {
+    case 'p': return E->pf;
+    case 'd': return LLVMPointerType(E->f64, 0);
+    case 'I': return LLVMPointerType(E->i32, 0);
+    case 'E': return LLVMPointerType(kstruct_type(E, "RnEpilogue"), 0);
+    case 'S': return LLVMPointerType(kstruct_type(E, "RnConvShape"), 0);
+    case 'i': return E->i32;
+    case 'l': return E->lng;
+    case 'f': return E->f32;
+    case 'D': return E->f64;
+    default: die("LLVM backend: argument code '%c'", c);
+    }
+}
+
+/* the declaration of a runtime function, added on first use */
+static LLVMValueRef kdeclare(L *E, const KSig *s, LLVMTypeRef *fty)
+{
+    int n = (int)strlen(s->codes);
+    LLVMTypeRef p[16];
+    for (int i = 0; i < n; i++)
+        p[i] = kcode_type(E, s->codes[i]);
+    *fty = LLVMFunctionType(LLVMVoidTypeInContext(E->cx), p, (unsigned)n, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(E->m, s->sym);
+    if (f)
+        return f;
+    f = LLVMAddFunction(E->m, s->sym, *fty);
+    for (int i = 0; i < n; i++)
+        if (s->codes[i] == 'i' || (s->codes[i] == 'l' && E->lng == E->i32))
+            add_signext(E, f, (const unsigned[]){ (unsigned)i + 1 }, 1);
+    return f;
+}
+
+/* building one KFunc: the values of its locals in the function being built */
+typedef struct {
+    L *E;
+    KLower *kl;
+    const KFunc *f;
+    LLVMValueRef *val;                /* per local; NULL: not built in this function yet */
+    LLVMValueRef var[KIR_VARS];       /* the loop variables (i64) */
+    int train;
+} KB;
+
+static LLVMValueRef kaff_val(KB *k, const KAff *a)
+{
+    L *E = k->E;
+    LLVMValueRef v = ci(E, a->k);
+    if (a->kn)
+        v = add(E, v, mulc(E, E->N, a->kn));
+    for (int i = 0; i < KIR_VARS; i++) {
+        if (a->kv[i])
+            v = add(E, v, mulc(E, k->var[i], a->kv[i]));
+        if (a->kvn[i])
+            v = add(E, v, mulc(E, mul(E, k->var[i], E->N), a->kvn[i]));
+    }
+    return v;
+}
+
+static LLVMTypeRef kelem(L *E, KType t)
+{
+    return t == KT_DPTR ? E->f64 : t == KT_IPTR ? E->i32 : E->f32;
+}
+
+static LLVMValueRef kgep(L *E, LLVMTypeRef t, LLVMValueRef p, LLVMValueRef i)
+{
+    return LLVMBuildInBoundsGEP2(E->b, t, p, &i, 1, "");
+}
+
+/* a private constant global, as a pointer to its first element */
+static LLVMValueRef kconst_global(L *E, LLVMValueRef init, const char *name)
+{
+    LLVMValueRef gv = LLVMAddGlobal(E->m, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+    return gv;
+}
+
+/* the file-scope tables of the direct convolutions, sized at lowering */
+static LLVMValueRef ktable_global(L *E, KLower *kl, const char *sym)
+{
+    LLVMValueRef gv = LLVMGetNamedGlobal(E->m, sym);
+    if (!gv) {
+        int id, pos = strstr(sym, "_pos") != NULL;
+        if (sscanf(sym, "tab%d_", &id) != 1 || id < 0 || id >= kl->tables.n)
+            die("LLVM backend: no table '%s'", sym);
+        const Table *t = kl->tables.v[id];
+        long n = pos ? t->npos : (t->nent ? 2 * t->nent : 2);
+        LLVMTypeRef at = LLVMArrayType(E->i32, (unsigned)n);
+        gv = LLVMAddGlobal(E->m, at, sym);
+        LLVMSetInitializer(gv, LLVMConstNull(at));
+        LLVMSetLinkage(gv, LLVMInternalLinkage);
+    }
+    LLVMValueRef z2[] = { ci(E, 0), ci(E, 0) };
+    return LLVMConstInBoundsGEP2(LLVMGlobalGetValueType(gv), gv, z2, 2);
+}
+
+static LLVMValueRef karg(KB *k, const KArg *a, char code);
+
+/* local i's value in the function being built (built here on first use:
+ * every local is a function of e, w, N and the loop variables, so an
+ * outlined loop body rebuilds what it uses) */
+static LLVMValueRef klocal(KB *k, int i)
+{
+    if (k->val[i])
+        return k->val[i];
+    L *E = k->E;
+    const KLocal *l = k->f->locals.v[i];
+    LLVMValueRef v;
+    if (l->table) {
+        LLVMValueRef *e = arena_alloc(sizeof(LLVMValueRef) * (size_t)(l->ntable ? l->ntable : 1));
+        for (long j = 0; j < l->ntable; j++)
+            e[j] = ci32(E, l->table[j]);
+        LLVMValueRef gv = kconst_global(E, LLVMConstArray(E->i32, e, (unsigned)l->ntable), l->name);
+        LLVMValueRef z2[] = { ci(E, 0), ci(E, 0) };
+        v = LLVMConstInBoundsGEP2(LLVMGlobalGetValueType(gv), gv, z2, 2);
+    } else if (l->region == KR_SYM) {
+        v = ktable_global(E, k->kl, l->sym);
+    } else if (l->is_struct) {
+        LLVMTypeRef st = kstruct_type(E, l->type);
+        if (l->is_static) {
+            LLVMValueRef f[16];
+            for (int j = 0; j < l->nargs; j++)
+                f[j] = karg(k, &l->args[j], 'i');
+            v = kconst_global(E, LLVMConstNamedStruct(st, f, (unsigned)l->nargs), l->name);
+        } else {
+            v = LLVMBuildAlloca(E->ab, st, l->name);
+            static const char *const epi = "pidd";
+            for (int j = 0; j < l->nargs; j++)
+                LLVMBuildStore(E->b, karg(k, &l->args[j], epi[j]),
+                               LLVMBuildStructGEP2(E->b, st, v, (unsigned)j, ""));
+        }
+    } else if (l->is_long) {
+        v = kaff_val(k, &l->off);
+    } else {
+        LLVMValueRef base;
+        LLVMTypeRef et = kelem(E, l->t);
+        switch (l->region) {
+        case KR_WORK: base = E->w; break;
+        case KR_PARAMS: base = exec_field(E, 0); break;
+        case KR_GRADS: base = exec_field(E, 1); break;
+        case KR_LOCAL: base = klocal(k, l->base); break;
+        case KR_SYM: default: die("LLVM backend: local %s", l->name);
+        }
+        if (l->region == KR_LOCAL) {
+            v = kgep(E, kelem(E, ((KLocal *)k->f->locals.v[l->base])->t), base, kaff_val(k, &l->off));
+        } else {
+            v = gep(E, base, kaff_val(k, &l->off));  /* the regions are floats */
+            if (l->t != KT_PTR)
+                v = LLVMBuildBitCast(E->b, v, LLVMPointerType(et, 0), l->name);
+        }
+    }
+    k->val[i] = v;
+    return v;
+}
+
+static LLVMValueRef kcast_ptr(L *E, LLVMValueRef p, LLVMTypeRef t)
+{
+    return LLVMTypeOf(p) == t ? p : LLVMBuildBitCast(E->b, p, t, "");
+}
+
+/* the element address local[off (+ idx)] */
+static LLVMValueRef kaddr(KB *k, const KArg *a)
+{
+    L *E = k->E;
+    const KLocal *l = k->f->locals.v[a->local];
+    LLVMValueRef off = kaff_val(k, &a->a);
+    if (a->idx >= 0)
+        off = add(E, off, klocal(k, a->idx));
+    return kgep(E, kelem(E, l->t), klocal(k, a->local), off);
+}
+
+static LLVMValueRef karg(KB *k, const KArg *a, char code)
+{
+    L *E = k->E;
+    LLVMTypeRef t = kcode_type(E, code);
+    switch (a->kind) {
+    case KA_VAL: {
+        LLVMValueRef v = kaff_val(k, &a->a);
+        if (LLVMIsConstant(v))
+            return LLVMConstIntCast(v, t, 1);
+        return t == E->i64 ? v : LLVMBuildTrunc(E->b, v, t, "");
+    }
+    case KA_FLOAT:
+        return LLVMConstReal(t, (double)a->f);
+    case KA_PTR:
+    case KA_ADDR:
+        return kcast_ptr(E, kaddr(k, a), t);
+    case KA_LOAD: {
+        const KLocal *l = k->f->locals.v[a->local];
+        LLVMValueRef v = LLVMBuildLoad2(E->b, kelem(E, l->t), kaddr(k, a), "");
+        if (LLVMTypeOf(v) != t)
+            die("LLVM backend: %s[] loaded as '%c'", l->name, code);
+        return v;
+    }
+    case KA_NULL:
+        return LLVMConstNull(t);
+    case KA_LOCAL:
+        return kcast_ptr(E, klocal(k, a->local), t);
+    }
+    die("LLVM backend: bad argument");
+}
+
+static void kcall(KB *k, const KStmt *s)
+{
+    L *E = k->E;
+    if (!strcmp(s->fn, "memcpy")) {
+        LLVMValueRef d = kcast_ptr(E, karg(k, &s->args[0], 'p'), E->pi8);
+        LLVMValueRef src = kcast_ptr(E, karg(k, &s->args[1], 'p'), E->pi8);
+        LLVMBuildMemCpy(E->b, d, 4, src, 4, kaff_val(k, &s->args[2].a));
+        return;
+    }
+    const KSig *sig = ksig(s->fn);
+    if ((int)strlen(sig->codes) != s->nargs)
+        die("LLVM backend: %s takes %d arguments, the lowering passes %d", s->fn,
+            (int)strlen(sig->codes), s->nargs);
+    LLVMTypeRef fty;
+    LLVMValueRef fn = kdeclare(E, sig, &fty);
+    LLVMValueRef args[16];
+    for (int i = 0; i < s->nargs; i++)
+        args[i] = karg(k, &s->args[i], sig->codes[i]);
+    LLVMValueRef c = LLVMBuildCall2(E->b, fty, fn, args, (unsigned)s->nargs, "");
+    unsigned se = LLVMGetEnumAttributeKindForName("signext", 7);
+    for (int i = 0; i < s->nargs; i++)
+        if (sig->codes[i] == 'i' || (sig->codes[i] == 'l' && E->lng == E->i32))
+            LLVMAddCallSiteAttribute(c, (unsigned)i + 1, LLVMCreateEnumAttribute(E->cx, se, 0));
+}
+
+static void kblock(KB *k, const KBlock *b);
+
+/* a parallel loop, outlined: body(ctx, lo, hi) over iterations [lo, hi),
+ * ctx = { e, w, N, the loop variables }; rn_llvm_par runs it on the
+ * OpenMP threads when always, or when the work reaches RN_PAR_WORK (the
+ * C backend's RN_PAR); the outlined body rebuilds the locals it uses */
+static void kpar_for(KB *k, const KStmt *s, int always)
+{
+    L *E = k->E;
+    LLVMValueRef pfn = E->fn, pe = E->e, pw = E->w, pN = E->N;
+    LLVMBasicBlockRef pblk = LLVMGetInsertBlock(E->b);
+    LLVMTypeRef ctx_t = LLVMGetTypeByName2(E->cx, "RnKirCtx");
+    if (!ctx_t)
+        ctx_t = named_struct(E, "RnKirCtx", (LLVMTypeRef[]){ E->pexec, E->pf, E->i64, E->i64, E->i64 }, 5);
+    LLVMValueRef ctx = LLVMBuildAlloca(E->ab, ctx_t, "ctx");
+    LLVMValueRef fields[5] = { pe, pw, pN, k->var[0] ? k->var[0] : ci(E, 0), k->var[1] ? k->var[1] : ci(E, 0) };
+    for (int i = 0; i < 5; i++)
+        LLVMBuildStore(E->b, fields[i], LLVMBuildStructGEP2(E->b, ctx_t, ctx, (unsigned)i, ""));
+    size_t nl;
+    const char *pname = LLVMGetValueName2(pfn, &nl);
+    LLVMValueRef fn = fn_begin(E, arena_printf("%s.par%d", pname, ++E->npar), E->par_body_t, 1);
+    LLVMValueRef c = LLVMBuildBitCast(E->b, LLVMGetParam(fn, 0), LLVMPointerType(ctx_t, 0), "");
+    E->e = LLVMBuildLoad2(E->b, E->pexec, LLVMBuildStructGEP2(E->b, ctx_t, c, 0, ""), "e");
+    E->w = LLVMBuildLoad2(E->b, E->pf, LLVMBuildStructGEP2(E->b, ctx_t, c, 1, ""), "w");
+    E->N = LLVMBuildLoad2(E->b, E->i64, LLVMBuildStructGEP2(E->b, ctx_t, c, 2, ""), "N");
+    LLVMValueRef *pval = k->val, pvar[KIR_VARS] = { k->var[0], k->var[1] };
+    k->val = arena_alloc(sizeof(LLVMValueRef) * (size_t)(k->f->locals.n ? k->f->locals.n : 1));
+    memset(k->val, 0, sizeof(LLVMValueRef) * (size_t)k->f->locals.n);
+    for (int i = 0; i < KIR_VARS; i++)
+        k->var[i] = LLVMBuildLoad2(E->b, E->i64, LLVMBuildStructGEP2(E->b, ctx_t, c, (unsigned)(3 + i), ""), "");
+    Loop l;
+    k->var[s->var] = loop_open(E, &l, LLVMBuildIntCast2(E->b, LLVMGetParam(fn, 1), E->i64, 1, ""),
+                               LLVMBuildIntCast2(E->b, LLVMGetParam(fn, 2), E->i64, 1, ""), 1);
+    kblock(k, &s->body);
+    loop_close(E, &l);
+    fn_end(E);
+    k->val = pval;
+    k->var[0] = pvar[0];
+    k->var[1] = pvar[1];
+    E->fn = pfn;
+    E->e = pe;
+    E->w = pw;
+    E->N = pN;
+    LLVMPositionBuilderAtEnd(E->b, pblk);
+    LLVMPositionBuilderAtEnd(E->ab, LLVMGetEntryBasicBlock(pfn));
+    LLVMValueRef work = always ? clong(E, 0)
+                        : LLVMBuildIntCast2(E->b, s->per_image ? mulc(E, pN, s->work) : ci(E, s->work),
+                                            E->lng, 1, "");
+    LLVMValueRef args[] = { LLVMConstBitCast(fn, E->pi8), LLVMBuildBitCast(E->b, ctx, E->pi8, ""),
+                            clong(E, s->n), work, ci32(E, always) };
+    LLVMValueRef call = LLVMBuildCall2(E->b, E->par_t, E->par, args, 5, "");
+    LLVMAddCallSiteAttribute(call, 5, LLVMCreateEnumAttribute(E->cx, LLVMGetEnumAttributeKindForName("signext", 7), 0));
+}
+
+static void kstmt(KB *k, const KStmt *s)
+{
+    L *E = k->E;
+    switch (s->kind) {
+    case KS_CALL:
+        kcall(k, s);
+        break;
+    case KS_FOR: {
+        /* as kir_print_c decides: threads always, never, or by the batch */
+        int always = s->par && (s->work >= RN_KIR_PAR_WORK || (s->per_image && k->train));
+        if (s->par && s->n > 1 && (always || s->per_image)) {
+            kpar_for(k, s, always);
+            break;
+        }
+        Loop l;
+        LLVMValueRef outer = k->var[s->var];
+        k->var[s->var] = loop_open(E, &l, ci(E, 0), ci(E, s->n), 1);
+        kblock(k, &s->body);
+        loop_close(E, &l);
+        k->var[s->var] = outer;
+        break;
+    }
+    case KS_IFN: {
+        If f;
+        if_open(E, &f, LLVMBuildICmp(E->b, LLVMIntSGE, E->N, ci(E, s->n), ""));
+        kblock(k, &s->body);
+        if (s->orelse.n) {
+            if_else(E, &f);
+            kblock(k, &s->orelse);
+        }
+        if_close(E, &f);
+        break;
+    }
+    case KS_MEMSET: {
+        const KLocal *l = k->f->locals.v[s->local];
+        KArg a = karg_ptr_at(s->local, s->idx, s->a);
+        LLVMValueRef p = kcast_ptr(E, kaddr(k, &a), E->pi8);
+        LLVMValueRef bytes = mulc(E, kaff_val(k, &s->count), l->t == KT_DPTR ? 8 : 4);
+        LLVMBuildMemSet(E->b, p, LLVMConstInt(E->i8, 0, 0), bytes, 4);
+        break;
+    }
+    case KS_COMMENT:
+        break;
+    case KS_LOCAL:
+        k->val[s->local] = NULL;  /* (re)declared here: built now */
+        klocal(k, s->local);
+        break;
+    }
+}
+
+static void kblock(KB *k, const KBlock *b)
+{
+    for (int i = 0; i < b->n; i++)
+        kstmt(k, b->v[i]);
+}
+
+/* the KFunc's body into the function being built (E->e, E->w, E->N set) */
+static void kbuild(L *E, KLower *kl, const KFunc *f, int train)
+{
+    KB k = { .E = E, .kl = kl, .f = f, .train = train };
+    k.val = arena_alloc(sizeof(LLVMValueRef) * (size_t)(f->locals.n ? f->locals.n : 1));
+    memset(k.val, 0, sizeof(LLVMValueRef) * (size_t)f->locals.n);
+    kblock(&k, &f->body);
+}
+
+/* a layer function: fwd_/inf_ (e, w, N, train) or bwd_ (e, w, N) */
+static LLVMValueRef build_klayer(L *E, KLower *kl, Graph *g, Node *n, int back)
+{
+    int train = g->mode == MODE_TRAIN;
+    const char *nm = arena_printf("%s_%s", back ? "bwd" : train ? "fwd" : "inf", node_cname(n));
+    LLVMValueRef fn = fn_begin(E, nm, back ? bwd_type(E) : fwd_type(E), 1);
+    add_signext(E, fn, (const unsigned[]){ 3, 4 }, back ? 1 : 2);
+    E->e = LLVMGetParam(fn, 0);
+    E->w = LLVMGetParam(fn, 1);
+    E->N = LLVMBuildSExt(E->b, LLVMGetParam(fn, 2), E->i64, "N");
+    if (!back && n == g->nodes.v[1] && getenv("RNET_LLVM_BREAK_VERIFIER"))
+        LLVMBuildRetVoid(E->b); /* tests/e2e/llvm.sh: a terminator mid-block */
+    KFunc k;
+    kir_init(&k);
+    if (back)
+        klower_backward(kl, g, n, &k);
+    else
+        klower_forward(kl, g, n, &k);
+    kbuild(E, kl, &k, kl->train);
+    fn_end(E);
+    return fn;
+}
+
+/* buffer b of g's plan: w + offset, or w + fixed + offset * N */
+static LLVMValueRef plan_ptr(L *E, const Graph *g, int b, long pfix)
+{
+    const Buf *B = g->plan->bufs.v[b];
+    return B->per_image ? gep(E, gepc(E, E->w, pfix), mulc(E, E->N, B->offset)) : gepc(E, E->w, B->offset);
+}
+
+static LLVMValueRef call_rt(L *E, const char *sym, const char *codes, LLVMValueRef *args)
+{
+    KSig s = { sym, sym, codes };
+    LLVMTypeRef fty;
+    LLVMValueRef fn = kdeclare(E, &s, &fty);
+    return LLVMBuildCall2(E->b, fty, fn, args, (unsigned)strlen(codes), "");
+}
+
+/* the layout changes at the entry points: NCHW <-> CHWN */
+static void relayout_chwn(L *E, LLVMValueRef y, LLVMValueRef x, int C, long hw, int to_chwn)
+{
+    LLVMValueRef a[] = { y, x, LLVMBuildTrunc(E->b, E->N, E->i32, ""), ci32(E, C), clong(E, hw) };
+    call_rt(E, to_chwn ? "rn_x_nchw_to_chwn" : "rn_x_chwn_to_nchw", "ppiil", a);
+}
+
+static LLVMValueRef exec_field_ptr(L *E, int idx)
+{
+    return LLVMBuildStructGEP2(E->b, E->exec_t, E->e, (unsigned)idx, "");
+}
+
+/* tables_fill(): every index table from its geometry (rn_geom.h) */
+static LLVMValueRef build_tables_fill(L *E, KLower *kl)
+{
+    LLVMTypeRef v = LLVMVoidTypeInContext(E->cx);
+    LLVMTypeRef gf[11];
+    for (int i = 0; i < 10; i++)
+        gf[i] = E->i32;
+    gf[10] = E->pi8;
+    LLVMTypeRef geom_t = named_struct(E, "RnConvGeom", gf, 11);
+    LLVMTypeRef pi32 = LLVMPointerType(E->i32, 0);
+    LLVMTypeRef tfn_t = LLVMFunctionType(E->lng, (LLVMTypeRef[]){ LLVMPointerType(geom_t, 0), pi32, pi32 }, 3, 0);
+    LLVMValueRef fn = fn_begin(E, "tables_fill", LLVMFunctionType(v, NULL, 0, 0), 1);
+    static const char *const fname[] = { "rn_geom_fwd_table", "rn_geom_bwd_table", "rn_geom_wgrad_table" };
+    for (int i = 0; i < kl->tables.n; i++) {
+        const Table *t = kl->tables.v[i];
+        const RnConvGeom *g = &t->g;
+        LLVMValueRef live = LLVMConstNull(E->pi8);
+        if (g->live) {
+            LLVMValueRef e[64];
+            for (int j = 0; j < g->KH * g->KW && j < 64; j++)
+                e[j] = LLVMConstInt(E->i8, g->live[j] != 0, 0);
+            LLVMValueRef gv = kconst_global(E, LLVMConstArray(E->i8, e, (unsigned)(g->KH * g->KW)),
+                                            arena_printf("tab%d_live", t->id));
+            live = LLVMConstBitCast(gv, E->pi8);
+        }
+        LLVMValueRef f[11] = { ci32(E, 0), ci32(E, g->H), ci32(E, g->W), ci32(E, 0), ci32(E, g->OH),
+                               ci32(E, g->OW), ci32(E, g->KH), ci32(E, g->KW), ci32(E, g->S),
+                               ci32(E, g->PAD), live };
+        LLVMValueRef gv = kconst_global(E, LLVMConstNamedStruct(geom_t, f, 11), arena_printf("tab%d_geom", t->id));
+        LLVMValueRef tf = LLVMGetNamedFunction(E->m, fname[t->kind]);
+        if (!tf)
+            tf = LLVMAddFunction(E->m, fname[t->kind], tfn_t);
+        LLVMValueRef a[] = { gv, ktable_global(E, kl, arena_printf("tab%d_pos", t->id)),
+                             ktable_global(E, kl, arena_printf("tab%d_tq", t->id)) };
+        LLVMBuildCall2(E->b, tfn_t, tf, a, 3, "");
+    }
+    fn_end(E);
+    return fn;
+}
+
+/* the entry points, the fold, the update: what emit_c.c's glue does */
+static void build_planned(L *E, const Pipeline *pl, LlvmInfo *info)
+{
+    Graph *g = E->g, *tg = pl->train, *ig = pl->infer;
+    Model *m = g->model;
+    long pimg, pfix;
+    plan_workspace(pl, &pimg, &pfix);
+    info->work_fixed = pfix;
+    info->work_per_image = pimg;
+    info->infer_work = pimg;
+    E->fixed = pfix;
+    E->per_image = pimg;
+    KLower kl = { .pfix = pfix };
+    declare_runtime(E);
+    LLVMTypeRef v = LLVMVoidTypeInContext(E->cx);
+    E->par_t = LLVMFunctionType(v, (LLVMTypeRef[]){ E->pi8, E->pi8, E->lng, E->lng, E->i32 }, 5, 0);
+    E->par = LLVMAddFunction(E->m, "rn_llvm_par", E->par_t);
+    add_signext(E, E->par, (const unsigned[]){ 5 }, 1);
+    Graph *lg = tg ? tg : ig;  /* the descriptor's layers */
+    LLVMValueRef *fwd = arena_alloc(sizeof(LLVMValueRef) * (size_t)lg->nodes.n);
+    LLVMValueRef *bwd = arena_alloc(sizeof(LLVMValueRef) * (size_t)lg->nodes.n);
+    LLVMValueRef *inf = arena_alloc(sizeof(LLVMValueRef) * (size_t)ig->nodes.n);
+    memset(bwd, 0, sizeof(LLVMValueRef) * (size_t)lg->nodes.n);
+    for (int i = 1; tg && i < tg->nodes.n; i++)
+        fwd[i] = build_klayer(E, &kl, tg, tg->nodes.v[i], 0);
+    for (int i = 1; tg && i < tg->nodes.n; i++)
+        bwd[i] = build_klayer(E, &kl, tg, tg->nodes.v[i], 1);
+    for (int i = 1; i < ig->nodes.n; i++)
+        inf[i] = build_klayer(E, &kl, ig, ig->nodes.v[i], 0);
+    if (!tg)
+        memcpy(fwd, inf, sizeof(LLVMValueRef) * (size_t)ig->nodes.n);
+    /* fold_weights(e, w): each folded conv's KFunc in turn */
+    LLVMTypeRef fold_t = LLVMFunctionType(v, (LLVMTypeRef[]){ E->pexec, E->pf }, 2, 0);
+    LLVMValueRef fold = fn_begin(E, "fold_weights", fold_t, 1);
+    E->e = LLVMGetParam(fold, 0);
+    E->w = LLVMGetParam(fold, 1);
+    E->N = ci(E, 0);
+    for (int i = 0; i < ig->nodes.n; i++) {
+        Node *n = ig->nodes.v[i];
+        if (!n->ep.fold)
+            continue;
+        KFunc k;
+        kir_init(&k);
+        klower_fold(&kl, ig, n, &k);
+        kbuild(E, &kl, &k, 0);
+    }
+    fn_end(E);
+    LLVMValueRef fill = kl.tables.n ? build_tables_fill(E, &kl) : NULL;
+    LLVMValueRef done = NULL;
+    if (fill) {
+        done = LLVMAddGlobal(E->m, E->i32, "tables_done");
+        LLVMSetInitializer(done, ci32(E, 0));
+        LLVMSetLinkage(done, LLVMInternalLinkage);
+    }
+    LLVMTypeRef once_t = LLVMFunctionType(v, (LLVMTypeRef[]){ LLVMPointerType(E->i32, 0),
+                                                              LLVMPointerType(LLVMFunctionType(v, NULL, 0, 0), 0) }, 2, 0);
+    LLVMValueRef once = fill ? LLVMAddFunction(E->m, "rn_x_once", once_t) : NULL;
+    /* forward(e, x, N, train) */
+    LLVMValueRef fo = fn_begin(E, arena_printf("%s_forward", E->prefix),
+                               LLVMFunctionType(v, (LLVMTypeRef[]){ E->pexec, E->pf, E->i32, E->i32 }, 4, 0), 0);
+    add_signext(E, fo, (const unsigned[]){ 3, 4 }, 2);
+    E->e = LLVMGetParam(fo, 0);
+    E->N = LLVMBuildSExt(E->b, LLVMGetParam(fo, 2), E->i64, "N");
+    E->w = exec_field(E, 2);
+    LLVMValueRef x = LLVMGetParam(fo, 1), Ni = LLVMGetParam(fo, 2), logits = exec_field(E, 3);
+    if (fill)
+        LLVMBuildCall2(E->b, once_t, once, (LLVMValueRef[]){ done, fill }, 2, "");
+    long in_hw = (long)m->in_h * m->in_w;
+    if (tg) {
+        If f;
+        if_open(E, &f, LLVMBuildICmp(E->b, LLVMIntNE, LLVMGetParam(fo, 3), ci32(E, 0), ""));
+        LLVMBuildStore(E->b, ci32(E, 0), exec_field_ptr(E, 5));  /* running statistics move */
+        relayout_chwn(E, plan_ptr(E, tg, ((Node *)tg->nodes.v[0])->buf[NB_ACT], pfix), x, m->in_c, in_hw, 1);
+        for (int i = 1; i < tg->nodes.n; i++)
+            LLVMBuildCall2(E->b, fwd_type(E), fwd[i], (LLVMValueRef[]){ E->e, E->w, Ni, ci32(E, 1) }, 4, "");
+        relayout_chwn(E, logits, plan_ptr(E, tg, tg->output->buf[NB_ACT], pfix), m->classes, 1, 0);
+        LLVMBuildRetVoid(E->b);
+        LLVMPositionBuilderAtEnd(E->b, f.els);
+    }
+    {
+        If f;
+        LLVMValueRef folded = LLVMBuildLoad2(E->b, E->i32, exec_field_ptr(E, 5), "");
+        if_open(E, &f, LLVMBuildICmp(E->b, LLVMIntEQ, folded, ci32(E, 0), ""));
+        LLVMBuildCall2(E->b, fold_t, fold, (LLVMValueRef[]){ E->e, E->w }, 2, "");
+        LLVMBuildStore(E->b, ci32(E, 1), exec_field_ptr(E, 5));
+        if_close(E, &f);
+    }
+    relayout_chwn(E, plan_ptr(E, ig, ((Node *)ig->nodes.v[0])->buf[NB_ACT], pfix), x, m->in_c, in_hw, 1);
+    for (int i = 1; i < ig->nodes.n; i++)
+        LLVMBuildCall2(E->b, fwd_type(E), inf[i], (LLVMValueRef[]){ E->e, E->w, Ni, ci32(E, 0) }, 4, "");
+    relayout_chwn(E, logits, plan_ptr(E, ig, ig->output->buf[NB_ACT], pfix), m->classes, 1, 0);
+    fn_end(E);
+    LLVMValueRef ba = NULL, up = NULL;
+    if (tg) {
+        /* backward(e, dlogits, N) */
+        ba = fn_begin(E, arena_printf("%s_backward", E->prefix),
+                      LLVMFunctionType(v, (LLVMTypeRef[]){ E->pexec, E->pf, E->i32 }, 3, 0), 0);
+        add_signext(E, ba, (const unsigned[]){ 3 }, 1);
+        E->e = LLVMGetParam(ba, 0);
+        E->N = LLVMBuildSExt(E->b, LLVMGetParam(ba, 2), E->i64, "N");
+        E->w = exec_field(E, 2);
+        if (fill)
+            LLVMBuildCall2(E->b, once_t, once, (LLVMValueRef[]){ done, fill }, 2, "");
+        relayout_chwn(E, plan_ptr(E, tg, tg->output->buf[NB_DACT], pfix), LLVMGetParam(ba, 1), m->classes, 1, 1);
+        for (int i = tg->nodes.n - 1; i >= 1; i--)
+            LLVMBuildCall2(E->b, bwd_type(E), bwd[i], (LLVMValueRef[]){ E->e, E->w, LLVMGetParam(ba, 2) }, 3, "");
+        fn_end(E);
+        up = build_update(E);
+    }
+    build_descriptor(E, lg, fwd, tg ? bwd : NULL, fo, ba, up);
 }
 
 /* ---- standalone inference (--weights) ---- */
@@ -1725,8 +2048,8 @@ static void build_infer(L *E, float *const *weights)
 
 /* ---- the module ---- */
 
-LLVMModuleRef emit_llvm_module(Graph *g, LlvmTarget *t, LLVMContextRef cx, int inference_only,
-                               float *const *weights, LlvmInfo *info)
+LLVMModuleRef emit_llvm_module(Graph *g, const Pipeline *pl, LlvmTarget *t, LLVMContextRef cx,
+                               int inference_only, float *const *weights, LlvmInfo *info)
 {
     L em = { .g = g, .t = t, .cx = cx, .vw = t->vw };
     L *E = &em;
@@ -1753,29 +2076,17 @@ LLVMModuleRef emit_llvm_module(Graph *g, LlvmTarget *t, LLVMContextRef cx, int i
     E->lng = t->long_bits == 64 ? E->i64 : E->i32;
     E->pf = LLVMPointerType(E->f32, 0);
     E->pi8 = LLVMPointerType(E->i8, 0);
-    E->exec_t = named_struct(E, "RnExec", (LLVMTypeRef[]){ E->pf, E->pf, E->pf, E->pf, E->i32 }, 5);
+    E->exec_t = named_struct(E, "RnExec", (LLVMTypeRef[]){ E->pf, E->pf, E->pf, E->pf, E->i32, E->i32 }, 6);
     E->pexec = LLVMPointerType(E->exec_t, 0);
     plan_buffers(E);
     info->param_floats = E->nparam_floats;
     info->work_fixed = E->fixed;
     info->work_per_image = E->per_image;
     info->infer_work = E->per_image;
-    if (weights) {
+    if (weights)
         build_infer(E, weights);
-    } else {
-        declare_runtime(E);
-        LLVMValueRef *fwd = arena_alloc(sizeof(LLVMValueRef) * (size_t)g->nodes.n);
-        LLVMValueRef *bwd = arena_alloc(sizeof(LLVMValueRef) * (size_t)g->nodes.n);
-        for (int i = 1; i < g->nodes.n; i++)
-            fwd[i] = build_layer(E, g->nodes.v[i], 0);
-        for (int i = 1; E->grads && i < g->nodes.n; i++)
-            bwd[i] = build_layer(E, g->nodes.v[i], 1);
-        build_entries(E, fwd, bwd);
-        LLVMValueRef fo = LLVMGetNamedFunction(E->m, arena_printf("%s_forward", E->prefix));
-        LLVMValueRef ba = E->grads ? LLVMGetNamedFunction(E->m, arena_printf("%s_backward", E->prefix)) : NULL;
-        LLVMValueRef up = E->grads ? LLVMGetNamedFunction(E->m, arena_printf("%s_update", E->prefix)) : NULL;
-        build_descriptor(E, fwd, bwd, fo, ba, up);
-    }
+    else
+        build_planned(E, pl, info);
     LLVMDisposeBuilder(E->b);
     LLVMDisposeBuilder(E->ab);
     return E->m;

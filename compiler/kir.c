@@ -286,7 +286,7 @@ void kir_end(KFunc *f)
 
 /* A parallel loop over `work` units (times the batch N with per_image),
  * run by the OpenMP threads when there is enough work to pay for it and
- * plainly otherwise: printed once where the choice is known here (work >= PAR_WORK per
+ * plainly otherwise: printed once where the choice is known here (work >= RN_KIR_PAR_WORK per
  * image: always threads; a fixed work below it: never), and in inference
  * otherwise twice, the batch deciding:
  *
@@ -304,7 +304,6 @@ void kir_end(KFunc *f)
  * costs no more than a false `if` (about 1 us), the work is large at the
  * batches training runs, and two copies of every loop of the backward
  * pass made a ResNet-18's C compile 40% longer. */
-enum { PAR_WORK = 16384 };  /* RN_PAR_WORK, runtime/rn_gen.h */
 
 static void indent(FILE *o, int d)
 {
@@ -536,7 +535,7 @@ static void put_stmt(const KFunc *f, FILE *o, const KStmt *s, int d, int train)
     case KS_FOR:
         if (!s->par) {
             put_loop(f, o, s, d, train);
-        } else if (s->work >= PAR_WORK || (s->per_image && train)) {
+        } else if (s->work >= RN_KIR_PAR_WORK || (s->per_image && train)) {
             indent(o, d);
             fputs("RN_OMP_PAR_FOR\n", o);
             put_loop(f, o, s, d, train);

@@ -18,6 +18,9 @@
 #include "rnet.h" /* Vec */
 
 enum { KIR_VARS = 2 };  /* loop variables: 0 is printed "c", 1 "g" */
+/* a parallel loop's work (floats) from which it always runs on the threads:
+ * RN_PAR_WORK of runtime/rn_gen.h */
+enum { RN_KIR_PAR_WORK = 16384 };
 
 /* k + kn N + sum over v of (kv[v] + kvn[v] N) var_v */
 typedef struct {

@@ -40,7 +40,7 @@ typedef struct {
 
 /* emit_llvm.c: the module for g on target t.  weights (one array per
  * parameter, graph order) makes the standalone inference module. */
-LLVMModuleRef emit_llvm_module(Graph *g, LlvmTarget *t, LLVMContextRef cx, int inference_only,
-                               float *const *weights, LlvmInfo *info);
+LLVMModuleRef emit_llvm_module(Graph *g, const Pipeline *pl, LlvmTarget *t, LLVMContextRef cx,
+                               int inference_only, float *const *weights, LlvmInfo *info);
 
 #endif

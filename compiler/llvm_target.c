@@ -461,7 +461,7 @@ static int write_header(Graph *g, const LlvmInfo *info, int standalone, const ch
     return 0;
 }
 
-int llvm_build(Graph *g, const LlvmOpts *lo, const BuildOpts *bo)
+int llvm_build(Graph *g, const Pipeline *pl, const LlvmOpts *lo, const BuildOpts *bo)
 {
     float **w = NULL;
     if (lo->weights && !(w = weights_read(g, lo->weights)))
@@ -478,7 +478,7 @@ int llvm_build(Graph *g, const LlvmOpts *lo, const BuildOpts *bo)
     }
     LLVMContextRef cx = LLVMContextCreate();
     LlvmInfo info;
-    LLVMModuleRef m = emit_llvm_module(g, &t, cx, lo->inference_only, w, &info);
+    LLVMModuleRef m = emit_llvm_module(g, pl, &t, cx, lo->inference_only, w, &info);
     if (!strcmp(lo->emit, "h")) {
         rc = write_header(g, &info, w != NULL, bo->out);
     } else if (!strcmp(lo->emit, "exe")) {
@@ -510,11 +510,10 @@ int llvm_build(Graph *g, const LlvmOpts *lo, const BuildOpts *bo)
 static int llvm_emit(Graph *g, const Pipeline *pl, const LlvmOpts *lo, const BuildOpts *bo,
                      const char *hpath)
 {
-    (void)pl; /* not yet: the module is lowered from the source graph (uses_plan = 0) */
     (void)hpath;
-    return llvm_build(g, lo, bo) ? 1 : 0;
+    return llvm_build(g, pl, lo, bo) ? 1 : 0;
 }
 
 static const char *const llvm_emits[] = { "exe", "llvm", "bc", "asm", "obj", "h", NULL };
 const Backend backend_llvm = { .name = "llvm", .emits = llvm_emits, .takes_target = 1,
-                               .uses_plan = 0, .emit = llvm_emit };
+                               .uses_plan = 1, .emit = llvm_emit };

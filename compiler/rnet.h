@@ -484,7 +484,7 @@ typedef struct {
     const char *weights;                 /* embed these; standalone rnm_X_infer */
     const char *emit;                    /* llvm, bc, asm, obj, exe or h */
 } LlvmOpts;
-int llvm_build(Graph *g, const LlvmOpts *lo, const BuildOpts *bo); /* 0 ok, 1 reported */
+int llvm_build(Graph *g, const Pipeline *pl, const LlvmOpts *lo, const BuildOpts *bo); /* 0 ok, 1 reported */
 
 /* driver.c: link an object file (the LLVM backend's) into a program, with
  * the C compiler against out/librnet.a, as build_executable does */
@@ -497,9 +497,9 @@ typedef struct {
     const char *name;          /* --backend NAME */
     const char *const *emits;  /* the --emit kinds it produces, NULL-terminated */
     int takes_target;          /* --target, --cpu, --features, --weights */
-    /* Whether it builds from the pipeline's schedule and buffer plan; the
-     * LLVM backend still lowers the source graph with its own layout (the
-     * open part of docs/backends.md). */
+    /* Whether it builds from the pipeline's schedule and buffer plan (both
+     * do, through klower.c; the LLVM backend's standalone --weights object
+     * still lowers the source graph with its own layout). */
     int uses_plan;
     /* write what lo->emit names (exe, c, llvm, ...) to bo->out; hpath: the
      * header beside it for --emit c; 0, or 1 with the error reported */

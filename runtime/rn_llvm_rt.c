@@ -36,3 +36,32 @@ void rn_llvm_parallel(void (*body)(void *ctx, long lo, long hi), void *ctx, long
 #endif
     body(ctx, 0, n);
 }
+
+/* The kernel-call IR's parallel loops (compiler/emit_llvm.c, kpar_for):
+ * on the threads when the caller says always (a training step's
+ * per-channel loops, or a fixed work of RN_PAR_WORK or more, decided at
+ * compile time as the C backend decides RN_OMP_PAR_FOR), or when the work
+ * reaches RN_PAR_WORK; one contiguous range per thread, as OpenMP's static
+ * schedule splits the C backend's loops. */
+void rn_llvm_par(void (*body)(void *ctx, long lo, long hi), void *ctx, long n, long work, int always);
+
+void rn_llvm_par(void (*body)(void *ctx, long lo, long hi), void *ctx, long n, long work, int always)
+{
+#ifdef _OPENMP
+    if ((always || work >= 16384) && n > 1 && !omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel
+        {
+            long t = omp_get_thread_num(), nt = omp_get_num_threads();
+            long lo = n / nt * t + (t < n % nt ? t : n % nt);
+            long hi = lo + n / nt + (t < n % nt);
+            if (lo < hi)
+                body(ctx, lo, hi);
+        }
+        return;
+    }
+#else
+    (void)work;
+    (void)always;
+#endif
+    body(ctx, 0, n);
+}
