@@ -1,30 +1,28 @@
 /* emit_llvm.c - the LLVM backend: one model -> an LLVM module, built with
  * the LLVM-C builder API (not by compiling the C backend's text).
  *
- * Requires: a graph with shapes (pass_shapes) and parameters.
+ * Requires: the pipeline's scheduled, planned graphs (run_pipeline).
  *
- * It builds what emit_c.c builds, with the same symbols and ABI, so the
- * same runtime (out/librnet.a) links with either:
- *   - fwd_<layer> / bwd_<layer> per layer (internal), the entry points
- *     rnm_<name>_forward / _backward / _update, and the `rn_model`
- *     descriptor as constants laid out for the target's data layout;
- *   - activations CNHW in the workspace, each node at a constant offset
- *     times N (plan_buffers, the one place that decides the layout);
- *   - convolutions and fc layers as im2col + rn_sgemm, the optimizer step as
- *     rn_optim_step (runtime functions); everything else (im2col taps,
- *     batch norm, pools, relu, add, layout changes) as loops built here:
- *     trip counts constant but for the batch, window taps unrolled, inner
- *     elementwise loops on <vw x float> vectors with a scalar tail;
- *   - per-channel loops outlined and spread over the runtime's OpenMP
- *     threads by rn_llvm_parallel (runtime/rn_llvm_rt.c), where the C
- *     backend writes RN_OMP_PAR_FOR.
+ * It builds what emit_c.c prints, from the same lowering (klower.c), with
+ * the same symbols and ABI, so the same runtime (out/librnet.a) links with
+ * either:
+ *   - fwd_<layer> / bwd_<layer> / inf_<layer> (internal): each layer's
+ *     KFunc built by kbuild, calls typed from kir_sigs.h, parallel loops
+ *     outlined and run through rn_llvm_par (runtime/rn_llvm_rt.c) where the
+ *     C backend writes RN_OMP_PAR_FOR; fold_weights, the index tables and
+ *     tables_fill; the entry points rnm_<name>_forward / _backward /
+ *     _update; and the `rn_model` descriptor as constants laid out for the
+ *     target's data layout (build_planned);
+ *   - the workspace, its layout (C x H x W x N) and offsets are the plan's.
  *
  * With --inference-only the backward pass and the update are left out (the
  * descriptor's pointers are NULL).  With --weights the module is instead
  * standalone: the trained weights as one constant array and
  * rnm_<name>_infer(x, logits, work) for one image, which calls nothing
  * (convolutions become generated GEMM loops), so that an object for a
- * microcontroller or wasm32 needs no runtime, heap or file system.
+ * microcontroller or wasm32 needs no runtime, heap or file system.  That
+ * object is the one part built from the source graph with this file's own
+ * generated loops and layout (C x N x H x W, plan_buffers).
  *
  * Floating point follows the C helpers of runtime/rn_gen.h operation for
  * operation (double accumulators where they use them, no reassociation,
@@ -66,8 +64,7 @@ typedef struct {
     LLVMValueRef fn, e, w, N, xin;
     LLVMValueRef wconst;             /* standalone: the weights array (float*) */
     LLVMValueRef sgemm, optim_step, optim_decays;
-    LLVMValueRef parallel;           /* rn_llvm_parallel (runtime/rn_llvm_rt.c) */
-    LLVMTypeRef parallel_t, par_body_t, ctx_t;
+    LLVMTypeRef par_body_t;          /* an outlined loop body: void (ctx, lo, hi) */
     LLVMValueRef par;                /* rn_llvm_par: the KFuncs' parallel loops */
     LLVMTypeRef par_t;
     int npar;
@@ -542,14 +539,10 @@ static void zero(L *E, LLVMValueRef dst, long count)
         vmap_c(E, M_ZERO, ci(E, count), dst, NULL, NULL, 0);
 }
 
-/* ---- parallel loops ----
- * for (i = 0; i < count; i++) body(i), with the iterations spread over the
- * runtime's OpenMP threads: the body goes into its own function
- * void F.parK(ctx, lo, hi) (ctx holds e, w and N, everything the body
- * derives its pointers from), called through rn_llvm_parallel, which runs
- * it on one thread when the work (floats touched, all iterations) is under 32768 as the C
- * backend's RN_PAR does.  Standalone builds (no runtime) and
- * single-iteration loops stay inline. */
+/* ---- per-channel loops of the standalone object ----
+ * for (i = 0; i < count; i++) body(i), inline: the standalone object has
+ * no runtime to spread them over threads (the programs' parallel loops
+ * are the KFuncs', kpar_for below). */
 
 typedef struct {
     const Node *n;
@@ -562,44 +555,11 @@ static void fn_end(L *E);
 
 static void par_for(L *E, long count, long work_per_image, ParBody body, ParArg a)
 {
-    if (E->standalone || count < 2) {
-        Loop l;
-        LLVMValueRef i = loop_open(E, &l, ci(E, 0), ci(E, count), 1);
-        body(E, i, &a);
-        loop_close(E, &l);
-        return;
-    }
-    LLVMValueRef pfn = E->fn, pe = E->e, pw = E->w, pN = E->N;
-    LLVMBasicBlockRef pblk = LLVMGetInsertBlock(E->b);
-    size_t nl;
-    const char *pname = LLVMGetValueName2(pfn, &nl);
-    LLVMValueRef ctx = LLVMBuildAlloca(E->ab, E->ctx_t, "ctx");
-    LLVMValueRef fields[3] = { pe, pw, pN };
-    for (int k = 0; k < 3; k++)
-        LLVMBuildStore(E->b, fields[k], LLVMBuildStructGEP2(E->b, E->ctx_t, ctx, (unsigned)k, ""));
-    /* the body, outlined */
-    LLVMValueRef fn = fn_begin(E, arena_printf("%s.par%d", pname, ++E->npar), E->par_body_t, 1);
-    LLVMValueRef c = LLVMBuildBitCast(E->b, LLVMGetParam(fn, 0), LLVMPointerType(E->ctx_t, 0), "");
-    E->e = LLVMBuildLoad2(E->b, E->pexec, LLVMBuildStructGEP2(E->b, E->ctx_t, c, 0, ""), "e");
-    E->w = LLVMBuildLoad2(E->b, E->pf, LLVMBuildStructGEP2(E->b, E->ctx_t, c, 1, ""), "w");
-    E->N = LLVMBuildLoad2(E->b, E->i64, LLVMBuildStructGEP2(E->b, E->ctx_t, c, 2, ""), "N");
+    (void)work_per_image;
     Loop l;
-    LLVMValueRef i = loop_open(E, &l, LLVMBuildIntCast2(E->b, LLVMGetParam(fn, 1), E->i64, 1, ""),
-                               LLVMBuildIntCast2(E->b, LLVMGetParam(fn, 2), E->i64, 1, ""), 1);
+    LLVMValueRef i = loop_open(E, &l, ci(E, 0), ci(E, count), 1);
     body(E, i, &a);
     loop_close(E, &l);
-    fn_end(E);
-    /* back in the caller */
-    E->fn = pfn;
-    E->e = pe;
-    E->w = pw;
-    E->N = pN;
-    LLVMPositionBuilderAtEnd(E->b, pblk);
-    LLVMPositionBuilderAtEnd(E->ab, LLVMGetEntryBasicBlock(pfn));
-    LLVMValueRef work = LLVMBuildIntCast2(E->b, mulc(E, pN, work_per_image * count), E->lng, 1, "");
-    LLVMValueRef args[] = { LLVMConstBitCast(fn, E->pi8), LLVMBuildBitCast(E->b, ctx, E->pi8, ""),
-                            clong(E, count), work };
-    LLVMBuildCall2(E->b, E->parallel_t, E->parallel, args, 4, "");
 }
 
 /* ---- tensors of the function being built ---- */
@@ -1204,9 +1164,6 @@ static void declare_runtime(L *E)
     E->optim_decays_t = LLVMFunctionType(E->i32, od, 2, 0);
     E->optim_decays = LLVMAddFunction(E->m, "rn_optim_decays", E->optim_decays_t);
     E->par_body_t = LLVMFunctionType(v, (LLVMTypeRef[]){ E->pi8, E->lng, E->lng }, 3, 0);
-    E->parallel_t = LLVMFunctionType(v, (LLVMTypeRef[]){ E->pi8, E->pi8, E->lng, E->lng }, 4, 0);
-    E->parallel = LLVMAddFunction(E->m, "rn_llvm_parallel", E->parallel_t);
-    E->ctx_t = named_struct(E, "RnLlvmCtx", (LLVMTypeRef[]){ E->pexec, E->pf, E->i64 }, 3);
     add_signext(E, E->optim_decays, (const unsigned[]){ 0, 2 }, 2);
 }
 
@@ -1898,6 +1855,7 @@ static void build_planned(L *E, const Pipeline *pl, LlvmInfo *info)
     info->work_fixed = pfix;
     info->work_per_image = pimg;
     info->infer_work = pimg;
+    info->training = tg != NULL;
     E->fixed = pfix;
     E->per_image = pimg;
     KLower kl = { .pfix = pfix };

@@ -36,6 +36,7 @@ typedef struct {
     long param_floats;
     long work_fixed, work_per_image;  /* workspace: fixed + per_image * N */
     long infer_work;                  /* standalone: floats of rnm_X_infer's work */
+    int training;                     /* _backward and _update built */
 } LlvmInfo;
 
 /* emit_llvm.c: the module for g on target t.  weights (one array per

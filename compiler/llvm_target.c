@@ -450,8 +450,10 @@ static int write_header(Graph *g, const LlvmInfo *info, int standalone, const ch
         fprintf(f, "#define %s_WORK_FLOATS(N) (%ldL + %ldL * (long)(N))\n\n", p, info->work_fixed,
                 info->work_per_image);
         fprintf(f, "void %s_forward(RnExec *e, const float *x, int N, int train);\n", p);
-        fprintf(f, "void %s_backward(RnExec *e, const float *dlogits, int N);\n", p);
-        fprintf(f, "void %s_update(RnExec *e, const struct RnOptim *o, float lr, long t, float *m, float *v);\n", p);
+        if (info->training) {
+            fprintf(f, "void %s_backward(RnExec *e, const float *dlogits, int N);\n", p);
+            fprintf(f, "void %s_update(RnExec *e, const struct RnOptim *o, float lr, long t, float *m, float *v);\n", p);
+        }
     }
     fprintf(f, "\n#endif\n");
     if (ferror(f) | fclose(f)) {
@@ -477,7 +479,7 @@ int llvm_build(Graph *g, const Pipeline *pl, const LlvmOpts *lo, const BuildOpts
         return 1;
     }
     LLVMContextRef cx = LLVMContextCreate();
-    LlvmInfo info;
+    LlvmInfo info = { 0 };
     LLVMModuleRef m = emit_llvm_module(g, pl, &t, cx, lo->inference_only, w, &info);
     if (!strcmp(lo->emit, "h")) {
         rc = write_header(g, &info, w != NULL, bo->out);

@@ -818,6 +818,228 @@ static int finish_epoch(Run *r, int epoch)
     return 0;
 }
 
+/* ---- opening and closing a run ------------------------------------------ */
+
+/* --resume FILE: the saved run's state (and its optimizer buffers) into rs,
+ * its options into a; 0, or the exit status after the message */
+static int open_resume(const RnModel *m, RnTrainArgs *a, RnRunState *rs, float **m_loaded,
+                       float **v_loaded)
+{
+    char err[512];
+    struct stat sb;
+    if (stat(a->resume, &sb) != 0) {
+        rn_errorf("%s: cannot resume from it: %s", a->resume, strerror(errno));
+        return 1;
+    }
+    char *sp = rn_ckpt_state_path(a->resume);
+    if (!sp) {
+        rn_errorf("out of memory");
+        return 1;
+    }
+    finish_save(m, a->resume, sp);
+    if (stat(sp, &sb) != 0 && errno == ENOENT) {
+        rn_errorf("%s: no such file: a run resumes from weights saved by 'train' with the "
+                  "state file beside them",
+                  sp);
+        free(sp);
+        return 1;
+    }
+    int rc = rn_ckpt_state_load(m, sp, rs, m_loaded, v_loaded, err, sizeof err);
+    if (!rc)
+        clean_stale(a->resume, sp);
+    free(sp);
+    if (rc) {
+        rn_errorf("%s", err);
+        return 1;
+    }
+    return adopt_saved_run(a, rs, a->resume);
+}
+
+/* where things go (the log directory, the checkpoint pair), checked
+ * before any work is done; 0 or 1 after the message */
+static int open_outputs(const RnModel *m, const RnTrainArgs *a, TrainState *t, int resuming)
+{
+    if (a->log_dir) {
+        if (make_dirs(a->log_dir)) {
+            rn_errorf("%s: cannot create the log directory: %s", a->log_dir, strerror(errno));
+            return 1;
+        }
+        t->csv_path = path_join(a->log_dir, "metrics.csv");
+        t->steps_path = path_join(a->log_dir, "steps.csv");
+    }
+    if (a->save)
+        t->save_path = strdup(a->save);
+    else if (a->resume)
+        t->save_path = strdup(a->resume);
+    else if (a->log_dir)
+        t->save_path = path_join(a->log_dir, "model.safetensors");
+    else {
+        size_t n = strlen(m->name) + 16;
+        if ((t->save_path = malloc(n)))
+            snprintf(t->save_path, n, "%s.safetensors", m->name);
+    }
+    if (t->save_path)
+        t->state_path = rn_ckpt_state_path(t->save_path);
+    if (!t->save_path || !t->state_path || (a->log_dir && (!t->csv_path || !t->steps_path))) {
+        rn_errorf("out of memory");
+        return 1;
+    }
+    if (check_parent_dir(t->save_path))
+        return 1;
+    if (!resuming || strcmp(t->save_path, a->resume)) { /* (the resumed one is done already) */
+        finish_save(m, t->save_path, t->state_path);
+        clean_stale(t->save_path, t->state_path);
+    }
+    return 0;
+}
+
+/* the training and test sets, and the training set's CRC-32C (a resumed
+ * run must see the same data); 0 or 1 after the message */
+static int open_data(const RnModel *m, const RnTrainArgs *a, TrainState *t, const RnRunState *rs,
+                     int resuming, uint32_t *data_crc)
+{
+    if (load_split(m, a->data, 1, &t->train) || load_split(m, a->data, 0, &t->test))
+        return 1;
+    if (a->limit > 0 && a->limit < t->train.n)
+        t->train.n = (int)a->limit;
+    size_t chw = (size_t)t->train.c * t->train.h * t->train.w;
+    uint32_t crc = rn_crc32c(0, t->train.images, chw * (size_t)t->train.n);
+    *data_crc = rn_crc32c(crc, t->train.labels, (size_t)t->train.n);
+    if (resuming && (t->train.n != rs->train_images || *data_crc != rs->train_crc)) {
+        rn_errorf("%s: the run saved in %s trained on %ld images (CRC-32C %08x); this data "
+                  "gives %d (CRC-32C %08x)",
+                  t->train.images_path, a->resume, rs->train_images, (unsigned)rs->train_crc,
+                  t->train.n, (unsigned)*data_crc);
+        return 1;
+    }
+    return 0;
+}
+
+/* the model's buffers for batch B, the optimizer's state (the loaded one
+ * when resuming: taken over) and the batch's; 0 or 1 after the message */
+static int open_buffers(const RnModel *m, const RnOptim *o, int B, TrainState *t, float **m_loaded,
+                        float **v_loaded)
+{
+    long img = (long)m->in_c * m->in_h * m->in_w;
+    int C = m->classes;
+    int nbuf = rn_optim_state_count(o);
+    t->mbuf = *m_loaded, t->vbuf = *v_loaded;
+    *m_loaded = *v_loaded = NULL;
+    if (rn_exec_alloc(m, B, &t->e) ||
+        (!t->mbuf && !(t->mbuf = calloc((size_t)m->param_floats + 1, sizeof(float)))) ||
+        (nbuf > 1 && !t->vbuf &&
+         !(t->vbuf = calloc((size_t)m->param_floats + 1, sizeof(float)))) ||
+        !(t->x = malloc(sizeof(float) * (size_t)B * (size_t)img)) ||
+        !(t->probs = malloc(sizeof(float) * (size_t)B * (size_t)C)) ||
+        !(t->dlogits = malloc(sizeof(float) * (size_t)B * (size_t)C)) ||
+        !(t->y = malloc(sizeof(int) * (size_t)B))) {
+        rn_errorf("out of memory for batch %d of model '%s'", B, m->name);
+        return 1;
+    }
+    return 0;
+}
+
+/* the weights: the checkpoint's when resuming (the ones its state was
+ * saved with), else initialised from the seed, with the run's options
+ * recorded in rs; 0 or 1 after the message */
+static int open_weights(const RnModel *m, const RnTrainArgs *a, TrainState *t, RnRunState *rs,
+                        int resuming, const RnOptim *o, const RnSchedule *sched, long S)
+{
+    char err[512];
+    if (resuming) {
+        RnCkptInfo info;
+        rn_exec_params_changed(&t->e);
+        if (rn_ckpt_load(m, t->e.params, a->resume, &info, err, sizeof err)) {
+            rn_errorf("%s", err);
+            return 1;
+        }
+        int differs = info.source_hash_differs;
+        if (info.unchecked)
+            rn_ckpt_note_unchecked(a->resume);
+        uint32_t crc = rn_ckpt_params_crc(m, t->e.params);
+        if (differs || crc != rs->weights_crc) {
+            rn_errorf("%s: not the weights its state file was saved with (CRC-32C %08x, the "
+                      "state records %08x%s): changed or damaged since, or a save was cut short "
+                      "between the two files",
+                      a->resume, (unsigned)crc, (unsigned)rs->weights_crc,
+                      differs ? ", and another source hash" : "");
+            return 1;
+        }
+        return 0;
+    }
+    RnRng rng;
+    rn_rng_seed(&rng, (uint64_t)a->seed);
+    rn_init_params(m, t->e.params, &rng);
+    rn_exec_params_changed(&t->e);
+    rs->epochs = a->epochs;
+    rs->batch = a->batch;
+    rs->optim = *o;
+    rs->sched = *sched;
+    rs->label_smoothing = a->label_smoothing;
+    rs->shift = a->shift;
+    rs->flip = a->flip;
+    rs->seed = a->seed;
+    rs->limit = a->limit;
+    rs->steps_per_epoch = S;
+    return 0;
+}
+
+/* metrics.csv, steps.csv and the TensorBoard events, continued where a
+ * resumed run stood; 0 or 1 after the message */
+static int open_logs(const RnTrainArgs *a, TrainState *t, const RnRunState *rs, int resuming)
+{
+    char err[512];
+    if (!t->csv_path)
+        return 0;
+    if (!(t->csv = open_csv(t->csv_path, csv_header, resuming ? rs->epoch : -1))) {
+        rn_errorf("%s: cannot write: %s", t->csv_path, strerror(errno));
+        return 1;
+    }
+    if (a->log_every > 0 &&
+        !(t->steps_csv = open_csv(t->steps_path, steps_header, resuming ? rs->step : -1))) {
+        rn_errorf("%s: cannot write: %s", t->steps_path, strerror(errno));
+        return 1;
+    }
+    if (rn_tblog_open(&t->tb, a->log_dir, rn_wall_time(), err, sizeof err) ||
+        (resuming && rn_tblog_start(t->tb, rs->step + 1, rn_wall_time(), err, sizeof err))) {
+        rn_errorf("%s", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* the logs flushed and closed, each write error reported; 0 or 1 */
+static int close_logs(TrainState *t)
+{
+    char err[512];
+    if (t->steps_csv && (fflush(t->steps_csv) != 0 || ferror(t->steps_csv))) {
+        rn_errorf("%s: write failed: %s", t->steps_path, strerror(errno));
+        return 1;
+    }
+    if (t->csv) {
+        int bad = ferror(t->csv);
+        bad |= fclose(t->csv) != 0;
+        t->csv = NULL;
+        if (bad) {
+            rn_errorf("%s: write failed: %s", t->csv_path, strerror(errno));
+            return 1;
+        }
+    }
+    if (t->tb) {
+        int bad = rn_tblog_close(t->tb, err, sizeof err);
+        t->tb = NULL;
+        if (bad) {
+            rn_errorf("%s", err);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A training run: open (resume, outputs, data, buffers, weights, logs),
+ * the epochs (train_epoch, finish_epoch), close (logs, checkpoint).  The
+ * exit status: 0, 1 on an error (reported), 2 for a --stop-after already
+ * passed, 128 + the signal when one stopped it. */
 int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
 {
     RnTrainArgs a = *a0;        /* the run's options: the saved run's when resuming */
@@ -832,36 +1054,8 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
     int rc;
     int resuming = a.resume != NULL;
 
-    if (resuming) {
-        struct stat sb;
-        if (stat(a.resume, &sb) != 0) {
-            rn_errorf("%s: cannot resume from it: %s", a.resume, strerror(errno));
-            return 1;
-        }
-        char *sp = rn_ckpt_state_path(a.resume);
-        if (!sp) {
-            rn_errorf("out of memory");
-            return 1;
-        }
-        finish_save(m0, a.resume, sp);
-        if (stat(sp, &sb) != 0 && errno == ENOENT) {
-            rn_errorf("%s: no such file: a run resumes from weights saved by 'train' with the "
-                      "state file beside them",
-                      sp);
-            free(sp);
-            return 1;
-        }
-        rc = rn_ckpt_state_load(m0, sp, &rs, &m_loaded, &v_loaded, err, sizeof err);
-        if (!rc)
-            clean_stale(a.resume, sp);
-        free(sp);
-        if (rc) {
-            rn_errorf("%s", err);
-            return 1;
-        }
-        if ((rc = adopt_saved_run(&a, &rs, a.resume)))
-            goto early_out;
-    }
+    if (resuming && (rc = open_resume(m0, &a, &rs, &m_loaded, &v_loaded)))
+        goto early_out;
     if ((rc = check_train_args(m0, &a, &o, &sched)))
         goto early_out;
     if (resuming) {
@@ -873,55 +1067,9 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
     rc = 1;
     const RnModel *m = m0;
     RnModel ref;
-
-    /* where things go, checked before any work is done */
-    if (a.log_dir) {
-        if (make_dirs(a.log_dir)) {
-            rn_errorf("%s: cannot create the log directory: %s", a.log_dir, strerror(errno));
-            goto out;
-        }
-        t.csv_path = path_join(a.log_dir, "metrics.csv");
-        t.steps_path = path_join(a.log_dir, "steps.csv");
-    }
-    if (a.save)
-        t.save_path = strdup(a.save);
-    else if (a.resume)
-        t.save_path = strdup(a.resume);
-    else if (a.log_dir)
-        t.save_path = path_join(a.log_dir, "model.safetensors");
-    else {
-        size_t n = strlen(m->name) + 16;
-        if ((t.save_path = malloc(n)))
-            snprintf(t.save_path, n, "%s.safetensors", m->name);
-    }
-    if (t.save_path)
-        t.state_path = rn_ckpt_state_path(t.save_path);
-    if (!t.save_path || !t.state_path || (a.log_dir && (!t.csv_path || !t.steps_path))) {
-        rn_errorf("out of memory");
+    uint32_t data_crc;
+    if (open_outputs(m, &a, &t, resuming) || open_data(m, &a, &t, &rs, resuming, &data_crc))
         goto out;
-    }
-    if (check_parent_dir(t.save_path))
-        goto out;
-    if (!resuming || strcmp(t.save_path, a.resume)) { /* (the resumed one is done above) */
-        finish_save(m, t.save_path, t.state_path);
-        clean_stale(t.save_path, t.state_path);
-    }
-
-    if (load_split(m, a.data, 1, &t.train) || load_split(m, a.data, 0, &t.test))
-        goto out;
-    if (a.limit > 0 && a.limit < t.train.n)
-        t.train.n = (int)a.limit;
-    size_t chw = (size_t)t.train.c * t.train.h * t.train.w;
-    uint32_t data_crc = rn_crc32c(0, t.train.images, chw * (size_t)t.train.n);
-    data_crc = rn_crc32c(data_crc, t.train.labels, (size_t)t.train.n);
-    if (resuming && (t.train.n != rs.train_images || data_crc != rs.train_crc)) {
-        rn_errorf("%s: the run saved in %s trained on %ld images (CRC-32C %08x); this data "
-                  "gives %d (CRC-32C %08x)",
-                  t.train.images_path, a.resume, rs.train_images, (unsigned)rs.train_crc,
-                  t.train.n, (unsigned)data_crc);
-        goto out;
-    }
-
     int B = a.batch;
     if (!rn_batch_fits(m, B, "--batch"))
         goto out;
@@ -933,7 +1081,6 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
         t.bound = 1;
         m = &ref;
     }
-
     float mean[64], std[64];
     if (m->in_c > 64) {
         rn_errorf("model '%s' has %d input channels; at most 64 are supported", m->name, m->in_c);
@@ -953,59 +1100,9 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
                   rs.steps_per_epoch, S);
         goto out;
     }
-
-    long img = (long)m->in_c * m->in_h * m->in_w;
-    int C = m->classes;
-    int nbuf = rn_optim_state_count(&o);
-    t.mbuf = m_loaded, t.vbuf = v_loaded;
-    m_loaded = v_loaded = NULL;
-    if (rn_exec_alloc(m, B, &t.e) ||
-        (!t.mbuf && !(t.mbuf = calloc((size_t)m->param_floats + 1, sizeof(float)))) ||
-        (nbuf > 1 && !t.vbuf &&
-         !(t.vbuf = calloc((size_t)m->param_floats + 1, sizeof(float)))) ||
-        !(t.x = malloc(sizeof(float) * (size_t)B * (size_t)img)) ||
-        !(t.probs = malloc(sizeof(float) * (size_t)B * (size_t)C)) ||
-        !(t.dlogits = malloc(sizeof(float) * (size_t)B * (size_t)C)) ||
-        !(t.y = malloc(sizeof(int) * (size_t)B))) {
-        rn_errorf("out of memory for batch %d of model '%s'", B, m->name);
+    if (open_buffers(m, &o, B, &t, &m_loaded, &v_loaded) ||
+        open_weights(m, &a, &t, &rs, resuming, &o, &sched, S))
         goto out;
-    }
-
-    if (resuming) {
-        RnCkptInfo info;
-        rn_exec_params_changed(&t.e);
-        if (rn_ckpt_load(m, t.e.params, a.resume, &info, err, sizeof err)) {
-            rn_errorf("%s", err);
-            goto out;
-        }
-        int differs = info.source_hash_differs;
-        if (info.unchecked)
-            rn_ckpt_note_unchecked(a.resume);
-        uint32_t crc = rn_ckpt_params_crc(m, t.e.params);
-        if (differs || crc != rs.weights_crc) {
-            rn_errorf("%s: not the weights its state file was saved with (CRC-32C %08x, the "
-                      "state records %08x%s): changed or damaged since, or a save was cut short "
-                      "between the two files",
-                      a.resume, (unsigned)crc, (unsigned)rs.weights_crc,
-                      differs ? ", and another source hash" : "");
-            goto out;
-        }
-    } else {
-        RnRng rng;
-        rn_rng_seed(&rng, (uint64_t)a.seed);
-        rn_init_params(m, t.e.params, &rng);
-        rn_exec_params_changed(&t.e);
-        rs.epochs = a.epochs;
-        rs.batch = B;
-        rs.optim = o;
-        rs.sched = sched;
-        rs.label_smoothing = a.label_smoothing;
-        rs.shift = a.shift;
-        rs.flip = a.flip;
-        rs.seed = a.seed;
-        rs.limit = a.limit;
-        rs.steps_per_epoch = S;
-    }
     /* what may differ in a resumed run: the length, the threads, the paths */
     rs.epochs = a.epochs;
     rs.train_images = t.train.n;
@@ -1019,23 +1116,8 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
         keep_dir(rs.data, sizeof rs.data, a.data);
     if (a.log_dir != rs.log_dir)
         keep_dir(rs.log_dir, sizeof rs.log_dir, a.log_dir);
-
-    if (t.csv_path) {
-        if (!(t.csv = open_csv(t.csv_path, csv_header, resuming ? rs.epoch : -1))) {
-            rn_errorf("%s: cannot write: %s", t.csv_path, strerror(errno));
-            goto out;
-        }
-        if (a.log_every > 0 &&
-            !(t.steps_csv = open_csv(t.steps_path, steps_header, resuming ? rs.step : -1))) {
-            rn_errorf("%s: cannot write: %s", t.steps_path, strerror(errno));
-            goto out;
-        }
-        if (rn_tblog_open(&t.tb, a.log_dir, rn_wall_time(), err, sizeof err) ||
-            (resuming && rn_tblog_start(t.tb, rs.step + 1, rn_wall_time(), err, sizeof err))) {
-            rn_errorf("%s", err);
-            goto out;
-        }
-    }
+    if (open_logs(&a, &t, &rs, resuming))
+        goto out;
 
     /* where to stop early: --stop-after E is step round(E * S) */
     long total_steps = (long)a.epochs * S;
@@ -1071,8 +1153,8 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
     sigaction(SIGTERM, &sa, &old_term);
 
     Run run = { .m = m, .a = &a, .t = &t, .rs = &rs, .o = &o, .sched = &sched, .S = S, .B = B,
-                .C = C, .mean = mean, .std = std, .stop_step = stop_step, .step = rs.step,
-                .tty = isatty(fileno(stdout)),
+                .C = m->classes, .mean = mean, .std = std, .stop_step = stop_step,
+                .step = rs.step, .tty = isatty(fileno(stdout)),
                 .pout = a.quiet || a.no_progress ? NULL : stdout };
     int stopped = 0;
     for (int epoch = rs.epoch; epoch < a.epochs && !stopped; epoch++) {
@@ -1083,29 +1165,7 @@ int rn_train_run(const RnModel *m0, const RnTrainArgs *a0)
         if (!stopped && finish_epoch(&run, epoch))
             goto restore;
     }
-    if (t.steps_csv && (fflush(t.steps_csv) != 0 || ferror(t.steps_csv))) {
-        rn_errorf("%s: write failed: %s", t.steps_path, strerror(errno));
-        goto restore;
-    }
-    if (t.csv) {
-        int bad = ferror(t.csv);
-        bad |= fclose(t.csv) != 0;
-        t.csv = NULL;
-        if (bad) {
-            rn_errorf("%s: write failed: %s", t.csv_path, strerror(errno));
-            goto restore;
-        }
-    }
-    if (t.tb) {
-        int bad = rn_tblog_close(t.tb, err, sizeof err);
-        t.tb = NULL;
-        if (bad) {
-            rn_errorf("%s", err);
-            goto restore;
-        }
-    }
-
-    if (save_checkpoint(m, &t, &rs))
+    if (close_logs(&t) || save_checkpoint(m, &t, &rs))
         goto restore;
     if (stopped) {
         if (!a.quiet || stop_signal) {
