@@ -10,8 +10,14 @@
 # and compares the saved weights with cmp; then evaluates the weights with
 # both programs at batch 256 and 7 (the test set's loss and accuracy) and
 # prints the logits of four test digits at batch 1 (predict --logits), and
-# compares that text.  Prints one line per run and
-# exits non-zero if any pair differs.  Needs data/mnist (make data).
+# compares that text.  Then (unless SAME_QUICK=1) every path of the
+# generated code: `check --dump` (train logits, every gradient, inference
+# logits, raw floats) of nine models (models/tiny, mnist, mnist_resnet18,
+# cifar_resnet20 and tests/e2e's direct, mix, small, taps, wino) built with
+# the default pipeline, -O0 and --passes none, at batch 17 (the direct
+# convolutions) and 3 (the small-batch paths), compared with cmp.  Prints
+# one line per comparison and exits non-zero if any pair differs.  Needs
+# data/mnist (make data).
 set -u
 rev=${1:?usage: tools/same_results.sh REV [MODEL...]}
 shift
@@ -57,5 +63,28 @@ for m in "$@"; do
         diff "$T/$n.old.infer" "$T/$n.new.infer" | head -10
         bad=1
     fi
+done
+[ "${SAME_QUICK:-0}" = 1 ] && exit $bad
+for m in models/tiny.rnet models/mnist.rnet models/mnist_resnet18.rnet models/cifar_resnet20.rnet \
+         tests/e2e/direct.rnet tests/e2e/mix.rnet tests/e2e/small.rnet tests/e2e/taps.rnet \
+         tests/e2e/wino.rnet; do
+    n=$(basename "$m" .rnet)
+    for v in default -O0 "--passes none"; do
+        f=; [ "$v" = default ] || f=$v
+        # shellcheck disable=SC2086
+        RNET_HOME="$T/old" "$T/old/out/rnetc" "$m" $f -o "$T/c.old" && out/rnetc "$m" $f -o "$T/c.new" || exit 2
+        for b in 17 3; do
+            for w in old new; do
+                "$T/c.$w" check --batch $b --dump "$T/d.$w" >/dev/null 2>&1
+            done
+            if [ -s "$T/d.old" ] && cmp -s "$T/d.old" "$T/d.new"; then
+                echo "same  $n ($v), check --dump at batch $b identical to $rev's"
+            else
+                echo "DIFF  $n ($v), check --dump at batch $b differs from $rev's"
+                bad=1
+            fi
+            rm -f "$T/d.old" "$T/d.new"
+        done
+    done
 done
 exit $bad

@@ -55,6 +55,16 @@ for m in models/tiny.rnet tests/e2e/small.rnet "$T/mix.rnet" models/mnist.rnet; 
     done
     cmp -s "$T/$b.c.dump" "$T/$b.llvm.dump" || fail "$b: check --dump of the C and LLVM builds differ"
 done
+# --passes and -O0 mean the same pipeline for both backends
+for v in "-O0" "--passes none" "--passes fold-bn,direct-conv"; do
+    for be in c llvm; do
+        # shellcheck disable=SC2086
+        $RNETC "$T/mix.rnet" --backend $be $v -o "$T/mixv.$be" &&
+            "$T/mixv.$be" check --batch 17 --dump "$T/mixv.$be.dump" >"$T/out" 2>&1 ||
+            { fail "mix $v $be"; cat "$T/out"; }
+    done
+    cmp -s "$T/mixv.c.dump" "$T/mixv.llvm.dump" || fail "mix $v: the C and LLVM builds differ"
+done
 mnist_subset "$T/data"
 for b in c llvm; do
     "$T/small.$b" train --data "$T/data" --limit 256 --epochs 2 --batch 32 --threads 1 --seed 5 \
