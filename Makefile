@@ -250,7 +250,7 @@ test-asan: | setup
 # the speed benchmark: rnet against PyTorch on this machine, alternating runs,
 # medians, the speed bars, per-layer GFLOP/s against the measured peak
 # (bench/bench.sh; BENCH_THREADS, BENCH_REPS, BENCH_SECONDS shorten or change it)
-.PHONY: bench bench-quick bench-passes bench-backends
+.PHONY: bench bench-quick bench-passes bench-backends bench-load
 bench: all
 	sh bench/bench.sh
 bench-quick: all
@@ -262,6 +262,10 @@ bench-passes: all
 # C and LLVM builds of the same models side by side (bench/backends.sh)
 bench-backends: all
 	sh bench/backends.sh
+
+# training with one competing busy process (bench/load.sh)
+bench-load: all
+	sh bench/load.sh
 
 clean:
 	rm -rf $(O)

@@ -118,6 +118,47 @@ int run_command(char *const argv[], int verbose)
     return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
+/* The compiler's static libgomp (`CC -print-file-name=libgomp.a`), or NULL
+ * when it has none (clang's libomp, a compiler without libgomp.a): linked
+ * statically, libgomp reads its environment after the program's first
+ * constructor, which sets rnet's OpenMP wait policy (runtime/host/rn_main.c).
+ * --as-needed after it keeps -fopenmp's shared -lgomp out of the program. */
+static const char *static_gomp(const char *cc)
+{
+    static char path[PATH_MAX];
+    int fd[2];
+    if (pipe(fd) < 0)
+        return NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]), close(fd[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]), close(fd[1]);
+        execlp(cc, cc, "-print-file-name=libgomp.a", (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof path - 1 && ((r = read(fd[0], path + n, sizeof path - 1 - n)) > 0 ||
+                                   (r < 0 && errno == EINTR)))
+        n += r > 0 ? (size_t)r : 0;
+    close(fd[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return NULL;
+    path[n] = 0;
+    path[strcspn(path, "\n")] = 0;
+    /* a compiler that lacks the file prints its bare name back */
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || path[0] != '/' || !is_file(path))
+        return NULL;
+    return path;
+}
+
 int build_set_cflags(BuildOpts *o, const char *flags)
 {
     o->nextra = 0;
@@ -203,6 +244,11 @@ int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o)
         argv[k++] = (char *)o->out;
         argv[k++] = cpath;
         argv[k++] = (char *)lib;
+        const char *gomp = static_gomp(o->cc);
+        if (gomp) {
+            argv[k++] = (char *)gomp;
+            argv[k++] = "-Wl,--as-needed";
+        }
         argv[k++] = "-lz";
         argv[k++] = "-lm";
         argv[k] = NULL;
@@ -233,9 +279,16 @@ int link_object(const char *obj, const BuildOpts *o)
     argv[k++] = (char *)o->cc;
     for (int i = 0; i < o->nextra; i++)
         argv[k++] = o->extra[i];
-    char *tail[] = { "-o", (char *)o->out, (char *)obj, (char *)lib, "-fopenmp", "-lz", "-lm", NULL };
+    char *tail[] = { "-o", (char *)o->out, (char *)obj, (char *)lib, "-fopenmp", NULL };
     for (int i = 0; tail[i]; i++)
         argv[k++] = tail[i];
+    const char *gomp = static_gomp(o->cc);
+    if (gomp) {
+        argv[k++] = (char *)gomp;
+        argv[k++] = "-Wl,--as-needed";
+    }
+    argv[k++] = "-lz";
+    argv[k++] = "-lm";
     argv[k] = NULL;
     int st = run_command(argv, o->verbose);
     if (st != 0) {

@@ -62,6 +62,10 @@ int rn_fpu_ftz_on(void);
  * it has and n > 0; the thread count a parallel region gets (1 without
  * OpenMP). */
 int rn_have_openmp(void);
+/* the OpenMP wait policy rn_main.c chose before libgomp started: 1 it set
+ * GOMP_SPINCOUNT, 0 the user's environment (or none) stands, -1 libgomp is
+ * a shared library that had read its environment already */
+extern int rn_wait_default;
 /* OpenMP threads for what follows (n <= 0: OpenMP's default); more than
  * the machine's processors is capped to them, with a warning */
 void rn_set_threads(int n);

@@ -78,6 +78,8 @@ int rn_fpu_ftz_on(void)
     return rn_cpu_denormals_flushed();
 }
 
+int rn_wait_default;
+
 int rn_have_openmp(void)
 {
 #if defined(_OPENMP)

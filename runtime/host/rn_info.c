@@ -6,6 +6,7 @@
  * blocks the driver allocates: parameters (with running statistics),
  * gradients, and the generated code's workspace for the default batch.
  */
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -125,6 +126,20 @@ int rn_info_run(const RnModel *m, int batch_arg)
     printf("\nthreads      %d %s\n", rn_threads(),
            rn_have_openmp() ? "(OpenMP; set with --threads or OMP_NUM_THREADS)"
                             : "(built without OpenMP)");
+    if (rn_have_openmp()) {
+        /* the policy the team runs with (rn_main.c) */
+        const char *w = getenv("OMP_WAIT_POLICY"), *s = getenv("GOMP_SPINCOUNT");
+        if (rn_wait_default < 0)
+            printf("waiting      OpenMP's default (a shared libgomp: rnet's short spin not applied)\n");
+        else if (w || (s && !rn_wait_default))
+            printf("waiting      %s%s%s%s%s (from the environment)\n", w ? "OMP_WAIT_POLICY=" : "",
+                   w ? w : "", w && s ? ", " : "", s ? "GOMP_SPINCOUNT=" : "", s ? s : "");
+        else if (s)
+            printf("waiting      GOMP_SPINCOUNT=%s: idle threads spin that long, then sleep "
+                   "(rnet's default; OMP_WAIT_POLICY or GOMP_SPINCOUNT overrides)\n", s);
+        else
+            printf("waiting      OpenMP's default\n");
+    }
     printf("denormals    %s\n", rn_fpu_ftz_on() ? "flushed to zero (FTZ and DAZ on)"
                                                : "kept (FTZ/DAZ not available here)");
     return 0;
