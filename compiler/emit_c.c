@@ -78,13 +78,25 @@ static void emit_tables(Emit *E)
     P("}\n");
 }
 
-/* layer n lowered (klower.c) and printed as C */
+/* layer n lowered (klower.c) and printed as C, after a line that marks
+ * the parameters of the layer table's signature (e, w, N) it does not read */
 static void print_lowered(Emit *E, void (*lower)(KLower *, Graph *, Node *, KFunc *), Graph *g,
-                          Node *n)
+                          Node *n, unsigned params)
 {
     KFunc k;
     kir_init(&k);
     lower(&E->kl, g, n, &k);
+    unsigned unused = params & ~kir_uses(&k, E->kl.train);
+    if (unused) {
+        P("   ");
+        if (unused & KU_E)
+            P(" (void)e;");
+        if (unused & KU_W)
+            P(" (void)w;");
+        if (unused & KU_N)
+            P(" (void)N;");
+        P("\n");
+    }
     kir_print_c(&k, E->o, E->kl.train);
 }
 
@@ -102,10 +114,9 @@ static void emit_forward_layer(Emit *E, Graph *g, Node *n)
         P(" + %dx%dx%d", y->c, y->h, y->w);
     P(" -> %dx%dx%d */\n", n->c, n->h, n->w);
     /* inference layers are inlined, into inf_pass1 and infn_* (see there) */
-    P("static %svoid %s_%s(RnExec *e, float *w, int N, int train)\n{\n",
+    P("static %svoid %s_%s(RnExec *e, float *w, int N)\n{\n",
       train ? "" : "inline __attribute__((always_inline)) ", train ? "fwd" : "inf", nm);
-    P("    (void)e; (void)train;\n");
-    print_lowered(E, klower_forward, g, n);
+    print_lowered(E, klower_forward, g, n, KU_E | KU_W | KU_N);
     P("}\n");
 }
 
@@ -118,33 +129,36 @@ static void emit_backward_layer(Emit *E, Graph *g, Node *n)
         return;
     P("\n/* d %s: %s */\n", c_string(n->name), c_string(klower_describe(n)));
     P("static void bwd_%s(RnExec *e, float *w, int N)\n{\n", node_cname(n));
-    P("    (void)e;\n");
-    print_lowered(E, klower_backward, g, n);
+    print_lowered(E, klower_backward, g, n, KU_E | KU_W | KU_N);
     P("}\n");
 }
 
 /* inference: each batch norm folded into its conv's weights and bias, a
  * function per conv (kfold), called in order by fold_weights */
-static void emit_fold(Emit *E, Graph *g)
+static int emit_fold(Emit *E, Graph *g)
 {
+    int nfold = 0;
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
         if (!n->ep.fold)
             continue;
         P("\n/* %s: batch norm %s folded in */\n", c_string(n->name), c_string(n->ep.bn->name));
         P("static void fold_%s(RnExec *e, float *w)\n{\n", node_cname(n));
-        print_lowered(E, klower_fold, g, n);
+        print_lowered(E, klower_fold, g, n, KU_E | KU_W);
         P("}\n");
+        nfold++;
     }
+    if (!nfold)
+        return 0; /* nothing to fold (no batch norm after a conv, or -O0) */
     P("\n/* batch norm folded into the convolutions, for inference */\n");
-    P("static void fold_weights(RnExec *e, float *w, int N)\n{\n");
-    P("    (void)e; (void)w; (void)N;\n");
+    P("static void fold_weights(RnExec *e, float *w)\n{\n");
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
         if (n->ep.fold)
             P("    fold_%s(e, w);\n", node_cname(n));
     }
     P("}\n");
+    return 1;
 }
 
 /* ---- the descriptor ---- */
@@ -326,7 +340,7 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
             emit_backward_layer(E, tg, tg->nodes.v[i]);
     }
     P("\n/* ---- inference ---- */\n");
-    emit_fold(E, ig);
+    int folds = emit_fold(E, ig);
     for (int i = 0; i < ig->nodes.n; i++)
         emit_forward_layer(E, ig, ig->nodes.v[i]);
 
@@ -342,13 +356,13 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("    rn_nchw_to_chwn(%s, x, N, %d, %ld);\n",
       buf_expr(E, ig, ((Node *)ig->nodes.v[0])->buf[NB_ACT]), m->in_c, (long)m->in_h * m->in_w);
     for (int i = 1; i < ig->nodes.n; i++)
-        P("    inf_%s(e, w, N, 0);\n", node_cname(ig->nodes.v[i]));
+        P("    inf_%s(e, w, N);\n", node_cname(ig->nodes.v[i]));
     P("    rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, ig, ig->output->buf[NB_ACT]),
       m->classes);
     P("}\n");
     P("\n/* ... and at other batches, each layer a function of its own */\n");
     for (int i = 1; i < ig->nodes.n; i++)
-        P("static __attribute__((noinline)) void infn_%s(RnExec *e, float *w, int N) { inf_%s(e, w, N, 0); }\n",
+        P("static __attribute__((noinline)) void infn_%s(RnExec *e, float *w, int N) { inf_%s(e, w, N); }\n",
           node_cname(ig->nodes.v[i]), node_cname(ig->nodes.v[i]));
 
     P("\n/* ---- entry points ---- */\n\n");
@@ -364,12 +378,13 @@ void emit_c(Graph *g, const Pipeline *pl, FILE *out, FILE *hdr, const char *hnam
     P("        rn_nchw_to_chwn(%s, x, N, %d, %ld);\n", buf_expr(E, tg, ((Node *)tg->nodes.v[0])->buf[NB_ACT]),
       m->in_c, (long)m->in_h * m->in_w);
     for (int i = 1; i < tg->nodes.n; i++)
-        P("        fwd_%s(e, w, N, 1);\n", node_cname(tg->nodes.v[i]));
+        P("        fwd_%s(e, w, N);\n", node_cname(tg->nodes.v[i]));
     P("        rn_chwn_to_nchw(e->logits, %s, N, %d, 1);\n", buf_expr(E, tg, tg->output->buf[NB_ACT]),
       m->classes);
     P("        return;\n    }\n");
     }
-    P("    if (!e->folded) {\n        fold_weights(e, w, N);\n        e->folded = 1;\n    }\n");
+    if (folds)
+        P("    if (!e->folded) {\n        fold_weights(e, w);\n        e->folded = 1;\n    }\n");
     P("    if (N == 1) {\n        inf_pass1(e, w, x);\n        return;\n    }\n");
     P("    rn_nchw_to_chwn(%s, x, N, %d, %ld);\n", buf_expr(E, ig, ((Node *)ig->nodes.v[0])->buf[NB_ACT]),
       m->in_c, (long)m->in_h * m->in_w);

@@ -1132,12 +1132,8 @@ static void fn_end(L *E)
     E->xin = NULL;
 }
 
-static LLVMTypeRef fwd_type(L *E)
-{
-    return LLVMFunctionType(LLVMVoidTypeInContext(E->cx),
-                            (LLVMTypeRef[]){ E->pexec, E->pf, E->i32, E->i32 }, 4, 0);
-}
-static LLVMTypeRef bwd_type(L *E)
+/* a layer function, forward or backward: (e, w, N) */
+static LLVMTypeRef layer_type(L *E)
 {
     return LLVMFunctionType(LLVMVoidTypeInContext(E->cx), (LLVMTypeRef[]){ E->pexec, E->pf, E->i32 },
                             3, 0);
@@ -1755,13 +1751,13 @@ static void kbuild(L *E, KLower *kl, const KFunc *f, int train)
     kblock(&k, &f->body);
 }
 
-/* a layer function: fwd_/inf_ (e, w, N, train) or bwd_ (e, w, N) */
+/* a layer function: fwd_/inf_ or bwd_ (e, w, N) */
 static LLVMValueRef build_klayer(L *E, KLower *kl, Graph *g, Node *n, int back)
 {
     int train = g->mode == MODE_TRAIN;
     const char *nm = arena_printf("%s_%s", back ? "bwd" : train ? "fwd" : "inf", node_cname(n));
-    LLVMValueRef fn = fn_begin(E, nm, back ? bwd_type(E) : fwd_type(E), 1);
-    add_signext(E, fn, (const unsigned[]){ 3, 4 }, back ? 1 : 2);
+    LLVMValueRef fn = fn_begin(E, nm, layer_type(E), 1);
+    add_signext(E, fn, (const unsigned[]){ 3 }, 1);
     E->e = LLVMGetParam(fn, 0);
     E->w = LLVMGetParam(fn, 1);
     E->N = LLVMBuildSExt(E->b, LLVMGetParam(fn, 2), E->i64, "N");
@@ -1920,7 +1916,7 @@ static void build_planned(L *E, const Pipeline *pl, LlvmInfo *info)
         LLVMBuildStore(E->b, ci32(E, 0), exec_field_ptr(E, 5));  /* running statistics move */
         relayout_chwn(E, plan_ptr(E, tg, ((Node *)tg->nodes.v[0])->buf[NB_ACT], pfix), x, m->in_c, in_hw, 1);
         for (int i = 1; i < tg->nodes.n; i++)
-            LLVMBuildCall2(E->b, fwd_type(E), fwd[i], (LLVMValueRef[]){ E->e, E->w, Ni, ci32(E, 1) }, 4, "");
+            LLVMBuildCall2(E->b, layer_type(E), fwd[i], (LLVMValueRef[]){ E->e, E->w, Ni }, 3, "");
         relayout_chwn(E, logits, plan_ptr(E, tg, tg->output->buf[NB_ACT], pfix), m->classes, 1, 0);
         LLVMBuildRetVoid(E->b);
         LLVMPositionBuilderAtEnd(E->b, f.els);
@@ -1935,7 +1931,7 @@ static void build_planned(L *E, const Pipeline *pl, LlvmInfo *info)
     }
     relayout_chwn(E, plan_ptr(E, ig, ((Node *)ig->nodes.v[0])->buf[NB_ACT], pfix), x, m->in_c, in_hw, 1);
     for (int i = 1; i < ig->nodes.n; i++)
-        LLVMBuildCall2(E->b, fwd_type(E), inf[i], (LLVMValueRef[]){ E->e, E->w, Ni, ci32(E, 0) }, 4, "");
+        LLVMBuildCall2(E->b, layer_type(E), inf[i], (LLVMValueRef[]){ E->e, E->w, Ni }, 3, "");
     relayout_chwn(E, logits, plan_ptr(E, ig, ig->output->buf[NB_ACT], pfix), m->classes, 1, 0);
     fn_end(E);
     LLVMValueRef ba = NULL, up = NULL;
@@ -1951,7 +1947,7 @@ static void build_planned(L *E, const Pipeline *pl, LlvmInfo *info)
             LLVMBuildCall2(E->b, once_t, once, (LLVMValueRef[]){ done, fill }, 2, "");
         relayout_chwn(E, plan_ptr(E, tg, tg->output->buf[NB_DACT], pfix), LLVMGetParam(ba, 1), m->classes, 1, 1);
         for (int i = tg->nodes.n - 1; i >= 1; i--)
-            LLVMBuildCall2(E->b, bwd_type(E), bwd[i], (LLVMValueRef[]){ E->e, E->w, LLVMGetParam(ba, 2) }, 3, "");
+            LLVMBuildCall2(E->b, layer_type(E), bwd[i], (LLVMValueRef[]){ E->e, E->w, LLVMGetParam(ba, 2) }, 3, "");
         fn_end(E);
         up = build_update(E);
     }

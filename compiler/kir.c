@@ -604,3 +604,96 @@ void kir_print_c(const KFunc *f, FILE *o, int train)
 {
     put_block(f, o, &f->body, 1, train);
 }
+
+/* ---- what the printed C reads, as the printer above prints it ---- */
+
+static unsigned aff_uses(const KAff *a)
+{
+    unsigned u = a->kn ? KU_N : 0;
+    for (int v = 0; v < KIR_VARS; v++)
+        if (a->kvn[v])
+            u |= KU_N;
+    return u;
+}
+
+static unsigned args_uses(const KArg *args, int n)
+{
+    unsigned u = 0;
+    for (int i = 0; i < n; i++) {
+        switch (args[i].kind) {
+        case KA_VAL:
+        case KA_PTR:
+        case KA_LOAD:
+        case KA_ADDR:
+            u |= aff_uses(&args[i].a);
+            break;
+        case KA_FLOAT:
+        case KA_NULL:
+        case KA_LOCAL:
+            break;
+        }
+    }
+    return u;
+}
+
+static unsigned local_uses(const KLocal *l)
+{
+    if (l->table || l->region == KR_SYM)
+        return 0;
+    if (l->is_struct)
+        return args_uses(l->args, l->nargs);
+    if (l->is_long)
+        return aff_uses(&l->off);
+    unsigned u = 0;
+    switch (l->region) {
+    case KR_WORK:
+        u = KU_W;
+        if (l->t == KT_PTR && !aff_vars(&l->off))
+            return u | (l->per_image ? KU_N : 0);
+        break;
+    case KR_PARAMS:
+    case KR_GRADS:
+        u = KU_E;
+        break;
+    case KR_LOCAL:
+    case KR_SYM:
+        break;
+    }
+    return u | aff_uses(&l->off);
+}
+
+static unsigned block_uses(const KFunc *f, const KBlock *b, int train)
+{
+    unsigned u = 0;
+    for (int i = 0; i < b->n; i++) {
+        const KStmt *s = b->v[i];
+        switch (s->kind) {
+        case KS_CALL:
+            u |= args_uses(s->args, s->nargs);
+            break;
+        case KS_FOR:
+            /* the RN_PAR(N * work) test of put_stmt */
+            if (s->par && !(s->work >= RN_KIR_PAR_WORK || (s->per_image && train)) && s->per_image)
+                u |= KU_N;
+            u |= block_uses(f, &s->body, train);
+            break;
+        case KS_IFN:
+            u |= KU_N | block_uses(f, &s->body, train) | block_uses(f, &s->orelse, train);
+            break;
+        case KS_MEMSET:
+            u |= aff_uses(&s->a) | aff_uses(&s->count);
+            break;
+        case KS_COMMENT:
+            break;
+        case KS_LOCAL:
+            u |= local_uses(loc(f, s->local));
+            break;
+        }
+    }
+    return u;
+}
+
+unsigned kir_uses(const KFunc *f, int train)
+{
+    return block_uses(f, &f->body, train);
+}

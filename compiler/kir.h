@@ -162,5 +162,10 @@ void kir_end(KFunc *f);
  * a layer function.  par_threshold: PAR_WORK (per-image parallel loops of
  * training always run threaded, with train). */
 void kir_print_c(const KFunc *f, FILE *o, int train);
+/* which of a layer function's parameters the C kir_print_c prints reads:
+ * KU_E (e: the parameters, gradients), KU_W (the workspace w), KU_N (the
+ * batch) - so that the emitter declares only those it uses */
+enum { KU_E = 1, KU_W = 2, KU_N = 4 };
+unsigned kir_uses(const KFunc *f, int train);
 
 #endif

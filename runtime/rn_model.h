@@ -93,7 +93,8 @@ struct RnExec;
 typedef struct {
     const char *name;   /* "layer1.0.conv1" (a fused group: its first node) */
     const char *what;   /* "conv 3x3/1 + bn + relu", free text */
-    void (*forward)(struct RnExec *e, float *w, int N, int train);
+    void (*forward)(struct RnExec *e, float *w, int N);   /* a training build's
+                           training forward; --inference-only: inference */
     void (*backward)(struct RnExec *e, float *w, int N);  /* NULL: none */
     long flops_fwd;     /* per image: 2 x multiply-accumulates, of a conv's
                            taps that read inside the input only (padding

@@ -459,7 +459,7 @@ static int run_timed(Bench *b, const RnBenchArgs *a, int warmup)
 typedef struct {
     const RnLayerInfo *L;
     RnExec *e;
-    int N, train, backward;
+    int N, backward;
 } LayerCall;
 
 static void layer_call(const LayerCall *c)
@@ -467,7 +467,7 @@ static void layer_call(const LayerCall *c)
     if (c->backward)
         c->L->backward(c->e, c->e->work, c->N);
     else
-        c->L->forward(c->e, c->e->work, c->N, c->train);
+        c->L->forward(c->e, c->e->work, c->N);
 }
 
 /* median seconds of one call: repeated until LAYER_SECONDS have passed
@@ -590,7 +590,7 @@ static int run_per_layer(Bench *b, const RnBenchArgs *a, int warmup)
     double sum_f = 0, sum_b = 0;
     long flops_f = 0, flops_b = 0;
     for (int i = 0; i < L; i++) {
-        LayerCall c = { &m->layers[i], &b->e, b->N, b->train, 0 };
+        LayerCall c = { &m->layers[i], &b->e, b->N, 0 };
         fwd[i] = time_layer(&c, t);
         sum_f += fwd[i];
         flops_f += m->layers[i].flops_fwd;
@@ -599,7 +599,7 @@ static int run_per_layer(Bench *b, const RnBenchArgs *a, int warmup)
         for (int i = L - 1; i >= 0; i--) {
             if (!m->layers[i].backward)
                 continue;
-            LayerCall c = { &m->layers[i], &b->e, b->N, b->train, 1 };
+            LayerCall c = { &m->layers[i], &b->e, b->N, 1 };
             bwd[i] = time_layer(&c, t);
             sum_b += bwd[i];
             flops_b += m->layers[i].flops_bwd;

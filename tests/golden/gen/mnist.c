@@ -63,9 +63,8 @@ static int tables_done;
 /* ---- training: forward ---- */
 
 /* conv1: conv 7x7/2 pad 3 +bn +relu, 1x28x28 -> 64x14x14 */
-static void fwd_conv1(RnExec *e, float *w, int N, int train)
+static void fwd_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 3701136L + 81536L * N;  /* input (1, 28, 28, N) */
     float *z = w + 3701136L + 40768L * N;  /* pre-bn conv1 (64, 14, 14, N) */
     float *wt = e->params + 0;  /* conv1.weight [64x1x7x7] */
@@ -113,9 +112,9 @@ static void fwd_conv1(RnExec *e, float *w, int N, int train)
 }
 
 /* maxpool: maxpool 3x3/2 pad 1, 64x14x14 -> 64x7x7 */
-static void fwd_maxpool(RnExec *e, float *w, int N, int train)
+static void fwd_maxpool(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 28224L * N;  /* conv1 (64, 14, 14, N) */
     float *y = w + 3701136L + 59584L * N;  /* maxpool (64, 7, 7, N) */
     RN_OMP_PAR_FOR
@@ -124,9 +123,8 @@ static void fwd_maxpool(RnExec *e, float *w, int N, int train)
 }
 
 /* layer1.0.conv1: conv 3x3/1 pad 1 +bn +relu, 64x7x7 -> 64x7x7 */
-static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
+static void fwd_layer1_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 3701136L + 59584L * N;  /* maxpool (64, 7, 7, N) */
     float *z = w + 3701136L + 65856L * N;  /* pre-bn layer1.0.conv1 (64, 7, 7, N) */
     float *wt = e->params + 3392;  /* layer1.0.conv1.weight [64x64x3x3] */
@@ -175,9 +173,8 @@ static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
 }
 
 /* layer1.0.conv2: conv 3x3/1 pad 1 +bn, 64x7x7 -> 64x7x7 */
-static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
+static void fwd_layer1_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 3701136L + 62720L * N;  /* layer1.0.conv1 (64, 7, 7, N) */
     float *z = w + 3701136L + 68992L * N;  /* pre-bn layer1.0.conv2 (64, 7, 7, N) */
     float *wt = e->params + 40512;  /* layer1.0.conv2.weight [64x64x3x3] */
@@ -226,9 +223,9 @@ static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
 }
 
 /* layer1.0.add: add +relu in place, 64x7x7 + 64x7x7 -> 64x7x7 */
-static void fwd_layer1_0_add(RnExec *e, float *w, int N, int train)
+static void fwd_layer1_0_add(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *a = w + 3701136L + 53312L * N;  /* layer1.0.conv2 (64, 7, 7, N) */
     float *b = w + 3701136L + 59584L * N;  /* maxpool (64, 7, 7, N) */
     float *y = w + 3701136L + 53312L * N;  /* layer1.0.add (64, 7, 7, N) */
@@ -239,9 +236,8 @@ static void fwd_layer1_0_add(RnExec *e, float *w, int N, int train)
 }
 
 /* layer2.0.conv1: conv 3x3/2 pad 1 +bn +relu, 64x7x7 -> 128x4x4 */
-static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
+static void fwd_layer2_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 3701136L + 53312L * N;  /* layer1.0.add (64, 7, 7, N) */
     float *z = w + 3701136L + 56448L * N;  /* pre-bn layer2.0.conv1 (128, 4, 4, N) */
     float *wt = e->params + 77632;  /* layer2.0.conv1.weight [128x64x3x3] */
@@ -290,9 +286,8 @@ static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
 }
 
 /* layer2.0.conv2: conv 3x3/1 pad 1 +bn, 128x4x4 -> 128x4x4 */
-static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
+static void fwd_layer2_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 3701136L + 25664L * N;  /* layer2.0.conv1 (128, 4, 4, N) */
     float *z = w + 3701136L + 72128L * N;  /* pre-bn layer2.0.conv2 (128, 4, 4, N) */
     float *wt = e->params + 151872;  /* layer2.0.conv2.weight [128x128x3x3] */
@@ -341,9 +336,8 @@ static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
 }
 
 /* layer2.0.downsample.0: conv 1x1/2 pad 0 +bn, 64x7x7 -> 128x4x4 */
-static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
+static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 3701136L + 53312L * N;  /* layer1.0.add (64, 7, 7, N) */
     float *z = w + 3701136L + 9216L * N;  /* pre-bn layer2.0.downsample.0 (128, 4, 4, N) */
     float *wt = e->params + 299840;  /* layer2.0.downsample.0.weight [128x64x1x1] */
@@ -384,9 +378,9 @@ static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
 }
 
 /* layer2.0.add: add +relu in place, 128x4x4 + 128x4x4 -> 128x4x4 */
-static void fwd_layer2_0_add(RnExec *e, float *w, int N, int train)
+static void fwd_layer2_0_add(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *a = w + 3701136L + 18432L * N;  /* layer2.0.conv2 (128, 4, 4, N) */
     float *b = w + 3701136L + 0L * N;  /* layer2.0.downsample.0 (128, 4, 4, N) */
     float *y = w + 3701136L + 18432L * N;  /* layer2.0.add (128, 4, 4, N) */
@@ -397,9 +391,8 @@ static void fwd_layer2_0_add(RnExec *e, float *w, int N, int train)
 }
 
 /* layer3.0.conv1: conv 3x3/2 pad 1 +bn +relu, 128x4x4 -> 256x2x2 */
-static void fwd_layer3_0_conv1(RnExec *e, float *w, int N, int train)
+static void fwd_layer3_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 3701136L + 18432L * N;  /* layer2.0.add (128, 4, 4, N) */
     float *z = w + 3701136L + 16384L * N;  /* pre-bn layer3.0.conv1 (256, 2, 2, N) */
     float *wt = e->params + 308544;  /* layer3.0.conv1.weight [256x128x3x3] */
@@ -448,9 +441,8 @@ static void fwd_layer3_0_conv1(RnExec *e, float *w, int N, int train)
 }
 
 /* layer3.0.conv2: conv 3x3/1 pad 1 +bn, 256x2x2 -> 256x2x2 */
-static void fwd_layer3_0_conv2(RnExec *e, float *w, int N, int train)
+static void fwd_layer3_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 3701136L + 15360L * N;  /* layer3.0.conv1 (256, 2, 2, N) */
     float *z = w + 3701136L + 17408L * N;  /* pre-bn layer3.0.conv2 (256, 2, 2, N) */
     float *wt = e->params + 604480;  /* layer3.0.conv2.weight [256x256x3x3] */
@@ -499,9 +491,8 @@ static void fwd_layer3_0_conv2(RnExec *e, float *w, int N, int train)
 }
 
 /* layer3.0.downsample.0: conv 1x1/2 pad 0 +bn, 128x4x4 -> 256x2x2 */
-static void fwd_layer3_0_downsample_0(RnExec *e, float *w, int N, int train)
+static void fwd_layer3_0_downsample_0(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 3701136L + 18432L * N;  /* layer2.0.add (128, 4, 4, N) */
     float *z = w + 3701136L + 3072L * N;  /* pre-bn layer3.0.downsample.0 (256, 2, 2, N) */
     float *wt = e->params + 1195328;  /* layer3.0.downsample.0.weight [256x128x1x1] */
@@ -542,9 +533,9 @@ static void fwd_layer3_0_downsample_0(RnExec *e, float *w, int N, int train)
 }
 
 /* layer3.0.add: add +relu in place, 256x2x2 + 256x2x2 -> 256x2x2 */
-static void fwd_layer3_0_add(RnExec *e, float *w, int N, int train)
+static void fwd_layer3_0_add(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *a = w + 3701136L + 11264L * N;  /* layer3.0.conv2 (256, 2, 2, N) */
     float *b = w + 3701136L + 0L * N;  /* layer3.0.downsample.0 (256, 2, 2, N) */
     float *y = w + 3701136L + 11264L * N;  /* layer3.0.add (256, 2, 2, N) */
@@ -555,9 +546,9 @@ static void fwd_layer3_0_add(RnExec *e, float *w, int N, int train)
 }
 
 /* avgpool: gap, 256x2x2 -> 256x1x1 */
-static void fwd_avgpool(RnExec *e, float *w, int N, int train)
+static void fwd_avgpool(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 11264L * N;  /* layer3.0.add (256, 2, 2, N) */
     float *y = w + 3701136L + 0L * N;  /* avgpool (256, 1, 1, N) */
     RN_OMP_PAR_FOR
@@ -566,9 +557,8 @@ static void fwd_avgpool(RnExec *e, float *w, int N, int train)
 }
 
 /* fc: fc, 256x1x1 -> 10x1x1 */
-static void fwd_fc(RnExec *e, float *w, int N, int train)
+static void fwd_fc(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 3701136L + 0L * N;  /* avgpool (256, 1, 1, N) */
     float *y = w + 3701136L + 256L * N;  /* fc (10, 1, 1, N) */
     float *wt = e->params + 1229120;  /* fc.weight [10x256] */
@@ -583,7 +573,6 @@ static void fwd_fc(RnExec *e, float *w, int N, int train)
 /* d conv1: conv 7x7/2 pad 3 +bn +relu */
 static void bwd_conv1(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 3701136L + 0L * N;  /* d conv1 (64, 14, 14, N) */
     float *x = w + 3701136L + 81536L * N;  /* input (1, 28, 28, N) */
     float *dwt = e->grads + 0;  /* conv1.weight [64x1x7x7] */
@@ -637,7 +626,6 @@ static void bwd_maxpool(RnExec *e, float *w, int N)
 /* d layer1.0.conv1: conv 3x3/1 pad 1 +bn +relu */
 static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 3701136L + 78400L * N;  /* d layer1.0.conv1 (64, 7, 7, N) */
     float *x = w + 3701136L + 59584L * N;  /* maxpool (64, 7, 7, N) */
     float *wt = e->params + 3392;  /* layer1.0.conv1.weight [64x64x3x3] */
@@ -708,7 +696,6 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
 /* d layer1.0.conv2: conv 3x3/1 pad 1 +bn */
 static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 3701136L + 75264L * N;  /* d layer1.0.conv2 (64, 7, 7, N) */
     float *x = w + 3701136L + 62720L * N;  /* layer1.0.conv1 (64, 7, 7, N) */
     float *wt = e->params + 40512;  /* layer1.0.conv2.weight [64x64x3x3] */
@@ -799,7 +786,6 @@ static void bwd_layer1_0_add(RnExec *e, float *w, int N)
 /* d layer2.0.conv1: conv 3x3/2 pad 1 +bn +relu */
 static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 3701136L + 76224L * N;  /* d layer2.0.conv1 (128, 4, 4, N) */
     float *x = w + 3701136L + 53312L * N;  /* layer1.0.add (64, 7, 7, N) */
     float *wt = e->params + 77632;  /* layer2.0.conv1.weight [128x64x3x3] */
@@ -870,7 +856,6 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
 /* d layer2.0.conv2: conv 3x3/1 pad 1 +bn */
 static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 3701136L + 74176L * N;  /* d layer2.0.conv2 (128, 4, 4, N) */
     float *x = w + 3701136L + 25664L * N;  /* layer2.0.conv1 (128, 4, 4, N) */
     float *wt = e->params + 151872;  /* layer2.0.conv2.weight [128x128x3x3] */
@@ -942,7 +927,6 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
 /* d layer2.0.downsample.0: conv 1x1/2 pad 0 +bn */
 static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 3701136L + 5184L * N;  /* d layer2.0.downsample.0 (128, 4, 4, N) */
     float *x = w + 3701136L + 53312L * N;  /* layer1.0.add (64, 7, 7, N) */
     float *wt = e->params + 299840;  /* layer2.0.downsample.0.weight [128x64x1x1] */
@@ -1017,7 +1001,6 @@ static void bwd_layer2_0_add(RnExec *e, float *w, int N)
 /* d layer3.0.conv1: conv 3x3/2 pad 1 +bn +relu */
 static void bwd_layer3_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 3701136L + 21504L * N;  /* d layer3.0.conv1 (256, 2, 2, N) */
     float *x = w + 3701136L + 18432L * N;  /* layer2.0.add (128, 4, 4, N) */
     float *wt = e->params + 308544;  /* layer3.0.conv1.weight [256x128x3x3] */
@@ -1088,7 +1071,6 @@ static void bwd_layer3_0_conv1(RnExec *e, float *w, int N)
 /* d layer3.0.conv2: conv 3x3/1 pad 1 +bn */
 static void bwd_layer3_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 3701136L + 20480L * N;  /* d layer3.0.conv2 (256, 2, 2, N) */
     float *x = w + 3701136L + 15360L * N;  /* layer3.0.conv1 (256, 2, 2, N) */
     float *wt = e->params + 604480;  /* layer3.0.conv2.weight [256x256x3x3] */
@@ -1160,7 +1142,6 @@ static void bwd_layer3_0_conv2(RnExec *e, float *w, int N)
 /* d layer3.0.downsample.0: conv 1x1/2 pad 0 +bn */
 static void bwd_layer3_0_downsample_0(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 3701136L + 4096L * N;  /* d layer3.0.downsample.0 (256, 2, 2, N) */
     float *x = w + 3701136L + 18432L * N;  /* layer2.0.add (128, 4, 4, N) */
     float *wt = e->params + 1195328;  /* layer3.0.downsample.0.weight [256x128x1x1] */
@@ -1246,7 +1227,6 @@ static void bwd_avgpool(RnExec *e, float *w, int N)
 /* d fc: fc */
 static void bwd_fc(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 3701136L + 256L * N;  /* d fc (10, 1, 1, N) */
     float *x = w + 3701136L + 0L * N;  /* avgpool (256, 1, 1, N) */
     float *wt = e->params + 1229120;  /* fc.weight [10x256] */
@@ -1445,9 +1425,8 @@ static void fold_layer3_0_downsample_0(RnExec *e, float *w)
 }
 
 /* batch norm folded into the convolutions, for inference */
-static void fold_weights(RnExec *e, float *w, int N)
+static void fold_weights(RnExec *e, float *w)
 {
-    (void)e; (void)w; (void)N;
     fold_conv1(e, w);
     fold_layer1_0_conv1(e, w);
     fold_layer1_0_conv2(e, w);
@@ -1460,9 +1439,9 @@ static void fold_weights(RnExec *e, float *w, int N)
 }
 
 /* conv1: conv 7x7/2 pad 3 +bn(folded) +relu, 1x28x28 -> 64x14x14 */
-static inline __attribute__((always_inline)) void inf_conv1(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 13648L * N;  /* input (1, 28, 28, N) */
     float *y = w + 3701136L + 0L * N;  /* conv1 (64, 14, 14, N) */
     float *wt = w + 3687360L;  /* conv1 weights with bn folded in */
@@ -1484,9 +1463,9 @@ static inline __attribute__((always_inline)) void inf_conv1(RnExec *e, float *w,
 }
 
 /* maxpool: maxpool 3x3/2 pad 1, 64x14x14 -> 64x7x7 */
-static inline __attribute__((always_inline)) void inf_maxpool(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_maxpool(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 0L * N;  /* conv1 (64, 14, 14, N) */
     float *y = w + 3701136L + 12544L * N;  /* maxpool (64, 7, 7, N) */
     RN_OMP_PAR_FOR
@@ -1495,9 +1474,9 @@ static inline __attribute__((always_inline)) void inf_maxpool(RnExec *e, float *
 }
 
 /* layer1.0.conv1: conv 3x3/1 pad 1 +bn(folded) +relu, 64x7x7 -> 64x7x7 */
-static inline __attribute__((always_inline)) void inf_layer1_0_conv1(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer1_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 12544L * N;  /* maxpool (64, 7, 7, N) */
     float *y = w + 3701136L + 5184L * N;  /* layer1.0.conv1 (64, 7, 7, N) */
     float *wt = w + 3318528L;  /* layer1.0.conv1 weights with bn folded in */
@@ -1519,9 +1498,9 @@ static inline __attribute__((always_inline)) void inf_layer1_0_conv1(RnExec *e, 
 }
 
 /* layer1.0.conv2: conv 3x3/1 pad 1 +bn(folded), 64x7x7 -> 64x7x7 */
-static inline __attribute__((always_inline)) void inf_layer1_0_conv2(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer1_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 5184L * N;  /* layer1.0.conv1 (64, 7, 7, N) */
     float *y = w + 3701136L + 8320L * N;  /* layer1.0.conv2 (64, 7, 7, N) */
     float *wt = w + 3355456L;  /* layer1.0.conv2 weights with bn folded in */
@@ -1543,9 +1522,9 @@ static inline __attribute__((always_inline)) void inf_layer1_0_conv2(RnExec *e, 
 }
 
 /* layer1.0.add: add +relu in place, 64x7x7 + 64x7x7 -> 64x7x7 */
-static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *a = w + 3701136L + 8320L * N;  /* layer1.0.conv2 (64, 7, 7, N) */
     float *b = w + 3701136L + 12544L * N;  /* maxpool (64, 7, 7, N) */
     float *y = w + 3701136L + 8320L * N;  /* layer1.0.add (64, 7, 7, N) */
@@ -1561,9 +1540,9 @@ static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, fl
 }
 
 /* layer2.0.conv1: conv 3x3/2 pad 1 +bn(folded) +relu, 64x7x7 -> 128x4x4 */
-static inline __attribute__((always_inline)) void inf_layer2_0_conv1(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer2_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 8320L * N;  /* layer1.0.add (64, 7, 7, N) */
     float *y = w + 3701136L + 5184L * N;  /* layer2.0.conv1 (128, 4, 4, N) */
     float *wt = w + 3097216L;  /* layer2.0.conv1 weights with bn folded in */
@@ -1585,9 +1564,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_conv1(RnExec *e, 
 }
 
 /* layer2.0.conv2: conv 3x3/1 pad 1 +bn(folded), 128x4x4 -> 128x4x4 */
-static inline __attribute__((always_inline)) void inf_layer2_0_conv2(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer2_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 5184L * N;  /* layer2.0.conv1 (128, 4, 4, N) */
     float *y = w + 3701136L + 11456L * N;  /* layer2.0.conv2 (128, 4, 4, N) */
     float *wt = w + 2654720L;  /* layer2.0.conv2 weights with bn folded in */
@@ -1609,9 +1588,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_conv2(RnExec *e, 
 }
 
 /* layer2.0.downsample.0: conv 1x1/2 pad 0 +bn(folded), 64x7x7 -> 128x4x4 */
-static inline __attribute__((always_inline)) void inf_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer2_0_downsample_0(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 8320L * N;  /* layer1.0.add (64, 7, 7, N) */
     float *y = w + 3701136L + 3136L * N;  /* layer2.0.downsample.0 (128, 4, 4, N) */
     float *wt = w + 3638400L;  /* layer2.0.downsample.0 weights with bn folded in */
@@ -1632,9 +1611,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_downsample_0(RnEx
 }
 
 /* layer2.0.add: add +relu in place, 128x4x4 + 128x4x4 -> 128x4x4 */
-static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *a = w + 3701136L + 11456L * N;  /* layer2.0.conv2 (128, 4, 4, N) */
     float *b = w + 3701136L + 3136L * N;  /* layer2.0.downsample.0 (128, 4, 4, N) */
     float *y = w + 3701136L + 11456L * N;  /* layer2.0.add (128, 4, 4, N) */
@@ -1650,9 +1629,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, fl
 }
 
 /* layer3.0.conv1: conv 3x3/2 pad 1 +bn(folded) +relu, 128x4x4 -> 256x2x2 */
-static inline __attribute__((always_inline)) void inf_layer3_0_conv1(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer3_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 11456L * N;  /* layer2.0.add (128, 4, 4, N) */
     float *y = w + 3701136L + 4096L * N;  /* layer3.0.conv1 (256, 2, 2, N) */
     float *wt = w + 1769728L;  /* layer3.0.conv1 weights with bn folded in */
@@ -1674,9 +1653,9 @@ static inline __attribute__((always_inline)) void inf_layer3_0_conv1(RnExec *e, 
 }
 
 /* layer3.0.conv2: conv 3x3/1 pad 1 +bn(folded), 256x2x2 -> 256x2x2 */
-static inline __attribute__((always_inline)) void inf_layer3_0_conv2(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer3_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 4096L * N;  /* layer3.0.conv1 (256, 2, 2, N) */
     float *y = w + 3701136L + 5120L * N;  /* layer3.0.conv2 (256, 2, 2, N) */
     float *wt = w + 0L;  /* layer3.0.conv2 weights with bn folded in */
@@ -1698,9 +1677,9 @@ static inline __attribute__((always_inline)) void inf_layer3_0_conv2(RnExec *e, 
 }
 
 /* layer3.0.downsample.0: conv 1x1/2 pad 0 +bn(folded), 128x4x4 -> 256x2x2 */
-static inline __attribute__((always_inline)) void inf_layer3_0_downsample_0(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer3_0_downsample_0(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 11456L * N;  /* layer2.0.add (128, 4, 4, N) */
     float *y = w + 3701136L + 1152L * N;  /* layer3.0.downsample.0 (256, 2, 2, N) */
     float *wt = w + 3539840L;  /* layer3.0.downsample.0 weights with bn folded in */
@@ -1721,9 +1700,9 @@ static inline __attribute__((always_inline)) void inf_layer3_0_downsample_0(RnEx
 }
 
 /* layer3.0.add: add +relu in place, 256x2x2 + 256x2x2 -> 256x2x2 */
-static inline __attribute__((always_inline)) void inf_layer3_0_add(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer3_0_add(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *a = w + 3701136L + 5120L * N;  /* layer3.0.conv2 (256, 2, 2, N) */
     float *b = w + 3701136L + 1152L * N;  /* layer3.0.downsample.0 (256, 2, 2, N) */
     float *y = w + 3701136L + 5120L * N;  /* layer3.0.add (256, 2, 2, N) */
@@ -1739,9 +1718,9 @@ static inline __attribute__((always_inline)) void inf_layer3_0_add(RnExec *e, fl
 }
 
 /* avgpool: gap, 256x2x2 -> 256x1x1 */
-static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 3701136L + 5120L * N;  /* layer3.0.add (256, 2, 2, N) */
     float *y = w + 3701136L + 0L * N;  /* avgpool (256, 1, 1, N) */
     if (RN_PAR(N * 1024L)) {
@@ -1755,9 +1734,8 @@ static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *
 }
 
 /* fc: fc, 256x1x1 -> 10x1x1 */
-static inline __attribute__((always_inline)) void inf_fc(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_fc(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 3701136L + 0L * N;  /* avgpool (256, 1, 1, N) */
     float *y = w + 3701136L + 256L * N;  /* fc (10, 1, 1, N) */
     float *wt = e->params + 1229120;  /* fc.weight [10x256] */
@@ -1772,40 +1750,40 @@ static void inf_pass1(RnExec *e, float *w, const float *x)
 {
     const int N = 1;
     rn_nchw_to_chwn(w + 3701136L + 13648L * N, x, N, 1, 784);
-    inf_conv1(e, w, N, 0);
-    inf_maxpool(e, w, N, 0);
-    inf_layer1_0_conv1(e, w, N, 0);
-    inf_layer1_0_conv2(e, w, N, 0);
-    inf_layer1_0_add(e, w, N, 0);
-    inf_layer2_0_conv1(e, w, N, 0);
-    inf_layer2_0_conv2(e, w, N, 0);
-    inf_layer2_0_downsample_0(e, w, N, 0);
-    inf_layer2_0_add(e, w, N, 0);
-    inf_layer3_0_conv1(e, w, N, 0);
-    inf_layer3_0_conv2(e, w, N, 0);
-    inf_layer3_0_downsample_0(e, w, N, 0);
-    inf_layer3_0_add(e, w, N, 0);
-    inf_avgpool(e, w, N, 0);
-    inf_fc(e, w, N, 0);
+    inf_conv1(e, w, N);
+    inf_maxpool(e, w, N);
+    inf_layer1_0_conv1(e, w, N);
+    inf_layer1_0_conv2(e, w, N);
+    inf_layer1_0_add(e, w, N);
+    inf_layer2_0_conv1(e, w, N);
+    inf_layer2_0_conv2(e, w, N);
+    inf_layer2_0_downsample_0(e, w, N);
+    inf_layer2_0_add(e, w, N);
+    inf_layer3_0_conv1(e, w, N);
+    inf_layer3_0_conv2(e, w, N);
+    inf_layer3_0_downsample_0(e, w, N);
+    inf_layer3_0_add(e, w, N);
+    inf_avgpool(e, w, N);
+    inf_fc(e, w, N);
     rn_chwn_to_nchw(e->logits, w + 3701136L + 256L * N, N, 10, 1);
 }
 
 /* ... and at other batches, each layer a function of its own */
-static __attribute__((noinline)) void infn_conv1(RnExec *e, float *w, int N) { inf_conv1(e, w, N, 0); }
-static __attribute__((noinline)) void infn_maxpool(RnExec *e, float *w, int N) { inf_maxpool(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer1_0_conv1(RnExec *e, float *w, int N) { inf_layer1_0_conv1(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer1_0_conv2(RnExec *e, float *w, int N) { inf_layer1_0_conv2(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer1_0_add(RnExec *e, float *w, int N) { inf_layer1_0_add(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer2_0_conv1(RnExec *e, float *w, int N) { inf_layer2_0_conv1(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer2_0_conv2(RnExec *e, float *w, int N) { inf_layer2_0_conv2(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer2_0_downsample_0(RnExec *e, float *w, int N) { inf_layer2_0_downsample_0(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer2_0_add(RnExec *e, float *w, int N) { inf_layer2_0_add(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer3_0_conv1(RnExec *e, float *w, int N) { inf_layer3_0_conv1(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer3_0_conv2(RnExec *e, float *w, int N) { inf_layer3_0_conv2(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer3_0_downsample_0(RnExec *e, float *w, int N) { inf_layer3_0_downsample_0(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer3_0_add(RnExec *e, float *w, int N) { inf_layer3_0_add(e, w, N, 0); }
-static __attribute__((noinline)) void infn_avgpool(RnExec *e, float *w, int N) { inf_avgpool(e, w, N, 0); }
-static __attribute__((noinline)) void infn_fc(RnExec *e, float *w, int N) { inf_fc(e, w, N, 0); }
+static __attribute__((noinline)) void infn_conv1(RnExec *e, float *w, int N) { inf_conv1(e, w, N); }
+static __attribute__((noinline)) void infn_maxpool(RnExec *e, float *w, int N) { inf_maxpool(e, w, N); }
+static __attribute__((noinline)) void infn_layer1_0_conv1(RnExec *e, float *w, int N) { inf_layer1_0_conv1(e, w, N); }
+static __attribute__((noinline)) void infn_layer1_0_conv2(RnExec *e, float *w, int N) { inf_layer1_0_conv2(e, w, N); }
+static __attribute__((noinline)) void infn_layer1_0_add(RnExec *e, float *w, int N) { inf_layer1_0_add(e, w, N); }
+static __attribute__((noinline)) void infn_layer2_0_conv1(RnExec *e, float *w, int N) { inf_layer2_0_conv1(e, w, N); }
+static __attribute__((noinline)) void infn_layer2_0_conv2(RnExec *e, float *w, int N) { inf_layer2_0_conv2(e, w, N); }
+static __attribute__((noinline)) void infn_layer2_0_downsample_0(RnExec *e, float *w, int N) { inf_layer2_0_downsample_0(e, w, N); }
+static __attribute__((noinline)) void infn_layer2_0_add(RnExec *e, float *w, int N) { inf_layer2_0_add(e, w, N); }
+static __attribute__((noinline)) void infn_layer3_0_conv1(RnExec *e, float *w, int N) { inf_layer3_0_conv1(e, w, N); }
+static __attribute__((noinline)) void infn_layer3_0_conv2(RnExec *e, float *w, int N) { inf_layer3_0_conv2(e, w, N); }
+static __attribute__((noinline)) void infn_layer3_0_downsample_0(RnExec *e, float *w, int N) { inf_layer3_0_downsample_0(e, w, N); }
+static __attribute__((noinline)) void infn_layer3_0_add(RnExec *e, float *w, int N) { inf_layer3_0_add(e, w, N); }
+static __attribute__((noinline)) void infn_avgpool(RnExec *e, float *w, int N) { inf_avgpool(e, w, N); }
+static __attribute__((noinline)) void infn_fc(RnExec *e, float *w, int N) { inf_fc(e, w, N); }
 
 /* ---- entry points ---- */
 
@@ -1816,26 +1794,26 @@ void rnm_mnist_forward(RnExec *e, const float *x, int N, int train)
     if (train) {
         e->folded = 0;  /* running statistics move */
         rn_nchw_to_chwn(w + 3701136L + 81536L * N, x, N, 1, 784);
-        fwd_conv1(e, w, N, 1);
-        fwd_maxpool(e, w, N, 1);
-        fwd_layer1_0_conv1(e, w, N, 1);
-        fwd_layer1_0_conv2(e, w, N, 1);
-        fwd_layer1_0_add(e, w, N, 1);
-        fwd_layer2_0_conv1(e, w, N, 1);
-        fwd_layer2_0_conv2(e, w, N, 1);
-        fwd_layer2_0_downsample_0(e, w, N, 1);
-        fwd_layer2_0_add(e, w, N, 1);
-        fwd_layer3_0_conv1(e, w, N, 1);
-        fwd_layer3_0_conv2(e, w, N, 1);
-        fwd_layer3_0_downsample_0(e, w, N, 1);
-        fwd_layer3_0_add(e, w, N, 1);
-        fwd_avgpool(e, w, N, 1);
-        fwd_fc(e, w, N, 1);
+        fwd_conv1(e, w, N);
+        fwd_maxpool(e, w, N);
+        fwd_layer1_0_conv1(e, w, N);
+        fwd_layer1_0_conv2(e, w, N);
+        fwd_layer1_0_add(e, w, N);
+        fwd_layer2_0_conv1(e, w, N);
+        fwd_layer2_0_conv2(e, w, N);
+        fwd_layer2_0_downsample_0(e, w, N);
+        fwd_layer2_0_add(e, w, N);
+        fwd_layer3_0_conv1(e, w, N);
+        fwd_layer3_0_conv2(e, w, N);
+        fwd_layer3_0_downsample_0(e, w, N);
+        fwd_layer3_0_add(e, w, N);
+        fwd_avgpool(e, w, N);
+        fwd_fc(e, w, N);
         rn_chwn_to_nchw(e->logits, w + 3701136L + 256L * N, N, 10, 1);
         return;
     }
     if (!e->folded) {
-        fold_weights(e, w, N);
+        fold_weights(e, w);
         e->folded = 1;
     }
     if (N == 1) {

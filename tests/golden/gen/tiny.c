@@ -10,9 +10,8 @@
 /* ---- training: forward ---- */
 
 /* conv1: conv 3x3/1 pad 1 +bn +relu, 1x12x12 -> 4x12x12 */
-static void fwd_conv1(RnExec *e, float *w, int N, int train)
+static void fwd_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 1312L + 9792L * N;  /* input (1, 12, 12, N) */
     float *z = w + 1312L + 5760L * N;  /* pre-bn conv1 (4, 12, 12, N) */
     float *wt = e->params + 0;  /* conv1.weight [4x1x3x3] */
@@ -47,9 +46,8 @@ static void fwd_conv1(RnExec *e, float *w, int N, int train)
 }
 
 /* layer1.0.conv1: conv 3x3/1 pad 1 +bn +relu, 4x12x12 -> 4x12x12 */
-static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
+static void fwd_layer1_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
     float *z = w + 1312L + 6912L * N;  /* pre-bn layer1.0.conv1 (4, 12, 12, N) */
     float *wt = e->params + 112;  /* layer1.0.conv1.weight [4x4x3x3] */
@@ -84,9 +82,8 @@ static void fwd_layer1_0_conv1(RnExec *e, float *w, int N, int train)
 }
 
 /* layer1.0.conv2: conv 3x3/1 pad 1 +bn, 4x12x12 -> 4x12x12 */
-static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
+static void fwd_layer1_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 1312L + 6336L * N;  /* layer1.0.conv1 (4, 12, 12, N) */
     float *z = w + 1312L + 8064L * N;  /* pre-bn layer1.0.conv2 (4, 12, 12, N) */
     float *wt = e->params + 320;  /* layer1.0.conv2.weight [4x4x3x3] */
@@ -121,9 +118,9 @@ static void fwd_layer1_0_conv2(RnExec *e, float *w, int N, int train)
 }
 
 /* layer1.0.add: add +relu in place, 4x12x12 + 4x12x12 -> 4x12x12 */
-static void fwd_layer1_0_add(RnExec *e, float *w, int N, int train)
+static void fwd_layer1_0_add(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *a = w + 1312L + 7488L * N;  /* layer1.0.conv2 (4, 12, 12, N) */
     float *b = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
     float *y = w + 1312L + 7488L * N;  /* layer1.0.add (4, 12, 12, N) */
@@ -134,9 +131,8 @@ static void fwd_layer1_0_add(RnExec *e, float *w, int N, int train)
 }
 
 /* layer2.0.conv1: conv 3x3/2 pad 1 +bn +relu, 4x12x12 -> 8x6x6 */
-static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
+static void fwd_layer2_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 1312L + 7488L * N;  /* layer1.0.add (4, 12, 12, N) */
     float *z = w + 1312L + 3456L * N;  /* pre-bn layer2.0.conv1 (8, 6, 6, N) */
     float *wt = e->params + 528;  /* layer2.0.conv1.weight [8x4x3x3] */
@@ -171,9 +167,8 @@ static void fwd_layer2_0_conv1(RnExec *e, float *w, int N, int train)
 }
 
 /* layer2.0.conv2: conv 3x3/1 pad 1 +bn, 8x6x6 -> 8x6x6 */
-static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
+static void fwd_layer2_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 1312L + 3168L * N;  /* layer2.0.conv1 (8, 6, 6, N) */
     float *z = w + 1312L + 3744L * N;  /* pre-bn layer2.0.conv2 (8, 6, 6, N) */
     float *wt = e->params + 880;  /* layer2.0.conv2.weight [8x8x3x3] */
@@ -208,9 +203,8 @@ static void fwd_layer2_0_conv2(RnExec *e, float *w, int N, int train)
 }
 
 /* layer2.0.downsample.0: conv 1x1/2 pad 0 +bn, 4x12x12 -> 8x6x6 */
-static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
+static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 1312L + 7488L * N;  /* layer1.0.add (4, 12, 12, N) */
     float *z = w + 1312L + 288L * N;  /* pre-bn layer2.0.downsample.0 (8, 6, 6, N) */
     float *wt = e->params + 1520;  /* layer2.0.downsample.0.weight [8x4x1x1] */
@@ -245,9 +239,9 @@ static void fwd_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
 }
 
 /* layer2.0.add: add +relu in place, 8x6x6 + 8x6x6 -> 8x6x6 */
-static void fwd_layer2_0_add(RnExec *e, float *w, int N, int train)
+static void fwd_layer2_0_add(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *a = w + 1312L + 2592L * N;  /* layer2.0.conv2 (8, 6, 6, N) */
     float *b = w + 1312L + 0L * N;  /* layer2.0.downsample.0 (8, 6, 6, N) */
     float *y = w + 1312L + 2592L * N;  /* layer2.0.add (8, 6, 6, N) */
@@ -258,9 +252,9 @@ static void fwd_layer2_0_add(RnExec *e, float *w, int N, int train)
 }
 
 /* avgpool: gap, 8x6x6 -> 8x1x1 */
-static void fwd_avgpool(RnExec *e, float *w, int N, int train)
+static void fwd_avgpool(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 1312L + 2592L * N;  /* layer2.0.add (8, 6, 6, N) */
     float *y = w + 1312L + 0L * N;  /* avgpool (8, 1, 1, N) */
     RN_OMP_PAR_FOR
@@ -269,9 +263,8 @@ static void fwd_avgpool(RnExec *e, float *w, int N, int train)
 }
 
 /* fc: fc, 8x1x1 -> 4x1x1 */
-static void fwd_fc(RnExec *e, float *w, int N, int train)
+static void fwd_fc(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 1312L + 0L * N;  /* avgpool (8, 1, 1, N) */
     float *y = w + 1312L + 16L * N;  /* fc (4, 1, 1, N) */
     float *wt = e->params + 1616;  /* fc.weight [4x8] */
@@ -286,7 +279,6 @@ static void fwd_fc(RnExec *e, float *w, int N, int train)
 /* d conv1: conv 3x3/1 pad 1 +bn +relu */
 static void bwd_conv1(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 1312L + 8640L * N;  /* d conv1 (4, 12, 12, N) */
     float *x = w + 1312L + 9792L * N;  /* input (1, 12, 12, N) */
     float *dwt = e->grads + 0;  /* conv1.weight [4x1x3x3] */
@@ -320,7 +312,6 @@ static void bwd_conv1(RnExec *e, float *w, int N)
 /* d layer1.0.conv1: conv 3x3/1 pad 1 +bn +relu */
 static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 1312L + 7488L * N;  /* d layer1.0.conv1 (4, 12, 12, N) */
     float *x = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
     float *wt = e->params + 112;  /* layer1.0.conv1.weight [4x4x3x3] */
@@ -372,7 +363,6 @@ static void bwd_layer1_0_conv1(RnExec *e, float *w, int N)
 /* d layer1.0.conv2: conv 3x3/1 pad 1 +bn */
 static void bwd_layer1_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 1312L + 9216L * N;  /* d layer1.0.conv2 (4, 12, 12, N) */
     float *x = w + 1312L + 6336L * N;  /* layer1.0.conv1 (4, 12, 12, N) */
     float *wt = e->params + 320;  /* layer1.0.conv2.weight [4x4x3x3] */
@@ -444,7 +434,6 @@ static void bwd_layer1_0_add(RnExec *e, float *w, int N)
 /* d layer2.0.conv1: conv 3x3/2 pad 1 +bn +relu */
 static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 1312L + 4320L * N;  /* d layer2.0.conv1 (8, 6, 6, N) */
     float *x = w + 1312L + 7488L * N;  /* layer1.0.add (4, 12, 12, N) */
     float *wt = e->params + 528;  /* layer2.0.conv1.weight [8x4x3x3] */
@@ -496,7 +485,6 @@ static void bwd_layer2_0_conv1(RnExec *e, float *w, int N)
 /* d layer2.0.conv2: conv 3x3/1 pad 1 +bn */
 static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 1312L + 4032L * N;  /* d layer2.0.conv2 (8, 6, 6, N) */
     float *x = w + 1312L + 3168L * N;  /* layer2.0.conv1 (8, 6, 6, N) */
     float *wt = e->params + 880;  /* layer2.0.conv2.weight [8x8x3x3] */
@@ -549,7 +537,6 @@ static void bwd_layer2_0_conv2(RnExec *e, float *w, int N)
 /* d layer2.0.downsample.0: conv 1x1/2 pad 0 +bn */
 static void bwd_layer2_0_downsample_0(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 1312L + 576L * N;  /* d layer2.0.downsample.0 (8, 6, 6, N) */
     float *x = w + 1312L + 7488L * N;  /* layer1.0.add (4, 12, 12, N) */
     float *wt = e->params + 1520;  /* layer2.0.downsample.0.weight [8x4x1x1] */
@@ -624,7 +611,6 @@ static void bwd_avgpool(RnExec *e, float *w, int N)
 /* d fc: fc */
 static void bwd_fc(RnExec *e, float *w, int N)
 {
-    (void)e;
     float *dy = w + 1312L + 16L * N;  /* d fc (4, 1, 1, N) */
     float *x = w + 1312L + 0L * N;  /* avgpool (8, 1, 1, N) */
     float *wt = e->params + 1616;  /* fc.weight [4x8] */
@@ -724,9 +710,8 @@ static void fold_layer2_0_downsample_0(RnExec *e, float *w)
 }
 
 /* batch norm folded into the convolutions, for inference */
-static void fold_weights(RnExec *e, float *w, int N)
+static void fold_weights(RnExec *e, float *w)
 {
-    (void)e; (void)w; (void)N;
     fold_conv1(e, w);
     fold_layer1_0_conv1(e, w);
     fold_layer1_0_conv2(e, w);
@@ -736,9 +721,9 @@ static void fold_weights(RnExec *e, float *w, int N)
 }
 
 /* conv1: conv 3x3/1 pad 1 +bn(folded) +relu, 1x12x12 -> 4x12x12 */
-static inline __attribute__((always_inline)) void inf_conv1(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 1312L + 1296L * N;  /* input (1, 12, 12, N) */
     float *y = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
     float *wt = w + 1216L;  /* conv1 weights with bn folded in */
@@ -764,9 +749,9 @@ static inline __attribute__((always_inline)) void inf_conv1(RnExec *e, float *w,
 }
 
 /* layer1.0.conv1: conv 3x3/1 pad 1 +bn(folded) +relu, 4x12x12 -> 4x12x12 */
-static inline __attribute__((always_inline)) void inf_layer1_0_conv1(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer1_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
     float *y = w + 1312L + 5760L * N;  /* layer1.0.conv1 (4, 12, 12, N) */
     float *wt = w + 896L;  /* layer1.0.conv1 weights with bn folded in */
@@ -792,9 +777,9 @@ static inline __attribute__((always_inline)) void inf_layer1_0_conv1(RnExec *e, 
 }
 
 /* layer1.0.conv2: conv 3x3/1 pad 1 +bn(folded), 4x12x12 -> 4x12x12 */
-static inline __attribute__((always_inline)) void inf_layer1_0_conv2(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer1_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 1312L + 5760L * N;  /* layer1.0.conv1 (4, 12, 12, N) */
     float *y = w + 1312L + 6336L * N;  /* layer1.0.conv2 (4, 12, 12, N) */
     float *wt = w + 1056L;  /* layer1.0.conv2 weights with bn folded in */
@@ -820,9 +805,9 @@ static inline __attribute__((always_inline)) void inf_layer1_0_conv2(RnExec *e, 
 }
 
 /* layer1.0.add: add +relu in place, 4x12x12 + 4x12x12 -> 4x12x12 */
-static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *a = w + 1312L + 6336L * N;  /* layer1.0.conv2 (4, 12, 12, N) */
     float *b = w + 1312L + 5184L * N;  /* conv1 (4, 12, 12, N) */
     float *y = w + 1312L + 6336L * N;  /* layer1.0.add (4, 12, 12, N) */
@@ -838,9 +823,9 @@ static inline __attribute__((always_inline)) void inf_layer1_0_add(RnExec *e, fl
 }
 
 /* layer2.0.conv1: conv 3x3/2 pad 1 +bn(folded) +relu, 4x12x12 -> 8x6x6 */
-static inline __attribute__((always_inline)) void inf_layer2_0_conv1(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer2_0_conv1(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 1312L + 6336L * N;  /* layer1.0.add (4, 12, 12, N) */
     float *y = w + 1312L + 2592L * N;  /* layer2.0.conv1 (8, 6, 6, N) */
     float *wt = w + 592L;  /* layer2.0.conv1 weights with bn folded in */
@@ -866,9 +851,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_conv1(RnExec *e, 
 }
 
 /* layer2.0.conv2: conv 3x3/1 pad 1 +bn(folded), 8x6x6 -> 8x6x6 */
-static inline __attribute__((always_inline)) void inf_layer2_0_conv2(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer2_0_conv2(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 1312L + 2592L * N;  /* layer2.0.conv1 (8, 6, 6, N) */
     float *y = w + 1312L + 2880L * N;  /* layer2.0.conv2 (8, 6, 6, N) */
     float *wt = w + 0L;  /* layer2.0.conv2 weights with bn folded in */
@@ -894,9 +879,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_conv2(RnExec *e, 
 }
 
 /* layer2.0.downsample.0: conv 1x1/2 pad 0 +bn(folded), 4x12x12 -> 8x6x6 */
-static inline __attribute__((always_inline)) void inf_layer2_0_downsample_0(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer2_0_downsample_0(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 1312L + 6336L * N;  /* layer1.0.add (4, 12, 12, N) */
     float *y = w + 1312L + 0L * N;  /* layer2.0.downsample.0 (8, 6, 6, N) */
     float *wt = w + 1264L;  /* layer2.0.downsample.0 weights with bn folded in */
@@ -922,9 +907,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_downsample_0(RnEx
 }
 
 /* layer2.0.add: add +relu in place, 8x6x6 + 8x6x6 -> 8x6x6 */
-static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *a = w + 1312L + 2880L * N;  /* layer2.0.conv2 (8, 6, 6, N) */
     float *b = w + 1312L + 0L * N;  /* layer2.0.downsample.0 (8, 6, 6, N) */
     float *y = w + 1312L + 2880L * N;  /* layer2.0.add (8, 6, 6, N) */
@@ -940,9 +925,9 @@ static inline __attribute__((always_inline)) void inf_layer2_0_add(RnExec *e, fl
 }
 
 /* avgpool: gap, 8x6x6 -> 8x1x1 */
-static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
+    (void)e;
     float *x = w + 1312L + 2880L * N;  /* layer2.0.add (8, 6, 6, N) */
     float *y = w + 1312L + 0L * N;  /* avgpool (8, 1, 1, N) */
     if (RN_PAR(N * 288L)) {
@@ -956,9 +941,8 @@ static inline __attribute__((always_inline)) void inf_avgpool(RnExec *e, float *
 }
 
 /* fc: fc, 8x1x1 -> 4x1x1 */
-static inline __attribute__((always_inline)) void inf_fc(RnExec *e, float *w, int N, int train)
+static inline __attribute__((always_inline)) void inf_fc(RnExec *e, float *w, int N)
 {
-    (void)e; (void)train;
     float *x = w + 1312L + 0L * N;  /* avgpool (8, 1, 1, N) */
     float *y = w + 1312L + 16L * N;  /* fc (4, 1, 1, N) */
     float *wt = e->params + 1616;  /* fc.weight [4x8] */
@@ -973,30 +957,30 @@ static void inf_pass1(RnExec *e, float *w, const float *x)
 {
     const int N = 1;
     rn_nchw_to_chwn(w + 1312L + 1296L * N, x, N, 1, 144);
-    inf_conv1(e, w, N, 0);
-    inf_layer1_0_conv1(e, w, N, 0);
-    inf_layer1_0_conv2(e, w, N, 0);
-    inf_layer1_0_add(e, w, N, 0);
-    inf_layer2_0_conv1(e, w, N, 0);
-    inf_layer2_0_conv2(e, w, N, 0);
-    inf_layer2_0_downsample_0(e, w, N, 0);
-    inf_layer2_0_add(e, w, N, 0);
-    inf_avgpool(e, w, N, 0);
-    inf_fc(e, w, N, 0);
+    inf_conv1(e, w, N);
+    inf_layer1_0_conv1(e, w, N);
+    inf_layer1_0_conv2(e, w, N);
+    inf_layer1_0_add(e, w, N);
+    inf_layer2_0_conv1(e, w, N);
+    inf_layer2_0_conv2(e, w, N);
+    inf_layer2_0_downsample_0(e, w, N);
+    inf_layer2_0_add(e, w, N);
+    inf_avgpool(e, w, N);
+    inf_fc(e, w, N);
     rn_chwn_to_nchw(e->logits, w + 1312L + 16L * N, N, 4, 1);
 }
 
 /* ... and at other batches, each layer a function of its own */
-static __attribute__((noinline)) void infn_conv1(RnExec *e, float *w, int N) { inf_conv1(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer1_0_conv1(RnExec *e, float *w, int N) { inf_layer1_0_conv1(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer1_0_conv2(RnExec *e, float *w, int N) { inf_layer1_0_conv2(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer1_0_add(RnExec *e, float *w, int N) { inf_layer1_0_add(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer2_0_conv1(RnExec *e, float *w, int N) { inf_layer2_0_conv1(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer2_0_conv2(RnExec *e, float *w, int N) { inf_layer2_0_conv2(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer2_0_downsample_0(RnExec *e, float *w, int N) { inf_layer2_0_downsample_0(e, w, N, 0); }
-static __attribute__((noinline)) void infn_layer2_0_add(RnExec *e, float *w, int N) { inf_layer2_0_add(e, w, N, 0); }
-static __attribute__((noinline)) void infn_avgpool(RnExec *e, float *w, int N) { inf_avgpool(e, w, N, 0); }
-static __attribute__((noinline)) void infn_fc(RnExec *e, float *w, int N) { inf_fc(e, w, N, 0); }
+static __attribute__((noinline)) void infn_conv1(RnExec *e, float *w, int N) { inf_conv1(e, w, N); }
+static __attribute__((noinline)) void infn_layer1_0_conv1(RnExec *e, float *w, int N) { inf_layer1_0_conv1(e, w, N); }
+static __attribute__((noinline)) void infn_layer1_0_conv2(RnExec *e, float *w, int N) { inf_layer1_0_conv2(e, w, N); }
+static __attribute__((noinline)) void infn_layer1_0_add(RnExec *e, float *w, int N) { inf_layer1_0_add(e, w, N); }
+static __attribute__((noinline)) void infn_layer2_0_conv1(RnExec *e, float *w, int N) { inf_layer2_0_conv1(e, w, N); }
+static __attribute__((noinline)) void infn_layer2_0_conv2(RnExec *e, float *w, int N) { inf_layer2_0_conv2(e, w, N); }
+static __attribute__((noinline)) void infn_layer2_0_downsample_0(RnExec *e, float *w, int N) { inf_layer2_0_downsample_0(e, w, N); }
+static __attribute__((noinline)) void infn_layer2_0_add(RnExec *e, float *w, int N) { inf_layer2_0_add(e, w, N); }
+static __attribute__((noinline)) void infn_avgpool(RnExec *e, float *w, int N) { inf_avgpool(e, w, N); }
+static __attribute__((noinline)) void infn_fc(RnExec *e, float *w, int N) { inf_fc(e, w, N); }
 
 /* ---- entry points ---- */
 
@@ -1006,21 +990,21 @@ void rnm_tiny_forward(RnExec *e, const float *x, int N, int train)
     if (train) {
         e->folded = 0;  /* running statistics move */
         rn_nchw_to_chwn(w + 1312L + 9792L * N, x, N, 1, 144);
-        fwd_conv1(e, w, N, 1);
-        fwd_layer1_0_conv1(e, w, N, 1);
-        fwd_layer1_0_conv2(e, w, N, 1);
-        fwd_layer1_0_add(e, w, N, 1);
-        fwd_layer2_0_conv1(e, w, N, 1);
-        fwd_layer2_0_conv2(e, w, N, 1);
-        fwd_layer2_0_downsample_0(e, w, N, 1);
-        fwd_layer2_0_add(e, w, N, 1);
-        fwd_avgpool(e, w, N, 1);
-        fwd_fc(e, w, N, 1);
+        fwd_conv1(e, w, N);
+        fwd_layer1_0_conv1(e, w, N);
+        fwd_layer1_0_conv2(e, w, N);
+        fwd_layer1_0_add(e, w, N);
+        fwd_layer2_0_conv1(e, w, N);
+        fwd_layer2_0_conv2(e, w, N);
+        fwd_layer2_0_downsample_0(e, w, N);
+        fwd_layer2_0_add(e, w, N);
+        fwd_avgpool(e, w, N);
+        fwd_fc(e, w, N);
         rn_chwn_to_nchw(e->logits, w + 1312L + 16L * N, N, 4, 1);
         return;
     }
     if (!e->folded) {
-        fold_weights(e, w, N);
+        fold_weights(e, w);
         e->folded = 1;
     }
     if (N == 1) {
