@@ -59,6 +59,8 @@ typedef struct {
 
 static const char *const shortcut_words[] = { "A", "B", "C", NULL };
 static const char *const join_words[] = { "add", "concat", NULL };
+static const char *const post_words[] = { "relu", "none", NULL };
+static const char *const proj_words[] = { "bn", "conv", NULL };
 static const char *const opt_words[] = { "sgd", "adam", "adamw", NULL };
 static const char *const sched_words[] = { "constant", "step", "cosine", "onecycle", NULL };
 
@@ -76,16 +78,19 @@ static const StmtSpec layer_specs[] = {
       { { "stride", A_INT, NULL, 0 }, { "pad", A_INT, NULL, 0 } }, 0 },
     { "gap", L_GAP, { { 0 } }, { { 0 } }, 0 },
     { "fc", L_FC, { { "outputs", A_INT, NULL, 0 } }, { { 0 } }, 0 },
+    { "fork", L_FORK, { { 0 } }, { { 0 } }, 0 },
 };
 enum { NLAYER_SPECS = sizeof layer_specs / sizeof layer_specs[0] };
 
 /* statements of a model */
-enum { M_INPUT, M_CLASSES, M_SHORTCUT, M_JOIN, M_STEM, M_HEAD, M_TRAIN, M_COUNT };
+enum { M_INPUT, M_CLASSES, M_SHORTCUT, M_JOIN, M_POST, M_PROJ, M_STEM, M_HEAD, M_TRAIN, M_COUNT };
 static const StmtSpec model_specs[] = {
     { "input", M_INPUT, { { "input shape", A_SHAPE3, NULL, 1 } }, { { 0 } }, 0 },
     { "classes", M_CLASSES, { { "number of classes", A_INT, NULL, 1 } }, { { 0 } }, 0 },
     { "shortcut", M_SHORTCUT, { { "shortcut type", A_WORD, shortcut_words, 1 } }, { { 0 } }, 0 },
     { "join", M_JOIN, { { "join", A_WORD, join_words, 1 } }, { { 0 } }, 0 },
+    { "post", M_POST, { { "activation after the join", A_WORD, post_words, 1 } }, { { 0 } }, 0 },
+    { "projection", M_PROJ, { { "projection", A_WORD, proj_words, 1 } }, { { 0 } }, 0 },
     { "stem", M_STEM, { { 0 } }, { { 0 } }, 1 },
     { "head", M_HEAD, { { 0 } }, { { 0 } }, 1 },
     { "train", M_TRAIN, { { 0 } }, { { 0 } }, 1 },
@@ -96,7 +101,8 @@ enum { NMODEL_SPECS = sizeof model_specs / sizeof model_specs[0] };
 static const StmtSpec stage_spec = {
     "stage", 0, { { "width", A_WIDTH, NULL, 1 } },
     { { "stride", A_INT, NULL, 0 }, { "shortcut", A_WORD, shortcut_words, 0 },
-      { "join", A_WORD, join_words, 0 } }, 0
+      { "join", A_WORD, join_words, 0 }, { "post", A_WORD, post_words, 0 },
+      { "projection", A_WORD, proj_words, 0 } }, 0
 };
 
 /* the training section */
@@ -685,6 +691,7 @@ static int resolve_layer(Stmt *s, Env *env, int dry, Layer *out)
     case L_BN:
     case L_RELU:
     case L_GAP:
+    case L_FORK:
     case L_CALL:
         break;
     }
@@ -1001,6 +1008,12 @@ static int check_layers(Stmt *sec, Env *env, Vec *out, int in_head)
             errs++;
             continue;
         }
+        if (l->kind == L_FORK) {
+            error_at(s->word_loc, "'fork' belongs in a block: it marks where the block's "
+                                  "shortcut reads");
+            errs++;
+            continue;
+        }
         vec_push(out, l);
     }
     return errs;
@@ -1097,6 +1110,8 @@ static int check_stage(Stmt *s, Model *m, Env *env, int *prev_width, int index, 
     st->stride = opt[0].present ? (int)opt[0].i : (dbl ? 2 : 1);
     st->shortcut = opt[1].present ? (ShortcutKind)opt[1].word : m->shortcut;
     st->join = opt[2].present ? (JoinKind)opt[2].word : m->join;
+    st->post = opt[3].present ? (PostKind)opt[3].word : m->post;
+    st->proj = opt[4].present ? (ProjKind)opt[4].word : m->proj;
     int errs = 0;
     for (int i = 0; i < nextra; i++) {
         Param *p = b->params.v[i];
@@ -1129,6 +1144,8 @@ static int check_model(Stmt *ms, Model *m, Env *genv)
     m->loc = ms->word_loc;
     m->shortcut = SC_B;
     m->join = JOIN_ADD;
+    m->post = POST_RELU;
+    m->proj = PROJ_BN;
     train_defaults(&m->train);
 
     /* constants and the model-wide settings first: stages read them */
@@ -1213,6 +1230,12 @@ static int check_model(Stmt *ms, Model *m, Env *genv)
                 break;
             case M_JOIN:
                 m->join = (JoinKind)pos[0].word;
+                break;
+            case M_POST:
+                m->post = (PostKind)pos[0].word;
+                break;
+            case M_PROJ:
+                m->proj = (ProjKind)pos[0].word;
                 break;
             case M_STEM:
                 errs += check_layers(s, &env, &m->stem, 0);

@@ -67,8 +67,9 @@ static void open_stage(FILE *out, Model *m, int s)
         StageDef *st = m->stages.v[s - 1];
         fprintf(out, "    label=\"layer%d: %d x ", s, st->repeat);
         dot_str(out, st->block->name);
-        fprintf(out, " %d, stride %d, shortcut %s, %s\";\n", st->width, st->stride,
-                shortcut_names[st->shortcut], st->join == JOIN_ADD ? "add" : "concat");
+        fprintf(out, " %d, stride %d, shortcut %s, %s%s\";\n", st->width, st->stride,
+                shortcut_names[st->shortcut], st->join == JOIN_ADD ? "add" : "concat",
+                st->post == POST_NONE ? ", post none" : "");
     } else {
         fprintf(out, "    label=\"layer%d\";\n", s);
     }

@@ -71,8 +71,9 @@ static Node *add_layer(Graph *g, Layer *l, const char *prefix, Names *nm, Node *
         n->filters = l->filters ? l->filters : g->model->classes;
         n->bias = 1;
         break;
+    case L_FORK:
     case L_CALL:
-        die("calls are expanded before lowering");
+        die("forks and calls are handled before add_layer");
     }
     n->ctx = ctx;
     if (!shape_node(n))
@@ -80,8 +81,8 @@ static Node *add_layer(Graph *g, Layer *l, const char *prefix, Names *nm, Node *
     return n;
 }
 
-static Node *projection(Graph *g, const char *prefix, Node *x, int filters, int stride, Loc loc,
-                        int *ok)
+static Node *projection(Graph *g, const char *prefix, Node *x, int filters, int stride,
+                        ProjKind proj, Loc loc, int *ok)
 {
     Node *c = graph_add(g, RN_OP_CONV, arena_printf("%s.downsample.0", prefix), loc, x, NULL);
     c->kh = c->kw = 1;
@@ -91,6 +92,8 @@ static Node *projection(Graph *g, const char *prefix, Node *x, int filters, int 
     c->ctx = loc;
     if (!shape_node(c))
         *ok = 0;
+    if (proj == PROJ_CONV)
+        return c;
     Node *b = graph_add(g, RN_OP_BN, arena_printf("%s.downsample.1", prefix), loc, c, NULL);
     b->ctx = loc;
     if (!shape_node(b))
@@ -98,7 +101,7 @@ static Node *projection(Graph *g, const char *prefix, Node *x, int filters, int 
     return b;
 }
 
-/* one block of a stage: branch, shortcut, join, relu */
+/* one block of a stage: branch, shortcut, join, relu (unless post none) */
 static Node *lower_block(Graph *g, StageDef *st, int si, int bi, Node *x, int *ok)
 {
     const char *prefix = arena_printf("layer%d.%d", si, bi);
@@ -117,24 +120,39 @@ static Node *lower_block(Graph *g, StageDef *st, int si, int bi, Node *x, int *o
         return x;
     }
     Names nm = { 0 };
-    Node *y = x;
+    Node *y = x, *fork = NULL;
+    Loc fork_loc = { 0 };
     for (int i = 0; i < layers.n && *ok; i++) {
         Layer *l = layers.v[i];
         /* built-in blocks have no lines of their own: blame the stage */
         if (st->block->builtin)
             l->loc = st->loc;
+        if (l->kind == L_FORK) {
+            if (fork) {
+                error_at(l->loc, "a block has at most one 'fork'");
+                note_at(fork_loc, "the first one");
+                note_at(st->loc, "in block %d of this stage (%s)", bi, prefix);
+                *ok = 0;
+                return y;
+            }
+            fork = y;
+            fork_loc = l->loc;
+            continue;
+        }
         y = add_layer(g, l, prefix, &nm, y, st->loc, 1, ok);
     }
     if (!*ok)
         return y;
 
-    Node *s = x;
+    /* a shortcut that is not the identity reads the fork (the block's
+     * input without one) */
+    Node *s = x, *sx = fork ? fork : x;
     int changes = x->c != y->c || x->h != y->h || x->w != y->w;
     if (st->join == JOIN_ADD) {
         switch (st->shortcut) {
         case SC_A:
             if (changes) {
-                s = graph_add(g, RN_OP_PADSHORT, arena_printf("%s.shortcut", prefix), st->loc, x,
+                s = graph_add(g, RN_OP_PADSHORT, arena_printf("%s.shortcut", prefix), st->loc, sx,
                               NULL);
                 s->filters = y->c;
                 s->stride = stride;
@@ -145,21 +163,21 @@ static Node *lower_block(Graph *g, StageDef *st, int si, int bi, Node *x, int *o
             break;
         case SC_B:
             if (changes)
-                s = projection(g, prefix, x, y->c, stride, st->loc, ok);
+                s = projection(g, prefix, sx, y->c, stride, st->proj, st->loc, ok);
             break;
         case SC_C:
-            s = projection(g, prefix, x, y->c, stride, st->loc, ok);
+            s = projection(g, prefix, sx, y->c, stride, st->proj, st->loc, ok);
             break;
         }
     } else {
         /* concat keeps the shortcut's channels; only the map must match */
         int resize = x->h != y->h || x->w != y->w;
         if (st->shortcut == SC_C || (st->shortcut == SC_B && resize)) {
-            s = projection(g, prefix, x, x->c, stride, st->loc, ok);
+            s = projection(g, prefix, sx, sx->c, stride, st->proj, st->loc, ok);
         } else if (resize) {
-            s = graph_add(g, RN_OP_PADSHORT, arena_printf("%s.shortcut", prefix), st->loc, x,
+            s = graph_add(g, RN_OP_PADSHORT, arena_printf("%s.shortcut", prefix), st->loc, sx,
                           NULL);
-            s->filters = x->c;
+            s->filters = sx->c;
             s->stride = stride;
             s->ctx = st->loc;
             if (!shape_node(s))
@@ -176,6 +194,8 @@ static Node *lower_block(Graph *g, StageDef *st, int si, int bi, Node *x, int *o
         *ok = 0;
         return j;
     }
+    if (st->post == POST_NONE)
+        return j;
     Node *r = graph_add(g, RN_OP_RELU, arena_printf("%s.relu", prefix), st->loc, j, NULL);
     r->ctx = st->loc;
     shape_node(r);

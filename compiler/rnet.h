@@ -128,9 +128,16 @@ int parse_source(SrcFile *f, Vec *out);
 
 typedef enum { SC_A, SC_B, SC_C } ShortcutKind;
 typedef enum { JOIN_ADD, JOIN_CONCAT } JoinKind;
+/* what follows a block's join: a relu (post-activation, the original
+ * ResNet) or nothing (pre-activation blocks, ResNet v2) */
+typedef enum { POST_RELU, POST_NONE } PostKind;
+/* a projection shortcut: 1x1 conv and bn (the paper's B and C), or the conv alone */
+typedef enum { PROJ_BN, PROJ_CONV } ProjKind;
 
 /* a layer in a stem, head or block body, its values known */
-typedef enum { L_CONV, L_BN, L_RELU, L_MAXPOOL, L_AVGPOOL, L_GAP, L_FC, L_CALL } LayerKind;
+/* L_FORK: in a block body, where its shortcut reads when it is not the
+ * identity (pre-activation blocks: the projection reads relu(bn(x))) */
+typedef enum { L_CONV, L_BN, L_RELU, L_MAXPOOL, L_AVGPOOL, L_GAP, L_FC, L_FORK, L_CALL } LayerKind;
 typedef struct Layer Layer;
 typedef struct BlockDef BlockDef;
 struct Layer {
@@ -163,6 +170,8 @@ typedef struct {
     int stride;
     ShortcutKind shortcut;
     JoinKind join;
+    PostKind post;
+    ProjKind proj;
     /* parameter values for the block, by position in block->params */
     Vec param_names; /* const char* */
     long long param_vals[16];
@@ -201,6 +210,8 @@ typedef struct {
     int classes;
     ShortcutKind shortcut;
     JoinKind join;
+    PostKind post;
+    ProjKind proj;
     Vec stem;         /* Layer* */
     Vec stages;       /* StageDef* */
     Vec head;         /* Layer* */

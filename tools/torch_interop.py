@@ -4,7 +4,8 @@
     torch_interop.py to-torch   MODEL.rnet WEIGHTS.safetensors OUT.pt
     torch_interop.py from-torch MODEL.rnet STATE.pt OUT.safetensors
     torch_interop.py compare    MODEL.rnet WEIGHTS.safetensors [options]
-    torch_interop.py init       resnet18|resnet34|resnet50|MODEL.rnet OUT.pt [--seed S] [--random-bn]
+    torch_interop.py init       resnet18|resnet34|resnet50|preact_resnet18|MODEL.rnet OUT.pt
+                                [--seed S] [--random-bn] [--classes N]
 
 The network is whatever `rnetc MODEL.rnet --dump-ir` prints: this script
 parses that text (the format of compiler/ir.c's ir_dump) and builds the same
@@ -467,6 +468,73 @@ def torchvision_resnet(depth, num_classes=1000, in_channels=3):
     return ResNet()
 
 
+def preact_resnet(depth, num_classes=10, in_channels=3):
+    """the pre-activation ResNet-<depth> of the PyTorch CIFAR implementations
+    (kuangliu/pytorch-cifar's PreActResNet, written here again): a 3x3 stem
+    conv alone; blocks bn1, relu, conv1 (strided), bn2, relu, conv2, and
+    the add with nothing after it; where the shape changes a 1x1 conv
+    without a bn, reading relu(bn1(x)); a final bn and relu, global average
+    pooling, a linear layer.  Module names follow rnet's (torchvision's)
+    spelling: downsample.0 for the shortcut conv, bn1 for the final bn, fc
+    for the linear layer."""
+    torch = torch_or_die()
+    nn, F = torch.nn, torch.nn.functional
+    layers = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}[depth]
+
+    class PreActBlock(nn.Module):
+        def __init__(self, inplanes, planes, stride):
+            super().__init__()
+            self.bn1 = nn.BatchNorm2d(inplanes)
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.downsample = None
+            if stride != 1 or inplanes != planes:
+                self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False))
+
+        def forward(self, x):
+            out = F.relu(self.bn1(x))
+            shortcut = self.downsample(out) if self.downsample is not None else x
+            out = self.conv1(out)
+            out = self.conv2(F.relu(self.bn2(out)))
+            return out + shortcut
+
+    class PreActResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+            inplanes = 64
+            for i, (planes, n) in enumerate(zip((64, 128, 256, 512), layers)):
+                blocks = []
+                for j in range(n):
+                    blocks.append(PreActBlock(inplanes, planes, 2 if i and not j else 1))
+                    inplanes = planes
+                self.add_module("layer%d" % (i + 1), nn.Sequential(*blocks))
+            self.bn1 = nn.BatchNorm2d(512)
+            self.fc = nn.Linear(512, num_classes)
+
+        def forward(self, x):
+            out = self.conv1(x)
+            out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+            out = F.relu(self.bn1(out))
+            return self.fc(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
+
+    return PreActResNet()
+
+
+def preact_depth(graph):
+    """the depth of the pre-activation ResNet (preact_resnet) with this
+    graph's parameters and shapes, or None; whether the graph computes the
+    same function is what compare then checks"""
+    if not any(n.op == "add" for n in graph.nodes) or graph.nodes[1].op != "conv":
+        return None
+    want = {name: shape for name, shape, _ in graph.params()}
+    for depth in (18, 34):
+        if state_shapes(preact_resnet(depth, graph.classes, graph.input_shape[0])) == want:
+            return depth
+    return None
+
+
 def state_shapes(model):
     return {k: tuple(v.shape) for k, v in model.state_dict().items()
             if not k.endswith("num_batches_tracked")}
@@ -560,6 +628,8 @@ def cmd_to_torch(a):
     check_checkpoint(g, tensors, meta, a.model, a.weights)
     depth = torchvision_depth(g)
     model = torchvision_resnet(depth, g.classes, g.input_shape[0]) if depth else ir_model(g)
+    if not depth and preact_depth(g):
+        model = preact_resnet(preact_depth(g), g.classes, g.input_shape[0])
     load_into(model, tensors, a.weights)
     sd = model.state_dict()
     tmp = "%s.tmp.%d" % (a.out, os.getpid())
@@ -604,11 +674,16 @@ def cmd_init(a):
         for m in model.modules():  # the initialisation rnet's programs use
             if isinstance(m, torch.nn.Conv2d):
                 torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    elif re.fullmatch(r"preact_resnet(18|34)", a.arch):
+        depth = int(a.arch[len("preact_resnet"):])
+        model = preact_resnet(depth, a.classes)
+        what = "pre-activation ResNet-%d (PyTorch's initialisation)" % depth
     else:
         m = re.fullmatch(r"resnet(18|34|50|101|152)", a.arch)
         if not m:
             raise Error("unknown architecture '%s' (expected resnet18, resnet34, resnet50, "
-                        "resnet101, resnet152 or a .rnet file)" % a.arch)
+                        "resnet101, resnet152, preact_resnet18, preact_resnet34 or a .rnet "
+                        "file)" % a.arch)
         model = torchvision_resnet(int(m.group(1)), a.classes)
         what = "torchvision-style ResNet-" + m.group(1)
     if a.random_bn:
@@ -727,6 +802,10 @@ def cmd_compare(a):
         os.rmdir(tmp)
 
     models = [("graph from the IR", ir_model(g))]
+    pdepth = preact_depth(g)
+    if pdepth:
+        models.append(("pre-activation ResNet-%d (this script)" % pdepth,
+                       preact_resnet(pdepth, g.classes, C)))
     depth = torchvision_depth(g)
     if depth:
         models.append(("torchvision-style ResNet-%d (this script)" % depth,
@@ -791,7 +870,7 @@ def main(argv):
     s.add_argument("--tol", type=float, default=1e-4, help="largest relative difference accepted")
     s = sub.add_parser("init", help="a randomly initialised PyTorch model as .pt: a "
                                     "torchvision-style ResNet, or the graph of a .rnet file")
-    s.add_argument("arch", metavar="resnetN|MODEL.rnet")
+    s.add_argument("arch", metavar="resnetN|preact_resnetN|MODEL.rnet")
     s.add_argument("out")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--classes", type=int, default=1000, help="for a resnetN")

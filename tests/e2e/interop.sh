@@ -22,6 +22,12 @@
 #              through to-torch loads strictly into the torchvision model
 #              (torchvision's own when installed).  RNET_INTEROP_QUICK=1
 #              skips this part (35 to 50 of the script's 60 to 75 seconds).
+#   preact     models/preact_resnet18.rnet against this script's own
+#              pre-activation ResNet-18 (kuangliu/pytorch-cifar's, module
+#              names as rnet's), PyTorch-initialised with random batch-norm
+#              statistics: from-torch takes its state_dict whole (the same
+#              parameters, names and shapes: 11,172,170 values), and the
+#              program gives its logits to 1e-5 relative on 4 random inputs.
 #   errors     weights of another model, a state_dict of another network.
 . "$(dirname "$0")/lib.inc"
 PY=${TORCH_PYTHON:-/usr/bin/python3}
@@ -65,6 +71,20 @@ if "$PY" $TI compare models/mnist.rnet "$W" --program "$T/mnist" --torch-state "
     --random 2 >"$T/log" 2>&1 || ! grep -q '^FAIL: max relative difference' "$T/log"; then
     fail "compare accepted other weights"; cat "$T/log"
 fi
+
+# ---- preact: the pre-activation ResNet-18 against PyTorch ----
+"$PY" $TI init preact_resnet18 "$T/pa.pt" --classes 10 --seed 3 --random-bn >"$T/log" 2>&1 ||
+    { fail "init preact_resnet18"; cat "$T/log"; }
+"$PY" $TI from-torch models/preact_resnet18.rnet "$T/pa.pt" "$T/pa.safetensors" >"$T/log" 2>&1 ||
+    { fail "from-torch preact_resnet18"; cat "$T/log"; }
+n=$("$PY" -c 'import sys, torch; print(sum(v.numel() for k, v in torch.load(sys.argv[1]).items()
+                if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))))' "$T/pa.pt")
+want=$($RNETC models/preact_resnet18.rnet --print-shapes | awk '$1 == "total" { gsub(",", "", $2); print $2 }')
+[ -n "$n" ] && [ "$n" = "$want" ] || fail "preact_resnet18: PyTorch's model has $n parameters, rnet's $want"
+"$PY" $TI compare models/preact_resnet18.rnet "$T/pa.safetensors" --random 4 --seed 2 --opt 1 \
+    --tol 1e-5 >"$T/cmp" 2>&1
+grep -q 'pre-activation ResNet-18 (this script)' "$T/cmp" || { fail "preact: the reference model was not used"; cat "$T/cmp"; }
+report "preact_resnet18, 4 random inputs, against the reference" "$T/cmp"
 
 # ---- mix: every op ----
 cat >"$T/mix.rnet" <<'M'

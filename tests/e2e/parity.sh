@@ -19,4 +19,13 @@ for cfg in "--no-native -O2" "-O0 --no-openmp" "--cc clang"; do
 done
 # option A, concat join, shortcut C, groups and an avgpool stem in one model
 $RNETC tests/e2e/mix.rnet -o "$T/mix" && "$T/mix" check --batch 3 >"$T/out" 2>&1 || { fail "check mix"; cat "$T/out"; }
+# pre-activation blocks (post none, a fork, projections with and without a
+# bn, a bn + relu in the head), both backends, at the direct convolutions'
+# batch and below it
+for be in c llvm; do
+    $RNETC tests/golden/ir/preact.rnet --backend $be -o "$T/preact.$be" || { fail "build preact ($be)"; continue; }
+    for b in 3 17; do
+        "$T/preact.$be" check --batch $b >"$T/out" 2>&1 || { fail "check preact ($be), batch $b"; cat "$T/out"; }
+    done
+done
 finish
