@@ -239,6 +239,17 @@ static void emit_descriptor(Emit *E, const char *prefix)
           io ? "inf" : "fwd", node_cname(n), io ? "NULL" : "bwd_", io ? "" : node_cname(n), f, io ? 0 : fb);
     }
     P("};\n\n");
+    Graph *ig = E->pl->infer;
+    if (!io) {
+        /* the inference graph's layers: infn_*, what forward(train = 0) calls */
+        P("static const RnLayerInfo infer_layers[] = {\n");
+        for (int i = 1; i < ig->nodes.n; i++) {
+            Node *n = ig->nodes.v[i];
+            P("    { \"%s\", \"%s\", infn_%s, NULL, %ldL, 0L },\n", c_string(n->name),
+              c_string(klower_describe(n)), node_cname(n), 2 * node_useful_macs(n));
+        }
+        P("};\n\n");
+    }
     P("const RnModel rn_model = {\n");
     P("    .name = \"%s\",\n", c_string(m->name));
     P("    .source_hash = \"%016llx\",\n", fnv1a(text, src_len(m->file)));
@@ -272,6 +283,7 @@ static void emit_descriptor(Emit *E, const char *prefix)
         P("    .update = %s_update,\n", prefix);
     }
     P("    .nlayers = %d, .layers = layers,\n", tg->nodes.n - 1);
+    P("    .ninfer_layers = %d, .infer_layers = %s,\n", ig->nodes.n - 1, io ? "layers" : "infer_layers");
     P("};\n");
 }
 

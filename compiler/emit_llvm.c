@@ -1266,10 +1266,29 @@ static LLVMValueRef fptr(L *E, LLVMValueRef f)
     return f ? LLVMConstBitCast(f, E->pi8) : LLVMConstNull(E->pi8);
 }
 
+/* one layer table: g's layers (fwd, bwd: their functions, by node) */
+static LLVMValueRef layer_table(L *E, LLVMTypeRef linfo_t, const char *name, Graph *lg,
+                                LLVMValueRef *fwd, LLVMValueRef *bwd)
+{
+    LLVMValueRef *lv = arena_alloc(sizeof(LLVMValueRef) * (size_t)lg->nodes.n);
+    for (int i = 1; i < lg->nodes.n; i++) {
+        Node *n = lg->nodes.v[i];
+        long fl = 2 * node_useful_macs(n), fb = 0;
+        if (bwd && (n->op == RN_OP_CONV || n->op == RN_OP_FC))
+            fb = n->in[0]->op == RN_OP_INPUT ? fl : 2 * fl;
+        LLVMValueRef fv[] = { cstr(E, n->name), cstr(E, klower_describe(n)), fptr(E, fwd[i]),
+                              fptr(E, bwd ? bwd[i] : NULL), clong(E, fl), clong(E, fb) };
+        lv[i - 1] = LLVMConstNamedStruct(linfo_t, fv, 6);
+    }
+    return const_table(E, name, linfo_t, lv, lg->nodes.n - 1);
+}
+
 /* lg: the graph whose layers the layer table lists (fwd, bwd: their
- * functions, by node) */
-static void build_descriptor(L *E, Graph *lg, LLVMValueRef *fwd, LLVMValueRef *bwd, LLVMValueRef forward,
-                             LLVMValueRef backward, LLVMValueRef update)
+ * functions, by node); ig and inf: the inference graph's, for the
+ * inference layer table */
+static void build_descriptor(L *E, Graph *lg, LLVMValueRef *fwd, LLVMValueRef *bwd, Graph *ig,
+                             LLVMValueRef *inf, LLVMValueRef forward, LLVMValueRef backward,
+                             LLVMValueRef update)
 {
     Graph *g = E->g;
     Model *m = g->model;
@@ -1288,8 +1307,8 @@ static void build_descriptor(L *E, Graph *lg, LLVMValueRef *fwd, LLVMValueRef *b
         E, "RnModel",
         (LLVMTypeRef[]){ p, p, p, i32, i32, i32, i32, i32, LLVMPointerType(pinfo_t, 0), lng, i32,
                          LLVMPointerType(ninfo_t, 0), i32, defs_t, lng, lng, lng, p, p, p, i32,
-                         LLVMPointerType(linfo_t, 0) },
-        22);
+                         LLVMPointerType(linfo_t, 0), i32, LLVMPointerType(linfo_t, 0) },
+        24);
 
     int np = 0;
     for (int i = 0; i < g->nodes.n; i++)
@@ -1327,17 +1346,8 @@ static void build_descriptor(L *E, Graph *lg, LLVMValueRef *fwd, LLVMValueRef *b
         macs += node_macs(n);
     }
     LLVMValueRef nodes = const_table(E, "nodes", ninfo_t, nv, g->nodes.n);
-    LLVMValueRef *lv = arena_alloc(sizeof(LLVMValueRef) * (size_t)lg->nodes.n);
-    for (int i = 1; i < lg->nodes.n; i++) {
-        Node *n = lg->nodes.v[i];
-        long fl = 2 * node_useful_macs(n), fb = 0;
-        if (bwd && (n->op == RN_OP_CONV || n->op == RN_OP_FC))
-            fb = n->in[0]->op == RN_OP_INPUT ? fl : 2 * fl;
-        LLVMValueRef fv[] = { cstr(E, n->name), cstr(E, klower_describe(n)), fptr(E, fwd[i]),
-                              fptr(E, bwd ? bwd[i] : NULL), clong(E, fl), clong(E, fb) };
-        lv[i - 1] = LLVMConstNamedStruct(linfo_t, fv, 6);
-    }
-    LLVMValueRef layers = const_table(E, "layers", linfo_t, lv, lg->nodes.n - 1);
+    LLVMValueRef layers = layer_table(E, linfo_t, "layers", lg, fwd, bwd);
+    LLVMValueRef infer_layers = lg == ig ? layers : layer_table(E, linfo_t, "infer_layers", ig, inf, NULL);
     const TrainDef *t = &m->train;
     double stdv[4] = { t->nstd ? t->std[0] : 1.0, t->nstd > 1 ? t->std[1] : 1.0,
                        t->nstd > 2 ? t->std[2] : 1.0, t->nstd > 3 ? t->std[3] : 1.0 };
@@ -1357,9 +1367,9 @@ static void build_descriptor(L *E, Graph *lg, LLVMValueRef *fwd, LLVMValueRef *b
                           clong(E, E->nparam_floats), ci32(E, g->nodes.n), nodes, ci32(E, g->output->id),
                           LLVMConstNamedStruct(defs_t, dv, 24), clong(E, macs), clong(E, E->fixed),
                           clong(E, E->per_image), fptr(E, forward), fptr(E, backward), fptr(E, update),
-                          ci32(E, lg->nodes.n - 1), layers };
+                          ci32(E, lg->nodes.n - 1), layers, ci32(E, ig->nodes.n - 1), infer_layers };
     LLVMValueRef gv = LLVMAddGlobal(E->m, model_t, "rn_model");
-    LLVMSetInitializer(gv, LLVMConstNamedStruct(model_t, mv, 22));
+    LLVMSetInitializer(gv, LLVMConstNamedStruct(model_t, mv, 24));
     LLVMSetGlobalConstant(gv, 1);
 }
 
@@ -1951,7 +1961,7 @@ static void build_planned(L *E, const Pipeline *pl, LlvmInfo *info)
         fn_end(E);
         up = build_update(E);
     }
-    build_descriptor(E, lg, fwd, tg ? bwd : NULL, fo, ba, up);
+    build_descriptor(E, lg, fwd, tg ? bwd : NULL, ig, inf, fo, ba, up);
 }
 
 /* ---- standalone inference (--weights) ---- */

@@ -93,8 +93,7 @@ struct RnExec;
 typedef struct {
     const char *name;   /* "layer1.0.conv1" (a fused group: its first node) */
     const char *what;   /* "conv 3x3/1 + bn + relu", free text */
-    void (*forward)(struct RnExec *e, float *w, int N);   /* a training build's
-                           training forward; --inference-only: inference */
+    void (*forward)(struct RnExec *e, float *w, int N);
     void (*backward)(struct RnExec *e, float *w, int N);  /* NULL: none */
     long flops_fwd;     /* per image: 2 x multiply-accumulates, of a conv's
                            taps that read inside the input only (padding
@@ -150,9 +149,15 @@ typedef struct RnModel {
      * param_floats each (v may be NULL for SGD).  t is the 1-based step. */
     void (*update)(RnExec *e, const struct RnOptim *o, float lr, long t, float *m, float *v);
 
-    /* the emitted layers in execution order (NULL/0: not provided) */
+    /* the emitted layers in execution order (NULL/0: not provided): the
+     * training graph's (forward and backward; --inference-only: the
+     * inference graph's), and the inference graph's (batch norm folded,
+     * the functions forward(train = 0) runs), which bench --per-layer
+     * --mode infer times */
     int nlayers;
     const RnLayerInfo *layers;
+    int ninfer_layers;
+    const RnLayerInfo *infer_layers;
 } RnModel;
 
 extern const RnModel rn_model;

@@ -522,13 +522,15 @@ static double gflops(long flops_per_image, int N, double seconds)
 static int run_per_layer(Bench *b, const RnBenchArgs *a, int warmup)
 {
     const RnModel *m = b->m;
-    if (m->nlayers <= 0 || !m->layers) {
-        rn_errorf("bench: --per-layer: this program has no layer table (backend %s); build it "
-                  "with rnetc's C backend",
-                  m->backend);
+    /* training times the training graph's layers, inference the inference
+     * graph's (the functions forward(train = 0) runs, on its workspace) */
+    const RnLayerInfo *layers = b->train ? m->layers : m->infer_layers;
+    int L = b->train ? m->nlayers : m->ninfer_layers, backward = b->train;
+    if (L <= 0 || !layers) {
+        rn_errorf("bench: --per-layer: this program has no %s layer table (backend %s)",
+                  b->train ? "training" : "inference", m->backend);
         return 1;
     }
-    int L = m->nlayers, backward = b->train;
     double *fwd = calloc((size_t)L, sizeof(double)), *bwd = calloc((size_t)L, sizeof(double));
     double *t = calloc((size_t)LAYER_MAX_CALLS, sizeof(double));
     if (!fwd || !bwd || !t) {
@@ -590,19 +592,19 @@ static int run_per_layer(Bench *b, const RnBenchArgs *a, int warmup)
     double sum_f = 0, sum_b = 0;
     long flops_f = 0, flops_b = 0;
     for (int i = 0; i < L; i++) {
-        LayerCall c = { &m->layers[i], &b->e, b->N, 0 };
+        LayerCall c = { &layers[i], &b->e, b->N, 0 };
         fwd[i] = time_layer(&c, t);
         sum_f += fwd[i];
-        flops_f += m->layers[i].flops_fwd;
+        flops_f += layers[i].flops_fwd;
     }
     if (backward)
         for (int i = L - 1; i >= 0; i--) {
-            if (!m->layers[i].backward)
+            if (!layers[i].backward)
                 continue;
-            LayerCall c = { &m->layers[i], &b->e, b->N, 1 };
+            LayerCall c = { &layers[i], &b->e, b->N, 1 };
             bwd[i] = time_layer(&c, t);
             sum_b += bwd[i];
-            flops_b += m->layers[i].flops_bwd;
+            flops_b += layers[i].flops_bwd;
         }
     double sum = sum_f + sum_b;
 
@@ -613,7 +615,7 @@ static int run_per_layer(Bench *b, const RnBenchArgs *a, int warmup)
         printf("\n  %3s  %-24s %-36s %9s %9s %8s %8s %6s\n", "#", "layer", "what", "fwd ms",
                "bwd ms", "fwd GF/s", "bwd GF/s", "%");
     for (int i = 0; i < L; i++) {
-        const RnLayerInfo *l = &m->layers[i];
+        const RnLayerInfo *l = &layers[i];
         char what[96], gf[32] = "", gb[32] = "", bms[32] = "";
         layer_what(m, l, what, sizeof what);
         int has_b = backward && l->backward;

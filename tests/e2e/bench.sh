@@ -85,6 +85,14 @@ awk -F, 'NR == FNR { split($0, f, " "); nodes++; pos[f[1]] = nodes; if (f[2] == 
 "$P" bench --data "$T/data" --per-layer --mode infer --batch 8 --threads 1 >"$T/layers.txt" 2>"$T/err" ||
     { fail "bench --per-layer --mode infer"; cat "$T/err"; }
 grep -q 'whole forward pass' "$T/layers.txt" || { fail "per-layer inference report"; cat "$T/layers.txt"; }
+# inference times the inference graph's layers (what forward(train = 0)
+# runs): every conv with its batch norm folded in, no backward column
+"$P" bench --data "$T/data" --per-layer --mode infer --batch 8 --threads 1 --csv >"$T/ilayers.csv" 2>"$T/err" ||
+    { fail "bench --per-layer --mode infer --csv"; cat "$T/err"; }
+awk -F, '$1 == "layer" { rows++; if ($7 ~ /^conv/) { convs++; if ($7 !~ /bn\(folded\)/) { print "not folded: " $0; bad = 1 } }
+                         if ($9 != "") { print "inference row with a backward time: " $0; bad = 1 } }
+    END { if (convs != 6) { print convs + 0 " conv rows, want 6"; bad = 1 }; exit bad }' "$T/ilayers.csv" ||
+    { fail "bench --per-layer --mode infer: not the inference graph's layers"; cat "$T/ilayers.csv"; }
 
 # bad options and values: exit 2 (1 for a missing directory), one clear line
 expect 2 "unknown mode 'fast' (expected train, infer or latency)" "$P" bench --data "$T/data" --mode fast

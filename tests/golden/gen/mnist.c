@@ -2029,6 +2029,24 @@ static const RnLayerInfo layers[] = {
     { "fc", "fc", fwd_fc, bwd_fc, 5120L, 10240L },
 };
 
+static const RnLayerInfo infer_layers[] = {
+    { "conv1", "conv 7x7/2 pad 3 +bn(folded) +relu", infn_conv1, NULL, 1083392L, 0L },
+    { "maxpool", "maxpool 3x3/2 pad 1", infn_maxpool, NULL, 0L, 0L },
+    { "layer1.0.conv1", "conv 3x3/1 pad 1 +bn(folded) +relu", infn_layer1_0_conv1, NULL, 2957312L, 0L },
+    { "layer1.0.conv2", "conv 3x3/1 pad 1 +bn(folded)", infn_layer1_0_conv2, NULL, 2957312L, 0L },
+    { "layer1.0.add", "add +relu in place", infn_layer1_0_add, NULL, 0L, 0L },
+    { "layer2.0.conv1", "conv 3x3/2 pad 1 +bn(folded) +relu", infn_layer2_0_conv1, NULL, 1638400L, 0L },
+    { "layer2.0.conv2", "conv 3x3/1 pad 1 +bn(folded)", infn_layer2_0_conv2, NULL, 3276800L, 0L },
+    { "layer2.0.downsample.0", "conv 1x1/2 pad 0 +bn(folded)", infn_layer2_0_downsample_0, NULL, 262144L, 0L },
+    { "layer2.0.add", "add +relu in place", infn_layer2_0_add, NULL, 0L, 0L },
+    { "layer3.0.conv1", "conv 3x3/2 pad 1 +bn(folded) +relu", infn_layer3_0_conv1, NULL, 1638400L, 0L },
+    { "layer3.0.conv2", "conv 3x3/1 pad 1 +bn(folded)", infn_layer3_0_conv2, NULL, 2097152L, 0L },
+    { "layer3.0.downsample.0", "conv 1x1/2 pad 0 +bn(folded)", infn_layer3_0_downsample_0, NULL, 262144L, 0L },
+    { "layer3.0.add", "add +relu in place", infn_layer3_0_add, NULL, 0L, 0L },
+    { "avgpool", "gap", infn_avgpool, NULL, 0L, 0L },
+    { "fc", "fc", infn_fc, NULL, 5120L, 0L },
+};
+
 const RnModel rn_model = {
     .name = "mnist",
     .source_hash = "cf32d3f89d8a9e0e",
@@ -2050,4 +2068,5 @@ const RnModel rn_model = {
     .backward = rnm_mnist_backward,
     .update = rnm_mnist_update,
     .nlayers = 15, .layers = layers,
+    .ninfer_layers = 15, .infer_layers = infer_layers,
 };

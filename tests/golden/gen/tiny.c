@@ -1161,6 +1161,19 @@ static const RnLayerInfo layers[] = {
     { "fc", "fc", fwd_fc, bwd_fc, 64L, 128L },
 };
 
+static const RnLayerInfo infer_layers[] = {
+    { "conv1", "conv 3x3/1 pad 1 +bn(folded) +relu", infn_conv1, NULL, 9248L, 0L },
+    { "layer1.0.conv1", "conv 3x3/1 pad 1 +bn(folded) +relu", infn_layer1_0_conv1, NULL, 36992L, 0L },
+    { "layer1.0.conv2", "conv 3x3/1 pad 1 +bn(folded)", infn_layer1_0_conv2, NULL, 36992L, 0L },
+    { "layer1.0.add", "add +relu in place", infn_layer1_0_add, NULL, 0L, 0L },
+    { "layer2.0.conv1", "conv 3x3/2 pad 1 +bn(folded) +relu", infn_layer2_0_conv1, NULL, 18496L, 0L },
+    { "layer2.0.conv2", "conv 3x3/1 pad 1 +bn(folded)", infn_layer2_0_conv2, NULL, 32768L, 0L },
+    { "layer2.0.downsample.0", "conv 1x1/2 pad 0 +bn(folded)", infn_layer2_0_downsample_0, NULL, 2304L, 0L },
+    { "layer2.0.add", "add +relu in place", infn_layer2_0_add, NULL, 0L, 0L },
+    { "avgpool", "gap", infn_avgpool, NULL, 0L, 0L },
+    { "fc", "fc", infn_fc, NULL, 64L, 0L },
+};
+
 const RnModel rn_model = {
     .name = "tiny",
     .source_hash = "f08e850430b67b75",
@@ -1182,4 +1195,5 @@ const RnModel rn_model = {
     .backward = rnm_tiny_backward,
     .update = rnm_tiny_update,
     .nlayers = 10, .layers = layers,
+    .ninfer_layers = 10, .infer_layers = infer_layers,
 };
