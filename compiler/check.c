@@ -77,6 +77,7 @@ static const StmtSpec layer_specs[] = {
     { "avgpool", L_AVGPOOL, { { "kernel size", A_KERNEL, NULL, 1 } },
       { { "stride", A_INT, NULL, 0 }, { "pad", A_INT, NULL, 0 } }, 0 },
     { "gap", L_GAP, { { 0 } }, { { 0 } }, 0 },
+    { "dropout", L_DROPOUT, { { "probability", A_FLOAT, NULL, 1 } }, { { 0 } }, 0 },
     { "fc", L_FC, { { "outputs", A_INT, NULL, 0 } }, { { 0 } }, 0 },
     { "fork", L_FORK, { { 0 } }, { { 0 } }, 0 },
 };
@@ -687,6 +688,14 @@ static int resolve_layer(Stmt *s, Env *env, int dry, Layer *out)
     case L_FC:
         out->filters = pos[0].present ? (int)pos[0].i : 0;
         out->bias = 1;
+        break;
+    case L_DROPOUT:
+        out->p = (float)pos[0].f;
+        if (!dry && !errs && !(pos[0].f >= 0 && pos[0].f < 1)) {
+            error_at(pos[0].loc, "a dropout probability is at least 0 and below 1, not %g",
+                     pos[0].f);
+            errs++;
+        }
         break;
     case L_BN:
     case L_RELU:

@@ -41,7 +41,8 @@ static const char *fill(RnOp op)
     case RN_OP_GAP: return "#ead1dc";
     case RN_OP_ADD:
     case RN_OP_CONCAT: return "#f4cccc";
-    case RN_OP_PADSHORT: return "#eeeeee";
+    case RN_OP_PADSHORT:
+    case RN_OP_DROPOUT: return "#eeeeee";
     case RN_OP_FC: return "#d9d2e9";
     case RN_OP_COUNT: break;
     }

@@ -1056,6 +1056,9 @@ static void forward_node(L *E, Node *n, LLVMValueRef train)
     case RN_OP_RELU:
         par_for(E, n->c, np, ew_channel, (ParArg){ n, 0 });
         break;
+    case RN_OP_DROPOUT: /* inference: the identity */
+        vmap_c(E, M_COPY, mulc(E, E->N, n->c * np), act(E, n), act(E, x), NULL, 0);
+        break;
     case RN_OP_MAXPOOL:
     case RN_OP_AVGPOOL:
         fwd_pool(E, n);
@@ -1297,7 +1300,7 @@ static void build_descriptor(L *E, Graph *lg, LLVMValueRef *fwd, LLVMValueRef *b
     LLVMTypeRef pinfo_t = named_struct(E, "RnParamInfo",
                                        (LLVMTypeRef[]){ p, i32, i32, a4i, lng, lng, i32, i32, i32, i32 }, 10);
     LLVMTypeRef ninfo_t = named_struct(E, "RnNodeInfo",
-                                       (LLVMTypeRef[]){ i32, p, a2i, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, a4i }, 14);
+                                       (LLVMTypeRef[]){ i32, p, a2i, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, a4i, f }, 15);
     LLVMTypeRef defs_t = named_struct(
         E, "RnTrainDefaults",
         (LLVMTypeRef[]){ i32, f, f, f, f, f, i32, f, i32, i32, i32, f, i32, f, f, f, i32, i32, i32, a4f, a4f, i32, i32, lng },
@@ -1341,8 +1344,8 @@ static void build_descriptor(L *E, Graph *lg, LLVMValueRef *fwd, LLVMValueRef *b
         LLVMValueRef fv[] = { ci32(E, (int)n->op), cstr(E, n->name), carr_i32(E, ins, 2), ci32(E, n->c),
                               ci32(E, n->h), ci32(E, n->w), ci32(E, n->kh), ci32(E, n->kw),
                               ci32(E, n->stride), ci32(E, n->pad), ci32(E, n->groups), ci32(E, n->filters),
-                              ci32(E, n->bias), carr_i32(E, pi, 4) };
-        nv[i] = LLVMConstNamedStruct(ninfo_t, fv, 14);
+                              ci32(E, n->bias), carr_i32(E, pi, 4), cf(E, n->p) };
+        nv[i] = LLVMConstNamedStruct(ninfo_t, fv, 15);
         macs += node_macs(n);
     }
     LLVMValueRef nodes = const_table(E, "nodes", ninfo_t, nv, g->nodes.n);
@@ -1420,6 +1423,7 @@ static LLVMTypeRef kcode_type(L *E, char c)
     case 'I': return LLVMPointerType(E->i32, 0);
     case 'E': return LLVMPointerType(kstruct_type(E, "RnEpilogue"), 0);
     case 'S': return LLVMPointerType(kstruct_type(E, "RnConvShape"), 0);
+    case 'X': return E->pexec;
     case 'i': return E->i32;
     case 'l': return E->lng;
     case 'f': return E->f32;
@@ -1613,6 +1617,8 @@ static LLVMValueRef karg(KB *k, const KArg *a, char code)
         return LLVMConstNull(t);
     case KA_LOCAL:
         return kcast_ptr(E, klocal(k, a->local), t);
+    case KA_EXEC:
+        return kcast_ptr(E, E->e, t);
     }
     die("LLVM backend: bad argument");
 }
@@ -2040,7 +2046,7 @@ LLVMModuleRef emit_llvm_module(Graph *g, const Pipeline *pl, LlvmTarget *t, LLVM
     E->lng = t->long_bits == 64 ? E->i64 : E->i32;
     E->pf = LLVMPointerType(E->f32, 0);
     E->pi8 = LLVMPointerType(E->i8, 0);
-    E->exec_t = named_struct(E, "RnExec", (LLVMTypeRef[]){ E->pf, E->pf, E->pf, E->pf, E->i32, E->i32 }, 6);
+    E->exec_t = named_struct(E, "RnExec", (LLVMTypeRef[]){ E->pf, E->pf, E->pf, E->pf, E->i32, E->i32, E->i64 }, 7);
     E->pexec = LLVMPointerType(E->exec_t, 0);
     plan_buffers(E);
     info->param_floats = E->nparam_floats;

@@ -104,6 +104,7 @@ int param_kind(const Node *n, int j)
     case RN_OP_ADD:
     case RN_OP_CONCAT:
     case RN_OP_PADSHORT:
+    case RN_OP_DROPOUT:
     case RN_OP_COUNT:
         break;
     }
@@ -140,6 +141,7 @@ long node_macs(const Node *n)
     case RN_OP_ADD:
     case RN_OP_CONCAT:
     case RN_OP_PADSHORT:
+    case RN_OP_DROPOUT:
         return 0;
     case RN_OP_COUNT:
         break;
@@ -268,6 +270,9 @@ void node_attrs(const Node *n, char *buf, size_t len)
         break;
     case RN_OP_PADSHORT:
         snprintf(buf, len, "stride %d", n->stride);
+        break;
+    case RN_OP_DROPOUT:
+        snprintf(buf, len, "p %g", (double)n->p);
         break;
     case RN_OP_INPUT:
     case RN_OP_BN:

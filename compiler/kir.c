@@ -78,6 +78,11 @@ KArg karg_load(int local, KAff off)
     return at_local(KA_LOAD, KT_FLOAT, local, off);
 }
 
+KArg karg_exec(void)
+{
+    return arg(KA_EXEC, KT_PTR);
+}
+
 KArg karg_null(void)
 {
     return arg(KA_NULL, KT_PTR);
@@ -399,6 +404,9 @@ static void put_arg(const KFunc *f, FILE *o, const KArg *a)
     case KA_NULL:
         fputs("NULL", o);
         break;
+    case KA_EXEC:
+        fputc('e', o);
+        break;
     case KA_LOCAL:
         fprintf(o, "&%s", loc(f, a->local)->name);
         break;
@@ -626,6 +634,9 @@ static unsigned args_uses(const KArg *args, int n)
         case KA_LOAD:
         case KA_ADDR:
             u |= aff_uses(&args[i].a);
+            break;
+        case KA_EXEC:
+            u |= KU_E;
             break;
         case KA_FLOAT:
         case KA_NULL:

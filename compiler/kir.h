@@ -45,6 +45,7 @@ typedef enum {
     KA_NULL,   /* a null pointer */
     KA_LOCAL,  /* the address of a struct local (an RnEpilogue): &name */
     KA_ADDR,   /* &local[a]: an element's address */
+    KA_EXEC,   /* the layer function's RnExec *e itself */
 } KArgKind;
 
 typedef struct {
@@ -126,6 +127,7 @@ KArg karg_float(float f);
 KArg karg_ptr(int local, KAff off);
 KArg karg_load(int local, KAff off);
 KArg karg_null(void);
+KArg karg_exec(void);                            /* e */
 KArg karg_local(int local);
 KArg karg_addr(int local, KAff index);           /* &local[index] */
 KArg karg_ptr_idx(int local, int idx);           /* local + idx (a long local) */

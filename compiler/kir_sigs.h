@@ -3,6 +3,7 @@
  * signature, for the LLVM backend: X(name in the KFunc, symbol, argument
  * codes, the C parameter list).  Argument codes:
  *   p float*   d double*   I const int*   E const RnEpilogue*   S const RnConvShape*
+ *   X const RnExec*
  *   i int      l long      f float        D double
  * The names rn_gen.h defines inline are called through their out-of-line
  * copies (runtime/rn_calls.h).  tests/unit/test_kir_sigs.c checks each
@@ -18,6 +19,10 @@
     X("rn_add_bias", rn_x_add_bias, "ppil", (float *, const float *, int, long))                        \
     X("rn_bias_grad", rn_bias_grad, "ppil", (float *, const float *, int, long))                        \
     X("rn_gap_chwn", rn_gap_chwn, "ppil", (float *, const float *, int, long))                          \
+    X("rn_dropout_chwn", rn_dropout_chwn, "Xppiliifi",                                                  \
+      (const RnExec *, float *, const float *, int, long, int, int, float, int))                       \
+    X("rn_dropout_chwn_bwd", rn_dropout_chwn_bwd, "Xppiliifii",                                         \
+      (const RnExec *, float *, const float *, int, long, int, int, float, int, int))                  \
     X("rn_gap_chwn_bwd", rn_gap_chwn_bwd, "ppili", (float *, const float *, int, long, int))            \
     X("rn_maxpool_chwn", rn_x_maxpool_chwn, "ppiiiiiiiii",                                              \
       (float *, const float *, int, int, int, int, int, int, int, int, int))                            \

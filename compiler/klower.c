@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "rn_dropout.h"
 #include "klower.h"
 
 
@@ -70,6 +71,39 @@ static void kfwd_relu(KLower *E, Graph *g, Node *n, KFunc *k)
         kir_comment(k, "in place: y is x");
     kir_for(k, 0, n->c, 1, 1, (long)n->c * np);
     kir_call(k, "rn_relu_fwd", KARGS(karg_ptr(y, kch(np)), karg_ptr(x, kch(np)), karg_long(kaff(0, np))));
+    kir_end(k);
+}
+
+/* dropout: training draws the mask (rn_dropout.h, from e->key), inference
+ * is the identity */
+static void kfwd_dropout(KLower *E, Graph *g, Node *n, KFunc *k)
+{
+    long np = (long)n->h * n->w;
+    int x = kact(E, k, g, n->in[0], "x"), y = kact(E, k, g, n, "y");
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * np);
+    if (E->train)
+        kir_call(k, "rn_dropout_chwn",
+                 KARGS(karg_exec(), karg_ptr(y, kch(np)), karg_ptr(x, kch(np)), karg_int(kaff(0, 1)),
+                       karg_long(kaff(np, 0)), karg_int(kaff(n->c, 0)),
+                       karg_int(kaff_var(kaff(0, 0), 0, 1, 0)), karg_float(n->p), karg_int(kaff(rn_dropout_salt(n->name), 0))));
+    else
+        kir_call(k, "rn_copy_acc", KARGS(karg_ptr(y, kch(np)), karg_ptr(x, kch(np)),
+                                         karg_long(kaff(0, np)), karg_int(kaff(0, 0))));
+    kir_end(k);
+}
+
+static void kbwd_dropout(KLower *E, Graph *g, Node *n, KFunc *k)
+{
+    long np = (long)n->h * n->w;
+    int dy = kdact(E, k, g, n, "dy");
+    if (!n->in[0] || n->in[0]->op == RN_OP_INPUT)
+        return;
+    int dx = kdact(E, k, g, n->in[0], "dx");
+    kir_for(k, 0, n->c, 1, 1, (long)n->c * np);
+    kir_call(k, "rn_dropout_chwn_bwd",
+             KARGS(karg_exec(), karg_ptr(dx, kch(np)), karg_ptr(dy, kch(np)), karg_int(kaff(0, 1)),
+                   karg_long(kaff(np, 0)), karg_int(kaff(n->c, 0)), karg_int(kaff_var(kaff(0, 0), 0, 1, 0)),
+                   karg_float(n->p), karg_int(kaff(rn_dropout_salt(n->name), 0)), karg_int(kaff(!n->dx_set[0], 0))));
     kir_end(k);
 }
 
@@ -945,6 +979,7 @@ void klower_forward(KLower *E, Graph *g, Node *n, KFunc *k)
     case RN_OP_RELU: kfwd_relu(E, g, n, k); break;
     case RN_OP_MAXPOOL: case RN_OP_AVGPOOL: kfwd_pool(E, g, n, k); break;
     case RN_OP_GAP: kfwd_gap(E, g, n, k); break;
+    case RN_OP_DROPOUT: kfwd_dropout(E, g, n, k); break;
     case RN_OP_ADD: kfwd_add(E, g, n, k); break;
     case RN_OP_CONCAT: kfwd_concat(E, g, n, k); break;
     case RN_OP_PADSHORT: kfwd_padshort(E, g, n, k); break;
@@ -963,6 +998,7 @@ void klower_backward(KLower *E, Graph *g, Node *n, KFunc *k)
     case RN_OP_RELU: kbwd_relu(E, g, n, k); break;
     case RN_OP_MAXPOOL: case RN_OP_AVGPOOL: kbwd_pool(E, g, n, k); break;
     case RN_OP_GAP: kbwd_gap(E, g, n, k); break;
+    case RN_OP_DROPOUT: kbwd_dropout(E, g, n, k); break;
     case RN_OP_ADD: kbwd_add(E, g, n, k); break;
     case RN_OP_CONCAT: kbwd_concat(E, g, n, k); break;
     case RN_OP_PADSHORT: kbwd_padshort(E, g, n, k); break;

@@ -16,7 +16,7 @@
 #include "rnet.h"
 
 typedef struct {
-    int conv, bn, relu, maxpool, avgpool, gap, fc, nfc;
+    int conv, bn, relu, maxpool, avgpool, gap, dropout, fc, nfc;
 } Names;
 
 static const char *next_name(const char *prefix, const char *base, int *counter, int always_number)
@@ -65,6 +65,11 @@ static Node *add_layer(Graph *g, Layer *l, const char *prefix, Names *nm, Node *
         /* torchvision calls its global pool "avgpool" */
         n = graph_add(g, RN_OP_GAP, next_name(prefix, "avgpool", &nm->avgpool, 0), l->loc, x,
                       NULL);
+        break;
+    case L_DROPOUT:
+        n = graph_add(g, RN_OP_DROPOUT, next_name(prefix, "dropout", &nm->dropout, 0), l->loc, x,
+                      NULL);
+        n->p = l->p;
         break;
     case L_FC:
         n = graph_add(g, RN_OP_FC, next_name(prefix, "fc", &nm->fc, nm->nfc > 1), l->loc, x, NULL);

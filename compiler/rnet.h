@@ -137,7 +137,7 @@ typedef enum { PROJ_BN, PROJ_CONV } ProjKind;
 /* a layer in a stem, head or block body, its values known */
 /* L_FORK: in a block body, where its shortcut reads when it is not the
  * identity (pre-activation blocks: the projection reads relu(bn(x))) */
-typedef enum { L_CONV, L_BN, L_RELU, L_MAXPOOL, L_AVGPOOL, L_GAP, L_FC, L_FORK, L_CALL } LayerKind;
+typedef enum { L_CONV, L_BN, L_RELU, L_MAXPOOL, L_AVGPOOL, L_GAP, L_DROPOUT, L_FC, L_FORK, L_CALL } LayerKind;
 typedef struct Layer Layer;
 typedef struct BlockDef BlockDef;
 struct Layer {
@@ -146,6 +146,7 @@ struct Layer {
     /* conv / pool */
     int kh, kw, stride, pad, groups, bias;
     int filters;     /* conv filters, fc outputs (0 = classes) */
+    float p;         /* dropout: the probability of dropping an element */
     /* L_CALL: inline another block's body */
     BlockDef *callee;
 };
@@ -327,6 +328,7 @@ struct Node {
     Node *in[2];
     /* attributes */
     int kh, kw, stride, pad, groups, bias, filters;
+    float p;           /* dropout: the probability of dropping an element */
     /* output shape per image (the batch is symbolic) */
     int c, h, w;
     int shape_ok;

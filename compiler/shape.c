@@ -78,6 +78,7 @@ int shape_node(Node *n)
         node_add_param(n, "running_var", 1, &n->c, 1, 1);
         break;
     case RN_OP_RELU:
+    case RN_OP_DROPOUT:
         n->c = x->c;
         n->h = x->h;
         n->w = x->w;

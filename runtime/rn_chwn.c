@@ -8,6 +8,7 @@
  * They are compiled once here, with the flags generated code gets (-std=c11
  * -O3 -march=native -fopenmp), so the numbers are the same bits. */
 #include "rn_gen.h"
+#include "rn_dropout.h"
 
 void rn_bias_grad(float *restrict db, const float *restrict dy, int K, long NP)
 {
@@ -142,6 +143,36 @@ void rn_copy_acc(float *restrict y, const float *restrict x, long n, int acc)
             y[i] += x[i];
     else
         memcpy(y, x, sizeof(float) * (size_t)n);
+}
+
+void rn_dropout_chwn(const RnExec *e, float *restrict y, const float *restrict x, int N, long hw,
+                     int C, int c, float p, int salt)
+{
+    uint64_t key = rn_dropout_layer_key(e->key, salt);
+    uint32_t t = rn_dropout_threshold(p);
+    const float scale = 1.0f / (1.0f - p);
+    for (long q = 0; q < hw; q++)
+        for (int i = 0; i < N; i++) {
+            long idx = ((long)i * C + c) * hw + q;
+            y[q * N + i] = rn_dropout_keep(key, idx, t) ? x[q * N + i] * scale : 0.0f;
+        }
+}
+
+void rn_dropout_chwn_bwd(const RnExec *e, float *restrict dx, const float *restrict dy, int N,
+                         long hw, int C, int c, float p, int salt, int acc)
+{
+    uint64_t key = rn_dropout_layer_key(e->key, salt);
+    uint32_t t = rn_dropout_threshold(p);
+    const float scale = 1.0f / (1.0f - p);
+    for (long q = 0; q < hw; q++)
+        for (int i = 0; i < N; i++) {
+            long idx = ((long)i * C + c) * hw + q;
+            float g = rn_dropout_keep(key, idx, t) ? dy[q * N + i] * scale : 0.0f;
+            if (acc)
+                dx[q * N + i] += g;
+            else
+                dx[q * N + i] = g;
+        }
 }
 
 void rn_gap_chwn(float *restrict y, const float *restrict x, int N, long hw)

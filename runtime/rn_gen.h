@@ -312,6 +312,15 @@ static inline void rn_bias_relu_row(float *restrict y, float b, long n, int relu
 /* dy (+)= x over n */
 void rn_copy_acc(float *restrict y, const float *restrict x, long n, int acc);
 
+/* dropout of channel c of C (training): y (hw, N) = x, each element
+ * kept with probability 1 - p and scaled by 1 / (1 - p), the mask drawn
+ * from e->key and the layer's salt (rn_dropout.h); backward: dx (+)= dy
+ * where kept, scaled the same */
+void rn_dropout_chwn(const RnExec *e, float *restrict y, const float *restrict x, int N, long hw,
+                     int C, int c, float p, int salt);
+void rn_dropout_chwn_bwd(const RnExec *e, float *restrict dx, const float *restrict dy, int N,
+                         long hw, int C, int c, float p, int salt, int acc);
+
 /* global average pooling of one channel: y (N) = the mean over hw
  * positions of x (hw, N), summed in position order */
 void rn_gap_chwn(float *restrict y, const float *restrict x, int N, long hw);

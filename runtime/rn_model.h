@@ -63,6 +63,7 @@ typedef struct {
     int kh, kw, stride, pad, groups, filters, bias;
     int param[4];       /* indices into params[], -1 when absent; in the
                            order weight, bias, running_mean, running_var */
+    float p;            /* dropout: the probability of dropping an element */
 } RnNodeInfo;
 
 /* the training defaults from the model's train { } section */
@@ -115,6 +116,10 @@ typedef struct RnExec {
      * clear it, and so must anything else that writes params (loading a
      * checkpoint, initialising): rn_exec_params_changed(). */
     int folded;
+    /* this step's dropout key (rn_dropout.h): the training loop sets it
+     * before each forward(train = 1); a dropout layer's mask is a function
+     * of it, the layer and the element */
+    unsigned long long key;
 } RnExec;
 
 typedef struct RnModel {

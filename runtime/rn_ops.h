@@ -20,6 +20,7 @@
     X(ADD,         "add",         2, 0)           \
     X(CONCAT,      "concat",      2, 0)           \
     X(PADSHORT,    "padshort",    1, 0)           \
+    X(DROPOUT,     "dropout",     1, 0)           \
     X(FC,          "fc",          1, 1)
 
 typedef enum {

@@ -86,6 +86,7 @@ class Node:
         self.id, self.op, self.inputs, self.shape, self.name = id, op, inputs, shape, name
         self.kh = self.kw = self.stride = 1
         self.pad, self.groups, self.bias = 0, 1, False
+        self.p = 0.0      # dropout
         self.params = []  # (name, shape, is_buffer)
         m = re.fullmatch(r" (\d+)x(\d+)/(\d+) pad (\d+)( groups (\d+))?( bias)?", attrs)
         if m:
@@ -94,6 +95,8 @@ class Node:
             self.bias = bool(m.group(7))
         elif re.fullmatch(r" stride (\d+)", attrs):
             self.stride = int(attrs.split()[1])
+        elif re.fullmatch(r" p [\d.eE+-]+", attrs):
+            self.p = float(attrs.split()[1])
         elif attrs:
             raise Error("cannot read the attributes '%s' of %s in the IR" % (attrs.strip(), name))
 
@@ -344,6 +347,8 @@ def ir_model(graph):
                     y = self._get(n.name)(a[0].flatten(1))[:, :, None, None]
                 elif n.op == "relu":
                     y = F.relu(a[0])
+                elif n.op == "dropout":  # another mask than rnet's when training
+                    y = F.dropout(a[0], n.p, self.training)
                 elif n.op == "maxpool":
                     y = F.max_pool2d(a[0], (n.kh, n.kw), n.stride, n.pad)
                 elif n.op == "avgpool":

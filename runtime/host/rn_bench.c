@@ -226,6 +226,7 @@ static float train_step(Bench *b)
         n = rn_batcher_next(&b->batcher, b->x, b->y);
     }
     memset(b->e.grads, 0, sizeof(float) * (size_t)m->param_floats);
+    b->e.key++; /* dropout draws another mask each step */
     m->forward(&b->e, b->x, n, 1);
     float loss = rn_ref_softmax_xent_forward(b->probs, b->e.logits, b->y, n, m->classes,
                                              b->smoothing);

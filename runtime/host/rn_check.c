@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rn_dropout.h"
 #include "rn_driver.h"
 #include "rn_interp.h"
 #include "rn_rng.h"
@@ -296,6 +297,7 @@ int rn_check_run(const RnModel *m, const RnCheckArgs *a)
     memcpy(gen.params, p0, sizeof(float) * (size_t)P);
     rn_exec_params_changed(&gen);
     memcpy(ref.params, p0, sizeof(float) * (size_t)P);
+    gen.key = ref.key = rn_dropout_step_key((uint64_t)a->seed, 1); /* the same dropout masks */
 
     printf("check %s: %s backend against the reference interpreter, batch %d, seed %ld, "
            "tol %g\n", m->name, m->backend ? m->backend : "?", N, a->seed, a->tol);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "rn_kernels.h"
+#include "rn_dropout.h"
 
 struct RnInterp {
     int nnodes, N_max;
@@ -192,6 +193,12 @@ int rn_model_validate(const RnModel *m, char *err, size_t errlen)
             nparam_slots = 4;
             break;
         case RN_OP_RELU:
+            c = x->c, h = x->h, w = x->w;
+            break;
+        case RN_OP_DROPOUT:
+            if (!(n->p >= 0 && n->p < 1))
+                return rn_fail(err, errlen, "node %d '%s' (dropout): probability %g", i, nname(n),
+                               (double)n->p);
             c = x->c, h = x->h, w = x->w;
             break;
         case RN_OP_MAXPOOL:
@@ -391,6 +398,13 @@ void rn_interp_forward(const RnModel *m, RnInterp *st, RnExec *e, const float *x
         case RN_OP_RELU:
             rn_ref_relu_forward(out, in0, (long)N * node_size(n));
             break;
+        case RN_OP_DROPOUT:
+            if (train)
+                rn_ref_dropout_forward(out, in0, (long)N * node_size(n), n->p,
+                                       rn_dropout_layer_key(e->key, rn_dropout_salt(n->name)));
+            else
+                memcpy(out, in0, sizeof(float) * (size_t)N * (size_t)node_size(n));
+            break;
         case RN_OP_MAXPOOL:
             rn_ref_maxpool_forward(out, in0, N, a->c, a->h, a->w, n->kh, n->kw, n->stride,
                                    n->pad);
@@ -480,6 +494,10 @@ void rn_interp_backward(const RnModel *m, RnInterp *st, RnExec *e, const float *
             break;
         case RN_OP_GAP:
             rn_ref_gap_backward(din0, dout, N, a->c, a->h * a->w);
+            break;
+        case RN_OP_DROPOUT:
+            rn_ref_dropout_backward(din0, dout, (long)N * node_size(n), n->p,
+                                    rn_dropout_layer_key(e->key, rn_dropout_salt(n->name)));
             break;
         case RN_OP_ADD:
             rn_ref_add_backward(din0, din1, dout, (long)N * node_size(n));

@@ -18,6 +18,7 @@
  */
 #ifndef RN_KERNELS_H
 #define RN_KERNELS_H
+#include <stdint.h>
 
 #define RN_T float
 #define RN_FN(name) rn_ref_##name

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rn_dropout.h"
 #include "rn_driver.h"
 #include "rn_err.h"
 #include "rn_interp.h"
@@ -656,6 +657,7 @@ static float train_step(Run *r, int n, int epoch, int k)
     TrainState *t = r->t;
     rn_fault_point("step");
     memset(t->e.grads, 0, sizeof(float) * (size_t)m->param_floats);
+    t->e.key = rn_dropout_step_key((uint64_t)r->a->seed, r->step);
     m->forward(&t->e, t->x, n, 1);
     float loss = rn_ref_softmax_xent_forward(t->probs, t->e.logits, t->y, n, r->C,
                                              r->a->label_smoothing);

@@ -12,7 +12,8 @@
 #              logits; other weights on the PyTorch side make compare fail.
 #   mix        a model with every op and attribute (conv bias, groups,
 #              rectangular kernels, pools with padding, option-A and -C
-#              shortcuts, concat joins, two fc layers, odd sizes), randomly
+#              shortcuts, concat joins, dropout (inference: the identity),
+#              two fc layers, odd sizes), randomly
 #              initialised in PyTorch: from-torch, then the same logits.
 #   resnets    torchvision-style ResNet-18 and ResNet-50 (3x224x224, seed 0,
 #              random batch-norm statistics) made in PyTorch, converted with
@@ -104,7 +105,7 @@ model mix {
     stage 1 x grouped 16 stride 2 g 4
     stage 2 x basic 8 join concat shortcut C
     stage 1 x basic 8 stride 2 join concat
-    head { avgpool 2; fc 12; relu; fc }
+    head { avgpool 2; dropout 0.3; fc 12; relu; fc }
     train { normalize mean 0.5 0.4 0.3 std 0.2 0.25 0.3 }
 }
 M

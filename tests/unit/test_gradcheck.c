@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdint.h>
+
 #include "check.h"
 
 #define RN_T double
@@ -403,6 +405,36 @@ static void test_gap(void)
     run_op(&op);
 }
 
+/* dropout with a fixed mask (p 0.4, a fixed key): a linear map, so the
+ * finite differences see exactly the mask forward draws */
+static uint64_t dropout_key(void)
+{
+    return rn_dropout_layer_key(rn_dropout_step_key(7, 3), rn_dropout_salt("dropout"));
+}
+
+static double dropout_loss(Op *op)
+{
+    gc_dropout_forward(op->out, op->var[0], op->n, 0.4f, dropout_key());
+    return dot(op->r, op->out, op->nout);
+}
+
+static void dropout_backward(Op *op, double **g)
+{
+    gc_dropout_backward(g[0], op->r, op->n, 0.4f, dropout_key());
+}
+
+static void test_dropout(void)
+{
+    Op op = {0};
+    snprintf(op.name, sizeof op.name, "dropout");
+    op.n = 60;
+    op.loss = dropout_loss;
+    op.backward = dropout_backward;
+    op_var(&op, "in", rand_alloc(60, 1.0), 60);
+    op_out(&op, 60);
+    run_op(&op);
+}
+
 static double add_loss(Op *op)
 {
     gc_add_forward(op->out, op->var[0], op->var[1], op->n);
@@ -565,6 +597,7 @@ int main(void)
     test_pool(0, 2, 2, 4, 6, 2, 2, 2, 0);
     test_pool(0, 1, 2, 5, 4, 3, 3, 1, 1);
     test_gap();
+    test_dropout();
     test_add();
     test_concat();
     test_padshort(2, 2, 4, 4, 4, 2);         // CIFAR stage change: C -> 2C, stride 2

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdint.h>
+#include "rn_dropout.h"
 #include "check.h"
 #include "rn_kernels.h"
 
@@ -199,6 +201,47 @@ static void test_pool_hand(void)
     double want[16];
     for (int i = 0; i < 16; i++) want[i] = i < 8 ? 1 : 2;
     expect("gap backward spreads dout/HW", dgap, want, 16);
+}
+
+/* dropout: the share dropped is p (within 4 standard deviations), kept
+ * elements are scaled by 1 / (1 - p), p = 0 is the identity, the mask
+ * depends on the key, and backward passes the gradient where forward kept
+ * the element, scaled the same */
+static void test_dropout(void)
+{
+    enum { n = 100000 };
+    static float in[n], out[n], dout[n], din[n];
+    for (long i = 0; i < n; i++)
+        in[i] = 1.0f + (float)(i % 7), dout[i] = 2.0f;
+    const float p = 0.3f;
+    uint64_t key = rn_dropout_layer_key(rn_dropout_step_key(1, 0), rn_dropout_salt("dropout"));
+    rn_ref_dropout_forward(out, in, n, p, key);
+    long dropped = 0, badscale = 0;
+    for (long i = 0; i < n; i++) {
+        if (out[i] == 0.0f)
+            dropped++;
+        else if (out[i] != in[i] * (1.0f / (1.0f - p)))
+            badscale++;
+    }
+    double share = (double)dropped / n, sd = sqrt(p * (1 - p) / n);
+    CHECK(fabs(share - p) < 4 * sd, "dropout drops p of the elements", "dropped %.4f, p %.2f", share, (double)p);
+    CHECK(badscale == 0, "dropout scales kept elements by 1/(1-p)", "%ld wrong", badscale);
+    memset(din, 0, sizeof din);
+    rn_ref_dropout_backward(din, dout, n, p, key);
+    long mismatch = 0;
+    for (long i = 0; i < n; i++)
+        if ((out[i] == 0.0f) != (din[i] == 0.0f) || (din[i] != 0.0f && din[i] != 2.0f * (1.0f / (1.0f - p))))
+            mismatch++;
+    CHECK(mismatch == 0, "dropout backward uses the forward mask", "%ld elements differ", mismatch);
+    static float out2[n];
+    uint64_t key2 = rn_dropout_layer_key(rn_dropout_step_key(1, 1), rn_dropout_salt("dropout"));
+    rn_ref_dropout_forward(out2, in, n, p, key2);
+    long same = 0;
+    for (long i = 0; i < n; i++)
+        same += (out[i] == 0.0f) == (out2[i] == 0.0f);
+    CHECK(same < n * 0.7, "another step draws another mask", "%ld of %d agree", same, n);
+    rn_ref_dropout_forward(out2, in, n, 0.0f, key);
+    CHECK(!memcmp(out2, in, sizeof in), "dropout 0 is the identity", "differs");
 }
 
 static void test_padshort_hand(void)
@@ -512,6 +555,7 @@ int main(void)
     test_conv_hand();
     test_pool_hand();
     test_padshort_hand();
+    test_dropout();
     test_small_ops_hand();
     test_xent_hand();
     test_batchnorm_hand();

@@ -14,7 +14,7 @@ static char code(const char *t)
     static const struct { const char *type; char code; } map[] = {
         { "float *", 'p' }, { "const float *", 'p' }, { "double *", 'd' }, { "const int *", 'I' },
         { "int", 'i' }, { "long", 'l' }, { "float", 'f' }, { "double", 'D' },
-        { "const RnEpilogue *", 'E' }, { "const RnConvShape *", 'S' },
+        { "const RnEpilogue *", 'E' }, { "const RnConvShape *", 'S' }, { "const RnExec *", 'X' },
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(t, map[i].type))
