@@ -159,6 +159,22 @@ static const char *static_gomp(const char *cc)
     return path;
 }
 
+/* the libraries a program links after the runtime: the static libgomp
+ * when the compiler has one, zlib and libm; argv NULL-terminated, returns
+ * the argument count before the NULL */
+static int link_libs(char **argv, int k, const BuildOpts *o)
+{
+    const char *gomp = static_gomp(o->cc);
+    if (gomp) {
+        argv[k++] = (char *)gomp;
+        argv[k++] = "-Wl,--as-needed";
+    }
+    argv[k++] = "-lz";
+    argv[k++] = "-lm";
+    argv[k] = NULL;
+    return k;
+}
+
 int build_set_cflags(BuildOpts *o, const char *flags)
 {
     o->nextra = 0;
@@ -244,14 +260,7 @@ int build_executable(Graph *g, const Pipeline *pl, const BuildOpts *o)
         argv[k++] = (char *)o->out;
         argv[k++] = cpath;
         argv[k++] = (char *)lib;
-        const char *gomp = static_gomp(o->cc);
-        if (gomp) {
-            argv[k++] = (char *)gomp;
-            argv[k++] = "-Wl,--as-needed";
-        }
-        argv[k++] = "-lz";
-        argv[k++] = "-lm";
-        argv[k] = NULL;
+        k = link_libs(argv, k, o);
         int st = run_command(argv, o->verbose);
         if (st != 0) {
             error_plain("the C compiler '%s' failed (status %d) on '%s'", o->cc, st, cpath);
@@ -282,14 +291,7 @@ int link_object(const char *obj, const BuildOpts *o)
     char *tail[] = { "-o", (char *)o->out, (char *)obj, (char *)lib, "-fopenmp", NULL };
     for (int i = 0; tail[i]; i++)
         argv[k++] = tail[i];
-    const char *gomp = static_gomp(o->cc);
-    if (gomp) {
-        argv[k++] = (char *)gomp;
-        argv[k++] = "-Wl,--as-needed";
-    }
-    argv[k++] = "-lz";
-    argv[k++] = "-lm";
-    argv[k] = NULL;
+    k = link_libs(argv, k, o);
     int st = run_command(argv, o->verbose);
     if (st != 0) {
         error_plain("the linker '%s' failed (status %d) on '%s'", o->cc, st, obj);

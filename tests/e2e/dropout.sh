@@ -58,29 +58,7 @@ grep -q 'accuracy' "$T/e1" && cmp -s "$T/e1" "$T/e2" || { fail "inference with d
 $RNETC "$T/drop.rnet" --backend llvm --inference-only --weights "$T/a/w.safetensors" --emit obj \
     -o "$T/inf.o" && $RNETC "$T/drop.rnet" --backend llvm --inference-only \
     --weights "$T/a/w.safetensors" --emit h -o "$T/inf.h" || fail "standalone object"
-cat >"$T/h.c" <<'C'
-#include <stdio.h>
-#include <stdlib.h>
-#include "inf.h"
-int main(int argc, char **argv)
-{
-    static float work[rnm_drop_INFER_WORK_FLOATS], x[28 * 28];
-    FILE *f = fopen(argv[1], "rb");
-    for (int a = 2; f && a < argc; a++) {
-        unsigned char px[28 * 28];
-        if (fseek(f, 16L + 784L * atoi(argv[a]), SEEK_SET) || fread(px, 1, 784, f) != 784)
-            return 1;
-        for (int i = 0; i < 784; i++)
-            x[i] = (px[i] / 255.0f - 0.1307f) / 0.3081f;
-        float lg[rnm_drop_CLASSES];
-        rnm_drop_infer(x, lg, work);
-        for (int i = 0; i < rnm_drop_CLASSES; i++)
-            printf(" %.9g", lg[i]);
-        printf("\n");
-    }
-    return f ? 0 : 1;
-}
-C
+infer_harness drop "$T/h.c"
 I=$T/data/t10k-images-idx3-ubyte
 if ${CC:-cc} -std=c11 -O1 -I"$T" -o "$T/h" "$T/h.c" "$T/inf.o" 2>"$T/err"; then
     "$T/h" "$I" 0 1 2 3 >"$T/h.out" || fail "standalone harness"

@@ -106,30 +106,7 @@ $RNETC tests/e2e/small.rnet --backend llvm --inference-only --weights "$T/w.llvm
 $RNETC tests/e2e/small.rnet --backend llvm --inference-only --weights "$T/w.llvm.safetensors" \
     --emit h -o "$T/inf.h" || fail "standalone header"
 grep -q 'rnm_small_INFER_WORK_FLOATS' "$T/inf.h" || fail "header lacks INFER_WORK_FLOATS"
-cat >"$T/h.c" <<'C'
-#include <stdio.h>
-#include <stdlib.h>
-#include "inf.h"
-/* IDX image i of argv[1] (raw, 16-byte header), normalised as the model's train { } says */
-int main(int argc, char **argv)
-{
-    static float work[rnm_small_INFER_WORK_FLOATS], x[28 * 28];
-    FILE *f = fopen(argv[1], "rb");
-    for (int a = 2; f && a < argc; a++) {
-        unsigned char px[28 * 28];
-        if (fseek(f, 16L + 784L * atoi(argv[a]), SEEK_SET) || fread(px, 1, 784, f) != 784)
-            return 1;
-        for (int i = 0; i < 784; i++)
-            x[i] = (px[i] / 255.0f - 0.1307f) / 0.3081f;
-        float lg[rnm_small_CLASSES];
-        rnm_small_infer(x, lg, work);
-        for (int i = 0; i < rnm_small_CLASSES; i++)
-            printf(" %.9g", lg[i]);
-        printf("\n");
-    }
-    return f ? 0 : 1;
-}
-C
+infer_harness small "$T/h.c"
 if ${CC:-cc} -std=c11 -O1 ${RNET_CFLAGS:-} -I"$T" -o "$T/h" "$T/h.c" "$T/inf.o" 2>"$T/err"; then
     "$T/h" "$T/data/t10k-images-idx3-ubyte" 0 1 2 3 4 5 >"$T/h.out" || fail "standalone harness"
     awk '{ $1 = ""; $2 = ""; print }' "$T/p.llvm.llvm" | paste -d' ' - "$T/h.out" | awk '
