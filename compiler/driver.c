@@ -2,6 +2,7 @@
  * write the C into a private temporary directory, run the C compiler with
  * an argument vector (no shell), link against out/librnet.a. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,43 +119,68 @@ int run_command(char *const argv[], int verbose)
     return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
-/* The compiler's static libgomp (`CC -print-file-name=libgomp.a`), or NULL
- * when it has none (clang's libomp, a compiler without libgomp.a): linked
- * statically, libgomp reads its environment after the program's first
- * constructor, which sets rnet's OpenMP wait policy (runtime/host/rn_main.c).
- * --as-needed after it keeps -fopenmp's shared -lgomp out of the program. */
-static const char *static_gomp(const char *cc)
+/* The standard output of argv (at most cap - 1 bytes, NUL-terminated), or
+ * -1 when it cannot run or does not exit with status 0. */
+static int capture(char *const argv[], char *out, size_t cap)
 {
-    static char path[PATH_MAX];
     int fd[2];
     if (pipe(fd) < 0)
-        return NULL;
+        return -1;
     pid_t pid = fork();
     if (pid < 0) {
         close(fd[0]), close(fd[1]);
-        return NULL;
+        return -1;
     }
     if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
         dup2(fd[1], 1);
+        if (null >= 0)
+            dup2(null, 2);
         close(fd[0]), close(fd[1]);
-        execlp(cc, cc, "-print-file-name=libgomp.a", (char *)NULL);
+        execvp(argv[0], argv);
         _exit(127);
     }
     close(fd[1]);
     size_t n = 0;
     ssize_t r;
-    while (n < sizeof path - 1 && ((r = read(fd[0], path + n, sizeof path - 1 - n)) > 0 ||
-                                   (r < 0 && errno == EINTR)))
-        n += r > 0 ? (size_t)r : 0;
+    char sink[4096];
+    /* read to the end (a child blocked on a full pipe never exits) */
+    while ((r = read(fd[0], n < cap - 1 ? out + n : sink,
+                     n < cap - 1 ? cap - 1 - n : sizeof sink)) != 0) {
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r > 0 && n < cap - 1)
+            n += (size_t)r;
+    }
     close(fd[0]);
+    out[n] = 0;
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
-            return NULL;
-    path[n] = 0;
+            return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* The compiler's static libgomp (`CC -print-file-name=libgomp.a`), or NULL
+ * when it has none or is clang (whose -fopenmp runtime is libomp, which
+ * also serves the runtime's GOMP_ calls: a second OpenMP runtime would
+ * start a second thread pool).  Linked statically, libgomp reads its
+ * environment after the program's first constructor, which sets rnet's
+ * OpenMP wait policy (runtime/host/rn_main.c).  --as-needed after it keeps
+ * -fopenmp's shared -lgomp out of the program. */
+static const char *static_gomp(const char *cc)
+{
+    static char path[PATH_MAX];
+    static char macros[1 << 16];
+    char *pp[] = { (char *)cc, "-dM", "-E", "-x", "c", "/dev/null", NULL };
+    if (capture(pp, macros, sizeof macros) < 0 || strstr(macros, "#define __clang__ "))
+        return NULL;
+    char *pf[] = { (char *)cc, "-print-file-name=libgomp.a", NULL };
+    if (capture(pf, path, sizeof path) < 0)
+        return NULL;
     path[strcspn(path, "\n")] = 0;
     /* a compiler that lacks the file prints its bare name back */
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || path[0] != '/' || !is_file(path))
+    if (path[0] != '/' || !is_file(path))
         return NULL;
     return path;
 }

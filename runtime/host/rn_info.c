@@ -130,7 +130,8 @@ int rn_info_run(const RnModel *m, int batch_arg)
         /* the policy the team runs with (rn_main.c) */
         const char *w = getenv("OMP_WAIT_POLICY"), *s = getenv("GOMP_SPINCOUNT");
         if (rn_wait_default < 0)
-            printf("waiting      OpenMP's default (a shared libgomp: rnet's short spin not applied)\n");
+            printf("waiting      OpenMP's default (a shared OpenMP runtime, libgomp or clang's libomp: "
+                   "rnet's short spin not applied)\n");
         else if (w || (s && !rn_wait_default))
             printf("waiting      %s%s%s%s%s (from the environment)\n", w ? "OMP_WAIT_POLICY=" : "",
                    w ? w : "", w && s ? ", " : "", s ? "GOMP_SPINCOUNT=" : "", s ? s : "");

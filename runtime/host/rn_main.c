@@ -25,6 +25,7 @@
  * libgomp reads its environment once, in its constructor.  rnetc links it
  * statically (compiler/driver.c), so that constructor runs from this
  * program's .init_array, after this one (priority 101); a shared libgomp
+ * (or clang's libomp, with --cc clang)
  * has read the environment before any of the program's code runs, and
  * then nothing is changed and `info` says so. */
 #define RN_SPINCOUNT "300"

@@ -57,7 +57,16 @@ if [ -x "$T/shared" ]; then
     readelf -d "$T/shared" | grep NEEDED | grep -q libgomp || fail "the hand-linked program has no shared libgomp"
     got=$(icv "$T/shared" GOMP_SPINCOUNT)
     [ "$got" != "$SPIN" ] || fail "shared libgomp: GOMP_SPINCOUNT is rnet's $SPIN, want OpenMP's default"
-    "$T/shared" info 2>&1 | grep -q "^waiting *OpenMP's default (a shared libgomp" ||
+    "$T/shared" info 2>&1 | grep -q "^waiting *OpenMP's default (a shared OpenMP runtime" ||
         { fail "shared libgomp: info does not say OpenMP's default stands"; "$T/shared" info 2>&1 | grep -i wait; }
+fi
+# clang: its libomp serves the runtime's GOMP_ calls too, so rnetc links
+# no second OpenMP runtime (libgomp.a) into a clang-built program
+if command -v clang >/dev/null 2>&1; then
+    $RNETC tests/e2e/small.rnet --cc clang -o "$T/clang" || fail "build --cc clang"
+    if [ -x "$T/clang" ]; then
+        nm "$T/clang" | grep -q ' T GOMP_parallel$' && fail "--cc clang: libgomp linked beside libomp"
+        "$T/clang" info 2>&1 | grep -q "^waiting *OpenMP's default" || fail "--cc clang: info's waiting line"
+    fi
 fi
 finish
