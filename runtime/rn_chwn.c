@@ -145,29 +145,37 @@ void rn_copy_acc(float *restrict y, const float *restrict x, long n, int acc)
         memcpy(y, x, sizeof(float) * (size_t)n);
 }
 
+/* one dropout layer in one step: the key, the threshold, the scale */
+typedef struct {
+    uint64_t key;
+    uint32_t t;
+    float scale;
+} RnDrop;
+
+static RnDrop rn_drop(const RnExec *e, float p, int salt)
+{
+    return (RnDrop){ rn_dropout_layer_key(e->key, salt), rn_dropout_threshold(p), 1.0f / (1.0f - p) };
+}
+
 void rn_dropout_chwn(const RnExec *e, float *restrict y, const float *restrict x, int N, long hw,
                      int C, int c, float p, int salt)
 {
-    uint64_t key = rn_dropout_layer_key(e->key, salt);
-    uint32_t t = rn_dropout_threshold(p);
-    const float scale = 1.0f / (1.0f - p);
+    const RnDrop d = rn_drop(e, p, salt);
     for (long q = 0; q < hw; q++)
         for (int i = 0; i < N; i++) {
             long idx = ((long)i * C + c) * hw + q;
-            y[q * N + i] = rn_dropout_keep(key, idx, t) ? x[q * N + i] * scale : 0.0f;
+            y[q * N + i] = rn_dropout_keep(d.key, idx, d.t) ? x[q * N + i] * d.scale : 0.0f;
         }
 }
 
 void rn_dropout_chwn_bwd(const RnExec *e, float *restrict dx, const float *restrict dy, int N,
                          long hw, int C, int c, float p, int salt, int acc)
 {
-    uint64_t key = rn_dropout_layer_key(e->key, salt);
-    uint32_t t = rn_dropout_threshold(p);
-    const float scale = 1.0f / (1.0f - p);
+    const RnDrop d = rn_drop(e, p, salt);
     for (long q = 0; q < hw; q++)
         for (int i = 0; i < N; i++) {
             long idx = ((long)i * C + c) * hw + q;
-            float g = rn_dropout_keep(key, idx, t) ? dy[q * N + i] * scale : 0.0f;
+            float g = rn_dropout_keep(d.key, idx, d.t) ? dy[q * N + i] * d.scale : 0.0f;
             if (acc)
                 dx[q * N + i] += g;
             else
