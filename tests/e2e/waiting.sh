@@ -51,7 +51,7 @@ done
 
 # the generated C linked by hand against the shared libgomp: OpenMP's default
 $RNETC tests/e2e/small.rnet --emit c -o "$T/small.c" || fail "--emit c"
-$CC -O1 -fopenmp -Iruntime -Iruntime/host -o "$T/shared" "$T/small.c" out/librnet.a -lz -lm ||
+$CC -O1 -fopenmp ${RNET_CFLAGS:-} -Iruntime -Iruntime/host -o "$T/shared" "$T/small.c" out/librnet.a -lz -lm ||
     fail "link the generated C by hand"
 if [ -x "$T/shared" ]; then
     readelf -d "$T/shared" | grep NEEDED | grep -q libgomp || fail "the hand-linked program has no shared libgomp"
