@@ -310,6 +310,14 @@ void kir_end(KFunc *f)
  * batches training runs, and two copies of every loop of the backward
  * pass made a ResNet-18's C compile 40% longer. */
 
+/* whether a loop is printed behind the run-time test RN_PAR(N * work):
+ * a parallel per-image loop below the always-threaded work of
+ * RN_KIR_PAR_WORK, outside a training step */
+static int par_tested(const KStmt *s, int train)
+{
+    return s->par && s->per_image && s->work < RN_KIR_PAR_WORK && !train;
+}
+
 static void indent(FILE *o, int d)
 {
     for (int i = 0; i < d; i++)
@@ -541,15 +549,7 @@ static void put_stmt(const KFunc *f, FILE *o, const KStmt *s, int d, int train)
         break;
     }
     case KS_FOR:
-        if (!s->par) {
-            put_loop(f, o, s, d, train);
-        } else if (s->work >= RN_KIR_PAR_WORK || (s->per_image && train)) {
-            indent(o, d);
-            fputs("RN_OMP_PAR_FOR\n", o);
-            put_loop(f, o, s, d, train);
-        } else if (!s->per_image) {
-            put_loop(f, o, s, d, train);
-        } else {
+        if (par_tested(s, train)) {
             indent(o, d);
             fprintf(o, "if (RN_PAR(N * %ldL)) {\n", s->work);
             indent(o, d + 1);
@@ -560,6 +560,12 @@ static void put_stmt(const KFunc *f, FILE *o, const KStmt *s, int d, int train)
             put_loop(f, o, s, d + 1, train);
             indent(o, d);
             fputs("}\n", o);
+        } else if (s->par && (s->work >= RN_KIR_PAR_WORK || s->per_image)) {
+            indent(o, d);
+            fputs("RN_OMP_PAR_FOR\n", o);
+            put_loop(f, o, s, d, train);
+        } else {
+            put_loop(f, o, s, d, train);
         }
         break;
     case KS_IFN:
@@ -683,8 +689,7 @@ static unsigned block_uses(const KFunc *f, const KBlock *b, int train)
             u |= args_uses(s->args, s->nargs);
             break;
         case KS_FOR:
-            /* the RN_PAR(N * work) test of put_stmt */
-            if (s->par && !(s->work >= RN_KIR_PAR_WORK || (s->per_image && train)) && s->per_image)
+            if (par_tested(s, train)) /* RN_PAR(N * work) */
                 u |= KU_N;
             u |= block_uses(f, &s->body, train);
             break;
