@@ -216,13 +216,10 @@ static void emit_descriptor(Emit *E, const char *prefix)
         int pi[4] = { -1, -1, -1, -1 };
         for (int j = 0; j < n->nparam; j++)
             pi[j] = n->param[j].index;
-        char p[32]; /* a float literal: 0.0f, 0.300000012f */
-        snprintf(p, sizeof p, "%.9g", (double)n->p);
-        strcat(p, strpbrk(p, ".en") ? "f" : ".0f");
-        P("    { %s, \"%s\", { %d, %d }, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, { %d, %d, %d, %d }, %s },\n",
+        P("    { %s, \"%s\", { %d, %d }, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, { %d, %d, %d, %d }, %.9g },\n",
           op_enum(n->op), c_string(n->name), n->in[0] ? n->in[0]->id : -1,
           n->in[1] ? n->in[1]->id : -1, n->c, n->h, n->w, n->kh, n->kw, n->stride, n->pad,
-          n->groups, n->filters, n->bias, pi[0], pi[1], pi[2], pi[3], p);
+          n->groups, n->filters, n->bias, pi[0], pi[1], pi[2], pi[3], (double)n->p);
     }
     P("};\n\n");
     long macs = 0;
