@@ -631,17 +631,20 @@ def cmd_to_torch(a):
     g = load_graph(a.model)
     tensors, meta = read_safetensors(a.weights)
     check_checkpoint(g, tensors, meta, a.model, a.weights)
-    depth = torchvision_depth(g)
-    model = torchvision_resnet(depth, g.classes, g.input_shape[0]) if depth else ir_model(g)
-    if not depth and preact_depth(g):
-        model = preact_resnet(preact_depth(g), g.classes, g.input_shape[0])
+    depth, pdepth = torchvision_depth(g), None
+    if depth:
+        model = torchvision_resnet(depth, g.classes, g.input_shape[0])
+    else:
+        pdepth = preact_depth(g)
+        model = preact_resnet(pdepth, g.classes, g.input_shape[0]) if pdepth else ir_model(g)
     load_into(model, tensors, a.weights)
     sd = model.state_dict()
     tmp = "%s.tmp.%d" % (a.out, os.getpid())
     torch.save(sd, tmp)
     os.replace(tmp, a.out)
     print("%s: %d tensors of model '%s' (%s) -> %s" % (
-        PROG, len(sd), g.name, "torchvision ResNet-%d" % depth if depth else "graph from the IR",
+        PROG, len(sd), g.name, "torchvision ResNet-%d" % depth if depth else
+        "pre-activation ResNet-%d" % pdepth if pdepth else "graph from the IR",
         a.out))
 
 
